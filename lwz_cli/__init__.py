@@ -1,0 +1,8 @@
+"""lwz: long-form writing with LongWriter-Zero on your own machine.
+
+The command line (`lwz_cli.cli`) is a thin layer over this library::
+
+    from lwz_cli.writing.session import WriteRequest, write_document
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from lwz_cli.cli import main
+
+main()

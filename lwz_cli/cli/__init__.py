@@ -1,0 +1,71 @@
+"""The `lwz` command: a thin Typer layer over the library.
+
+Each command module parses arguments, calls the library and renders; errors
+become one line on stderr and an exit code (2 usage, 1 runtime, 130 interrupted).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from lwz_cli import __version__
+from lwz_cli.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_USAGE, LwzError
+
+app = typer.Typer(
+    name="lwz",
+    help="Write long, well-structured Markdown documents with LongWriter-Zero on your own machine.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"lwz {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Show the version and exit."),
+) -> None:
+    """Write long, well-structured Markdown documents with LongWriter-Zero on your own machine."""
+
+
+from lwz_cli.cli import write as _write  # noqa: E402  (registers the command)
+
+_write.register(app)
+
+
+def error_line(message: str) -> None:
+    sys.stderr.write(f"lwz: error: {message}\n")
+    sys.stderr.flush()
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        result = app(args=argv, prog_name="lwz", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        code = EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code
+    except click.exceptions.Abort:
+        error_line("interrupted")
+        code = EXIT_INTERRUPTED
+    except LwzError as exc:
+        error_line(str(exc))
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        error_line("interrupted")
+        code = EXIT_INTERRUPTED
+    except BrokenPipeError:
+        code = EXIT_RUNTIME
+    sys.exit(code)

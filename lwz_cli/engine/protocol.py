@@ -1,0 +1,70 @@
+"""The engine protocol: what the writing layer needs from any backend.
+
+The in-process llama.cpp engine implements it; an HTTP `/v1/completions`
+engine can too, which is why nothing here mentions llama.cpp.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Iterator, Protocol, Sequence
+
+# Model-card sampling for LongWriter-Zero.
+DEFAULT_TEMPERATURE = 0.6
+DEFAULT_TOP_P = 0.95
+
+
+@dataclass(frozen=True)
+class Sampling:
+    temperature: float = DEFAULT_TEMPERATURE
+    top_p: float = DEFAULT_TOP_P
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.0
+    seed: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """One generated token and the text it releases.
+
+    `text` may be empty (a UTF-8 sequence or a possible stop string is still
+    incomplete) or hold text held back from earlier tokens.
+    """
+
+    token: int
+    text: str
+
+
+@dataclass
+class GenerationStats:
+    prompt_tokens: int = 0
+    prompt_tokens_evaluated: int = 0  # prompt tokens the engine had to prefill
+    generated_tokens: int = 0
+    prefill_seconds: float = 0.0
+    decode_seconds: float = 0.0
+    finish_reason: str = ""  # stop | eos | length | cancelled
+    stop_string: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class Engine(Protocol):
+    n_ctx: int
+    n_ctx_train: int
+    last: GenerationStats
+
+    def tokenize(self, text: str, *, add_bos: bool = True) -> list[int]: ...
+
+    def stream(
+        self,
+        prompt_tokens: Sequence[int],
+        *,
+        max_tokens: int,
+        stop: Sequence[str] = (),
+        sampling: Sampling = Sampling(),
+        cancel: threading.Event | None = None,
+        ignore_eos: bool = False,
+    ) -> Iterator[Piece]: ...
+
+    def close(self) -> None: ...

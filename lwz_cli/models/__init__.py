@@ -1,0 +1,1 @@
+"""Models: resolving what the user named, reading GGUF metadata."""

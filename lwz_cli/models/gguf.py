@@ -1,0 +1,141 @@
+"""A small GGUF header reader: metadata without loading the model.
+
+Used to refuse a file that is not a GGUF before llama.cpp touches it, and to
+learn the architecture, trained context and chat template up front. Large
+arrays (the vocabulary) are skipped, not kept.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from lwz_cli.errors import UsageError
+
+MAGIC = b"GGUF"
+_SCALARS = {
+    0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?",
+    10: "<Q", 11: "<q", 12: "<d",
+}
+_STRING, _ARRAY = 8, 9
+_KEEP_ARRAY_MAX = 64  # keep small arrays; skip vocabularies
+
+
+class GGUFFormatError(ValueError):
+    pass
+
+
+def _read(handle: BinaryIO, size: int) -> bytes:
+    data = handle.read(size)
+    if len(data) != size:
+        raise GGUFFormatError("file ends inside the GGUF header (truncated download?)")
+    return data
+
+
+def _unpack(handle: BinaryIO, fmt: str):
+    return struct.unpack(fmt, _read(handle, struct.calcsize(fmt)))[0]
+
+
+def _string(handle: BinaryIO) -> str:
+    length = _unpack(handle, "<Q")
+    if length > 1 << 26:
+        raise GGUFFormatError("implausible string length in GGUF header")
+    return _read(handle, length).decode("utf-8", errors="replace")
+
+
+def _value(handle: BinaryIO, kind: int) -> Any:
+    if kind in _SCALARS:
+        return _unpack(handle, _SCALARS[kind])
+    if kind == _STRING:
+        return _string(handle)
+    if kind == _ARRAY:
+        item_kind = _unpack(handle, "<I")
+        count = _unpack(handle, "<Q")
+        if count <= _KEEP_ARRAY_MAX:
+            return [_value(handle, item_kind) for _ in range(count)]
+        if item_kind in _SCALARS:
+            handle.seek(struct.calcsize(_SCALARS[item_kind]) * count, 1)
+        elif item_kind == _STRING:
+            for _ in range(count):
+                handle.seek(_unpack(handle, "<Q"), 1)
+        else:
+            for _ in range(count):
+                _value(handle, item_kind)
+        return None  # skipped
+    raise GGUFFormatError(f"unknown GGUF value type {kind}")
+
+
+@dataclass
+class GGUFInfo:
+    path: Path
+    version: int
+    tensor_count: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def architecture(self) -> str:
+        return str(self.metadata.get("general.architecture", "unknown"))
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("general.name") or self.path.stem)
+
+    def arch_value(self, key: str, default: Any = None) -> Any:
+        return self.metadata.get(f"{self.architecture}.{key}", default)
+
+    @property
+    def context_length(self) -> int | None:
+        value = self.arch_value("context_length")
+        return int(value) if value else None
+
+    @property
+    def block_count(self) -> int | None:
+        value = self.arch_value("block_count")
+        return int(value) if value else None
+
+    @property
+    def chat_template(self) -> str | None:
+        return self.metadata.get("tokenizer.chat_template")
+
+
+def read_gguf(path: Path | str) -> GGUFInfo:
+    """Read a GGUF header. Raises UsageError naming the problem for bad files."""
+    path = Path(path)
+    try:
+        with open(path, "rb", buffering=1 << 16) as handle:
+            magic = handle.read(4)
+            if magic != MAGIC:
+                raise UsageError(
+                    f"{path} is not a GGUF model file (it starts with {magic!r}, not b'GGUF')",
+                    hint="pass a .gguf file, an alias such as 'tiny', or repo_id:QUANT",
+                )
+            version = _unpack(handle, "<I")
+            if version < 2:
+                raise UsageError(
+                    f"{path} is GGUF version {version}, too old for llama.cpp",
+                    hint="download a current GGUF conversion of the model",
+                )
+            tensor_count = _unpack(handle, "<Q")
+            kv_count = _unpack(handle, "<Q")
+            metadata: dict[str, Any] = {}
+            for _ in range(kv_count):
+                key = _string(handle)
+                kind = _unpack(handle, "<I")
+                value = _value(handle, kind)
+                if value is not None:
+                    metadata[key] = value
+    except GGUFFormatError as exc:
+        raise UsageError(f"{path} is not a readable GGUF file: {exc}",
+                         hint="re-download the model") from exc
+    except IsADirectoryError:
+        raise UsageError(f"{path} is a directory, not a GGUF model file",
+                         hint="pass the .gguf file inside it") from None
+    except FileNotFoundError:
+        raise UsageError(f"model file not found: {path}",
+                         hint="check the path, or use an alias such as 'tiny'") from None
+    except PermissionError:
+        raise UsageError(f"cannot read model file {path}: permission denied",
+                         hint="fix its permissions") from None
+    return GGUFInfo(path=path, version=version, tensor_count=tensor_count, metadata=metadata)

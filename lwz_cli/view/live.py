@@ -1,0 +1,163 @@
+"""The Rich live view: think stream, plan, draft tail and a status line.
+
+State kept here is bounded (a few lines of think, a capped draft tail, the
+section list), and the screen is redrawn at most `REFRESH_HZ` times a second,
+so the view costs the same at word 10 as at word 10,000.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from lwz_cli.view.format import duration, eta_seconds, words_of
+
+REFRESH_HZ = 8
+TAIL_KEEP = 6000  # characters of draft kept for display
+THINK_LINES = 4
+PLAN_ROWS = 8
+
+
+class BoundedTail:
+    """The last characters of a growing text; amortised O(1) per append."""
+
+    def __init__(self, keep: int = TAIL_KEEP):
+        self.keep = keep
+        self.text = ""
+
+    def append(self, piece: str) -> None:
+        self.text += piece
+        if len(self.text) > 2 * self.keep:
+            self.text = self.text[-self.keep:]
+
+    def rows(self, width: int, count: int) -> list[str]:
+        """The last `count` display rows, wrapping long lines at `width`."""
+        rows: list[str] = []
+        for line in reversed(self.text[-(width * count * 2):].split("\n")):
+            wrapped = [line[i:i + width] for i in range(0, len(line), width)] or [""]
+            rows[:0] = wrapped
+            if len(rows) >= count:
+                break
+        return rows[-count:]
+
+
+class LiveView:
+    def __init__(self, console: Console | None = None):
+        self.console = console or Console(stderr=True)
+        self.start: dict[str, Any] = {}
+        self.think = BoundedTail(2000)
+        self.draft = BoundedTail()
+        self.sections: deque[list] = deque(maxlen=200)
+        self.phase = "starting"
+        self.tokens = 0
+        self.words = 0
+        self.decode_seconds = 0.0
+        self.warnings: deque[str] = deque(maxlen=3)
+        self._began = time.monotonic()
+        self._first_words_at: tuple[float, int] | None = None
+        self._last_draw = 0.0
+        self._live = Live(console=self.console, auto_refresh=False, transient=False,
+                          redirect_stdout=False, redirect_stderr=False)
+        self._live.start()
+
+    # -- events -------------------------------------------------------------
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event["event"]
+        if kind == "text":
+            self.draft.append(event["text"])
+        elif kind == "think":
+            self.think.append(event["text"])
+        elif kind == "progress":
+            self.phase = event.get("phase", self.phase)
+            self.tokens = event.get("tokens", self.tokens)
+            self.words = event.get("words", self.words)
+            self.decode_seconds = event.get("decode_seconds", self.decode_seconds)
+            if self.words and self._first_words_at is None:
+                self._first_words_at = (time.monotonic(), self.words)
+        elif kind == "section_start":
+            self.sections.append([event["index"], event["level"], event["title"], None])
+        elif kind == "section_end":
+            for row in reversed(self.sections):
+                if row[0] == event["index"]:
+                    row[3] = event["words"]
+                    break
+        elif kind == "start":
+            self.start = event
+        elif kind == "warning":
+            self.warnings.append(event["message"])
+        elif kind == "done":
+            self.words = event["words"]
+            self.phase = "done"
+            self._draw(force=True)
+            return
+        self._draw()
+
+    def _draw(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last_draw >= 1.0 / REFRESH_HZ:
+            self._last_draw = now
+            self._live.update(self.render(), refresh=True)
+
+    # -- rendering ----------------------------------------------------------
+
+    def _words_per_second(self) -> float:
+        if self._first_words_at is None:
+            return 0.0
+        since, words0 = self._first_words_at
+        elapsed = time.monotonic() - since
+        return (self.words - words0) / elapsed if elapsed > 1 else 0.0
+
+    def render(self) -> Group:
+        width = max(20, self.console.size.width - 4)
+        height = self.console.size.height
+        target = self.start.get("target_words")
+        parts = []
+        title = Text.assemble(("lwz ", "bold cyan"), (str(self.start.get("model", "")), "cyan"),
+                              ("  " + (self.start.get("output") or "stdout"), "dim"))
+        parts.append(title)
+        if self.think.text:
+            rows = self.think.rows(width, THINK_LINES)
+            parts.append(Panel(Text("\n".join(rows), style="dim italic"), title="think",
+                               title_align="left", border_style="dim"))
+        if self.sections:
+            table = Table.grid(padding=(0, 2))
+            table.add_column(justify="right", style="dim")
+            table.add_column()
+            table.add_column(justify="right")
+            shown = list(self.sections)[-PLAN_ROWS:]
+            for index, level, heading, words in shown:
+                mark = "▸ " if words is None and self.phase != "done" else "  "
+                table.add_row(str(index), mark + "  " * (level - 1) + heading,
+                              "…" if words is None else f"{words:,}")
+            parts.append(Panel(table, title=f"plan ({len(self.sections)} sections)",
+                               title_align="left", border_style="blue"))
+        used = 3 + (THINK_LINES + 2 if self.think.text else 0) + \
+            (min(PLAN_ROWS, len(self.sections)) + 2 if self.sections else 0)
+        draft_rows = max(3, min(20, height - used - 6))
+        draft = self.draft.rows(width, draft_rows) if self.draft.text else []
+        parts.append(Panel(Text("\n".join(draft)), title="draft", title_align="left",
+                           border_style="green", height=draft_rows + 2))
+        for message in self.warnings:
+            parts.append(Text(f"warning: {message}", style="yellow"))
+        rate = self.tokens / self.decode_seconds if self.decode_seconds > 0 else 0.0
+        eta = eta_seconds(self.words, target, self._words_per_second())
+        status = Text.assemble(
+            (f"{self.phase:<8} ", "bold"),
+            words_of(self.words, target),
+            f" · {self.tokens:,} tok · {rate:.1f} tok/s",
+            f" · {duration(time.monotonic() - self._began)} elapsed",
+            f" · ETA {duration(eta)}" if self.phase != "done" else "",
+        )
+        parts.append(status)
+        return Group(*parts)
+
+    def close(self) -> None:
+        self._live.stop()

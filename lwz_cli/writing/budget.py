@@ -1,0 +1,92 @@
+"""Token arithmetic: how big a context a request needs, and whether it fits.
+
+No silent truncation: if the document cannot fit the model's trained
+context, say so before generating.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from lwz_cli.errors import UsageError
+
+TOKENS_PER_WORD = {"en": 1.4, "zh": 1.6}  # generous: Qwen ~1.3/word, ~1/字
+THINK_TOKENS = {"longwriter-zero": 3000, "chat": 600}  # paper: LWZ thinks 2-3k tokens
+DEFAULT_NEW_TOKENS = {"longwriter-zero": 15_500, "chat": 4096}  # card max_tokens for LWZ
+MARGIN = 1.25
+CTX_STEP = 256
+
+
+def round_up(value: int, step: int = CTX_STEP) -> int:
+    return max(step, int(math.ceil(value / step)) * step)
+
+
+def round_down(value: int, step: int = CTX_STEP) -> int:
+    return max(step, (value // step) * step)
+
+
+@dataclass(frozen=True)
+class TokenBudget:
+    n_ctx: int
+    max_tokens: int
+    needed_tokens: int  # what the target is expected to take (prompt excluded)
+
+
+def document_tokens(target_words: int | None, language: str, protocol: str) -> int:
+    if target_words is None:
+        return DEFAULT_NEW_TOKENS[protocol]
+    per_word = TOKENS_PER_WORD[language]
+    return THINK_TOKENS[protocol] + int(target_words * per_word * MARGIN)
+
+
+def plan_tokens(
+    *,
+    prompt_tokens: int,
+    target_words: int | None,
+    language: str,
+    protocol: str,
+    n_ctx_train: int,
+    ctx_override: int | None = None,
+    max_tokens_override: int | None = None,
+    model_name: str = "the model",
+) -> TokenBudget:
+    limit = round_down(n_ctx_train) if n_ctx_train else 32_768
+    wanted = max_tokens_override or document_tokens(target_words, language, protocol)
+    if ctx_override:
+        n_ctx = round_up(ctx_override)
+        if prompt_tokens >= n_ctx:
+            raise UsageError(
+                f"the request is {prompt_tokens} tokens, longer than --ctx {n_ctx}",
+                hint=f"raise --ctx (the model was trained on {n_ctx_train}) or shorten the request",
+            )
+    else:
+        if prompt_tokens >= limit:
+            raise UsageError(
+                f"the request is {prompt_tokens} tokens, longer than {model_name}'s "
+                f"{n_ctx_train}-token context",
+                hint="shorten the request",
+            )
+        n_ctx = min(round_up(prompt_tokens + wanted), limit)
+    room = n_ctx - prompt_tokens
+    if max_tokens_override and max_tokens_override > room:
+        raise UsageError(
+            f"--max-tokens {max_tokens_override} does not fit: the context holds "
+            f"{n_ctx} tokens and the prompt takes {prompt_tokens}",
+            hint=f"use --max-tokens {room} or less"
+            + ("" if ctx_override else f" ({model_name} was trained on {n_ctx_train})"),
+        )
+    if target_words is not None and not max_tokens_override:
+        minimum = int(target_words * TOKENS_PER_WORD[language])
+        if minimum > room:
+            fit_words = max(0, int(room / TOKENS_PER_WORD[language] / MARGIN))
+            raise UsageError(
+                f"a {target_words}-word document needs about {minimum} tokens, but "
+                f"{model_name}'s context leaves {room} after the prompt",
+                hint=f"ask for about {fit_words} words or fewer"
+                + (" or raise --ctx" if ctx_override else ""),
+            )
+    max_tokens = min(max_tokens_override or room, room)
+    if protocol == "longwriter-zero" and not max_tokens_override:
+        max_tokens = min(max_tokens, max(wanted, DEFAULT_NEW_TOKENS[protocol]))
+    return TokenBudget(n_ctx=n_ctx, max_tokens=max_tokens, needed_tokens=wanted)

@@ -1,0 +1,190 @@
+"""Streamed text -> events: think text, document text and Markdown sections.
+
+Work per piece is proportional to the piece (plus a few held-back characters
+of a possibly split tag or heading line), never to the document so far.
+
+Protocol handling:
+- `<think>...</think>` goes to `think` events and never into the document;
+- `<answer>` starts the document; `</answer>` ends it (text after is dropped);
+- text with no tags at all is the document;
+- `<answer>` inside an unclosed `<think>` ends the think (missing `</think>`);
+- tags split across pieces (`<thi` + `nk>`) are recognised.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from lwz_cli.writing.length import WordCounter
+
+Event = dict[str, Any]
+
+TAGS = ("<think>", "</think>", "<answer>", "</answer>")
+_TAG = re.compile(r"</?(?:think|answer)>")
+_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
+_FENCE = re.compile(r"^(```|~~~)")
+_MAX_HEADING_LINE = 300
+
+# Modes
+PRE, THINK, BETWEEN, ANSWER, POST = "pre", "think", "between", "answer", "post"
+
+
+class SectionTracker:
+    """Document text -> `text`, `section_start`, `section_end` events.
+
+    A line that may be a heading or a code fence (it starts with '#', '`' or
+    '~') is held until its end, so `section_start` precedes the heading's own
+    text and '#' lines inside fenced code are not taken for headings.
+    """
+
+    def __init__(self) -> None:
+        self.words = WordCounter()
+        self.sections: list[dict[str, Any]] = []
+        self._at_line_start = True
+        self._line: str | None = None  # buffered possible heading line
+        self._in_fence = False
+        self._section_words_at_start = 0
+
+    def feed(self, text: str, out: list[Event]) -> None:
+        i, n = 0, len(text)
+        while i < n:
+            if self._line is not None:
+                newline = text.find("\n", i)
+                if newline == -1:
+                    self._line += text[i:]
+                    if len(self._line) > _MAX_HEADING_LINE:
+                        self._emit(self._line, out)
+                        self._line = None
+                        self._at_line_start = False
+                    return
+                line = self._line + text[i : newline + 1]
+                self._line = None
+                i = newline + 1
+                self._complete_line(line, out)
+                continue
+            if self._at_line_start and text[i] in "#`~":
+                self._line = ""  # a possible heading or code fence: hold the line
+                continue
+            newline = text.find("\n", i)
+            if newline == -1:
+                self._emit(text[i:], out)
+                self._at_line_start = False
+                return
+            self._emit(text[i : newline + 1], out)
+            i = newline + 1
+            self._at_line_start = True
+
+    def _complete_line(self, line: str, out: list[Event]) -> None:
+        heading = _HEADING.match(line.rstrip("\n"))
+        if heading and not self._in_fence:
+            self._close_section(out)
+            section = {
+                "index": len(self.sections) + 1,
+                "title": heading.group(2).strip(),
+                "level": len(heading.group(1)),
+            }
+            self.sections.append(section)
+            self._section_words_at_start = self.words.total
+            out.append({"event": "section_start", **section})
+        elif _FENCE.match(line):
+            self._in_fence = not self._in_fence
+        self._emit(line, out)
+        self._at_line_start = line.endswith("\n")
+
+    def _emit(self, text: str, out: list[Event]) -> None:
+        if text:
+            self.words.feed(text)
+            if out and out[-1]["event"] == "text":
+                out[-1]["text"] += text
+            else:
+                out.append({"event": "text", "text": text})
+
+    def _close_section(self, out: list[Event]) -> None:
+        if self.sections and "words" not in self.sections[-1]:
+            section = self.sections[-1]
+            section["words"] = self.words.total - self._section_words_at_start
+            out.append({"event": "section_end", "index": section["index"],
+                        "title": section["title"], "words": section["words"]})
+
+    def finish(self, out: list[Event]) -> None:
+        if self._line is not None:
+            line, self._line = self._line, None
+            self._complete_line(line, out)
+        self._close_section(out)
+
+
+class ProtocolParser:
+    """Feeds text pieces, returns events. Call `finish()` once at the end."""
+
+    def __init__(self, *, mode: str = PRE) -> None:
+        self.mode = mode
+        self.sections = SectionTracker()
+        self.think_chars = 0
+        self._held = ""  # a possible partial tag at the end of the last piece
+        self._doc_started = False  # leading whitespace of the answer is dropped
+        self.saw_tags = False
+
+    @property
+    def words(self) -> int:
+        return self.sections.words.total
+
+    def feed(self, piece: str) -> list[Event]:
+        out: list[Event] = []
+        text = self._held + piece
+        self._held = ""
+        cut = text.rfind("<", max(0, len(text) - 9))
+        if cut != -1:
+            tail = text[cut:]
+            if tail not in TAGS and any(tag.startswith(tail) for tag in TAGS):
+                text, self._held = text[:cut], tail
+        position = 0
+        for match in _TAG.finditer(text):
+            self._route(text[position : match.start()], out)
+            self._tag(match.group(), out)
+            position = match.end()
+        self._route(text[position:], out)
+        return out
+
+    def finish(self) -> list[Event]:
+        out: list[Event] = []
+        held, self._held = self._held, ""
+        self._route(held, out)
+        self.sections.finish(out)
+        return out
+
+    def _tag(self, tag: str, out: list[Event]) -> None:
+        self.saw_tags = True
+        if tag == "<think>":
+            if self.mode != POST:
+                self.mode = THINK
+        elif tag == "</think>":
+            if self.mode in (THINK, PRE):
+                self.mode = BETWEEN
+        elif tag == "<answer>":
+            if self.mode != POST:
+                self.mode = ANSWER
+        elif tag == "</answer>":
+            self.mode = POST
+
+    def _route(self, text: str, out: list[Event]) -> None:
+        if not text:
+            return
+        mode = self.mode
+        if mode == THINK:
+            self.think_chars += len(text)
+            if out and out[-1]["event"] == "think":
+                out[-1]["text"] += text
+            else:
+                out.append({"event": "think", "text": text})
+            return
+        if mode == POST:
+            return
+        if not self._doc_started:
+            # Whitespace before the document starts is not part of it.
+            text = text.lstrip()
+            if not text:
+                return
+            self.mode = ANSWER
+            self._doc_started = True
+        self.sections.feed(text, out)
