@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
+from typer.exceptions import TyperException
 
 from lwz_cli import __version__
 from lwz_cli.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_USAGE, LwzError
@@ -52,14 +52,14 @@ def main(argv: list[str] | None = None) -> None:
     try:
         result = app(args=argv, prog_name="lwz", standalone_mode=False)
         code = result if isinstance(result, int) else 0
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         code = exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        code = EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         error_line("interrupted")
         code = EXIT_INTERRUPTED
+    except TyperException as exc:  # Click's usage errors: bad option, missing argument
+        exc.show()
+        code = getattr(exc, "exit_code", EXIT_USAGE)
     except LwzError as exc:
         error_line(str(exc))
         code = exc.exit_code

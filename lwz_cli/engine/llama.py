@@ -18,7 +18,7 @@ from typing import Iterator, Sequence
 from lwz_cli.engine.detokenizer import IncrementalDetokenizer, llama_token_bytes
 from lwz_cli.engine.protocol import GenerationStats, Piece, Sampling
 from lwz_cli.engine.stops import StopMatcher
-from lwz_cli.errors import RuntimeFailure
+from lwz_cli.errors import RuntimeFailure, UsageError
 from lwz_cli.system import use_extra_buffers
 
 
@@ -104,9 +104,10 @@ class VocabTokenizer:
                     path_model=model_path, params=params, verbose=verbose
                 )
             except Exception as exc:
-                raise RuntimeFailure(
-                    f"llama.cpp could not read the vocabulary of {model_path} ({exc})",
-                    hint="check that the file is a complete GGUF for a supported architecture",
+                raise UsageError(
+                    f"llama.cpp cannot load {model_path}: the file is incomplete or its "
+                    "architecture is not supported by this llama-cpp-python",
+                    hint="re-download it, or upgrade llama-cpp-python",
                 ) from exc
         self.vocab = self._model.vocab
         self.n_ctx_train = self._model.n_ctx_train()
