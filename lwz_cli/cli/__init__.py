@@ -12,7 +12,7 @@ import typer
 from typer.exceptions import TyperException
 
 from lwz_cli import __version__
-from lwz_cli.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_USAGE, LwzError
+from lwz_cli.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_USAGE, Interrupted, LwzError
 
 app = typer.Typer(
     name="lwz",
@@ -38,9 +38,12 @@ def _root(
     """Write long, well-structured Markdown documents with LongWriter-Zero on your own machine."""
 
 
-from lwz_cli.cli import write as _write  # noqa: E402  (registers the command)
+from lwz_cli.cli import resume as _resume  # noqa: E402  (each module registers its commands)
+from lwz_cli.cli import runs as _runs  # noqa: E402
+from lwz_cli.cli import write as _write  # noqa: E402
 
-_write.register(app)
+for _module in (_write, _resume, _runs):
+    _module.register(app)
 
 
 def error_line(message: str) -> None:
@@ -60,6 +63,9 @@ def main(argv: list[str] | None = None) -> None:
     except TyperException as exc:  # Click's usage errors: bad option, missing argument
         exc.show()
         code = getattr(exc, "exit_code", EXIT_USAGE)
+    except Interrupted as exc:
+        sys.stderr.write(f"lwz: {exc}\n")
+        code = exc.exit_code
     except LwzError as exc:
         error_line(str(exc))
         code = exc.exit_code

@@ -57,26 +57,28 @@ def make_view(json_mode: bool, quiet: bool):
 
 
 def write(
-    prompt: str = typer.Argument(..., help="What to write, e.g. \"a 3000-word guide to tea\"; '-' reads stdin."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the document here (atomically). Default: stdout."),
-    model: Optional[str] = typer.Option(None, "-m", "--model", envvar="LWZ_MODEL", help="A .gguf path, an alias (tiny, longwriter-zero-32b), repo_id:QUANT or repo_id/file.gguf."),
-    words: Optional[int] = typer.Option(None, "--words", "-w", help="Target length in words (字 for Chinese); overrides the length stated in the request."),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Stop after this many generated tokens (default: what the context allows)."),
-    temperature: float = typer.Option(DEFAULT_TEMPERATURE, "--temperature", "-t", help="Sampling temperature (model card: 0.6)."),
-    top_p: float = typer.Option(DEFAULT_TOP_P, "--top-p", help="Nucleus sampling (model card: 0.95)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed, for repeatable output."),
-    ctx: Optional[int] = typer.Option(None, "--ctx", help="Context size in tokens (rounded up to a multiple of 256). Default: sized to prompt + target."),
-    threads: Optional[int] = typer.Option(None, "--threads", envvar="LWZ_THREADS", help="CPU threads (default: physical cores)."),
-    gpu_layers: int = typer.Option(0, "--gpu-layers", envvar="LWZ_GPU_LAYERS", help="Layers to offload to the GPU (-1: all)."),
+    prompt: str = typer.Argument(..., metavar="PROMPT", help="What to write, e.g. \"a 3000-word guide to tea\"; '-' reads stdin."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", metavar="PATH", help="Write the document here (atomically); PATH.partial holds the finished sections meanwhile. Default: stdout."),
+    model: Optional[str] = typer.Option(None, "-m", "--model", envvar="LWZ_MODEL", metavar="MODEL", help="A .gguf path, an alias (tiny, longwriter-zero-32b), repo_id:QUANT or repo_id/file.gguf."),
+    words: Optional[int] = typer.Option(None, "--words", "-w", metavar="N", help="Target length in words (字 for Chinese); overrides the length stated in the request."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", metavar="N", help="Stop after this many generated tokens (default: what the context allows)."),
+    temperature: float = typer.Option(DEFAULT_TEMPERATURE, "--temperature", "-t", metavar="T", help="Sampling temperature (model card: 0.6)."),
+    top_p: float = typer.Option(DEFAULT_TOP_P, "--top-p", metavar="P", help="Nucleus sampling (model card: 0.95)."),
+    seed: Optional[int] = typer.Option(None, "--seed", metavar="N", help="Random seed, for repeatable output."),
+    ctx: Optional[int] = typer.Option(None, "--ctx", metavar="TOKENS", help="Context size in tokens (rounded up to a multiple of 256). Default: sized to prompt + target."),
+    threads: Optional[int] = typer.Option(None, "--threads", envvar="LWZ_THREADS", metavar="N", help="CPU threads (default: physical cores)."),
+    gpu_layers: int = typer.Option(0, "--gpu-layers", envvar="LWZ_GPU_LAYERS", metavar="N", help="Layers to offload to the GPU (-1: all)."),
+    restart: bool = typer.Option(False, "--restart", help="Discard an unfinished run for -o PATH and start again (default: resume it)."),
+    kv_snapshot: bool = typer.Option(True, "--kv-snapshot/--no-kv-snapshot", help="Save llama.cpp KV-cache snapshots at checkpoints so a resume skips re-reading the text."),
+    snapshot_max_gb: float = typer.Option(4.0, "--snapshot-max-gb", envvar="LWZ_KV_SNAPSHOT_MAX_GB", metavar="GB", help="Skip KV snapshots larger than this."),
     json_mode: bool = typer.Option(False, "--json", help="JSON Lines events on stdout instead of the live view."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output; warnings and errors only."),
     verbose: bool = typer.Option(False, "--verbose", help="Show llama.cpp's own log."),
 ) -> None:
     """Write a document from a request, watching the model think and write."""
-    from lwz_cli.writing.session import WriteRequest, prepare, write_document
+    from lwz_cli.writing.session import WriteRequest, prepare
 
-    emit = None
-    try:
+    def job():
         if not 0 <= temperature <= 5:
             raise UsageError(f"--temperature {temperature} is out of range", hint="use 0 to 5 (0.6 is the model card's)")
         if not 0 < top_p <= 1:
@@ -84,25 +86,79 @@ def write(
         request = WriteRequest(
             prompt=read_prompt(prompt), model=model, output=output, words=words,
             max_tokens=max_tokens, ctx=ctx, threads=threads, gpu_layers=gpu_layers,
-            verbose=verbose,
+            verbose=verbose, kv_snapshot=kv_snapshot, snapshot_budget_gb=snapshot_max_gb,
             sampling=Sampling(temperature=temperature, top_p=top_p, seed=seed),
         )
-        if json_mode:
-            emit = make_view(True, quiet)
         prepared = prepare(request)
-        emit = emit or make_view(False, quiet)
+        return open_run(prepared, restart=restart, interactive=_interactive(json_mode))
+
+    run_job(job, json_mode=json_mode, quiet=quiet)
+
+
+def _interactive(json_mode: bool) -> bool:
+    return not json_mode and sys.stdin is not None and sys.stdin.isatty() and sys.stderr.isatty()
+
+
+def open_run(prepared, *, restart: bool, interactive: bool):
+    """The journal and checkpoint for this job: a fresh run, or the unfinished
+    run for the same -o PATH (resumed without asking when not interactive)."""
+    from lwz_cli.journal import Journal, partial_path
+    from lwz_cli.writing.resume import UNFINISHED, prepare_resume
+    from lwz_cli.writing.session import manifest_for
+
+    request = prepared.request
+    existing = Journal.find(request.output) if request.output is not None else None
+    if existing is not None and existing.manifest.get("status") in UNFINISHED:
+        recorded = existing.manifest["request"]
+        same = recorded["prompt"] == request.prompt and recorded.get("words") == request.words
+        resume = not restart
+        if resume and not same:
+            raise UsageError(
+                f"{request.output} has an unfinished run of a different request",
+                hint=f"`lwz resume {request.output}` continues it; --restart discards it")
+        if resume and interactive:
+            words = existing.manifest.get("words", 0)
+            resume = typer.confirm(f"lwz: {request.output} has an unfinished run ({words} words). "
+                                   "Resume it?", default=True, err=True)
+        if resume:
+            resumed, checkpoint = prepare_resume(
+                existing, model=request.model, threads=request.threads,
+                gpu_layers=request.gpu_layers, verbose=request.verbose,
+                kv_snapshot=request.kv_snapshot, snapshot_budget_gb=request.snapshot_budget_gb)
+            return resumed, existing, checkpoint
+        partial_path(request.output).unlink(missing_ok=True)
+    return prepared, Journal.create(manifest_for(prepared), request.output), None
+
+
+def run_job(job, *, json_mode: bool, quiet: bool) -> None:
+    """Prepare (through `job`), run with the right view, then print the document
+    when it goes to stdout. Shared by `write` and `resume`."""
+    from lwz_cli.writing.single import write_document
+
+    view = None
+    journal = None
+    try:
+        if json_mode:
+            view = make_view(True, quiet)
+        prepared, journal, checkpoint = job()
+        journal.lock()
+        view = view or make_view(False, quiet)
         cancel = threading.Event()
         try:
             with interrupt_sets(cancel):
-                result = write_document(prepared, emit, cancel=cancel)
+                result = write_document(prepared, view, cancel=cancel, journal=journal,
+                                        checkpoint=checkpoint)
         finally:
-            emit.close()
+            view.close()
     except LwzError as exc:
         if json_mode:
             sys.stdout.write(_error_json(exc))
             sys.stdout.flush()
         raise
-    if output is None and not json_mode:
+    finally:
+        if journal is not None:
+            journal.unlock()
+    if prepared.request.output is None and not json_mode:
         sys.stdout.write(result.document)
         sys.stdout.flush()
 

@@ -27,6 +27,11 @@ class IncrementalDetokenizer:
     def flush(self) -> str:
         return self._decoder.decode(b"", final=True)
 
+    @property
+    def pending(self) -> bool:
+        """Bytes of an incomplete UTF-8 character are waiting for the next token."""
+        return bool(self._decoder.getstate()[0])
+
     def reset(self) -> None:
         self._decoder.reset()
 

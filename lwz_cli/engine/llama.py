@@ -271,9 +271,9 @@ class LlamaEngine:
                 if hit:
                     stats.stop_string = stops.matched
                     reason = "stop"
-                    yield Piece(token, text)
+                    yield Piece(token, text, False)
                     break
-                yield Piece(token, text)
+                yield Piece(token, text, not (detok.pending or stops.pending))
                 if count >= max_tokens:
                     reason = "length"
                     break
@@ -293,6 +293,52 @@ class LlamaEngine:
             stats.finish_reason = reason
             stats.prefill_seconds = (first_at or end) - started
             stats.decode_seconds = end - (first_at or end)
+
+    # -- KV snapshots ---------------------------------------------------------
+
+    def snapshot_size(self) -> int:
+        """Bytes a snapshot of the KV cache would take now."""
+        import llama_cpp
+
+        return int(llama_cpp.llama_state_seq_get_size(self.llm._ctx.ctx, 0))
+
+    def save_snapshot(self, path: str) -> int:
+        """Write the KV cache of the tokens evaluated so far (llama.cpp's own file
+        format, which stores their ids too). Safe between two tokens of a stream:
+        the last sampled token is not evaluated yet, so the snapshot holds a
+        prefix of any checkpoint taken at that token. Returns the tokens held."""
+        import llama_cpp
+
+        n = self.llm.n_tokens
+        ids = (llama_cpp.llama_token * n)(*self.llm.input_ids[:n].tolist())
+        written = llama_cpp.llama_state_seq_save_file(self.llm._ctx.ctx, path.encode(), 0, ids, n)
+        if not written:
+            raise OSError(f"llama.cpp could not write the KV snapshot {path}")
+        return n
+
+    def load_snapshot(self, path: str, expected: Sequence[int]) -> int:
+        """Load a snapshot if its tokens are a prefix of `expected`; returns the
+        tokens restored (0: unusable, the cache is left empty)."""
+        import ctypes
+
+        import llama_cpp
+
+        capacity = self.n_ctx
+        ids = (llama_cpp.llama_token * capacity)()
+        count = ctypes.c_size_t(0)
+        self.llm.reset()
+        self.llm._ctx.kv_cache_clear()
+        read = llama_cpp.llama_state_seq_load_file(
+            self.llm._ctx.ctx, path.encode(), 0, ids, capacity, ctypes.byref(count))
+        n = int(count.value)
+        if not read or n == 0 or n > len(expected) or list(ids[:n]) != list(expected[:n]):
+            self.llm._ctx.kv_cache_clear()
+            self.llm.n_tokens = 0
+            return 0
+        self.llm.input_ids[:n] = ids[:n]
+        self.llm.n_tokens = n
+        self.llm._requires_eval = True  # logits are not in the snapshot
+        return n
 
     def close(self) -> None:
         llm = getattr(self, "llm", None)

@@ -30,11 +30,15 @@ class Piece:
     """One generated token and the text it releases.
 
     `text` may be empty (a UTF-8 sequence or a possible stop string is still
-    incomplete) or hold text held back from earlier tokens.
+    incomplete) or hold text held back from earlier tokens. `clean` is true when
+    nothing is held back after this token: the text released so far is exactly
+    the detokenization of the tokens so far, so a checkpoint taken here can be
+    resumed by replaying the token ids.
     """
 
     token: int
     text: str
+    clean: bool = True
 
 
 @dataclass

@@ -42,6 +42,10 @@ class StopMatcher:
         self._held = ""
         return buf, False
 
+    @property
+    def pending(self) -> bool:
+        return bool(self._held)
+
     def flush(self) -> str:
         held, self._held = self._held, ""
         return held

@@ -60,6 +60,7 @@ class LiveView:
         self.words = 0
         self.decode_seconds = 0.0
         self.warnings: deque[str] = deque(maxlen=3)
+        self.saved_at: float | None = None
         self._began = time.monotonic()
         self._first_words_at: tuple[float, int] | None = None
         self._last_draw = 0.0
@@ -76,6 +77,9 @@ class LiveView:
         elif kind == "think":
             self.think.append(event["text"])
         elif kind == "progress":
+            if event.get("phase") == "resumed":
+                self.draft.append(event.get("draft_tail", ""))
+                self.think.append(event.get("think_tail", ""))
             self.phase = event.get("phase", self.phase)
             self.tokens = event.get("tokens", self.tokens)
             self.words = event.get("words", self.words)
@@ -91,6 +95,8 @@ class LiveView:
                     break
         elif kind == "start":
             self.start = event
+        elif kind == "checkpoint":
+            self.saved_at = time.monotonic()
         elif kind == "warning":
             self.warnings.append(event["message"])
         elif kind == "done":
@@ -155,6 +161,8 @@ class LiveView:
             f" · {self.tokens:,} tok · {rate:.1f} tok/s",
             f" · {duration(time.monotonic() - self._began)} elapsed",
             f" · ETA {duration(eta)}" if self.phase != "done" else "",
+            (f" · saved {duration(time.monotonic() - self.saved_at)} ago", "dim")
+            if self.saved_at is not None and self.phase != "done" else "",
         )
         parts.append(status)
         return Group(*parts)

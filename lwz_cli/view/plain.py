@@ -27,12 +27,15 @@ class PlainView:
         if kind == "start":
             self.target = event.get("target_words")
             target = f", target {event['target_words']:,} words" if event.get("target_words") else ""
-            self._say(f"writing with {event['model']} (ctx {event['n_ctx']}, "
+            verb = "resuming" if event.get("resumed") else "writing"
+            self._say(f"{verb} with {event['model']} (ctx {event['n_ctx']}, "
                       f"{event['threads']} threads{target})")
         elif kind == "progress":
             phase = event.get("phase")
             if phase == "loading":
                 self._say("loading the model")
+            elif phase == "resumed":
+                self._say(f"resumed: {event.get('words', 0):,} words were already written")
             elif phase == "think" and self._phase != "think":
                 self._say("thinking")
             elif phase == "answer" and self._phase != "answer":

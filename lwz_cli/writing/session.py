@@ -1,32 +1,22 @@
-"""One `lwz write` job: request -> prompt -> engine stream -> parser -> events.
+"""Preparing one `lwz write` job: every check that can fail on user input runs
+here, before the model loads, and the context is sized to the request.
 
-`prepare()` does every check that can fail on user input before the model
-loads; `write_document()` runs the job and reports through an `emit`
-callback (the views, the JSON stream, later the journal).
+`lwz_cli.writing.single` runs the prepared job; `lwz_cli.writing.resume`
+rebuilds a prepared job from a run's journal.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
 
-from lwz_cli.atomic import atomic_write_text
 from lwz_cli.engine.protocol import Sampling
-from lwz_cli.errors import Interrupted, UsageError
+from lwz_cli.errors import UsageError
 from lwz_cli.models.gguf import GGUFInfo, read_gguf
 from lwz_cli.models.registry import ResolvedModel, resolve_model
 from lwz_cli.system import physical_cores
 from lwz_cli.writing import budget, prompts
 from lwz_cli.writing.length import MAX_TARGET_WORDS, parse_target
-from lwz_cli.writing.markdown import outline
-from lwz_cli.writing.parser import ProtocolParser
-
-Emit = Callable[[dict[str, Any]], None]
-PROGRESS_INTERVAL = 0.25  # seconds between `progress` ticks to the views
-
 
 @dataclass
 class WriteRequest:
@@ -40,6 +30,8 @@ class WriteRequest:
     threads: int | None = None
     gpu_layers: int = 0
     verbose: bool = False
+    kv_snapshot: bool = True
+    snapshot_budget_gb: float = 4.0
 
 
 @dataclass
@@ -53,6 +45,7 @@ class Prepared:
     stated_words: int | None
     tokens: budget.TokenBudget
     threads: int
+    strategy: str = "single"
 
     @property
     def model_name(self) -> str:
@@ -141,117 +134,28 @@ def load_engine(prepared: Prepared):
     )
 
 
-@dataclass
-class WriteResult:
-    document: str
-    think: str
-    done: dict[str, Any]
+def manifest_for(prepared: Prepared) -> dict:
+    """What a run's journal records so `lwz resume` can rebuild the exact job."""
+    from dataclasses import asdict
 
+    from lwz_cli.journal import model_fingerprint
 
-def write_document(
-    prepared: Prepared,
-    emit: Emit,
-    *,
-    engine=None,
-    cancel: threading.Event | None = None,
-) -> WriteResult:
-    """Run a prepared job. Raises Interrupted if `cancel` is set mid-run."""
-    started = time.monotonic()
     request = prepared.request
-    emit({
-        "event": "start", "model": prepared.model_name, "model_path": str(prepared.model.path),
-        "protocol": prepared.prompt.protocol, "language": prepared.prompt.language,
-        "strategy": "single", "target_words": prepared.target_words,
-        "prompt_tokens": len(prepared.prompt_tokens), "n_ctx": prepared.tokens.n_ctx,
-        "max_tokens": prepared.tokens.max_tokens, "threads": prepared.threads,
-        "gpu_layers": request.gpu_layers, "output": str(request.output) if request.output else None,
-    })
-    owns_engine = engine is None
-    if engine is None:
-        emit({"event": "progress", "phase": "loading"})
-        engine = load_engine(prepared)
-    parser = ProtocolParser()
-    document: list[str] = []
-    think: list[str] = []
-    tokens = 0
-    last_tick = 0.0
-    clock = time.monotonic
-    first_token_at = 0.0
-    try:
-        for piece in engine.stream(
-            prepared.prompt_tokens, max_tokens=prepared.tokens.max_tokens,
-            stop=prepared.prompt.stop, sampling=request.sampling, cancel=cancel,
-        ):
-            tokens += 1
-            if tokens == 1:
-                first_token_at = clock()
-            if piece.text:
-                for event in parser.feed(piece.text):
-                    kind = event["event"]
-                    if kind == "text":
-                        document.append(event["text"])
-                    elif kind == "think":
-                        think.append(event["text"])
-                    emit(event)
-            now = clock()
-            if now - last_tick >= PROGRESS_INTERVAL:
-                last_tick = now
-                emit({"event": "progress", "phase": parser.mode, "tokens": tokens,
-                      "words": parser.words, "decode_seconds": now - first_token_at})
-        for event in parser.finish():
-            if event["event"] == "text":
-                document.append(event["text"])
-            emit(event)
-        stats = engine.last
-    finally:
-        if owns_engine:
-            engine.close()
-    if stats.finish_reason == "cancelled":
-        raise Interrupted("interrupted; nothing was written")
-
-    text = "".join(document).strip()
-    think_text = "".join(think)
-    if not text and think_text.strip():
-        emit({"event": "warning", "message": "the model never left <think>; its plan is "
-              "used as the document"})
-        text = think_text.strip()
-        emit({"event": "text", "text": text})
-    if text:
-        text += "\n"
-    words = _finish_warnings(prepared, text, stats, emit)
-    if request.output is not None:
-        atomic_write_text(request.output, text)
-    elapsed = clock() - started
-    done = {
-        "event": "done", "output": str(request.output) if request.output else None,
-        "words": words, "target_words": prepared.target_words,
-        "generated_tokens": stats.generated_tokens,
-        "prompt_tokens_evaluated": stats.prompt_tokens_evaluated,
-        "decode_seconds": round(stats.decode_seconds, 3),
-        "tokens_per_second": round(stats.generated_tokens / stats.decode_seconds, 2)
-        if stats.decode_seconds > 0 else 0.0,
-        "prefill_seconds": round(stats.prefill_seconds, 3),
-        "seconds": round(elapsed, 3), "resumed": False,
-        "finish_reason": stats.finish_reason, "sections": len(outline(text)),
-        "think_chars": len(think_text), "model": prepared.model_name, "strategy": "single",
+    return {
+        "output": str(request.output.resolve()) if request.output else None,
+        "request": {"prompt": request.prompt, "words": request.words,
+                    "target_words": prepared.target_words, "stated_words": prepared.stated_words,
+                    "strategy": prepared.strategy, "max_tokens": prepared.tokens.max_tokens,
+                    "max_tokens_flag": request.max_tokens},
+        "prompt": {"text": prepared.prompt.text, "stop": list(prepared.prompt.stop),
+                   "protocol": prepared.prompt.protocol, "language": prepared.prompt.language,
+                   "tokens": prepared.prompt_tokens},
+        "sampling": asdict(request.sampling),
+        "engine": {"n_ctx": prepared.tokens.n_ctx, "gpu_layers": request.gpu_layers,
+                   "threads": prepared.threads},
+        "model": {"spec": prepared.model.spec, "name": prepared.model_name,
+                  "alias": prepared.model.alias, "repo_id": prepared.model.repo_id,
+                  **model_fingerprint(prepared.model.path)},
     }
-    emit(done)
-    return WriteResult(text, think_text, done)
 
 
-def _finish_warnings(prepared: Prepared, text: str, stats, emit: Emit) -> int:
-    from lwz_cli.writing.length import count_words
-    from lwz_cli.writing.markdown import unclosed_fence
-
-    words = count_words(text)
-    target = prepared.target_words
-    if stats.finish_reason == "length":
-        emit({"event": "warning", "message": f"stopped at the token limit "
-              f"({stats.generated_tokens} tokens); the document may end mid-sentence "
-              "(raise --max-tokens or --ctx)"})
-    if target and words < 0.5 * target:
-        emit({"event": "warning", "message": f"the document is short: {words} of "
-              f"{target} words ({100 * words // target}%)"})
-    if unclosed_fence(text):
-        emit({"event": "warning", "message": "the document ends inside a code block"})
-    return words

@@ -1,0 +1,121 @@
+"""Render `man/lwz.1` from the Typer app, so the man page cannot drift from `--help`.
+
+Regenerate with `python scripts/gen_man.py`; a test fails when it is stale.
+"""
+
+from __future__ import annotations
+
+import re
+
+import typer
+
+from lwz_cli import __version__
+
+ENVIRONMENT = [
+    ("LWZ_HOME", "Directory for all of lwz's own state (config, runs, history, cache); "
+     "overrides the XDG locations."),
+    ("LWZ_MODEL", "Default for --model."),
+    ("LWZ_THREADS", "Default for --threads."),
+    ("LWZ_GPU_LAYERS", "Default for --gpu-layers."),
+    ("LWZ_EXTRA_BUFFERS", "1 lets llama.cpp repack weights into extra CPU buffers (AMX, "
+     "REPACK) on AMX CPUs too, 0 forbids it everywhere. By default lwz turns them off on AMX "
+     "CPUs, where llama.cpp can crash (llama.cpp issue 20824)."),
+    ("HF_HOME, HF_HUB_CACHE", "Where Hugging Face models are cached; lwz finds models there."),
+    ("HF_ENDPOINT", "The Hugging Face Hub endpoint."),
+    ("HF_TOKEN", "Token for gated or private Hub repositories."),
+    ("HF_HUB_OFFLINE", "1: never contact the Hub; use the cache only."),
+    ("XDG_CONFIG_HOME, XDG_DATA_HOME, XDG_STATE_HOME, XDG_CACHE_HOME",
+     "Base directories used when LWZ_HOME is not set."),
+]
+
+FILES = [
+    ("PATH.partial", "While a document is written, the finished part; renamed to PATH when done."),
+    ("$XDG_DATA_HOME/lwz", "lwz's data (or $LWZ_HOME/data)."),
+    ("$HF_HOME/hub", "The shared Hugging Face model cache."),
+]
+
+EXIT_STATUS = [
+    ("0", "The document is complete."),
+    ("1", "A runtime failure: the engine, the disk or the network."),
+    ("2", "Bad usage or input: a flag, the prompt, the model or the output path."),
+    ("130", "Interrupted (Ctrl-C or SIGTERM)."),
+]
+
+EXAMPLES = [
+    ("Write a guide with the default model:",
+     'lwz write "a 10,000-word guide to home espresso" -o guide.md'),
+    ("Try the pipeline with the tiny test model:",
+     'lwz write "Write a 400-word blog post about green tea." --model tiny -o tea.md'),
+    ("Read the request from stdin, the document to stdout:",
+     'echo "a 2000-word history of the bicycle" | lwz write - --model tiny > bike.md'),
+    ("Machine-readable progress:",
+     'lwz write "a 3000-word report" -o report.md --json | jq -c \'select(.event=="done")\''),
+]
+
+
+def _esc(text: str) -> str:
+    text = text.replace("\\", "\\e").replace("-", "\\-")
+    return re.sub(r"^([.'])", r"\\&\1", text, flags=re.M)
+
+
+def _para(text: str) -> str:
+    return _esc(" ".join(text.split()))
+
+
+def _option_line(param) -> tuple[str, str]:
+    names = ", ".join(f"\\fB{_esc(n)}\\fR" for n in param.opts + param.secondary_opts)
+    if not param.is_flag:
+        metavar = (param.metavar or "VALUE").upper()
+        names += f" \\fI{_esc(metavar)}\\fR"
+    help_text = param.help or ""
+    envvar = param.envvar if isinstance(param.envvar, str) else None
+    if envvar:
+        help_text += f" (env: {envvar})"
+    return names, _para(help_text)
+
+
+def render(app: typer.Typer) -> str:
+    root = typer.main.get_command(app)
+    out = [
+        '.TH LWZ 1 "" "lwz ' + __version__ + '" "User Commands"',
+        ".SH NAME",
+        "lwz \\- " + _para(root.help or "").rstrip("."),
+        ".SH SYNOPSIS",
+        "\\fBlwz\\fR \\fICOMMAND\\fR [\\fIOPTIONS\\fR] [\\fIARGS\\fR]",
+        ".SH DESCRIPTION",
+        _para("lwz turns one request into a long Markdown document with LongWriter-Zero-32B "
+              "(or any GGUF model) running in-process through llama.cpp. It shows the model's "
+              "plan and draft live on a terminal, prints plain progress lines when piped, and "
+              "JSON Lines events with --json. The document goes to -o PATH, written "
+              "atomically, or to standard output; everything else goes to standard error."),
+        ".SH COMMANDS",
+    ]
+    ctx = typer.Context(root)
+    for name in sorted(root.list_commands(ctx)):
+        command = root.get_command(ctx, name)
+        args = " ".join(f"\\fI{_esc(p.name.upper())}\\fR" for p in command.params
+                        if p.param_type_name == "argument")
+        out += [".SS " + f"lwz {name} [OPTIONS] {args}".strip(), _para(command.help or "")]
+        for param in command.params:
+            if param.param_type_name == "argument":
+                out += [".TP", f"\\fI{_esc(param.name.upper())}\\fR",
+                        _para(getattr(param, "help", "") or "")]
+        for param in command.params:
+            if param.param_type_name == "option" and not param.hidden:
+                names, help_text = _option_line(param)
+                out += [".TP", names, help_text]
+    out.append(".SH ENVIRONMENT")
+    for name, text in ENVIRONMENT:
+        out += [".TP", f"\\fB{_esc(name)}\\fR", _para(text)]
+    out.append(".SH FILES")
+    for name, text in FILES:
+        out += [".TP", f"\\fI{_esc(name)}\\fR", _para(text)]
+    out.append(".SH EXIT STATUS")
+    for code, text in EXIT_STATUS:
+        out += [".TP", f"\\fB{code}\\fR", _para(text)]
+    out.append(".SH EXAMPLES")
+    for text, command in EXAMPLES:
+        out += [".PP", _para(text), ".PP", ".RS 4", ".nf", _esc(command), ".fi", ".RE"]
+    out += [".SH SEE ALSO", "\\fBllama-server\\fR(1), \\fBhf\\fR(1)",
+            ".PP", _para("README.md and CHANGELOG.md in the lwz source tree.")]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,38 @@
+"""`lwz resume PATH`: continue an unfinished document from its last checkpoint."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from lwz_cli.cli.write import run_job
+
+
+def resume(
+    target: str = typer.Argument(..., metavar="PATH", help="The document's -o path (or a run id from `lwz runs`)."),
+    model: Optional[str] = typer.Option(None, "-m", "--model", metavar="MODEL", help="Use this copy of the run's model (default: the file the run used)."),
+    force: bool = typer.Option(False, "--force", help="Continue even if --model is a different file than the run used."),
+    threads: Optional[int] = typer.Option(None, "--threads", envvar="LWZ_THREADS", metavar="N", help="CPU threads (default: physical cores)."),
+    gpu_layers: Optional[int] = typer.Option(None, "--gpu-layers", envvar="LWZ_GPU_LAYERS", metavar="N", help="Layers to offload to the GPU (default: as the run had it)."),
+    kv_snapshot: bool = typer.Option(True, "--kv-snapshot/--no-kv-snapshot", help="Use and keep saving KV-cache snapshots."),
+    snapshot_max_gb: float = typer.Option(4.0, "--snapshot-max-gb", envvar="LWZ_KV_SNAPSHOT_MAX_GB", metavar="GB", help="Skip KV snapshots larger than this."),
+    json_mode: bool = typer.Option(False, "--json", help="JSON Lines events on stdout instead of the live view."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output; warnings and errors only."),
+    verbose: bool = typer.Option(False, "--verbose", help="Show llama.cpp's own log."),
+) -> None:
+    """Continue an unfinished document where it stopped (Ctrl-C, a crash, kill -9)."""
+    from lwz_cli.writing.resume import find_run, prepare_resume
+
+    def job():
+        journal = find_run(target)
+        prepared, checkpoint = prepare_resume(
+            journal, model=model, force=force, threads=threads, gpu_layers=gpu_layers,
+            verbose=verbose, kv_snapshot=kv_snapshot, snapshot_budget_gb=snapshot_max_gb)
+        return prepared, journal, checkpoint
+
+    run_job(job, json_mode=json_mode, quiet=quiet)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("resume", no_args_is_help=True)(resume)

@@ -1,0 +1,102 @@
+"""`lwz runs`: unfinished and finished runs, and how to resume them."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Optional
+
+import typer
+
+from lwz_cli.errors import UsageError
+
+runs_app = typer.Typer(help="List unfinished and finished runs; remove them.",
+                       invoke_without_command=True, no_args_is_help=False)
+
+
+def run_rows() -> list[dict]:
+    from lwz_cli.journal import Journal
+    from lwz_cli.writing.resume import UNFINISHED
+
+    rows = []
+    for journal in Journal.all():
+        m = journal.manifest
+        status = m.get("status", "damaged")
+        if status == "running" and not journal.is_live():
+            status = "interrupted"  # its process is gone (crash, kill -9)
+        output = m.get("output")
+        rows.append({
+            "id": m.get("id", journal.dir.name), "status": status,
+            "words": m.get("words", 0), "target_words": (m.get("request") or {}).get("target_words"),
+            "model": (m.get("model") or {}).get("name"), "output": output,
+            "updated": m.get("updated"), "dir": str(journal.dir),
+            "resume": (f"lwz resume {output or journal.dir.name}"
+                       if status in UNFINISHED else None),
+        })
+    rows.sort(key=lambda r: r.get("updated") or 0, reverse=True)
+    return rows
+
+
+@runs_app.callback()
+def runs(
+    ctx: typer.Context,
+    json_mode: bool = typer.Option(False, "--json", help="One JSON array on stdout."),
+) -> None:
+    """List unfinished and finished runs with status, words / target, model and the resume command."""
+    if ctx.invoked_subcommand is not None:
+        return
+    rows = run_rows()
+    if json_mode:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    if not rows:
+        sys.stderr.write("lwz: no runs yet\n")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("status", "words", "model", "updated", "document", "resume with"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        target = f" / {row['target_words']:,}" if row["target_words"] else ""
+        updated = time.strftime("%Y-%m-%d %H:%M", time.localtime(row["updated"])) if row["updated"] else "?"
+        style = {"done": "green", "interrupted": "yellow", "running": "cyan"}.get(row["status"], "red")
+        table.add_row(f"[{style}]{row['status']}[/]", f"{row['words']:,}{target}", row["model"] or "?",
+                      updated, row["output"] or row["id"], row["resume"] or "")
+    Console(soft_wrap=False).print(table)
+
+
+@runs_app.command("rm")
+def rm(
+    targets: Optional[list[str]] = typer.Argument(None, metavar="PATH|ID...", help="Runs to remove, by document path or run id."),
+    finished: bool = typer.Option(False, "--finished", help="Remove every finished run."),
+) -> None:
+    """Remove runs (their journal and KV snapshots; documents are left alone)."""
+    from lwz_cli.journal import Journal
+
+    if not targets and not finished:
+        raise UsageError("name the runs to remove, or pass --finished",
+                         hint="`lwz runs` lists them")
+    chosen = []
+    for target in targets or []:
+        journal = Journal.find(target)
+        if journal is None:
+            raise UsageError(f"there is no lwz run for {target}", hint="`lwz runs` lists them")
+        chosen.append(journal)
+    if finished:
+        chosen += [j for j in Journal.all() if j.manifest.get("status") == "done"]
+    freed = 0
+    for journal in chosen:
+        if journal.is_live():
+            raise UsageError(f"run {journal.dir.name} is being written right now",
+                             hint="stop that lwz first")
+        freed += sum(p.stat().st_size for p in journal.dir.rglob("*") if p.is_file())
+        journal.remove()
+        sys.stderr.write(f"lwz: removed run {journal.dir.name}\n")
+    sys.stderr.write(f"lwz: freed {freed / 1e6:.1f} MB\n")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(runs_app, name="runs")

@@ -1,0 +1,371 @@
+"""Run directories: what it takes to lose no more than seconds of a long document.
+
+One directory per document under `$LWZ_HOME/data/runs` (XDG data dir otherwise),
+named from the output path so `lwz resume PATH` finds it:
+
+    manifest.json         request, model identity, settings, status (+ sha256)
+    checkpoint-0.json     generated token ids and progress, two slots written
+    checkpoint-1.json       alternately, so a damaged newest one leaves the other
+    think.md              the model's thinking so far
+    sections/0001.md      each finished section
+    kv.bin, kv.json       optional llama.cpp KV snapshot and its verification data
+
+Every write is atomic (temp file, fsync, rename, directory fsync), and every JSON
+file carries the sha256 of its own content, so a torn or corrupt file is
+detected and reported, never silently used. The document's finished sections are
+also mirrored to `PATH.partial` beside the output.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lwz_cli import __version__
+from lwz_cli.atomic import atomic_write_bytes, atomic_write_text, fsync_dir
+from lwz_cli.errors import RuntimeFailure, UsageError
+from lwz_cli.paths import paths
+
+FORMAT = 1
+MANIFEST = "manifest.json"
+SLOTS = ("checkpoint-0.json", "checkpoint-1.json")
+KV_FILE, KV_META = "kv.bin", "kv.json"
+_FINGERPRINT_SPAN = 1 << 20
+
+
+class JournalCorrupt(UsageError):
+    pass
+
+
+def _fault_pause() -> None:
+    """Fault injection for tests: LWZ_FAULT_PAUSE_IN_CHECKPOINT=SECONDS holds every
+    checkpoint between its fsync'd temp file and the rename, and says so on
+    stderr, so a test can kill -9 lwz in the middle of a checkpoint write."""
+    pause = os.environ.get("LWZ_FAULT_PAUSE_IN_CHECKPOINT")
+    if pause:
+        import sys
+
+        sys.stderr.write("lwz: [fault] paused inside a checkpoint write\n")
+        sys.stderr.flush()
+        time.sleep(float(pause))
+
+
+def _sealed(data: dict[str, Any]) -> bytes:
+    body = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
+    return (json.dumps({"sha256": digest, "data": data}, ensure_ascii=False, sort_keys=True)
+            + "\n").encode("utf-8")
+
+
+def _unseal(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise JournalCorrupt(f"cannot read journal file {path}: {exc.strerror}") from exc
+    try:
+        wrapper = json.loads(raw)
+        data, digest = wrapper["data"], wrapper["sha256"]
+    except (ValueError, KeyError, TypeError):
+        raise JournalCorrupt(f"journal file {path} is damaged (not the JSON lwz wrote; "
+                             f"{len(raw)} bytes)") from None
+    body = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    if hashlib.sha256(body.encode("utf-8")).hexdigest() != digest:
+        raise JournalCorrupt(f"journal file {path} is damaged (checksum mismatch)")
+    return data
+
+
+def model_fingerprint(path: Path) -> dict[str, Any]:
+    """Size plus a hash of the first and last MiB: cheap, and catches a different file."""
+    size = path.stat().st_size
+    digest = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as handle:
+        digest.update(handle.read(_FINGERPRINT_SPAN))
+        if size > _FINGERPRINT_SPAN:
+            handle.seek(max(_FINGERPRINT_SPAN, size - _FINGERPRINT_SPAN))
+            digest.update(handle.read(_FINGERPRINT_SPAN))
+    identity: dict[str, Any] = {"path": str(path), "size": size,
+                                "fingerprint": digest.hexdigest()[:32], "sha256": None}
+    # In the HF cache a file links to blobs/<sha256 of its content> (LFS files).
+    target = Path(os.path.realpath(path))
+    if target.parent.name == "blobs" and re.fullmatch(r"[0-9a-f]{64}", target.name):
+        identity["sha256"] = target.name
+    return identity
+
+
+def runs_dir() -> Path:
+    return paths().runs
+
+
+def run_id_for(output: Path | None) -> str:
+    if output is None:
+        return time.strftime("stdout-%Y%m%d-%H%M%S-") + os.urandom(3).hex()
+    absolute = str(output.expanduser().resolve())
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", output.name)[:40] or "doc"
+    return f"{slug}-{hashlib.sha1(absolute.encode()).hexdigest()[:10]}"
+
+
+def partial_path(output: Path) -> Path:
+    return output.with_name(output.name + ".partial")
+
+
+def disk_error(exc: OSError, where: Path, resume_hint: str) -> RuntimeFailure:
+    reason = {errno.ENOSPC: "the disk is full", errno.EROFS: "the filesystem is read-only",
+              errno.EACCES: "permission denied", errno.EDQUOT: "the disk quota is exceeded",
+              }.get(exc.errno or 0, exc.strerror or str(exc))
+    return RuntimeFailure(f"cannot save a checkpoint in {where}: {reason}; "
+                          "the previous checkpoint is intact",
+                          hint=f"free space or fix the folder, then {resume_hint}")
+
+
+@dataclass
+class Checkpoint:
+    seq: int
+    generated: list[int]  # token ids after the prompt, up to a clean boundary
+    words: int = 0
+    sections_done: int = 0
+    time: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Journal:
+    def __init__(self, directory: Path):
+        self.dir = directory
+        self.manifest: dict[str, Any] = {}
+        self.seq = 0
+        self.warnings: list[str] = []
+
+    # -- finding and creating ---------------------------------------------------
+
+    @classmethod
+    def path_for(cls, output: Path | None, run_id: str | None = None) -> Path:
+        return runs_dir() / (run_id or run_id_for(output))
+
+    @classmethod
+    def find(cls, target: str | Path) -> "Journal | None":
+        """The run for an output path, or a run id; None when there is none."""
+        text = str(target)
+        candidates = [cls.path_for(Path(text))]
+        if "/" not in text:
+            candidates.append(runs_dir() / text)
+        for directory in candidates:
+            if (directory / MANIFEST).exists():
+                journal = cls(directory)
+                journal.load_manifest()
+                return journal
+        return None
+
+    @classmethod
+    def create(cls, manifest: dict[str, Any], output: Path | None) -> "Journal":
+        directory = cls.path_for(output, manifest.get("id"))
+        if directory.exists():
+            shutil.rmtree(directory)
+        (directory / "sections").mkdir(parents=True)
+        fsync_dir(directory.parent)
+        journal = cls(directory)
+        now = time.time()
+        journal.manifest = {
+            "format": FORMAT, "lwz_version": __version__, "id": directory.name,
+            "created": now, "updated": now, "status": "running", **manifest,
+        }
+        journal.save_manifest()
+        return journal
+
+    @classmethod
+    def all(cls) -> list["Journal"]:
+        root = runs_dir()
+        found = []
+        if root.is_dir():
+            for directory in sorted(root.iterdir()):
+                if (directory / MANIFEST).exists():
+                    journal = cls(directory)
+                    try:
+                        journal.load_manifest()
+                    except UsageError as exc:
+                        journal.manifest = {"id": directory.name, "status": "damaged",
+                                            "error": str(exc)}
+                    found.append(journal)
+        return found
+
+    # -- manifest -------------------------------------------------------------
+
+    def load_manifest(self) -> dict[str, Any]:
+        data = _unseal(self.dir / MANIFEST)
+        if int(data.get("format", 0)) > FORMAT:
+            raise UsageError(
+                f"the run in {self.dir} was written by a newer lwz "
+                f"({data.get('lwz_version')}, journal format {data.get('format')})",
+                hint="upgrade lwz to resume it")
+        self.manifest = data
+        return data
+
+    def save_manifest(self) -> None:
+        self.manifest["updated"] = time.time()
+        atomic_write_bytes(self.dir / MANIFEST, _sealed(self.manifest))
+
+    def set_status(self, status: str, **fields: Any) -> None:
+        self.manifest["status"] = status
+        self.manifest.update(fields)
+        self.save_manifest()
+
+    @property
+    def output(self) -> Path | None:
+        value = self.manifest.get("output")
+        return Path(value) if value else None
+
+    # -- checkpoints ----------------------------------------------------------
+
+    def checkpoint(self, cp: Checkpoint, *, think: str | None = None) -> None:
+        """Write a checkpoint into the older slot; the newer one stays intact."""
+        if think is not None:
+            atomic_write_text(self.dir / "think.md", think)
+        self.seq = max(self.seq, cp.seq) + 1
+        cp.seq = self.seq
+        cp.time = time.time()
+        data = {"seq": cp.seq, "generated": cp.generated, "words": cp.words,
+                "sections_done": cp.sections_done, "time": cp.time, **cp.extra}
+        atomic_write_bytes(self.dir / SLOTS[cp.seq % 2], _sealed(data), _fault_pause)
+
+    def latest_checkpoint(self) -> Checkpoint | None:
+        """The newest intact checkpoint. A damaged slot is reported in `warnings`;
+        if every slot that exists is damaged, JournalCorrupt is raised."""
+        good: list[dict[str, Any]] = []
+        damaged: list[str] = []
+        for name in SLOTS:
+            try:
+                good.append(_unseal(self.dir / name))
+            except FileNotFoundError:
+                continue
+            except JournalCorrupt as exc:
+                damaged.append(str(exc))
+        if damaged and not good:
+            raise JournalCorrupt(damaged[0] + "; no intact checkpoint is left",
+                                 hint="lwz write --restart starts the document again")
+        if not good:
+            return None
+        best = max(good, key=lambda d: d["seq"])
+        for message in damaged:
+            self.warnings.append(message + f"; using the previous checkpoint (#{best['seq']})")
+        self.seq = best["seq"]
+        known = {"seq", "generated", "words", "sections_done", "time"}
+        return Checkpoint(seq=best["seq"], generated=list(best["generated"]),
+                          words=best.get("words", 0), sections_done=best.get("sections_done", 0),
+                          time=best.get("time", 0.0),
+                          extra={k: v for k, v in best.items() if k not in known})
+
+    def write_section(self, index: int, text: str) -> None:
+        atomic_write_text(self.dir / "sections" / f"{index:04d}.md", text)
+
+    def think_text(self) -> str:
+        try:
+            return (self.dir / "think.md").read_text("utf-8")
+        except FileNotFoundError:
+            return ""
+
+    # -- KV snapshots -----------------------------------------------------------
+
+    @property
+    def kv_path(self) -> Path:
+        return self.dir / KV_FILE
+
+    def record_snapshot(self, tmp: Path, n_tokens: int, tokens: list[int], engine_key: dict) -> int:
+        """Seal a snapshot written to `tmp`: fsync, checksum, rename, then its metadata."""
+        digest = hashlib.sha256()
+        with open(tmp, "rb") as handle:
+            while chunk := handle.read(1 << 22):
+                digest.update(chunk)
+            os.fsync(handle.fileno())
+        size = tmp.stat().st_size
+        os.replace(tmp, self.kv_path)
+        fsync_dir(self.dir)
+        meta = {"n_tokens": n_tokens, "size": size, "sha256": digest.hexdigest(),
+                "tokens_sha256": hashlib.sha256(json.dumps(tokens[:n_tokens]).encode()).hexdigest(),
+                **engine_key}
+        atomic_write_bytes(self.dir / KV_META, _sealed(meta))
+        return size
+
+    def verified_snapshot(self, tokens: list[int], engine_key: dict) -> tuple[Path, int] | None:
+        """The snapshot file if it is intact, made by the same model and settings,
+        and holds a prefix of `tokens`; otherwise None (and a warning why)."""
+        if not self.kv_path.exists():
+            return None
+        try:
+            meta = _unseal(self.dir / KV_META)
+        except (FileNotFoundError, JournalCorrupt):
+            self.warnings.append("the KV snapshot has no intact metadata; re-reading the text instead")
+            return None
+        reason = None
+        if any(meta.get(k) != v for k, v in engine_key.items()):
+            reason = "it was made with another model or context size"
+        elif meta["n_tokens"] > len(tokens) or hashlib.sha256(
+                json.dumps(tokens[:meta["n_tokens"]]).encode()).hexdigest() != meta["tokens_sha256"]:
+            reason = "it does not match the checkpoint's tokens"
+        elif self.kv_path.stat().st_size != meta["size"]:
+            reason = "its size is wrong (torn write?)"
+        else:
+            digest = hashlib.sha256()
+            with open(self.kv_path, "rb") as handle:
+                while chunk := handle.read(1 << 22):
+                    digest.update(chunk)
+            if digest.hexdigest() != meta["sha256"]:
+                reason = "its checksum does not match"
+        if reason:
+            self.warnings.append(f"the KV snapshot is not usable: {reason}; re-reading the text instead")
+            return None
+        return self.kv_path, meta["n_tokens"]
+
+    def drop_snapshot(self) -> None:
+        for name in (KV_FILE, KV_META):
+            try:
+                (self.dir / name).unlink()
+            except FileNotFoundError:
+                pass
+
+    # -- one writer at a time --------------------------------------------------
+
+    def lock(self) -> None:
+        """Hold an exclusive lock while writing; a second lwz on the run is refused."""
+        import fcntl
+
+        self._lock = open(self.dir / "lock", "a+")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock.close()
+            self._lock = None
+            raise UsageError(f"another lwz is writing this document right now ({self.dir.name})",
+                             hint="wait for it to finish, or stop it first") from None
+
+    def unlock(self) -> None:
+        handle = getattr(self, "_lock", None)
+        if handle is not None:
+            handle.close()
+            self._lock = None
+
+    def is_live(self) -> bool:
+        """True while some process holds the run's lock."""
+        import fcntl
+
+        try:
+            handle = open(self.dir / "lock", "a+")
+        except OSError:
+            return False
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return False
+        except OSError:
+            return True
+        finally:
+            handle.close()
+
+    def remove(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,86 @@
+"""Rebuild a prepared job from a run's journal, so it continues where it stopped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lwz_cli.engine.protocol import Sampling
+from lwz_cli.errors import UsageError
+from lwz_cli.journal import Checkpoint, Journal, model_fingerprint
+from lwz_cli.models.gguf import read_gguf
+from lwz_cli.models.registry import ResolvedModel, resolve_model
+from lwz_cli.system import physical_cores
+from lwz_cli.writing import budget, prompts
+from lwz_cli.writing.session import Prepared, WriteRequest
+
+UNFINISHED = ("running", "interrupted", "failed")
+
+
+def find_run(target: str | Path) -> Journal:
+    journal = Journal.find(target)
+    if journal is None:
+        raise UsageError(f"there is no lwz run for {target}",
+                         hint="`lwz runs` lists the runs that can be resumed")
+    return journal
+
+
+def _model_for(journal: Journal, model: str | None, force: bool) -> ResolvedModel:
+    recorded = journal.manifest["model"]
+    if model is None:
+        path = Path(recorded["path"])
+        if not path.is_file():
+            raise UsageError(
+                f"the run's model {path} is gone",
+                hint=f"download it again, or pass --model with another copy of {recorded['name']}")
+        resolved = ResolvedModel(path, recorded.get("spec") or str(path), recorded.get("alias"),
+                                 recorded.get("repo_id"), path.name)
+    else:
+        resolved = resolve_model(model)
+    current = model_fingerprint(resolved.path)
+    if current["fingerprint"] != recorded["fingerprint"] and not force:
+        raise UsageError(
+            f"{resolved.path} is not the model this run was written with "
+            f"({recorded['name']}, {recorded['size']:,} bytes)",
+            hint="pass the original model, or --force to continue with this one (the KV "
+                 "snapshot is then ignored and the text is re-read)")
+    return resolved
+
+
+def prepare_resume(journal: Journal, *, model: str | None = None, force: bool = False,
+                   threads: int | None = None, gpu_layers: int | None = None,
+                   verbose: bool = False, kv_snapshot: bool = True,
+                   snapshot_budget_gb: float = 4.0,
+                   output: Path | None = None) -> tuple[Prepared, Checkpoint]:
+    manifest = journal.manifest
+    status = manifest.get("status")
+    if status == "done":
+        where = manifest.get("output") or journal.dir.name
+        raise UsageError(f"the run for {where} is already complete",
+                         hint="`lwz write ... --restart` writes it again")
+    if status not in UNFINISHED:
+        raise UsageError(f"the run {journal.dir.name} cannot be resumed (status {status})")
+    resolved = _model_for(journal, model, force)
+    info = read_gguf(resolved.path)
+    req, prompt_data, engine = manifest["request"], manifest["prompt"], manifest["engine"]
+    sampling = Sampling(**manifest["sampling"])
+    out = output or (Path(manifest["output"]) if manifest.get("output") else None)
+    request = WriteRequest(
+        prompt=req["prompt"], model=resolved.spec, output=out, words=req.get("words"),
+        max_tokens=req.get("max_tokens_flag"), sampling=sampling, ctx=engine["n_ctx"],
+        threads=threads, gpu_layers=engine["gpu_layers"] if gpu_layers is None else gpu_layers,
+        verbose=verbose, kv_snapshot=kv_snapshot, snapshot_budget_gb=snapshot_budget_gb,
+    )
+    prompt = prompts.Prompt(text=prompt_data["text"], stop=tuple(prompt_data["stop"]),
+                            protocol=prompt_data["protocol"], language=prompt_data["language"])
+    token_budget = budget.TokenBudget(n_ctx=engine["n_ctx"], max_tokens=req["max_tokens"],
+                                      needed_tokens=req["max_tokens"])
+    prepared = Prepared(
+        request=request, model=resolved, info=info, prompt=prompt,
+        prompt_tokens=list(prompt_data["tokens"]), target_words=req.get("target_words"),
+        stated_words=req.get("stated_words"), tokens=token_budget,
+        threads=threads or physical_cores(), strategy=req.get("strategy", "single"),
+    )
+    checkpoint = journal.latest_checkpoint() or Checkpoint(seq=0, generated=[])
+    if force and model_fingerprint(resolved.path)["fingerprint"] != manifest["model"]["fingerprint"]:
+        request.kv_snapshot = False
+    return prepared, checkpoint

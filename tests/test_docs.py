@@ -1,0 +1,42 @@
+"""The documentation a new user meets first must match what actually runs."""
+
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import ROOT
+
+
+def readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Set up", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```sh\n(.+?)\n```", section)
+
+
+def test_readme_opens_with_two_setup_commands_and_ci_runs_the_second():
+    run, test = readme_commands()[:2]
+    assert "lwz write" in run and "--model tiny" in run and "-o " in run
+    assert "pytest" in test
+    ci = (ROOT / ".ci" / "run").read_text()
+    install_and_test = test.split("&& ", 2)[2]  # after creating and activating the venv
+    assert install_and_test in ci
+
+
+def test_man_page_is_up_to_date():
+    from lwz_cli.cli import app
+    from lwz_cli.cli.manpage import render
+
+    assert (ROOT / "man" / "lwz.1").read_text() == render(app), \
+        "man/lwz.1 is stale: run python scripts/gen_man.py"
+
+
+@pytest.mark.skipif(shutil.which("man") is None, reason="man is not installed")
+def test_man_page_renders_without_warnings():
+    result = subprocess.run(["man", "--warnings", "-l", str(ROOT / "man" / "lwz.1")],
+                            capture_output=True, text=True, env={"MANWIDTH": "80", "LC_ALL": "C.UTF-8",
+                                                                 "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0
+    assert result.stderr.strip() == ""
+    assert "lwz write" in result.stdout
