@@ -12,7 +12,7 @@ from conftest import ROOT
 def readme_commands() -> list[str]:
     text = (ROOT / "README.md").read_text()
     section = text.split("## Set up", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```sh\n(.+?)\n```", section)
+    return [c.strip() for c in re.findall(r"```sh\n(.+?)\n\s*```", section)]
 
 
 def test_readme_opens_with_two_setup_commands_and_ci_runs_the_second():

@@ -225,3 +225,33 @@ def test_disk_full_while_checkpointing_keeps_the_last_checkpoint(run_lwz, lwz_en
         assert (small / "doc.md").exists()
     finally:
         subprocess.run(["umount", str(small)], capture_output=True)
+
+
+def test_second_ctrl_c_exits_at_once_and_the_run_still_resumes(run_lwz, lwz_env, tmp_path):
+    proc = start(tmp_path, lwz_env)
+    events_until(proc, lambda e, s: sum(x["event"] == "checkpoint" for x in s) >= 3)
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    partial_file = tmp_path / "doc.md.partial"
+    partial = partial_file.read_text() if partial_file.exists() else ""
+    resume_and_check(run_lwz, tmp_path, lwz_env, partial)
+
+
+def test_runs_lists_and_removes(run_lwz, lwz_env, tmp_path):
+    proc = start(tmp_path, lwz_env)
+    events_until(proc, lambda e, s: e["event"] == "checkpoint")
+    kill9(proc)
+    rows = json.loads(run_lwz("runs", "--json").stdout)
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["status"] == "interrupted"  # its process is gone, though it never said so
+    assert row["model"] and row["target_words"] == 1200 and row["words"] >= 0
+    table = run_lwz("runs")
+    assert "interrupted" in table.stdout and "lwz resume" in table.stdout
+    removed = run_lwz("runs", "rm", "doc.md")
+    assert removed.returncode == 0 and "freed" in removed.stderr
+    assert json.loads(run_lwz("runs", "--json").stdout) == []
+    missing = run_lwz("runs", "rm", "doc.md")
+    assert missing.returncode == 2

@@ -17,6 +17,9 @@ ENVIRONMENT = [
     ("LWZ_MODEL", "Default for --model."),
     ("LWZ_THREADS", "Default for --threads."),
     ("LWZ_GPU_LAYERS", "Default for --gpu-layers."),
+    ("LWZ_KV_SNAPSHOT_MAX_GB", "Default for --snapshot-max-gb (4)."),
+    ("LWZ_FAULT_PAUSE_IN_CHECKPOINT", "Testing only: hold each checkpoint write for this many "
+     "seconds before its rename, to test crashes inside a checkpoint."),
     ("LWZ_EXTRA_BUFFERS", "1 lets llama.cpp repack weights into extra CPU buffers (AMX, "
      "REPACK) on AMX CPUs too, 0 forbids it everywhere. By default lwz turns them off on AMX "
      "CPUs, where llama.cpp can crash (llama.cpp issue 20824)."),
@@ -29,8 +32,12 @@ ENVIRONMENT = [
 ]
 
 FILES = [
-    ("PATH.partial", "While a document is written, the finished part; renamed to PATH when done."),
-    ("$XDG_DATA_HOME/lwz", "lwz's data (or $LWZ_HOME/data)."),
+    ("PATH.partial", "While a document is written, its finished sections, rewritten atomically "
+     "at each checkpoint; removed when PATH is complete."),
+    ("$XDG_DATA_HOME/lwz/runs/ID", "One run directory per document (or $LWZ_HOME/data/runs/ID): "
+     "manifest.json, checkpoint-0.json and checkpoint-1.json (generated token ids, written "
+     "alternately, each with its own sha256), think.md, sections/NNNN.md, and kv.bin/kv.json "
+     "(an optional llama.cpp KV snapshot)."),
     ("$HF_HOME/hub", "The shared Hugging Face model cache."),
 ]
 
@@ -48,6 +55,9 @@ EXAMPLES = [
      'lwz write "Write a 400-word blog post about green tea." --model tiny -o tea.md'),
     ("Read the request from stdin, the document to stdout:",
      'echo "a 2000-word history of the bicycle" | lwz write - --model tiny > bike.md'),
+    ("Continue after Ctrl-C, a crash or kill -9 (running the same write again does it too):",
+     "lwz resume guide.md"),
+    ("See unfinished and finished runs:", "lwz runs"),
     ("Machine-readable progress:",
      'lwz write "a 3000-word report" -o report.md --json | jq -c \'select(.event=="done")\''),
 ]
@@ -74,6 +84,32 @@ def _option_line(param) -> tuple[str, str]:
     return names, _para(help_text)
 
 
+def _command(command, path: str) -> list[str]:
+    args = " ".join(f"\\fI{_esc(p.metavar or p.name.upper())}\\fR" for p in command.params
+                    if p.param_type_name == "argument")
+    out = [".SS " + _esc(f"{path} [OPTIONS]") + (" " + args if args else ""),
+           _para(command.help or "")]
+    for param in command.params:
+        if param.param_type_name == "argument":
+            out += [".TP", f"\\fI{_esc(param.metavar or param.name.upper())}\\fR",
+                    _para(getattr(param, "help", "") or "")]
+    for param in command.params:
+        if param.param_type_name == "option" and not param.hidden:
+            names, help_text = _option_line(param)
+            out += [".TP", names, help_text]
+    return out
+
+
+def _commands(group, ctx, path: str) -> list[str]:
+    out: list[str] = []
+    for name in sorted(group.list_commands(ctx)):
+        command = group.get_command(ctx, name)
+        out += _command(command, f"{path} {name}")
+        if hasattr(command, "list_commands"):
+            out += _commands(command, typer.Context(command, parent=ctx), f"{path} {name}")
+    return out
+
+
 def render(app: typer.Typer) -> str:
     root = typer.main.get_command(app)
     out = [
@@ -90,20 +126,7 @@ def render(app: typer.Typer) -> str:
               "atomically, or to standard output; everything else goes to standard error."),
         ".SH COMMANDS",
     ]
-    ctx = typer.Context(root)
-    for name in sorted(root.list_commands(ctx)):
-        command = root.get_command(ctx, name)
-        args = " ".join(f"\\fI{_esc(p.name.upper())}\\fR" for p in command.params
-                        if p.param_type_name == "argument")
-        out += [".SS " + f"lwz {name} [OPTIONS] {args}".strip(), _para(command.help or "")]
-        for param in command.params:
-            if param.param_type_name == "argument":
-                out += [".TP", f"\\fI{_esc(param.name.upper())}\\fR",
-                        _para(getattr(param, "help", "") or "")]
-        for param in command.params:
-            if param.param_type_name == "option" and not param.hidden:
-                names, help_text = _option_line(param)
-                out += [".TP", names, help_text]
+    out += _commands(root, typer.Context(root), "lwz")
     out.append(".SH ENVIRONMENT")
     for name, text in ENVIRONMENT:
         out += [".TP", f"\\fB{_esc(name)}\\fR", _para(text)]
