@@ -66,7 +66,9 @@ def test_quiet_prints_no_progress(run_lwz):
     (["write", "x", "-m", "tiny", "--words", "-5"], "positive number of words"),
     (["write", "x", "-m", "tiny", "--words", "5000000"], "more than lwz writes"),
     (["write", "Write a 9,000,000-word saga", "-m", "tiny"], "more than lwz writes"),
-    (["write", "x", "-m", "tiny", "--words", "10000"], "ask for about"),
+    (["write", "x", "-m", "tiny", "--words", "10000", "--strategy", "single"], "--strategy planned"),
+    (["write", "x", "-m", "tiny", "--strategy", "planned"], "needs a target length"),
+    (["write", "x", "-m", "tiny", "--strategy", "wild"], "unknown --strategy"),
     (["write", "x", "-m", "tiny", "--temperature", "9"], "--temperature"),
     (["write", "x", "-m", "tiny", "--bogus"], "No such option"),
 ])

@@ -61,6 +61,7 @@ def write(
     output: Optional[Path] = typer.Option(None, "-o", "--output", metavar="PATH", help="Write the document here (atomically); PATH.partial holds the finished sections meanwhile. Default: stdout."),
     model: Optional[str] = typer.Option(None, "-m", "--model", envvar="LWZ_MODEL", metavar="MODEL", help="A .gguf path, an alias (tiny, longwriter-zero-32b), repo_id:QUANT or repo_id/file.gguf."),
     words: Optional[int] = typer.Option(None, "--words", "-w", metavar="N", help="Target length in words (字 for Chinese); overrides the length stated in the request."),
+    strategy: str = typer.Option("auto", "--strategy", "-s", envvar="LWZ_STRATEGY", metavar="auto|single|planned", help="single: one pass; planned: an outline with word budgets, then section by section; auto: single within the model's one-pass reach (LongWriter-Zero ~10,000 words), planned beyond."),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", metavar="N", help="Stop after this many generated tokens (default: what the context allows)."),
     temperature: float = typer.Option(DEFAULT_TEMPERATURE, "--temperature", "-t", metavar="T", help="Sampling temperature (model card: 0.6)."),
     top_p: float = typer.Option(DEFAULT_TOP_P, "--top-p", metavar="P", help="Nucleus sampling (model card: 0.95)."),
@@ -87,6 +88,7 @@ def write(
             prompt=read_prompt(prompt), model=model, output=output, words=words,
             max_tokens=max_tokens, ctx=ctx, threads=threads, gpu_layers=gpu_layers,
             verbose=verbose, kv_snapshot=kv_snapshot, snapshot_budget_gb=snapshot_max_gb,
+            strategy=strategy,
             sampling=Sampling(temperature=temperature, top_p=top_p, seed=seed),
         )
         prepared = prepare(request)
@@ -110,7 +112,8 @@ def open_run(prepared, *, restart: bool, interactive: bool):
     existing = Journal.find(request.output) if request.output is not None else None
     if existing is not None and existing.manifest.get("status") in UNFINISHED:
         recorded = existing.manifest["request"]
-        same = recorded["prompt"] == request.prompt and recorded.get("words") == request.words
+        same = recorded["prompt"] == request.prompt and recorded.get("words") == request.words \
+            and recorded.get("strategy_asked", request.strategy) == request.strategy
         resume = not restart
         if resume and not same:
             raise UsageError(

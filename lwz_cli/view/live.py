@@ -61,6 +61,7 @@ class LiveView:
         self.decode_seconds = 0.0
         self.warnings: deque[str] = deque(maxlen=3)
         self.saved_at: float | None = None
+        self.planned: dict[int, dict] = {}  # planned strategy: index -> section with budget
         self._began = time.monotonic()
         self._first_words_at: tuple[float, int] | None = None
         self._last_draw = 0.0
@@ -86,8 +87,11 @@ class LiveView:
             self.decode_seconds = event.get("decode_seconds", self.decode_seconds)
             if self.words and self._first_words_at is None:
                 self._first_words_at = (time.monotonic(), self.words)
+        elif kind == "plan":
+            self.planned = {s["index"]: s for s in event["sections"]}
         elif kind == "section_start":
-            self.sections.append([event["index"], event["level"], event["title"], None])
+            if event.get("index") not in [row[0] for row in self.sections]:
+                self.sections.append([event["index"], event["level"], event["title"], None])
         elif kind == "section_end":
             for row in reversed(self.sections):
                 if row[0] == event["index"]:
@@ -121,6 +125,32 @@ class LiveView:
         elapsed = time.monotonic() - since
         return (self.words - words0) / elapsed if elapsed > 1 else 0.0
 
+    def _plan_rows(self) -> list[tuple[int, str, str]]:
+        """(index, label, words) rows: written sections, then planned ones to come.
+        With a plan, rows show words / budget; the current one is marked."""
+        written = {row[0]: row for row in self.sections}
+        indexes = sorted(set(written) | set(self.planned))
+        rows = []
+        current = max(written) if written else None
+        for index in indexes:
+            row = written.get(index)
+            plan = self.planned.get(index)
+            level = row[1] if row else 2
+            title = row[2] if row else plan["title"]
+            words = row[3] if row else None
+            active = row is not None and words is None and self.phase != "done"
+            mark = "▸ " if active or (index == current and words is None) else "  "
+            budget = f" / {plan['budget']:,}" if plan else ""
+            shown = ("…" if row else "") if words is None else f"{words:,}"
+            rows.append((index, mark + "  " * max(0, level - 2 if plan else level - 1) + title,
+                         f"{shown}{budget}"))
+        if self.planned and current is not None:
+            # keep the current section in view: rows around it
+            position = indexes.index(current)
+            start = max(0, min(position - PLAN_ROWS // 2, len(rows) - PLAN_ROWS))
+            rows = rows[start:start + PLAN_ROWS]
+        return rows
+
     def render(self) -> Group:
         width = max(20, self.console.size.width - 4)
         height = self.console.size.height
@@ -133,20 +163,20 @@ class LiveView:
             rows = self.think.rows(width, THINK_LINES)
             parts.append(Panel(Text("\n".join(rows), style="dim italic"), title="think",
                                title_align="left", border_style="dim"))
-        if self.sections:
+        rows = self._plan_rows()
+        if rows:
             table = Table.grid(padding=(0, 2))
             table.add_column(justify="right", style="dim")
             table.add_column()
             table.add_column(justify="right")
-            shown = list(self.sections)[-PLAN_ROWS:]
-            for index, level, heading, words in shown:
-                mark = "▸ " if words is None and self.phase != "done" else "  "
-                table.add_row(str(index), mark + "  " * (level - 1) + heading,
-                              "…" if words is None else f"{words:,}")
-            parts.append(Panel(table, title=f"plan ({len(self.sections)} sections)",
+            for index, label, words in rows[-PLAN_ROWS:]:
+                table.add_row(str(index), label, words)
+            total = len(self.planned) or len(self.sections)
+            parts.append(Panel(table, title=f"plan ({len(self.sections)}/{total} sections)"
+                               if self.planned else f"plan ({total} sections)",
                                title_align="left", border_style="blue"))
         used = 3 + (THINK_LINES + 2 if self.think.text else 0) + \
-            (min(PLAN_ROWS, len(self.sections)) + 2 if self.sections else 0)
+            (min(PLAN_ROWS, len(rows)) + 2 if rows else 0)
         draft_rows = max(3, min(20, height - used - 6))
         draft = self.draft.rows(width, draft_rows) if self.draft.text else []
         parts.append(Panel(Text("\n".join(draft)), title="draft", title_align="left",
@@ -157,6 +187,7 @@ class LiveView:
         eta = eta_seconds(self.words, target, self._words_per_second())
         status = Text.assemble(
             (f"{self.phase:<8} ", "bold"),
+            (f"{self.start.get('strategy', '')} · ", "dim") if self.start.get("strategy") else "",
             words_of(self.words, target),
             f" · {self.tokens:,} tok · {rate:.1f} tok/s",
             f" · {duration(time.monotonic() - self._began)} elapsed",

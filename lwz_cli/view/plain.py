@@ -30,12 +30,20 @@ class PlainView:
             verb = "resuming" if event.get("resumed") else "writing"
             self._say(f"{verb} with {event['model']} (ctx {event['n_ctx']}, "
                       f"{event['threads']} threads{target})")
+            if event.get("strategy_reason"):
+                self._say(f"strategy {event['strategy']}: {event['strategy_reason']}")
+        elif kind == "plan":
+            self._say(f"plan: {len(event['sections'])} sections")
+            for section in event["sections"]:
+                self._say(f"  {section['index']:>2}. {section['title']} ({section['budget']:,} words)")
         elif kind == "progress":
             phase = event.get("phase")
             if phase == "loading":
                 self._say("loading the model")
             elif phase == "resumed":
                 self._say(f"resumed: {event.get('words', 0):,} words were already written")
+            elif phase == "planning" and self._phase != "planning":
+                self._say("planning the outline")
             elif phase == "think" and self._phase != "think":
                 self._say("thinking")
             elif phase == "answer" and self._phase != "answer":
@@ -48,7 +56,8 @@ class PlainView:
                 self._say(f"{words_of(event['words'], self.target)}, "
                           f"{event['tokens']:,} tokens, {rate:.1f} tok/s")
         elif kind == "section_start":
-            self._say(f"section {event['index']}: {event['title']}")
+            budget = f" ({event['budget']:,} words)" if event.get("budget") else ""
+            self._say(f"section {event['index']}: {event['title']}{budget}")
         elif kind == "warning":
             self._say(f"warning: {event['message']}")
         elif kind == "done":

@@ -90,3 +90,31 @@ def plan_tokens(
     if protocol == "longwriter-zero" and not max_tokens_override:
         max_tokens = min(max_tokens, max(wanted, DEFAULT_NEW_TOKENS[protocol]))
     return TokenBudget(n_ctx=n_ctx, max_tokens=max_tokens, needed_tokens=wanted)
+
+
+PLANNED_CTX = {"longwriter-zero": 16_384, "chat": 8192}  # window for section-by-section writing
+PLAN_ALLOWANCE = {"longwriter-zero": 4000, "chat": 700}
+
+
+def plan_planned(
+    *,
+    prompt_tokens: int,
+    target_words: int,
+    language: str,
+    protocol: str,
+    n_ctx_train: int,
+    ctx_override: int | None = None,
+    max_tokens_override: int | None = None,
+    model_name: str = "the model",
+) -> TokenBudget:
+    """The planned strategy needs a window for one section at a time, not the whole
+    document: the prompt is rebuilt when it fills."""
+    limit = round_down(n_ctx_train) if n_ctx_train else 32_768
+    n_ctx = round_up(ctx_override) if ctx_override else min(limit, PLANNED_CTX[protocol])
+    if prompt_tokens + 512 > n_ctx:
+        raise UsageError(
+            f"the request is {prompt_tokens} tokens, too long to plan within a {n_ctx}-token context",
+            hint="shorten the request" + ("" if ctx_override else " or raise --ctx"))
+    document = int(target_words * TOKENS_PER_WORD[language] * 1.8)  # room for rewinds
+    max_tokens = max_tokens_override or document + PLAN_ALLOWANCE[protocol] + 512
+    return TokenBudget(n_ctx=n_ctx, max_tokens=max_tokens, needed_tokens=document)

@@ -69,16 +69,26 @@ def prepare_resume(journal: Journal, *, model: str | None = None, force: bool = 
         max_tokens=req.get("max_tokens_flag"), sampling=sampling, ctx=engine["n_ctx"],
         threads=threads, gpu_layers=engine["gpu_layers"] if gpu_layers is None else gpu_layers,
         verbose=verbose, kv_snapshot=kv_snapshot, snapshot_budget_gb=snapshot_budget_gb,
+        strategy=req.get("strategy_asked", req.get("strategy", "single")),
     )
     prompt = prompts.Prompt(text=prompt_data["text"], stop=tuple(prompt_data["stop"]),
-                            protocol=prompt_data["protocol"], language=prompt_data["language"])
+                            protocol=prompt_data["protocol"], language=prompt_data["language"],
+                            add_bos=prompt_data.get("add_bos", True))
+    strategy = req.get("strategy", "single")
+    conversation = None
+    if strategy == "planned":
+        conversation = make_conversation(prompt.protocol, prompt.language, info.chat_template,
+                                         prompt_data.get("bos", ""), prompt_data.get("eos", ""))
     token_budget = budget.TokenBudget(n_ctx=engine["n_ctx"], max_tokens=req["max_tokens"],
                                       needed_tokens=req["max_tokens"])
+    from lwz_cli.writing.session import make_conversation
     prepared = Prepared(
         request=request, model=resolved, info=info, prompt=prompt,
         prompt_tokens=list(prompt_data["tokens"]), target_words=req.get("target_words"),
         stated_words=req.get("stated_words"), tokens=token_budget,
-        threads=threads or physical_cores(), strategy=req.get("strategy", "single"),
+        threads=threads or physical_cores(), strategy=strategy,
+        strategy_reason=req.get("strategy_reason", ""), conversation=conversation,
+        bos_text=prompt_data.get("bos", ""), eos_text=prompt_data.get("eos", ""),
     )
     checkpoint = journal.latest_checkpoint() or Checkpoint(seq=0, generated=[])
     if force and model_fingerprint(resolved.path)["fingerprint"] != manifest["model"]["fingerprint"]:

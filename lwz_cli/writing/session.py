@@ -15,7 +15,7 @@ from lwz_cli.errors import UsageError
 from lwz_cli.models.gguf import GGUFInfo, read_gguf
 from lwz_cli.models.registry import ResolvedModel, resolve_model
 from lwz_cli.system import physical_cores
-from lwz_cli.writing import budget, prompts
+from lwz_cli.writing import budget, plan, prompts
 from lwz_cli.writing.length import MAX_TARGET_WORDS, parse_target
 
 @dataclass
@@ -32,6 +32,7 @@ class WriteRequest:
     verbose: bool = False
     kv_snapshot: bool = True
     snapshot_budget_gb: float = 4.0
+    strategy: str = "auto"  # auto | single | planned
 
 
 @dataclass
@@ -46,6 +47,10 @@ class Prepared:
     tokens: budget.TokenBudget
     threads: int
     strategy: str = "single"
+    strategy_reason: str = ""
+    conversation: prompts.Conversation | None = None
+    bos_text: str = ""
+    eos_text: str = ""
 
     @property
     def model_name(self) -> str:
@@ -97,31 +102,90 @@ def prepare(request: WriteRequest) -> Prepared:
         raise UsageError("--threads must be positive", hint="leave it out to use the physical cores")
     check_output(request.output)
 
+    if request.strategy not in STRATEGIES:
+        raise UsageError(f"unknown --strategy {request.strategy!r}", hint="use auto, single or planned")
+    if request.strategy == "planned" and target is None:
+        raise UsageError("--strategy planned needs a target length",
+                         hint="say it in the request (\"a 3000-word ...\") or pass --words")
+
     model = resolve_model(request.model)
     info = read_gguf(model.path)
     from lwz_cli.engine.llama import VocabTokenizer
 
     vocab = VocabTokenizer(str(model.path), verbose=request.verbose)
     try:
-        if prompts.is_longwriter_zero(info.name, model.path.name, model.repo_id):
-            prompt = prompts.longwriter_zero_prompt(text, target, stated)
-        else:
-            prompt = prompts.chat_prompt(
-                text, target, stated, template=info.chat_template,
-                bos_token=vocab.token_text(vocab.bos_token),
-                eos_token=vocab.token_text(vocab.eos_token),
-            )
-        tokens = vocab.tokenize(prompt.text, add_bos=prompt.add_bos)
+        lwz = prompts.is_longwriter_zero(info.name, model.path.name, model.repo_id)
+        bos, eos = vocab.token_text(vocab.bos_token), vocab.token_text(vocab.eos_token)
+        name = model.alias or info.name
+        n_ctx_train = info.context_length or 0
+        single_error = None
+        if request.strategy != "planned":
+            if lwz:
+                prompt = prompts.longwriter_zero_prompt(text, target, stated)
+            else:
+                prompt = prompts.chat_prompt(text, target, stated, template=info.chat_template,
+                                             bos_token=bos, eos_token=eos)
+            tokens = vocab.tokenize(prompt.text, add_bos=prompt.add_bos)
+            try:
+                token_budget = budget.plan_tokens(
+                    prompt_tokens=len(tokens), target_words=target, language=prompt.language,
+                    protocol=prompt.protocol, n_ctx_train=n_ctx_train, ctx_override=request.ctx,
+                    max_tokens_override=request.max_tokens, model_name=name)
+            except UsageError as exc:
+                if request.strategy == "single":
+                    raise UsageError(exc.message, hint=(exc.hint or "") +
+                                     "; or use --strategy planned to write it section by section")
+                single_error = exc
+        strategy, reason = choose_strategy(request.strategy, target, lwz, single_error)
+        if strategy == "single" and single_error is not None:
+            raise single_error
+        conversation = None
+        if strategy == "planned":
+            language = prompts.language_of(text)
+            protocol = prompts.LWZ if lwz else prompts.CHAT
+            conversation = make_conversation(protocol, language, info.chat_template, bos, eos)
+            plan_text = conversation.first(plan.plan_request(text, target, language))
+            prompt = prompts.Prompt(text=plan_text, stop=conversation.stop, protocol=protocol,
+                                    language=language,
+                                    add_bos=not (bos and plan_text.startswith(bos)))
+            tokens = vocab.tokenize(prompt.text, add_bos=prompt.add_bos)
+            token_budget = budget.plan_planned(
+                prompt_tokens=len(tokens), target_words=target, language=language,
+                protocol=protocol, n_ctx_train=n_ctx_train, ctx_override=request.ctx,
+                max_tokens_override=request.max_tokens, model_name=name)
     finally:
         vocab.close()
-    n_ctx_train = info.context_length or 0
-    token_budget = budget.plan_tokens(
-        prompt_tokens=len(tokens), target_words=target, language=prompt.language,
-        protocol=prompt.protocol, n_ctx_train=n_ctx_train, ctx_override=request.ctx,
-        max_tokens_override=request.max_tokens, model_name=model.alias or info.name,
-    )
     return Prepared(request, model, info, prompt, tokens, target, stated, token_budget,
-                    request.threads or physical_cores())
+                    request.threads or physical_cores(), strategy, reason, conversation, bos, eos)
+
+
+def make_conversation(protocol: str, language: str, template: str | None, bos: str,
+                      eos: str) -> prompts.Conversation:
+    return prompts.Conversation(
+        protocol, language, template=template, bos_token=bos, eos_token=eos,
+        system=None if protocol == prompts.LWZ else prompts.PLANNED_SYSTEM[language])
+
+
+STRATEGIES = ("auto", "single", "planned")
+# Words a model writes well in one pass. LongWriter-Zero: ~10k words (paper, RL on
+# up to 14k tokens). Others: conservative; the tiny model measured by bench/length.py.
+SINGLE_PASS_REACH = {True: 10_000, False: 600}
+
+
+def choose_strategy(asked: str, target: int | None, lwz: bool,
+                    single_error: UsageError | None) -> tuple[str, str]:
+    reach = SINGLE_PASS_REACH[lwz]
+    if asked == "single":
+        return "single", "asked for with --strategy single"
+    if asked == "planned":
+        return "planned", "asked for with --strategy planned"
+    if target is None:
+        return "single", "no target length: one pass"
+    if single_error is not None:
+        return "planned", f"{target:,} words do not fit one pass of the model's context"
+    if target <= reach:
+        return "single", f"{target:,} words is within the model's one-pass reach (~{reach:,})"
+    return "planned", f"{target:,} words is beyond the model's one-pass reach (~{reach:,})"
 
 
 def load_engine(prepared: Prepared):
@@ -145,11 +209,14 @@ def manifest_for(prepared: Prepared) -> dict:
         "output": str(request.output.resolve()) if request.output else None,
         "request": {"prompt": request.prompt, "words": request.words,
                     "target_words": prepared.target_words, "stated_words": prepared.stated_words,
-                    "strategy": prepared.strategy, "max_tokens": prepared.tokens.max_tokens,
+                    "strategy": prepared.strategy, "strategy_asked": request.strategy,
+                    "strategy_reason": prepared.strategy_reason,
+                    "max_tokens": prepared.tokens.max_tokens,
                     "max_tokens_flag": request.max_tokens},
         "prompt": {"text": prepared.prompt.text, "stop": list(prepared.prompt.stop),
                    "protocol": prepared.prompt.protocol, "language": prepared.prompt.language,
-                   "tokens": prepared.prompt_tokens},
+                   "add_bos": prepared.prompt.add_bos, "tokens": prepared.prompt_tokens,
+                   "bos": prepared.bos_text, "eos": prepared.eos_text},
         "sampling": asdict(request.sampling),
         "engine": {"n_ctx": prepared.tokens.n_ctx, "gpu_layers": request.gpu_layers,
                    "threads": prepared.threads},

@@ -16,15 +16,14 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from lwz_cli.atomic import atomic_write_text
-from lwz_cli.errors import Interrupted, LwzError
+from lwz_cli.errors import Interrupted, LwzError, RuntimeFailure
 from lwz_cli.journal import Checkpoint, Journal, disk_error, partial_path
 from lwz_cli.writing.length import count_words
 from lwz_cli.writing.markdown import outline, unclosed_fence
-from lwz_cli.writing.parser import ProtocolParser
+from lwz_cli.writing.draft import Draft
 from lwz_cli.writing.session import Prepared
 
 Emit = Callable[[dict[str, Any]], None]
-PROGRESS_INTERVAL = 0.25  # seconds between `progress` ticks to the views
 CHECKPOINT_INTERVAL = 2.0  # seconds: the most work a crash can lose
 SNAPSHOT_INTERVAL = 30.0  # seconds between KV snapshots at section ends
 
@@ -43,7 +42,14 @@ def resume_command(prepared: Prepared, journal: Journal | None) -> str:
     return f"lwz resume {journal.dir.name}" if journal else "lwz write ... again"
 
 
+SHORT = 0.85  # a draft that ends below this share of its target is continued
+CONTINUATIONS = 2
+SINGLE_CAP = {"longwriter-zero": 1.3, "chat": 1.0}  # stop past target x this, on a sentence
+
+
 class SinglePass:
+    """The whole answer as one draft, with the journal's checkpoints."""
+
     def __init__(self, prepared: Prepared, emit: Emit, *, engine, journal: Journal | None = None,
                  cancel: threading.Event | None = None, resumed: bool = False):
         self.prepared = prepared
@@ -51,90 +57,73 @@ class SinglePass:
         self.engine = engine
         self.journal = journal
         self.cancel = cancel
-        self.parser = ProtocolParser()
-        self.document: list[str] = []
-        self.doc_len = 0
-        self.think: list[str] = []
-        self.generated: list[int] = []
-        self.clean_count = 0
-        self.section_starts: list[int] = []  # document offsets of each heading
-        self.finished_upto = 0  # document offset where the unfinished section begins
-        self.sections_saved = 0
         self.resumed = resumed
         self.resumed_tokens = 0
         self.snapshot_tokens = 0
-        self._pending_section = False
-        self._think_dirty = False
+        self.sections_saved = 0
+        self.continuations = 0
+        self._words_at_continuation = -1
+        self._think_saved = 0
         self._last_checkpoint = time.monotonic()
         self._last_snapshot = 0.0
-
-    # -- state from events ----------------------------------------------------
-
-    def _absorb(self, event: dict[str, Any], *, live: bool) -> None:
-        kind = event["event"]
-        if kind == "text":
-            self.document.append(event["text"])
-            self.doc_len += len(event["text"])
-        elif kind == "think":
-            self.think.append(event["text"])
-            self._think_dirty = True
-        elif kind == "section_start":
-            self.section_starts.append(self.doc_len)
-            self.finished_upto = self.doc_len
-            self._pending_section = True
-        if live or kind in ("section_start", "section_end"):
-            self.emit(event)
+        self.draft = Draft(engine, emit, context=prepared.prompt_tokens, stop=prepared.prompt.stop,
+                           sampling=prepared.request.sampling, cancel=cancel,
+                           on_clean=self._on_clean)
 
     def replay(self, generated: list[int]) -> None:
-        """Rebuild parser, document and sections from stored token ids, without the model."""
-        detok = self.engine.detokenizer()
-        for token in generated:
-            text = detok.feed(token)
-            if text:
-                for event in self.parser.feed(text):
-                    self._absorb(event, live=False)
-        self.generated = list(generated)
-        self.clean_count = len(generated)
+        """Rebuild the draft from stored token ids, without the model."""
+        sections: list[dict[str, Any]] = []
+        self.draft.on_event = lambda e: sections.append(e) if e["event"].startswith("section_") else None
+        try:
+            self.draft.replay(generated)
+        finally:
+            self.draft.on_event = None
+        for event in sections:  # the plan panel shows the finished sections again
+            self.emit(event)
         self.resumed_tokens = len(generated)
-        self.sections_saved = len(self.section_starts)
-        self._pending_section = False
+        self.sections_saved = len(self.draft.section_starts)
+        self._think_saved = len(self.draft.think_text())
 
     # -- checkpoints ----------------------------------------------------------
 
-    def _text(self, end: int | None = None) -> str:
-        text = "".join(self.document)
-        self.document = [text]  # keep the join for the next call
-        return text if end is None else text[:end]
+    def _on_clean(self, draft: Draft) -> None:
+        if len(draft.section_starts) > self.sections_saved:
+            self.checkpoint()
+            self.snapshot()
+        elif time.monotonic() - self._last_checkpoint >= CHECKPOINT_INTERVAL:
+            self.checkpoint()
 
     def checkpoint(self, *, final: bool = False) -> None:
-        journal = self.journal
+        journal, draft = self.journal, self.draft
         if journal is None:
             return
         output = self.prepared.request.output
+        starts = draft.section_starts
+        new_sections = len(starts) > self.sections_saved
         try:
-            if self._pending_section and self.section_starts:
-                text = self._text()
-                bounds = [0] + self.section_starts
+            text = draft.text() if new_sections else ""
+            if new_sections:
+                bounds = [0] + starts
                 # sections finished since the last checkpoint; 0000 is any preamble
-                for index in range(self.sections_saved, len(self.section_starts)):
+                for index in range(self.sections_saved, len(starts)):
                     start, end = bounds[index], bounds[index + 1]
                     if index > 0 or end > 0:
                         journal.write_section(index, text[start:end])
-                self.sections_saved = len(self.section_starts)
+            think = draft.think_text()
             journal.checkpoint(
-                Checkpoint(seq=0, generated=self.generated[: self.clean_count],
-                           words=self.parser.words, sections_done=len(self.section_starts)),
-                think="".join(self.think) if self._think_dirty else None)
-            self._think_dirty = False
-            if output is not None and self._pending_section and not final:
+                Checkpoint(seq=0, generated=draft.generated[: draft.clean_count],
+                           words=draft.words, sections_done=len(starts)),
+                think=think if len(think) != self._think_saved else None)
+            self._think_saved = len(think)
+            if output is not None and new_sections and not final:
                 # after the checkpoint: PATH.partial never runs ahead of the journal
-                atomic_write_text(partial_path(output), self._text(self.finished_upto))
-            self._pending_section = False
+                atomic_write_text(partial_path(output), text[: starts[-1]])
+            self.sections_saved = len(starts)
         except OSError as exc:
             raise disk_error(exc, journal.dir, resume_command(self.prepared, journal)) from exc
         self._last_checkpoint = time.monotonic()
-        self.emit({"event": "checkpoint", "tokens": self.clean_count, "words": self.parser.words,
-                   "sections": len(self.section_starts)})
+        self.emit({"event": "checkpoint", "tokens": draft.clean_count, "words": draft.words,
+                   "sections": len(starts)})
 
     def snapshot(self, *, force: bool = False) -> None:
         request = self.prepared.request
@@ -148,7 +137,7 @@ class SinglePass:
         if size > request.snapshot_budget_gb * (1 << 30):
             return
         tmp = self.journal.dir / f".kv.{os.getpid()}.tmp"
-        sequence = self.prepared.prompt_tokens + self.generated
+        sequence = self.prepared.prompt_tokens + self.draft.generated
         try:
             n = self.engine.save_snapshot(str(tmp))
             self.journal.record_snapshot(tmp, n, sequence, self.snapshot_key())
@@ -165,71 +154,50 @@ class SinglePass:
     # -- the run --------------------------------------------------------------
 
     def run(self) -> WriteResult:
-        prepared, request, emit = self.prepared, self.prepared.request, self.emit
+        prepared, draft = self.prepared, self.draft
         started = time.monotonic()
-        sequence = prepared.prompt_tokens + self.generated
-        remaining = prepared.tokens.max_tokens - len(self.generated)
-        last_tick = 0.0
-        first_at = 0.0
-        count = 0
-        clock = time.monotonic
-        stats = None
-        if remaining > 0:
-            for piece in self.engine.stream(sequence, max_tokens=remaining, stop=prepared.prompt.stop,
-                                            sampling=request.sampling, cancel=self.cancel):
-                count += 1
-                if count == 1:
-                    first_at = clock()
-                if piece.token >= 0:
-                    self.generated.append(piece.token)
-                if piece.text:
-                    for event in self.parser.feed(piece.text):
-                        self._absorb(event, live=True)
-                if piece.clean:
-                    self.clean_count = len(self.generated)
-                    now = clock()
-                    if self._pending_section:
-                        self.checkpoint()
-                        self.snapshot()
-                    elif now - self._last_checkpoint >= CHECKPOINT_INTERVAL:
-                        self.checkpoint()
-                now = clock()
-                if now - last_tick >= PROGRESS_INTERVAL:
-                    last_tick = now
-                    emit({"event": "progress", "phase": self.parser.mode, "tokens": count,
-                          "words": self.parser.words, "decode_seconds": now - first_at})
-            stats = self.engine.last
-            if stats.finish_reason == "cancelled":
+        target = prepared.target_words
+        cap = SINGLE_CAP.get(prepared.prompt.protocol, 1.0)
+        limit = int(target * cap) if target else None
+        while True:
+            remaining = prepared.tokens.max_tokens - len(draft.generated)
+            reason = draft.run(remaining, word_limit=limit) if remaining > 0 else "length"
+            if reason == "cancelled":
                 self._interrupted()
-        for event in self.parser.finish():
-            self._absorb(event, live=True)
-        return self._finish(stats, started)
+            short = target and draft.words < SHORT * target and reason in ("eos", "stop")
+            progressed = draft.words > self._words_at_continuation
+            if short and progressed and self.continuations < CONTINUATIONS and \
+                    prepared.tokens.max_tokens - draft.clean_count > 64:
+                self._words_at_continuation = draft.words
+                self.continuations += 1
+                self.emit({"event": "warning", "message": f"the model stopped at {draft.words} of "
+                           f"{target} words; continuing ({self.continuations}/{CONTINUATIONS})"})
+                draft.nudge("\n\n")
+                continue
+            break
+        draft.flush()
+        return self._finish(reason, started)
 
     def _interrupted(self) -> None:
         if self.journal is not None:
-            self._pending_section = bool(self.section_starts)
+            self.sections_saved = min(self.sections_saved, len(self.draft.section_starts) - 1) \
+                if self.draft.section_starts else self.sections_saved
             self.checkpoint()
             self.snapshot(force=True)
-            self.journal.set_status("interrupted", words=self.parser.words)
+            self.journal.set_status("interrupted", words=self.draft.words)
         command = resume_command(self.prepared, self.journal)
-        raise Interrupted(f"interrupted; {self.parser.words} words are saved",
+        raise Interrupted(f"interrupted; {self.draft.words} words are saved",
                           hint=f"continue with: {command}")
 
-    def _finish(self, stats, started: float) -> WriteResult:
-        prepared, request, emit = self.prepared, self.prepared.request, self.emit
-        text = self._text().strip()
-        think_text = "".join(self.think)
-        if not text and think_text.strip():
-            emit({"event": "warning", "message": "the model never left <think>; its plan is "
-                  "used as the document"})
-            text = think_text.strip()
-            emit({"event": "text", "text": text})
-        if text:
-            text += "\n"
+    def _finish(self, reason: str, started: float) -> WriteResult:
+        prepared, request, emit, draft = self.prepared, self.prepared.request, self.emit, self.draft
+        text = draft.text().strip()
+        think_text = draft.think_text()
+        if not text:
+            self._no_document(reason, think_text)
+        text += "\n"
         words = count_words(text)
-        new_tokens = stats.generated_tokens if stats else 0
-        reason = stats.finish_reason if stats else "length"
-        self._warn(text, words, reason, len(self.generated))
+        self._warn(text, words, reason, len(draft.generated))
         output = request.output
         try:
             if self.journal is not None:
@@ -240,18 +208,19 @@ class SinglePass:
         except OSError as exc:
             raise disk_error(exc, output.parent if output else self.journal.dir,
                              resume_command(prepared, self.journal)) from exc
-        decode = stats.decode_seconds if stats else 0.0
+        decode = draft.decode_seconds
         done = {
             "event": "done", "output": str(output) if output else None,
             "words": words, "target_words": prepared.target_words,
-            "generated_tokens": len(self.generated),
-            "prompt_tokens_evaluated": stats.prompt_tokens_evaluated if stats else 0,
+            "generated_tokens": len(draft.generated),
+            "prompt_tokens_evaluated": draft.prompt_tokens_evaluated,
             "decode_seconds": round(decode, 3),
-            "tokens_per_second": round(new_tokens / decode, 2) if decode > 0 else 0.0,
-            "prefill_seconds": round(stats.prefill_seconds, 3) if stats else 0.0,
+            "tokens_per_second": round(draft.new_tokens / decode, 2) if decode > 0 else 0.0,
+            "prefill_seconds": round(draft.prefill_seconds, 3),
             "seconds": round(time.monotonic() - started, 3),
-            "resumed": self.resumed,
-            "resumed_tokens": self.resumed_tokens, "finish_reason": reason,
+            "resumed": self.resumed, "resumed_tokens": self.resumed_tokens,
+            "finish_reason": reason, "repetition_rewinds": draft.rewinds,
+            "continuations": self.continuations,
             "sections": len(outline(text)), "think_chars": len(think_text),
             "model": prepared.model_name, "strategy": prepared.strategy,
         }
@@ -263,6 +232,23 @@ class SinglePass:
                 pass  # the document itself is complete and written
         emit(done)
         return WriteResult(text, think_text, done)
+
+    def _no_document(self, reason: str, think_text: str) -> None:
+        """The think text never becomes the document: fail clearly instead."""
+        if self.journal is not None:
+            self.checkpoint(final=True)
+            self.journal.set_status("failed", words=0)
+        tokens = len(self.draft.generated)
+        if think_text.strip() and reason == "length":
+            why = f"it spent all {tokens} tokens thinking"
+            fix = "raise --max-tokens (or --ctx)"
+        elif think_text.strip():
+            why = "it stopped inside <think>"
+            fix = "try again with another --seed"
+        else:
+            why = f"it stopped after {tokens} tokens"
+            fix = "try again with another --seed or a different request"
+        raise RuntimeFailure(f"the model wrote no document: {why}", hint=fix)
 
     def _warn(self, text: str, words: int, reason: str, tokens: int) -> None:
         target = self.prepared.target_words
@@ -282,7 +268,8 @@ def start_event(prepared: Prepared, *, resumed_tokens: int = 0, resumed_words: i
     return {
         "event": "start", "model": prepared.model_name, "model_path": str(prepared.model.path),
         "protocol": prepared.prompt.protocol, "language": prepared.prompt.language,
-        "strategy": prepared.strategy, "target_words": prepared.target_words,
+        "strategy": prepared.strategy, "strategy_reason": prepared.strategy_reason,
+        "target_words": prepared.target_words,
         "prompt_tokens": len(prepared.prompt_tokens), "n_ctx": prepared.tokens.n_ctx,
         "max_tokens": prepared.tokens.max_tokens, "threads": prepared.threads,
         "gpu_layers": request.gpu_layers,
@@ -310,17 +297,19 @@ def write_document(prepared: Prepared, emit: Emit, *, engine=None,
         emit({"event": "progress", "phase": "loading"})
         engine = load_engine(prepared)
     try:
-        writer = SinglePass(prepared, emit, engine=engine, journal=journal, cancel=cancel,
-                            resumed=checkpoint is not None)
         if journal is not None:
             for message in journal.warnings:
                 emit({"event": "warning", "message": message})
             journal.warnings.clear()
+        if prepared.strategy == "planned":
+            return _run_planned(prepared, emit, engine, journal, cancel, checkpoint)
+        writer = SinglePass(prepared, emit, engine=engine, journal=journal, cancel=cancel,
+                            resumed=checkpoint is not None)
         if generated:
             restore_kv(writer, journal, generated)
             writer.replay(generated)
-            emit({"event": "progress", "phase": "resumed", "draft_tail": writer._text()[-4000:],
-                  "think_tail": "".join(writer.think)[-2000:], "words": writer.parser.words,
+            emit({"event": "progress", "phase": "resumed", "draft_tail": writer.draft.text()[-4000:],
+                  "think_tail": writer.draft.think_text()[-2000:], "words": writer.draft.words,
                   "tokens": 0})
         try:
             return writer.run()
@@ -330,13 +319,25 @@ def write_document(prepared: Prepared, emit: Emit, *, engine=None,
             # a crash or a second Ctrl-C: the last checkpoint stands; mark the run
             if journal is not None:
                 try:
-                    journal.set_status("interrupted", words=writer.parser.words)
+                    journal.set_status("interrupted", words=writer.draft.words)
                 except OSError:
                     pass
             raise
     finally:
         if owns_engine:
             engine.close()
+
+
+def _run_planned(prepared, emit, engine, journal, cancel, checkpoint) -> WriteResult:
+    from lwz_cli.writing.planned import PlannedRun
+
+    run = PlannedRun(prepared, emit, engine=engine, journal=journal, cancel=cancel,
+                     resumed=checkpoint is not None)
+    started = time.monotonic()
+    if checkpoint is not None:
+        run.restore(checkpoint)
+    run.run()
+    return run.finish(started)
 
 
 def restore_kv(writer: SinglePass, journal: Journal | None, generated: list[int]) -> None:

@@ -1,0 +1,268 @@
+"""One stretch of generation: engine tokens -> parser -> guarded, gated events.
+
+Both strategies write through a `Draft`: the single pass is one draft over the
+whole answer, the planned strategy one draft per section. A draft
+
+- parses the stream (think / text / sections) and keeps the document text;
+- cuts the document into sentences and checks each finished one against the
+  repetition guard; text is released to the views only once its sentence has
+  passed, so a loop caught at its second occurrence is never shown;
+- on a repeat, rewinds to the start of that sentence (token-exactly, by
+  replaying the kept token ids through a fresh parser) and resamples with a
+  new seed and a stronger repeat penalty, a bounded number of times;
+- stops at a word limit on a sentence boundary, when asked to.
+
+Everything here costs the same per token at the end of a document as at the
+start; replays happen only on rewinds and resumes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from bisect import bisect_right
+from dataclasses import replace
+from typing import Any, Callable
+
+from lwz_cli.engine.protocol import Sampling
+from lwz_cli.writing.parser import ProtocolParser
+from lwz_cli.writing.repetition import RepetitionGuard, SentenceSplitter
+
+Emit = Callable[[dict[str, Any]], None]
+PROGRESS_INTERVAL = 0.25  # seconds between `progress` ticks to the views
+MAX_REWINDS = 4  # per draft: after that the loop is cut off where it started
+HARD_CAP = 1.3  # stop mid-sentence past this multiple of the word limit
+
+
+class Draft:
+    def __init__(self, engine, emit: Emit, *, context: list[int], stop: tuple[str, ...],
+                 sampling: Sampling, mode: str = "pre", cancel: threading.Event | None = None,
+                 on_clean: Callable[["Draft"], None] | None = None,
+                 on_event: Callable[[dict[str, Any]], None] | None = None):
+        self.engine = engine
+        self.emit = emit
+        self.context = list(context)  # the tokens before this draft's own output
+        self.stop = stop
+        self.sampling = sampling
+        self.mode = mode
+        self.cancel = cancel
+        self.on_clean = on_clean
+        self.on_event = on_event  # sees every parser event, released or not (for state)
+        self.rewinds = 0
+        self.prompt_tokens_evaluated = 0
+        self.decode_seconds = 0.0
+        self.prefill_seconds = 0.0
+        self.new_tokens = 0
+        self.finish_reason = ""
+        self._reset_state()
+
+    # -- state ------------------------------------------------------------------
+
+    def _reset_state(self) -> None:
+        self.parser = ProtocolParser(mode=self.mode)
+        self.generated: list[int] = []
+        self.marks: list[int] = []  # document length after each generated token
+        self.clean_count = 0
+        self.doc: list[str] = []
+        self.doc_len = 0
+        self.think: list[str] = []
+        self.splitter = SentenceSplitter()
+        self.guard = RepetitionGuard()
+        self.released = 0  # document offset up to which events went out
+        self.section_starts: list[int] = []  # document offset of each heading
+        self.pending: list[tuple[int, dict[str, Any]]] = []  # (doc offset at emit, event)
+
+    @property
+    def words(self) -> int:
+        return self.parser.words
+
+    def text(self) -> str:
+        joined = "".join(self.doc)
+        self.doc = [joined]
+        return joined
+
+    def think_text(self) -> str:
+        return "".join(self.think)
+
+    # -- feeding ----------------------------------------------------------------
+
+    def _absorb(self, events: list[dict[str, Any]], live: bool) -> int | None:
+        """Take parser events; returns the offset of a repeated sentence, if any."""
+        repeat_at = None
+        for event in events:
+            kind = event["event"]
+            if self.on_event is not None:
+                self.on_event(event)
+            if kind == "think":
+                self.think.append(event["text"])
+                if live:
+                    self.emit(event)
+                continue
+            offset = self.doc_len
+            if kind == "text":
+                self.doc.append(event["text"])
+                self.doc_len += len(event["text"])
+                self.pending.append((offset, event))
+                for start, sentence in self.splitter.feed(event["text"]):
+                    if self.guard.is_repeat(sentence) and live and repeat_at is None:
+                        repeat_at = start
+                    elif repeat_at is None:
+                        self._release(start + len(sentence), live)
+            else:
+                if kind == "section_start":
+                    self.section_starts.append(offset)
+                self.pending.append((offset, event))
+        return repeat_at
+
+    def _release(self, upto: int, live: bool) -> None:
+        """Send pending events up to the last token boundary at or before `upto`."""
+        index = bisect_right(self.marks, upto)
+        boundary = self.marks[index - 1] if index else 0
+        keep: list[tuple[int, dict[str, Any]]] = []
+        for offset, event in self.pending:
+            if event["event"] != "text":
+                if offset <= boundary:
+                    if live:
+                        self.emit(event)
+                else:
+                    keep.append((offset, event))
+                continue
+            text = event["text"]
+            end = offset + len(text)
+            if end <= boundary:
+                if live:
+                    self.emit(event)
+            elif offset < boundary:
+                cut = boundary - offset
+                if live:
+                    self.emit({"event": "text", "text": text[:cut]})
+                keep.append((boundary, {"event": "text", "text": text[cut:]}))
+            else:
+                keep.append((offset, event))
+        self.pending = keep
+        self.released = max(self.released, boundary)
+
+    def flush(self) -> None:
+        """Release everything (end of the draft)."""
+        for event in self.parser.finish():
+            self._absorb([event], live=True)
+        for offset, event in self.pending:
+            self.emit(event)
+        self.pending = []
+        self.released = self.doc_len
+
+    def replay(self, tokens: list[int]) -> None:
+        """Rebuild all state from token ids, silently (no events out)."""
+        self._reset_state()
+        detok = self.engine.detokenizer()
+        for token in tokens:
+            text = detok.feed(token)
+            if text:
+                self._absorb(self.parser.feed(text), live=False)
+            self.generated.append(token)
+            self.marks.append(self.doc_len)
+        self.clean_count = len(self.generated)
+        # what was checked before stays sent; the unfinished sentence is pending again
+        self._release(self.splitter.offset, live=False)
+
+    # -- running ----------------------------------------------------------------
+
+    def run(self, max_tokens: int, *, word_limit: int | None = None) -> str:
+        """Generate until EOS/stop, `max_tokens` new tokens, the word limit (on a
+        sentence boundary), or cancel. Returns the finish reason."""
+        sampling = self.sampling
+        remaining = max_tokens
+        attempts = 0
+        while True:
+            reason, repeat_at, used = self._stream(remaining, sampling, word_limit)
+            remaining -= used
+            if reason == "repeat":
+                self.rewinds += 1
+                attempts += 1
+                self.emit({"event": "warning", "message": f"repetition caught at word "
+                           f"{self.words}; rewinding and resampling ({attempts}/{MAX_REWINDS})"})
+                self._rewind_to(repeat_at)
+                if attempts >= MAX_REWINDS:
+                    reason = "repetition"
+                    break
+                base = sampling.seed if sampling.seed is not None else 1234
+                sampling = replace(sampling, seed=base + 7919 * self.rewinds,
+                                   repeat_penalty=min(1.3, max(sampling.repeat_penalty, 1.0) + 0.1),
+                                   temperature=min(1.0, sampling.temperature + 0.1))
+                if remaining > 0:
+                    continue
+                reason = "length"
+            if reason == "budget":
+                self._rewind_to(self.splitter.offset)  # end on the sentence boundary
+            break
+        self.finish_reason = reason
+        return reason
+
+    def nudge(self, text: str) -> None:
+        """Continue a draft that ended short: drop any stop-string tokens, then add
+        `text` as if the model had written it, so the next run picks up the same
+        turn (the model sees its own partial text, not a new request)."""
+        self.replay(self.generated[: self.clean_count])
+        self._absorb(self.parser.feed(text), live=True)
+        for token in self.engine.tokenize(text, add_bos=False):
+            self.generated.append(token)
+            self.marks.append(self.doc_len)
+        self.clean_count = len(self.generated)
+
+    def _rewind_to(self, offset: int) -> None:
+        keep = bisect_right(self.marks, offset)
+        self.replay(self.generated[:keep])
+
+    def _stream(self, max_tokens: int, sampling: Sampling, word_limit: int | None):
+        sequence = self.context + self.generated
+        repeat_at = None
+        reason = "length"
+        count = 0
+        if max_tokens <= 0:
+            return reason, None, 0
+        stream = self.engine.stream(sequence, max_tokens=max_tokens, stop=self.stop,
+                                    sampling=sampling, cancel=self.cancel)
+        clock = time.monotonic
+        first_at = last_tick = 0.0
+        try:
+            for piece in stream:
+                count += 1
+                now = clock()
+                if count == 1:
+                    first_at = now
+                if now - last_tick >= PROGRESS_INTERVAL:
+                    last_tick = now
+                    self.emit({"event": "progress", "phase": self.parser.mode,
+                               "tokens": self.new_tokens + count, "words": self.parser.words,
+                               "decode_seconds": self.decode_seconds + (now - first_at)})
+                if piece.token >= 0:
+                    self.generated.append(piece.token)
+                if piece.text:
+                    repeat_at = self._absorb(self.parser.feed(piece.text), live=True)
+                if piece.token >= 0:
+                    self.marks.append(self.doc_len)
+                if repeat_at is not None:
+                    reason = "repeat"
+                    break
+                if piece.clean:
+                    self.clean_count = len(self.generated)
+                    if self.on_clean is not None:
+                        self.on_clean(self)
+                if word_limit is not None:
+                    words = self.parser.words
+                    at_boundary = self.splitter.pending.strip() == ""
+                    if words >= word_limit and (at_boundary or words >= word_limit * HARD_CAP):
+                        reason = "budget"
+                        break
+            else:
+                reason = self.engine.last.finish_reason or "length"
+        finally:
+            stream.close()
+            stats = self.engine.last
+            self.prompt_tokens_evaluated += stats.prompt_tokens_evaluated
+            self.decode_seconds += stats.decode_seconds
+            self.prefill_seconds += stats.prefill_seconds
+            self.new_tokens += stats.generated_tokens
+        if reason == "length" and self.engine.last.finish_reason == "cancelled":
+            reason = "cancelled"
+        return reason, repeat_at, count

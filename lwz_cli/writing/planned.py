@@ -1,0 +1,449 @@
+"""The planned strategy: an outline with word budgets, then one generation per section.
+
+The conversation only ever grows: plan request, the model's outline, "write
+section 1", section 1, "write section 2", ... Each section prompt is the last
+one plus the model's own tokens plus the next user turn, so llama.cpp's KV
+cache keeps everything already read and the prefill stays near the document's
+own size. When the context window fills, the prompt is rebuilt from the
+request, the outline and the most recent text (documents may be longer than
+the model's context), and writing goes on.
+
+Each section stops near its budget on a sentence boundary, is continued (as
+the model's own text) when it ends short, and passes its shortfall or excess
+on to the sections left.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any, Callable
+
+from lwz_cli.atomic import atomic_write_text
+from lwz_cli.errors import Interrupted, RuntimeFailure
+from lwz_cli.journal import Checkpoint, Journal, disk_error, partial_path
+from lwz_cli.writing.budget import TOKENS_PER_WORD
+from lwz_cli.writing.draft import Draft
+from lwz_cli.writing.length import count_words
+from lwz_cli.writing.markdown import outline
+from lwz_cli.writing.plan import (WORDS_PER_SECTION, Plan, Section, normalise_plan, parse_plan,
+                                  rebalance)
+from lwz_cli.writing.session import Prepared
+
+Emit = Callable[[dict[str, Any]], None]
+CHECKPOINT_INTERVAL = 2.0
+SNAPSHOT_INTERVAL = 30.0
+SHORT = 0.85
+CONTINUATIONS = 2
+PLAN_TOKENS = {"longwriter-zero": 4000, "chat": 700}  # LWZ thinks before its outline
+RECENT_CHARS = 1500  # text carried into a rebuilt prompt
+
+
+def section_request(plan: Plan, index: int, *, language: str, first: bool,
+                    request: str | None = None, recent: str | None = None) -> str:
+    section = plan.sections[index]
+    n = len(plan.sections)
+    last = index == n - 1
+    if language == "zh":
+        head = ""
+        if request is not None:
+            head = f"写作任务：{request}\n\n"
+        if first:
+            head += f"大纲：\n{plan.outline_text('zh')}\n\n"
+        if recent:
+            head += f"目前的文章结尾如下：\n……{recent}\n\n"
+        points = f"（{section.points}）" if section.points else ""
+        end = "这是最后一部分，请为全文收尾。" if last else "只写这一部分，不要重复前文，不要提前总结全文。"
+        return (f"{head}现在写第{index + 1}/{n}部分：“{section.title}”{points}。写约{section.budget}字，"
+                f"直接写正文，不要写部分标题。{end}")
+    head = ""
+    if request is not None:
+        head = f"Request: {request}\n\n"
+    if first:
+        head += f"Here is the outline:\n{plan.outline_text()}\n\n"
+    if recent:
+        head += f"The document so far ends with:\n\"...{recent}\"\n\n"
+    points = f" ({section.points})" if section.points else ""
+    end = ("This is the last section: bring the whole document to a close." if last else
+           "Write this section only: do not repeat earlier text and do not conclude the document.")
+    return (f"{head}Now write section {index + 1} of {n}: \"{section.title}\"{points}. Write about "
+            f"{section.budget} words of flowing Markdown prose (sub-headings allowed), starting "
+            f"directly with the text, without the section title. {end}")
+
+
+class PlannedRun:
+    def __init__(self, prepared: Prepared, emit: Emit, *, engine, journal: Journal | None = None,
+                 cancel: threading.Event | None = None, resumed: bool = False):
+        self.prepared = prepared
+        self.emit = emit
+        self.engine = engine
+        self.journal = journal
+        self.cancel = cancel
+        self.resumed = resumed
+        self.conversation = prepared.conversation
+        self.language = prepared.prompt.language
+        self.plan: Plan | None = None
+        self.done: list[dict[str, Any]] = []  # {title, chunk, words}
+        self.index = 0
+        # tokens before the next user turn; None: start a fresh conversation
+        self.base: list[int] | None = list(prepared.prompt_tokens)
+        self.draft: Draft | None = None
+        self.phase = "plan"
+        self.heading_chunk = ""
+        self.continuations = 0
+        self.totals = {"evaluated": 0, "decode": 0.0, "prefill": 0.0, "new": 0, "rewinds": 0,
+                       "generated": 0}
+        self.resumed_tokens = 0
+        self._last_checkpoint = time.monotonic()
+        self._last_snapshot = 0.0
+
+    # -- events ---------------------------------------------------------------
+
+    def _words_before(self) -> int:
+        return sum(d["words"] for d in self.done) + count_words(self.heading_chunk)
+
+    def _plan_emit(self, event: dict[str, Any]) -> None:
+        if event["event"] == "think":  # the outline itself arrives as the `plan` event
+            self.emit(event)
+        elif event["event"] == "progress":
+            self.emit({**event, "phase": "planning"})
+
+    def _section_emit(self, event: dict[str, Any]) -> None:
+        kind = event["event"]
+        if kind.startswith("section_"):
+            return  # sub-headings inside a section are text; the plan's sections are ours
+        if kind == "progress":
+            event = {**event, "words": self._words_before() + event.get("words", 0),
+                     "tokens": self.totals["new"] + event.get("tokens", 0),
+                     "decode_seconds": self.totals["decode"] + event.get("decode_seconds", 0)}
+        self.emit(event)
+
+    def _add_totals(self, draft: Draft) -> None:
+        self.totals["evaluated"] += draft.prompt_tokens_evaluated
+        self.totals["decode"] += draft.decode_seconds
+        self.totals["prefill"] += draft.prefill_seconds
+        self.totals["new"] += draft.new_tokens
+        self.totals["rewinds"] += draft.rewinds
+        self.totals["generated"] += len(draft.generated)
+
+    # -- checkpoints ----------------------------------------------------------
+
+    def _state(self) -> dict[str, Any]:
+        draft = self.draft
+        return {
+            "strategy": "planned", "phase": self.phase,
+            "plan": self.plan.to_json() if self.plan else None,
+            "done": self.done, "index": self.index, "base": self.base,
+            "context": draft.context if draft else None,
+            "heading": self.heading_chunk, "continuations": self.continuations,
+            "totals": self.totals,
+        }
+
+    def _on_clean(self, draft: Draft) -> None:
+        if time.monotonic() - self._last_checkpoint >= CHECKPOINT_INTERVAL:
+            self.checkpoint()
+
+    def checkpoint(self, *, section_done: bool = False) -> None:
+        journal = self.journal
+        if journal is None:
+            return
+        draft = self.draft
+        generated = draft.generated[: draft.clean_count] if draft else []
+        try:
+            if section_done:
+                entry = self.done[-1]
+                journal.write_section(len(self.done), entry["chunk"])
+            journal.checkpoint(Checkpoint(seq=0, generated=generated, words=self._document_words(),
+                                          sections_done=len(self.done), extra=self._state()),
+                               think=draft.think_text() if draft and self.phase == "plan" else None)
+            output = self.prepared.request.output
+            if section_done and output is not None:
+                atomic_write_text(partial_path(output), self.document())
+        except OSError as exc:
+            from lwz_cli.writing.single import resume_command
+
+            raise disk_error(exc, journal.dir, resume_command(self.prepared, journal)) from exc
+        self._last_checkpoint = time.monotonic()
+        self.emit({"event": "checkpoint", "tokens": len(generated), "words": self._document_words(),
+                   "sections": len(self.done)})
+
+    def snapshot(self, *, force: bool = False) -> None:
+        request = self.prepared.request
+        if self.journal is None or not request.kv_snapshot or self.draft is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_snapshot < SNAPSHOT_INTERVAL:
+            return
+        self._last_snapshot = now
+        if self.engine.snapshot_size() > request.snapshot_budget_gb * (1 << 30):
+            return
+        tmp = self.journal.dir / f".kv.{os.getpid()}.tmp"
+        sequence = self.draft.context + self.draft.generated
+        try:
+            n = self.engine.save_snapshot(str(tmp))
+            self.journal.record_snapshot(tmp, n, sequence, self.snapshot_key())
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            self.journal.drop_snapshot()
+
+    def snapshot_key(self) -> dict[str, Any]:
+        manifest = self.journal.manifest if self.journal else {}
+        return {"model": manifest.get("model", {}).get("fingerprint"),
+                "n_ctx": self.prepared.tokens.n_ctx}
+
+    # -- document ---------------------------------------------------------------
+
+    def document(self) -> str:
+        title = f"# {self.plan.title}\n\n" if self.plan and self.plan.title else ""
+        return title + "".join(d["chunk"] for d in self.done)
+
+    def _document_words(self) -> int:
+        return self._words_before() + (self.draft.words if self.draft and self.phase == "sections" else 0)
+
+    # -- resume -------------------------------------------------------------------
+
+    def restore(self, checkpoint: Checkpoint) -> None:
+        state = checkpoint.extra
+        if not state or state.get("strategy") != "planned":
+            return
+        self.phase = state["phase"]
+        self.plan = Plan.from_json(state["plan"]) if state.get("plan") else None
+        self.done = list(state.get("done", []))
+        self.index = state.get("index", 0)
+        self.base = list(state["base"]) if state.get("base") is not None else None
+        self.heading_chunk = state.get("heading", "")
+        self.continuations = state.get("continuations", 0)
+        self.totals.update(state.get("totals", {}))
+        self.resumed_tokens = self.totals["generated"] + len(checkpoint.generated)
+        context = state.get("context")
+        if self.plan is not None:
+            self.emit({"event": "plan", **self._plan_event()})
+            for i, entry in enumerate(self.done, 1):
+                self.emit({"event": "section_start", "index": i, "title": entry["title"], "level": 2,
+                           "budget": self.plan.sections[i - 1].budget})
+                self.emit({"event": "section_end", "index": i, "title": entry["title"],
+                           "words": entry["words"], "budget": self.plan.sections[i - 1].budget})
+        if context is not None:
+            self.draft = self._new_draft(list(context), planning=self.phase == "plan")
+            self._restore_kv(self.draft.context + list(checkpoint.generated))
+            self.draft.replay(list(checkpoint.generated))
+        self.emit({"event": "progress", "phase": "resumed", "words": self._document_words(),
+                   "draft_tail": (self.document() + self.heading_chunk +
+                                  (self.draft.text() if self.draft and self.phase == "sections" else ""))[-4000:],
+                   "tokens": 0})
+
+    def _restore_kv(self, sequence: list[int]) -> None:
+        if self.journal is None or not self.prepared.request.kv_snapshot:
+            return
+        found = self.journal.verified_snapshot(sequence, self.snapshot_key())
+        for message in self.journal.warnings:
+            self.emit({"event": "warning", "message": message})
+        self.journal.warnings.clear()
+        if found is not None:
+            self.engine.load_snapshot(str(found[0]), sequence)
+
+    # -- the run ------------------------------------------------------------------
+
+    def _new_draft(self, context: list[int], *, planning: bool) -> Draft:
+        return Draft(self.engine, self._plan_emit if planning else self._section_emit,
+                     context=context, stop=self.conversation.stop,
+                     sampling=self.prepared.request.sampling, cancel=self.cancel,
+                     on_clean=self._on_clean)
+
+    def _remaining_tokens(self) -> int:
+        used = self.totals["generated"] + (len(self.draft.generated) if self.draft else 0)
+        return self.prepared.tokens.max_tokens - used
+
+    def _check_cancel(self, reason: str) -> None:
+        if reason != "cancelled":
+            return
+        if self.journal is not None:
+            self.checkpoint()
+            self.snapshot(force=True)
+            self.journal.set_status("interrupted", words=self._document_words())
+        from lwz_cli.writing.single import resume_command
+
+        raise Interrupted(f"interrupted; {self._document_words()} words are saved",
+                          hint=f"continue with: {resume_command(self.prepared, self.journal)}")
+
+    def _plan_event(self) -> dict[str, Any]:
+        return {"title": self.plan.title, "sections": [
+            {"index": i, "title": s.title, "points": s.points, "budget": s.budget}
+            for i, s in enumerate(self.plan.sections, 1)]}
+
+    def make_plan(self) -> None:
+        target = self.prepared.target_words
+        if self.draft is None:
+            self.draft = self._new_draft(list(self.prepared.prompt_tokens), planning=True)
+        draft = self.draft
+        budget = min(PLAN_TOKENS[self.prepared.prompt.protocol], self._remaining_tokens())
+        reason = draft.run(max(0, budget - len(draft.generated)))
+        self._check_cancel(reason)
+        draft.flush()
+        parsed = parse_plan(draft.text())
+        self.plan = normalise_plan(parsed, target, self.prepared.request.prompt, self.language)
+        if self.plan.sections != parsed.sections:
+            reason = "" if parsed.sections else " (no outline found in the model's answer)"
+            self.emit({"event": "warning", "message": f"the model's outline was adjusted to "
+                       f"{len(self.plan.sections)} sections summing to {target:,} words{reason}"})
+        self._add_totals(draft)
+        # an outline the model could not write is not worth keeping in its context
+        usable = self.plan.sections == parsed.sections
+        self.base = draft.context + draft.generated[: draft.clean_count] if usable else None
+        self.draft = None
+        self.phase = "sections"
+        self.emit({"event": "plan", **self._plan_event()})
+        if self.plan.title:
+            self.emit({"event": "text", "text": f"# {self.plan.title}\n\n"})
+        self.checkpoint()
+
+    def _next_context(self, index: int) -> list[int]:
+        """Append-only when the window allows; otherwise rebuild from the request,
+        the outline and the recent text."""
+        conv, plan = self.conversation, self.plan
+        section = plan.sections[index]
+        room = int(section.budget * TOKENS_PER_WORD[self.language] * 1.6) + 64
+        # LongWriter-Zero follows a restated outline; small chat models copy it out instead
+        first = (index == 0 or not self.done) and conv.protocol == "longwriter-zero"
+        turn = conv.next_turn(section_request(plan, index, language=self.language, first=first))
+        if turn is not None and self.base is not None:
+            context = self.base + self.engine.tokenize(turn, add_bos=False)
+            if len(context) + room <= self.prepared.tokens.n_ctx:
+                return context
+        recent = self.document()[-RECENT_CHARS:] if self.done else None
+        user = section_request(plan, index, language=self.language, first=True,
+                               request=self.prepared.request.prompt, recent=recent)
+        text = conv.first(user) + conv.assistant_prefix
+        context = self.engine.tokenize(text, add_bos=self.prepared.prompt.add_bos)
+        if len(context) + min(room, 256) > self.prepared.tokens.n_ctx:
+            raise RuntimeFailure(
+                f"section {index + 1} does not fit the {self.prepared.tokens.n_ctx}-token context",
+                hint="raise --ctx or ask for fewer words")
+        return context
+
+    def write_section(self, index: int) -> None:
+        plan = self.plan
+        section = plan.sections[index]
+        if self.draft is None:  # a new section (not one being resumed)
+            self.continuations = 0
+            self.heading_chunk = f"## {section.title}\n\n"
+            self.emit({"event": "section_start", "index": index + 1, "title": section.title,
+                       "level": 2, "budget": section.budget})
+            self.emit({"event": "text", "text": self.heading_chunk})
+            self.draft = self._new_draft(self._next_context(index), planning=False)
+        draft = self.draft
+        limit_tokens = int(section.budget * TOKENS_PER_WORD[self.language] * 2) + 64
+        words_at_nudge = -1
+        while True:
+            allowed = min(limit_tokens - len(draft.generated), self._remaining_tokens())
+            reason = draft.run(max(0, allowed), word_limit=section.budget)
+            self._check_cancel(reason)
+            short = draft.words < SHORT * section.budget and reason in ("eos", "stop", "repetition")
+            if short and draft.words > words_at_nudge and self.continuations < CONTINUATIONS \
+                    and self._remaining_tokens() > 64:
+                words_at_nudge = draft.words
+                self.continuations += 1
+                draft.nudge("\n\n")
+                continue
+            break
+        draft.flush()
+        body = draft.text()
+        tail = "" if body.endswith("\n\n") else ("\n" if body.endswith("\n") else "\n\n")
+        if tail:
+            self.emit({"event": "text", "text": tail})
+        chunk = self.heading_chunk + body + tail
+        words = count_words(chunk)
+        self.done.append({"title": section.title, "chunk": chunk, "words": words})
+        self.emit({"event": "section_end", "index": index + 1, "title": section.title,
+                   "words": words, "budget": section.budget})
+        self._add_totals(draft)
+        self.base = draft.context + draft.generated[: draft.clean_count]
+        self.draft = None
+        self.heading_chunk = ""
+        self.index = index + 1
+        written = count_words(self.document())
+        rebalance(written, self.prepared.target_words, plan.sections[self.index:])
+        self.checkpoint(section_done=True)
+        self.snapshot()
+
+    def extend(self) -> None:
+        """Before the closing section: if the sections so far fell short (weak models
+        do), add a section that goes deeper into a planned one, so the document
+        still reaches its length. Bounded: at most as many as were planned."""
+        plan, target = self.plan, self.prepared.target_words
+        planned = plan.planned_count or len(plan.sections)
+        if len(plan.sections) >= 2 * planned or planned < 2:
+            return
+        closing = plan.sections[-1]
+        closing_budget = min(closing.budget, WORDS_PER_SECTION)
+        missing = target - count_words(self.document()) - closing_budget
+        if missing < WORDS_PER_SECTION // 2:
+            return
+        extra = len(plan.sections) - planned
+        source = plan.sections[extra % (planned - 1)]
+        more = "：深入" if self.language == "zh" else ": A Closer Look"
+        plan.sections.insert(self.index, Section(source.title + more, source.points,
+                                                 min(missing, WORDS_PER_SECTION)))
+        closing.budget = closing_budget
+        self.emit({"event": "warning", "message": f"{target - missing - closing_budget:,} of "
+                   f"{target:,} words before the closing section; adding section {self.index + 1}"})
+        self.emit({"event": "plan", **self._plan_event()})
+
+    def run(self) -> dict[str, Any]:
+        """Plan (unless resumed past it), write every section; returns totals."""
+        if self.phase == "plan":
+            self.make_plan()
+            self.plan.planned_count = len(self.plan.sections)
+        while self.index < len(self.plan.sections):
+            if self._remaining_tokens() <= 64:
+                self.emit({"event": "warning", "message": "stopped at the token limit "
+                           "(raise --max-tokens)"})
+                break
+            if self.index == len(self.plan.sections) - 1 and self.draft is None:
+                self.extend()
+            self.write_section(self.index)
+        return self.totals
+
+    def finish(self, started: float):
+        from lwz_cli.writing.single import WriteResult, resume_command
+
+        prepared, request = self.prepared, self.prepared.request
+        text = self.document().strip()
+        if not text or not self.done:
+            raise RuntimeFailure("the model wrote no document", hint="try again with another --seed")
+        text += "\n"
+        words = count_words(text)
+        target = prepared.target_words
+        if target and words < 0.5 * target:
+            self.emit({"event": "warning", "message": f"the document is short: {words} of "
+                       f"{target} words ({100 * words // target}%)"})
+        output = request.output
+        try:
+            if output is not None:
+                atomic_write_text(output, text)
+                partial_path(output).unlink(missing_ok=True)
+        except OSError as exc:
+            raise disk_error(exc, output.parent, resume_command(prepared, self.journal)) from exc
+        t = self.totals
+        done = {
+            "event": "done", "output": str(output) if output else None,
+            "words": words, "target_words": target,
+            "generated_tokens": t["generated"], "prompt_tokens_evaluated": t["evaluated"],
+            "decode_seconds": round(t["decode"], 3),
+            "tokens_per_second": round(t["new"] / t["decode"], 2) if t["decode"] > 0 else 0.0,
+            "prefill_seconds": round(t["prefill"], 3),
+            "seconds": round(time.monotonic() - started, 3),
+            "resumed": self.resumed, "resumed_tokens": self.resumed_tokens,
+            "finish_reason": "plan", "repetition_rewinds": t["rewinds"],
+            "sections": len(outline(text)), "planned_sections": len(self.plan.sections),
+            "model": prepared.model_name, "strategy": "planned",
+        }
+        if self.journal is not None:
+            try:
+                self.journal.drop_snapshot()
+                self.journal.set_status("done", words=words, finished=time.time())
+            except OSError:
+                pass
+        self.emit(done)
+        return WriteResult(text, "", done)

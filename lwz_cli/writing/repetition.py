@@ -1,0 +1,118 @@
+"""Catching degenerate loops while they stream, at constant cost per token.
+
+LongWriter-Zero pads to length by repeating passages (paper and reviews), and
+small models loop outright. `SentenceSplitter` cuts the document stream into
+sentences (and lines); `RepetitionGuard` remembers a window of recent
+sentences by a normalised hash and flags one that comes back, and keeps a
+running 4-gram repetition rate. The writer then rewinds to the start of the
+repeated sentence and resamples.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, deque
+
+_END = re.compile(r"(?<=[.!?])[\"')\]’”]*\s+|[。！？]+[”’」』]*|\n+")
+_NORMAL = re.compile(r"[\W\d_]+", re.UNICODE)
+_WORD = re.compile(r"[A-Za-z]+|[\u4e00-\u9fff]")
+
+MIN_SENTENCE = 24  # characters (normalised); shorter lines (headings, "Yes.") may repeat...
+MAX_SHORT_RUN = 3  # ...but not the same short line (or a line with no words) this many times in a row
+WINDOW = 200  # sentences remembered
+NGRAM_WINDOW = 400  # words over which the 4-gram rate is measured
+
+
+def normalise(sentence: str) -> str:
+    """Case, digits and punctuation do not make a sentence new ("Section 7" vs "Section 8")."""
+    return _NORMAL.sub(" ", sentence.lower()).strip()
+
+
+class SentenceSplitter:
+    """Feeds text, yields (start offset, sentence) for each completed sentence.
+
+    Holds only the unfinished sentence, so the cost is proportional to the text fed.
+    """
+
+    def __init__(self, offset: int = 0):
+        self.offset = offset  # document offset of `self.pending`
+        self.pending = ""
+
+    def feed(self, text: str) -> list[tuple[int, str]]:
+        self.pending += text
+        out = []
+        position = 0
+        for match in _END.finditer(self.pending):
+            sentence = self.pending[position:match.end()]
+            if sentence.strip():
+                out.append((self.offset + position, sentence))
+            position = match.end()
+        if position:
+            self.pending = self.pending[position:]
+            self.offset += position
+        return out
+
+
+class RepetitionGuard:
+    def __init__(self, window: int = WINDOW):
+        self._recent: deque[int] = deque(maxlen=window)
+        self._seen: Counter[int] = Counter()
+        self._grams: deque[int] = deque()
+        self._gram_counts: Counter[int] = Counter()
+        self._words: deque[str] = deque(maxlen=3)
+        self.repeated_grams = 0
+        self._last_short: str | None = None
+        self._short_run = 0
+
+    def is_repeat(self, sentence: str) -> bool:
+        """Record a completed sentence; True if it repeats one in the window."""
+        key_text = normalise(sentence)
+        if len(key_text) < MIN_SENTENCE:
+            # "#", "---", "Section 7" ...: harmless once, a loop when they keep coming
+            self._short_run = self._short_run + 1 if key_text == self._last_short else 1
+            self._last_short = key_text
+            return self._short_run >= MAX_SHORT_RUN
+        self._last_short, self._short_run = None, 0
+        key = hash(key_text)
+        if self._seen[key]:
+            return True
+        if len(self._recent) == self._recent.maxlen:
+            old = self._recent[0]
+            self._seen[old] -= 1
+            if not self._seen[old]:
+                del self._seen[old]
+        self._recent.append(key)
+        self._seen[key] += 1
+        self._count_grams(sentence)
+        return False
+
+    def _count_grams(self, sentence: str) -> None:
+        for word in _WORD.findall(sentence.lower()):
+            if len(self._words) == 3:
+                gram = hash((*self._words, word))
+                if self._gram_counts[gram]:
+                    self.repeated_grams += 1
+                self._grams.append(gram)
+                self._gram_counts[gram] += 1
+                if len(self._grams) > NGRAM_WINDOW:
+                    old = self._grams.popleft()
+                    self._gram_counts[old] -= 1
+                    if not self._gram_counts[old]:
+                        del self._gram_counts[old]
+            self._words.append(word)
+
+    def gram_rate(self) -> float:
+        """Share of 4-grams in the window that occur more than once."""
+        if not self._grams:
+            return 0.0
+        repeated = sum(c for c in self._gram_counts.values() if c > 1)
+        return repeated / len(self._grams)
+
+
+def repetition_rate(text: str) -> float:
+    """Share of a text's 4-grams that are repeats of an earlier 4-gram (bench metric)."""
+    words = _WORD.findall(text.lower())
+    grams = [tuple(words[i:i + 4]) for i in range(len(words) - 3)]
+    if not grams:
+        return 0.0
+    return 1.0 - len(set(grams)) / len(grams)
