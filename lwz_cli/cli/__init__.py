@@ -6,6 +6,7 @@ become one line on stderr and an exit code (2 usage, 1 runtime, 130 interrupted)
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -73,5 +74,11 @@ def main(argv: list[str] | None = None) -> None:
         error_line("interrupted")
         code = EXIT_INTERRUPTED
     except BrokenPipeError:
+        code = EXIT_RUNTIME
+    except Exception as exc:  # a bug: one line, and the traceback only when asked for
+        if os.environ.get("LWZ_DEBUG"):
+            raise
+        error_line(f"internal error: {type(exc).__name__}: {exc}; rerun with LWZ_DEBUG=1 for "
+                   "the traceback and please report it")
         code = EXIT_RUNTIME
     sys.exit(code)

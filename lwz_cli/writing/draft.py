@@ -114,10 +114,14 @@ class Draft:
                 self.pending.append((offset, event))
         return repeat_at
 
-    def _release(self, upto: int, live: bool) -> None:
-        """Send pending events up to the last token boundary at or before `upto`."""
-        index = bisect_right(self.marks, upto)
-        boundary = self.marks[index - 1] if index else 0
+    def _release(self, upto: int, live: bool, *, exact: bool = False) -> None:
+        """Send pending events up to the last token boundary at or before `upto`
+        (or exactly `upto`: for text already sent before a rewind)."""
+        if exact:
+            boundary = upto
+        else:
+            index = bisect_right(self.marks, upto)
+            boundary = self.marks[index - 1] if index else 0
         keep: list[tuple[int, dict[str, Any]]] = []
         for offset, event in self.pending:
             if event["event"] != "text":
@@ -151,8 +155,10 @@ class Draft:
         self.pending = []
         self.released = self.doc_len
 
-    def replay(self, tokens: list[int]) -> None:
-        """Rebuild all state from token ids, silently (no events out)."""
+    def replay(self, tokens: list[int], *, sent: int | None = None) -> None:
+        """Rebuild all state from token ids, silently (no events out). `sent`: how
+        much of the document already went out (a rewind); None for a resume, where
+        text up to the last finished sentence counts as sent."""
         self._reset_state()
         detok = self.engine.detokenizer()
         for token in tokens:
@@ -162,8 +168,10 @@ class Draft:
             self.generated.append(token)
             self.marks.append(self.doc_len)
         self.clean_count = len(self.generated)
-        # what was checked before stays sent; the unfinished sentence is pending again
-        self._release(self.splitter.offset, live=False)
+        if sent is None:  # resume: the unfinished sentence is pending again
+            self._release(self.splitter.offset, live=False)
+        else:  # rewind: what went out stays out, the rest goes out when checked
+            self._release(min(sent, self.doc_len), live=False, exact=True)
 
     # -- running ----------------------------------------------------------------
 
@@ -202,7 +210,7 @@ class Draft:
         """Continue a draft that ended short: drop any stop-string tokens, then add
         `text` as if the model had written it, so the next run picks up the same
         turn (the model sees its own partial text, not a new request)."""
-        self.replay(self.generated[: self.clean_count])
+        self.replay(self.generated[: self.clean_count], sent=self.released)
         self._absorb(self.parser.feed(text), live=True)
         for token in self.engine.tokenize(text, add_bos=False):
             self.generated.append(token)
@@ -211,7 +219,7 @@ class Draft:
 
     def _rewind_to(self, offset: int) -> None:
         keep = bisect_right(self.marks, offset)
-        self.replay(self.generated[:keep])
+        self.replay(self.generated[:keep], sent=self.released)
 
     def _stream(self, max_tokens: int, sampling: Sampling, word_limit: int | None):
         sequence = self.context + self.generated

@@ -111,18 +111,28 @@ def parse_plan(text: str) -> Plan:
 
 
 def distribute(total: int, weights: list[float], minimum: int = MIN_SECTION_WORDS) -> list[int]:
-    """Integer budgets proportional to `weights`, each >= minimum where possible,
-    summing exactly to `total`."""
+    """Integer budgets proportional to `weights`, summing exactly to `total`; a share
+    below `minimum` is raised to it (where the total allows) at the others' expense."""
     if not weights:
         return []
     weights = [w if w > 0 else 1.0 for w in weights]
-    floor = min(minimum, total // len(weights))
-    spare = total - floor * len(weights)
-    scale = sum(weights)
-    raw = [floor + spare * w / scale for w in weights]
-    budgets = [int(math.floor(r)) for r in raw]
-    for i in sorted(range(len(raw)), key=lambda i: raw[i] - budgets[i], reverse=True)[
-            : total - sum(budgets)]:
+    minimum = min(minimum, total // len(weights))
+    fixed: dict[int, int] = {}
+    while True:
+        free = [i for i in range(len(weights)) if i not in fixed]
+        left = total - sum(fixed.values())
+        scale = sum(weights[i] for i in free)
+        raw = {i: left * weights[i] / scale for i in free}
+        low = [i for i in free if raw[i] < minimum]
+        if not low:
+            break
+        for i in low:
+            fixed[i] = minimum
+    budgets = [fixed.get(i, 0) for i in range(len(weights))]
+    floors = {i: int(math.floor(r)) for i, r in raw.items()}
+    for i, value in floors.items():
+        budgets[i] = value
+    for i in sorted(raw, key=lambda i: raw[i] - floors[i], reverse=True)[: total - sum(budgets)]:
         budgets[i] += 1
     return budgets
 

@@ -11,7 +11,7 @@ from lwz_cli.models.gguf import read_gguf
 from lwz_cli.models.registry import ResolvedModel, resolve_model
 from lwz_cli.system import physical_cores
 from lwz_cli.writing import budget, prompts
-from lwz_cli.writing.session import Prepared, WriteRequest
+from lwz_cli.writing.session import Prepared, WriteRequest, make_conversation
 
 UNFINISHED = ("running", "interrupted", "failed")
 
@@ -81,7 +81,6 @@ def prepare_resume(journal: Journal, *, model: str | None = None, force: bool = 
                                          prompt_data.get("bos", ""), prompt_data.get("eos", ""))
     token_budget = budget.TokenBudget(n_ctx=engine["n_ctx"], max_tokens=req["max_tokens"],
                                       needed_tokens=req["max_tokens"])
-    from lwz_cli.writing.session import make_conversation
     prepared = Prepared(
         request=request, model=resolved, info=info, prompt=prompt,
         prompt_tokens=list(prompt_data["tokens"]), target_words=req.get("target_words"),
