@@ -60,7 +60,7 @@ def test_hub_specs_resolve_from_the_hf_cache(tmp_path, tiny_path, monkeypatch):
     assert resolve_model("bartowski/THU-KEG_LongWriter-Zero-32B-GGUF/"
                          "THU-KEG_LongWriter-Zero-32B-Q4_K_M.gguf").path == placed
     assert resolve_model("longwriter-zero-32b").path == placed
-    with pytest.raises(UsageError, match="hf download"):
+    with pytest.raises(UsageError, match="lwz models pull"):
         resolve_model("bartowski/THU-KEG_LongWriter-Zero-32B-GGUF:Q8_0")
 
 
@@ -70,4 +70,4 @@ def test_default_model_missing_says_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path))
     with pytest.raises(UsageError) as err:
         resolve_model(None)
-    assert "hf download bartowski/THU-KEG_LongWriter-Zero-32B-GGUF" in str(err.value)
+    assert "lwz models pull longwriter-zero-32b" in str(err.value)

