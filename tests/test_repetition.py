@@ -66,3 +66,27 @@ def test_draft_rewinds_a_loop_on_the_real_model(tiny_engine):
     assert len(long_keys) == len(set(long_keys))  # no sentence twice
     released = "".join(e["text"] for e in events if e["event"] == "text")
     assert released == text  # what was shown is exactly the document
+
+
+def test_run_on_loops_without_full_stops_are_checked_in_pieces():
+    splitter = SentenceSplitter()
+    pieces = splitter.feed("and the tea is good " * 100)
+    assert pieces and all(len(s) <= 600 for _, s in pieces)
+    guard = RepetitionGuard()
+    assert any(guard.is_repeat(s) for _, s in pieces)
+
+
+def test_paraphrase_loops_are_caught_by_the_4gram_rate():
+    guard = RepetitionGuard()
+    looping = [f"Green tea is good for your health and it is good for {w} too."
+               for w in ("you", "me", "us", "them", "her", "him", "all", "most", "many", "some",
+                         "few", "each", "both", "either", "anyone", "everyone")]
+    assert any(guard.is_repeat(s) for s in looping)
+    prose = RepetitionGuard()
+    text = ("Tea arrived in Europe in the seventeenth century. Dutch traders carried it from "
+            "Java. Within decades it had reached London coffee houses. The East India Company "
+            "soon dominated the trade. Smuggling flourished because of heavy taxes. Porcelain "
+            "cups and silver pots became symbols of status. Afternoon tea appeared in the 1840s. "
+            "Tea gardens in Assam changed the market. Ceylon followed after a coffee blight. "
+            "Today India and Kenya export more than China.").split(". ")
+    assert not any(prose.is_repeat(s + ".") for s in text)

@@ -21,6 +21,8 @@ MIN_SENTENCE = 24  # characters (normalised); shorter lines (headings, "Yes.") m
 MAX_SHORT_RUN = 3  # ...but not the same short line (or a line with no words) this many times in a row
 WINDOW = 200  # sentences remembered
 NGRAM_WINDOW = 400  # words over which the 4-gram rate is measured
+LOOP_RATE = 0.6  # natural prose repeats well under 10% of its 4-grams in 400 words
+MAX_SENTENCE = 600  # characters: a run-on "sentence" is checked in pieces of this size
 
 
 def normalise(sentence: str) -> str:
@@ -50,6 +52,12 @@ class SentenceSplitter:
         if position:
             self.pending = self.pending[position:]
             self.offset += position
+        while len(self.pending) > MAX_SENTENCE:
+            # a loop without full stops must not hide in one endless sentence
+            cut = self.pending.rfind(" ", 0, MAX_SENTENCE) + 1 or MAX_SENTENCE
+            out.append((self.offset, self.pending[:cut]))
+            self.pending = self.pending[cut:]
+            self.offset += cut
         return out
 
 
@@ -84,7 +92,8 @@ class RepetitionGuard:
         self._recent.append(key)
         self._seen[key] += 1
         self._count_grams(sentence)
-        return False
+        # paraphrase loops: no sentence repeats exactly, but most 4-grams do
+        return len(self._grams) >= NGRAM_WINDOW // 4 and self.gram_rate() > LOOP_RATE
 
     def _count_grams(self, sentence: str) -> None:
         for word in _WORD.findall(sentence.lower()):
