@@ -40,3 +40,17 @@ def test_man_page_renders_without_warnings():
     assert result.returncode == 0
     assert result.stderr.strip() == ""
     assert "lwz write" in result.stdout
+
+
+def test_the_wheel_installs_the_man_page_where_man_finds_it(tmp_path):
+    import sys
+    import zipfile
+
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                             "-q", "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot build a wheel here: {result.stderr[-200:]}")
+    wheel = next(tmp_path.glob("*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    # <venv>/share/man/man1/lwz.1: man-db maps <venv>/bin on PATH to <venv>/share/man
+    assert any(n.endswith(".data/data/share/man/man1/lwz.1") for n in names)

@@ -39,12 +39,14 @@ def _root(
     """Write long, well-structured Markdown documents with LongWriter-Zero on your own machine."""
 
 
-from lwz_cli.cli import models as _models  # noqa: E402  (each module registers its commands)
+from lwz_cli.cli import config_cmd as _config  # noqa: E402  (each module registers its commands)
+from lwz_cli.cli import doctor as _doctor  # noqa: E402
+from lwz_cli.cli import models as _models  # noqa: E402
 from lwz_cli.cli import resume as _resume  # noqa: E402
 from lwz_cli.cli import runs as _runs  # noqa: E402
 from lwz_cli.cli import write as _write  # noqa: E402
 
-for _module in (_write, _resume, _runs, _models):
+for _module in (_write, _resume, _runs, _models, _config, _doctor):
     _module.register(app)
 
 
@@ -53,9 +55,24 @@ def error_line(message: str) -> None:
     sys.stderr.flush()
 
 
+def _defaults(argv: list[str] | None) -> dict:
+    """config.yaml as Click defaults. A broken file stops every command except the
+    ones that help fix it."""
+    from lwz_cli.config import default_map
+
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        return default_map()
+    except LwzError:
+        if args[:1] in (["config"], ["doctor"]) or "--help" in args or "-h" in args:
+            return {}
+        raise
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
-        result = app(args=argv, prog_name="lwz", standalone_mode=False)
+        result = app(args=argv, prog_name="lwz", standalone_mode=False,
+                     default_map=_defaults(argv))
         code = result if isinstance(result, int) else 0
     except typer.Exit as exc:
         code = exc.exit_code

@@ -18,6 +18,10 @@ ENVIRONMENT = [
     ("LWZ_THREADS", "Default for --threads."),
     ("LWZ_GPU_LAYERS", "Default for --gpu-layers."),
     ("LWZ_KV_SNAPSHOT_MAX_GB", "Default for --snapshot-max-gb (4)."),
+    ("LWZ_STRATEGY, LWZ_WORDS, LWZ_TEMPERATURE, LWZ_TOP_P, LWZ_SEED, LWZ_MAX_TOKENS, LWZ_CTX, "
+     "LWZ_KV_TYPE, LWZ_KV_SNAPSHOT", "Defaults for the lwz write options of the same names. "
+     "Precedence: flags, then LWZ_* variables, then config.yaml, then built-in defaults."),
+    ("LWZ_DEBUG", "1: show the Python traceback of an internal error."),
     ("LWZ_FAULT_PAUSE_IN_CHECKPOINT", "Testing only: hold each checkpoint write for this many "
      "seconds before its rename, to test crashes inside a checkpoint."),
     ("LWZ_EXTRA_BUFFERS", "1 lets llama.cpp repack weights into extra CPU buffers (AMX, "
@@ -32,6 +36,8 @@ ENVIRONMENT = [
 ]
 
 FILES = [
+    ("$XDG_CONFIG_HOME/lwz/config.yaml", "Your defaults (or $LWZ_HOME/config/config.yaml); "
+     "see lwz config."),
     ("PATH.partial", "While a document is written, its finished sections, rewritten atomically "
      "at each checkpoint; removed when PATH is complete."),
     ("$XDG_DATA_HOME/lwz/runs/ID", "One run directory per document (or $LWZ_HOME/data/runs/ID): "
@@ -58,6 +64,10 @@ EXAMPLES = [
     ("Continue after Ctrl-C, a crash or kill -9 (running the same write again does it too):",
      "lwz resume guide.md"),
     ("See unfinished and finished runs:", "lwz runs"),
+    ("Plan for one 24 GB GPU, then download the chosen quant:",
+     "lwz fit --vram 24 && lwz models pull"),
+    ("Make the tiny model the default, then check the install:",
+     "lwz config set model tiny && lwz doctor"),
     ("Machine-readable progress:",
      'lwz write "a 3000-word report" -o report.md --json | jq -c \'select(.event=="done")\''),
 ]

@@ -6,12 +6,13 @@ from typing import Optional
 
 import typer
 
+from lwz_cli.cli import complete
 from lwz_cli.cli.write import run_job
 
 
 def resume(
-    target: str = typer.Argument(..., metavar="PATH", help="The document's -o path (or a run id from `lwz runs`)."),
-    model: Optional[str] = typer.Option(None, "-m", "--model", metavar="MODEL", help="Use this copy of the run's model (default: the file the run used)."),
+    target: str = typer.Argument(..., metavar="PATH", autocompletion=complete.runs, help="The document's -o path (or a run id from `lwz runs`)."),
+    model: Optional[str] = typer.Option(None, "-m", "--model", metavar="MODEL", autocompletion=complete.models, help="Use this copy of the run's model (default: the file the run used)."),
     force: bool = typer.Option(False, "--force", help="Continue even if --model is a different file than the run used."),
     threads: Optional[int] = typer.Option(None, "--threads", envvar="LWZ_THREADS", metavar="N", help="CPU threads (default: physical cores)."),
     gpu_layers: Optional[int] = typer.Option(None, "--gpu-layers", envvar="LWZ_GPU_LAYERS", metavar="N", help="Layers to offload to the GPU (default: as the run had it)."),

@@ -11,6 +11,7 @@ from typing import Optional
 
 import typer
 
+from lwz_cli.cli import complete
 from lwz_cli.engine.protocol import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, Sampling
 from lwz_cli.errors import LwzError, UsageError
 
@@ -59,20 +60,20 @@ def make_view(json_mode: bool, quiet: bool):
 def write(
     prompt: str = typer.Argument(..., metavar="PROMPT", help="What to write, e.g. \"a 3000-word guide to tea\"; '-' reads stdin."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", metavar="PATH", help="Write the document here (atomically); PATH.partial holds the finished sections meanwhile. Default: stdout."),
-    model: Optional[str] = typer.Option(None, "-m", "--model", envvar="LWZ_MODEL", metavar="MODEL", help="A .gguf path, an alias (tiny, longwriter-zero-32b), repo_id:QUANT or repo_id/file.gguf."),
-    words: Optional[int] = typer.Option(None, "--words", "-w", metavar="N", help="Target length in words (字 for Chinese); overrides the length stated in the request."),
+    model: Optional[str] = typer.Option(None, "-m", "--model", envvar="LWZ_MODEL", metavar="MODEL", autocompletion=complete.models, help="A .gguf path, an alias (tiny, longwriter-zero-32b), repo_id:QUANT or repo_id/file.gguf."),
+    words: Optional[int] = typer.Option(None, "--words", "-w", envvar="LWZ_WORDS", metavar="N", help="Target length in words (字 for Chinese); overrides the length stated in the request."),
     strategy: str = typer.Option("auto", "--strategy", "-s", envvar="LWZ_STRATEGY", metavar="auto|single|planned", help="single: one pass; planned: an outline with word budgets, then section by section; auto: single within the model's one-pass reach (LongWriter-Zero ~10,000 words), planned beyond."),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", metavar="N", help="Stop after this many generated tokens (default: what the context allows)."),
-    temperature: float = typer.Option(DEFAULT_TEMPERATURE, "--temperature", "-t", metavar="T", help="Sampling temperature (model card: 0.6)."),
-    top_p: float = typer.Option(DEFAULT_TOP_P, "--top-p", metavar="P", help="Nucleus sampling (model card: 0.95)."),
-    seed: Optional[int] = typer.Option(None, "--seed", metavar="N", help="Random seed, for repeatable output."),
-    ctx: Optional[int] = typer.Option(None, "--ctx", metavar="TOKENS", help="Context size in tokens (rounded up to a multiple of 256). Default: sized to prompt + target."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", envvar="LWZ_MAX_TOKENS", metavar="N", help="Stop after this many generated tokens (default: what the context allows)."),
+    temperature: float = typer.Option(DEFAULT_TEMPERATURE, "--temperature", "-t", envvar="LWZ_TEMPERATURE", metavar="T", help="Sampling temperature (model card: 0.6)."),
+    top_p: float = typer.Option(DEFAULT_TOP_P, "--top-p", envvar="LWZ_TOP_P", metavar="P", help="Nucleus sampling (model card: 0.95)."),
+    seed: Optional[int] = typer.Option(None, "--seed", envvar="LWZ_SEED", metavar="N", help="Random seed, for repeatable output."),
+    ctx: Optional[int] = typer.Option(None, "--ctx", envvar="LWZ_CTX", metavar="TOKENS", help="Context size in tokens (rounded up to a multiple of 256). Default: sized to prompt + target."),
     threads: Optional[int] = typer.Option(None, "--threads", envvar="LWZ_THREADS", metavar="N", help="CPU threads (default: physical cores)."),
     gpu_layers: Optional[int] = typer.Option(None, "--gpu-layers", envvar="LWZ_GPU_LAYERS", metavar="N", help="Layers to offload to the GPU (-1: all). Default: the fit plan's (see `lwz fit`)."),
     kv_type: Optional[str] = typer.Option(None, "--kv-type", envvar="LWZ_KV_TYPE", metavar="f16|q8_0|q4_0", help="KV cache type (quantized types turn flash attention on). Default: the fit plan's."),
     no_pull: bool = typer.Option(False, "--no-pull", help="Never download: if the model is not here, exit 2 naming the pull command."),
     restart: bool = typer.Option(False, "--restart", help="Discard an unfinished run for -o PATH and start again (default: resume it)."),
-    kv_snapshot: bool = typer.Option(True, "--kv-snapshot/--no-kv-snapshot", help="Save llama.cpp KV-cache snapshots at checkpoints so a resume skips re-reading the text."),
+    kv_snapshot: bool = typer.Option(True, "--kv-snapshot/--no-kv-snapshot", envvar="LWZ_KV_SNAPSHOT", help="Save llama.cpp KV-cache snapshots at checkpoints so a resume skips re-reading the text."),
     snapshot_max_gb: float = typer.Option(4.0, "--snapshot-max-gb", envvar="LWZ_KV_SNAPSHOT_MAX_GB", metavar="GB", help="Skip KV snapshots larger than this."),
     json_mode: bool = typer.Option(False, "--json", help="JSON Lines events on stdout instead of the live view."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output; warnings and errors only."),

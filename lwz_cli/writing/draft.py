@@ -220,6 +220,7 @@ class Draft:
     def _rewind_to(self, offset: int) -> None:
         keep = bisect_right(self.marks, offset)
         self.replay(self.generated[:keep], sent=self.released)
+        self.guard.reset_grams()  # the loop's 4-grams must not trip the guard again at once
 
     def _stream(self, max_tokens: int, sampling: Sampling, word_limit: int | None):
         sequence = self.context + self.generated

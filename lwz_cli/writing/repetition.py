@@ -92,8 +92,16 @@ class RepetitionGuard:
         self._recent.append(key)
         self._seen[key] += 1
         self._count_grams(sentence)
-        # paraphrase loops: no sentence repeats exactly, but most 4-grams do
-        return len(self._grams) >= NGRAM_WINDOW // 4 and self.gram_rate() > LOOP_RATE
+        # paraphrase loops: no sentence repeats exactly, but most 4-grams do. Judged
+        # afresh after each hit, so one loop costs one rewind, not every sentence after it.
+        if len(self._grams) >= NGRAM_WINDOW // 4 and self.gram_rate() > LOOP_RATE:
+            self.reset_grams()
+            return True
+        return False
+
+    def reset_grams(self) -> None:
+        self._grams.clear()
+        self._gram_counts.clear()
 
     def _count_grams(self, sentence: str) -> None:
         for word in _WORD.findall(sentence.lower()):

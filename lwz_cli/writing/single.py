@@ -274,6 +274,8 @@ def start_event(prepared: Prepared, *, resumed_tokens: int = 0, resumed_words: i
         "max_tokens": prepared.tokens.max_tokens, "threads": prepared.threads,
         "gpu_layers": prepared.gpu_layers, "kv_type": prepared.kv_type,
         "flash_attn": prepared.flash_attn, "fit_reason": prepared.fit_reason,
+        "temperature": request.sampling.temperature, "top_p": request.sampling.top_p,
+        "seed": request.sampling.seed, "kv_snapshot": request.kv_snapshot,
         "output": str(request.output) if request.output else None,
         "run": run_id, "resumed": resumed_tokens > 0 or resumed_words > 0,
         "resumed_tokens": resumed_tokens, "resumed_words": resumed_words,

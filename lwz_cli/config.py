@@ -1,0 +1,174 @@
+"""Settings: flags > LWZ_* environment > config.yaml > built-in defaults.
+
+The file is `$XDG_CONFIG_HOME/lwz/config.yaml` (or `$LWZ_HOME/config/config.yaml`),
+read with `yaml.safe_load` semantics and validated against `SETTINGS`: unknown
+keys and wrong types are refused with FILE:LINE:COL. The command line gets the
+file's values as Click's `default_map`, under environment variables and flags.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lwz_cli.atomic import atomic_write_text
+from lwz_cli.errors import UsageError
+from lwz_cli.paths import paths
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    kind: type
+    default: Any
+    help: str
+    choices: tuple[str, ...] | None = None
+    minimum: float | None = None
+
+    @property
+    def env(self) -> str:
+        return "LWZ_" + self.key.upper()
+
+    @property
+    def option(self) -> str:  # the `lwz write` parameter it feeds
+        return self.key
+
+
+SETTINGS = {s.key: s for s in (
+    Setting("model", str, "longwriter-zero-32b", "default --model"),
+    Setting("strategy", str, "auto", "default --strategy", ("auto", "single", "planned")),
+    Setting("words", int, None, "default --words (else the request's own length)", minimum=1),
+    Setting("temperature", float, 0.6, "sampling temperature", minimum=0),
+    Setting("top_p", float, 0.95, "nucleus sampling", minimum=0),
+    Setting("seed", int, None, "random seed"),
+    Setting("max_tokens", int, None, "generation cap", minimum=1),
+    Setting("ctx", int, None, "context size (tokens)", minimum=256),
+    Setting("threads", int, None, "CPU threads (default: physical cores)", minimum=1),
+    Setting("gpu_layers", int, None, "layers on the GPU (-1 all; default: the fit plan)"),
+    Setting("kv_type", str, None, "KV cache type (default: the fit plan)", ("f16", "q8_0", "q4_0")),
+    Setting("kv_snapshot", bool, True, "save KV snapshots for fast resume"),
+    Setting("snapshot_max_gb", float, 4.0, "largest KV snapshot to save", minimum=0),
+)}
+# env names that differ from LWZ_<KEY>
+ENV_NAMES = {"snapshot_max_gb": "LWZ_KV_SNAPSHOT_MAX_GB"}
+COMMANDS_USING = {"write": list(SETTINGS), "resume": ["threads", "gpu_layers", "kv_snapshot",
+                                                      "snapshot_max_gb"]}
+
+
+def env_name(key: str) -> str:
+    return ENV_NAMES.get(key, SETTINGS[key].env)
+
+
+def config_path() -> Path:
+    return paths().config_file
+
+
+def _position(path: Path, node) -> str:
+    mark = node.start_mark
+    return f"{path}:{mark.line + 1}:{mark.column + 1}"
+
+
+def convert(setting: Setting, value: Any, where: str) -> Any:
+    """Check one value; raise UsageError naming `where` when it is wrong."""
+    kind = setting.kind
+    if value is None:
+        return None
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "on", "off", "1", "0"):
+            return value.lower() in ("true", "yes", "on", "1")
+        raise UsageError(f"{where}: {setting.key} must be true or false, not {value!r}")
+    if kind is int and (isinstance(value, bool) or not isinstance(value, (int, str))):
+        raise UsageError(f"{where}: {setting.key} must be a whole number, not {value!r}")
+    if kind is float and isinstance(value, bool):
+        raise UsageError(f"{where}: {setting.key} must be a number, not {value!r}")
+    try:
+        converted = kind(value)
+    except (TypeError, ValueError):
+        noun = {int: "a whole number", float: "a number", str: "text"}[kind]
+        raise UsageError(f"{where}: {setting.key} must be {noun}, not {value!r}") from None
+    if kind is int and isinstance(value, str) and str(converted) != value.strip():
+        raise UsageError(f"{where}: {setting.key} must be a whole number, not {value!r}")
+    if setting.choices and converted not in setting.choices:
+        raise UsageError(f"{where}: {setting.key} must be one of {', '.join(setting.choices)}, "
+                         f"not {value!r}")
+    if setting.minimum is not None and converted < setting.minimum:
+        raise UsageError(f"{where}: {setting.key} must be at least {setting.minimum:g}, not {value!r}")
+    return converted
+
+
+def load_file(path: Path | None = None) -> dict[str, Any]:
+    """The validated settings in the config file ({} when there is none)."""
+    path = path or config_path()
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise UsageError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})",
+                         hint="fix the file, or `lwz config path` to find it") from None
+    if root is None:
+        return {}
+    if not isinstance(root, yaml.MappingNode):
+        raise UsageError(f"{_position(path, root)}: the config must be a mapping of key: value",
+                         hint="for example `model: tiny`")
+    values: dict[str, Any] = {}
+    for key_node, value_node in root.value:
+        key = key_node.value
+        if key not in SETTINGS:
+            close = difflib.get_close_matches(str(key), SETTINGS, n=1)
+            raise UsageError(f"{_position(path, key_node)}: unknown key {key!r}"
+                             + (f" (did you mean {close[0]!r}?)" if close else ""),
+                             hint="`lwz config show` lists the keys")
+        if not isinstance(value_node, yaml.ScalarNode):
+            raise UsageError(f"{_position(path, value_node)}: {key} must be a single value")
+        value = yaml.safe_load(yaml.serialize(value_node)) if value_node.value != "" else None
+        values[key] = convert(SETTINGS[key], value, _position(path, value_node))
+    return values
+
+
+def default_map() -> dict[str, dict[str, Any]]:
+    """The file's values as Click defaults for the commands that take them."""
+    values = {k: v for k, v in load_file().items() if v is not None}
+    mapping = {}
+    for command, keys in COMMANDS_USING.items():
+        mapping[command] = {("json_mode" if k == "json" else k): values[k] for k in keys if k in values}
+    return mapping
+
+
+def effective() -> list[dict[str, Any]]:
+    """Every setting with its value and where it came from (env, file, default)."""
+    file_values = load_file()
+    rows = []
+    for key, setting in SETTINGS.items():
+        name = env_name(key)
+        if os.environ.get(name, "") != "":
+            value = convert(setting, os.environ[name], f"${name}")
+            source = f"env {name}"
+        elif key in file_values:
+            value, source = file_values[key], f"file {config_path()}"
+        else:
+            value, source = setting.default, "default"
+        rows.append({"key": key, "value": value, "source": source, "help": setting.help})
+    return rows
+
+
+def save_file(values: dict[str, Any], path: Path | None = None) -> None:
+    path = path or config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ordered = {k: values[k] for k in SETTINGS if k in values}
+    text = "# lwz settings: `lwz config show` lists them all\n"
+    text += yaml.safe_dump(ordered, sort_keys=False, allow_unicode=True) if ordered else ""
+    atomic_write_text(path, text)
