@@ -10,7 +10,6 @@ import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

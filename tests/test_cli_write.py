@@ -1,7 +1,6 @@
 """`lwz write` end to end: the real CLI, the real tiny model, real files."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

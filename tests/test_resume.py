@@ -5,13 +5,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 REQUEST = "Write a 1200-word guide to brewing tea at home, with ## section headings."
-BASE = ["-m", "tiny", "--seed", "11", "--max-tokens", "700"]
+BASE = ["-m", "tiny", "--seed", "11", "--max-tokens", "700", "--strategy", "single"]
 
 
 def start(tmp_path, env, *args):
@@ -61,7 +60,7 @@ def resume_and_check(run_lwz, tmp_path, lwz_env, partial_at_kill):
 
 def test_kill9_mid_section_then_resume(run_lwz, lwz_env, tmp_path):
     proc = start(tmp_path, lwz_env)
-    seen = events_until(proc, lambda e, s: e["event"] == "checkpoint" and e["sections"] >= 2)
+    events_until(proc, lambda e, s: e["event"] == "checkpoint" and e["sections"] >= 2)
     texts_after = 0
     for line in proc.stdout:  # a little further: inside the next section
         if json.loads(line)["event"] == "text":
@@ -158,7 +157,7 @@ def test_resume_errors(run_lwz, lwz_env, tmp_path, tiny_path):
     model.write_bytes(tiny_path.read_bytes())
     proc = subprocess.Popen(
         [sys.executable, "-m", "lwz_cli", "write", REQUEST, "-o", "doc.md", "--json",
-         "-m", str(model), "--max-tokens", "1400"],
+         "-m", str(model), "--max-tokens", "1400", "--strategy", "single"],
         cwd=tmp_path, env=lwz_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     events_until(proc, lambda e, s: e["event"] == "checkpoint")
     kill9(proc)
@@ -207,7 +206,7 @@ def test_disk_full_while_checkpointing_keeps_the_last_checkpoint(run_lwz, lwz_en
         result = subprocess.run(
             [sys.executable, "-m", "lwz_cli", "write", REQUEST, "-o", str(small / "doc.md"),
              "-m", "tiny", "--seed", "11", "--max-tokens", "3000", "--ctx", "4096",
-             "--no-kv-snapshot"],
+             "--no-kv-snapshot", "--strategy", "single"],
             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
         assert result.returncode == 1, result.stderr
         assert "disk is full" in result.stderr and "previous checkpoint is intact" in result.stderr

@@ -80,7 +80,7 @@ def _disk() -> list[Check]:
                                 "and downloads will fail", "free space on that disk"))
         elif free < want:
             checks.append(Check(label, "warn", f"{free / GB:.1f} GB free at {where}",
-                                f"a LongWriter-Zero-32B Q4_K_M needs 19.9 GB" if want > GB else
+                                "a LongWriter-Zero-32B Q4_K_M needs 19.9 GB" if want > GB else
                                 "free some space"))
         else:
             checks.append(Check(label, "ok", f"{free / GB:.1f} GB free at {where}"))

@@ -80,7 +80,7 @@ def write(
     verbose: bool = typer.Option(False, "--verbose", help="Show llama.cpp's own log."),
 ) -> None:
     """Write a document from a request, watching the model think and write."""
-    from lwz_cli.writing.session import WriteRequest, prepare
+    from lwz_cli.writing.session import WriteRequest
 
     def job():
         if not 0 <= temperature <= 5:

@@ -15,7 +15,6 @@ on to the sections left.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from typing import Any, Callable
@@ -25,6 +24,7 @@ from lwz_cli.errors import Interrupted, RuntimeFailure
 from lwz_cli.journal import Checkpoint, Journal, disk_error, partial_path
 from lwz_cli.writing.budget import TOKENS_PER_WORD
 from lwz_cli.writing.draft import Draft
+from lwz_cli.writing.kvsnap import Snapshots
 from lwz_cli.writing.length import count_words
 from lwz_cli.writing.markdown import outline
 from lwz_cli.writing.plan import (WORDS_PER_SECTION, Plan, Section, normalise_plan, parse_plan,
@@ -33,7 +33,6 @@ from lwz_cli.writing.session import Prepared
 
 Emit = Callable[[dict[str, Any]], None]
 CHECKPOINT_INTERVAL = 2.0
-SNAPSHOT_INTERVAL = 30.0
 SHORT = 0.85
 CONTINUATIONS = 2
 PLAN_TOKENS = {"longwriter-zero": 4000, "chat": 700}  # LWZ thinks before its outline
@@ -96,7 +95,9 @@ class PlannedRun:
                        "generated": 0}
         self.resumed_tokens = 0
         self._last_checkpoint = time.monotonic()
-        self._last_snapshot = 0.0
+        self.snapshots = Snapshots(journal, engine, enabled=prepared.request.kv_snapshot,
+                                   budget_gb=prepared.request.snapshot_budget_gb,
+                                   n_ctx=prepared.tokens.n_ctx, emit=emit)
 
     # -- events ---------------------------------------------------------------
 
@@ -169,28 +170,8 @@ class PlannedRun:
                    "sections": len(self.done)})
 
     def snapshot(self, *, force: bool = False) -> None:
-        request = self.prepared.request
-        if self.journal is None or not request.kv_snapshot or self.draft is None:
-            return
-        now = time.monotonic()
-        if not force and now - self._last_snapshot < SNAPSHOT_INTERVAL:
-            return
-        self._last_snapshot = now
-        if self.engine.snapshot_size() > request.snapshot_budget_gb * (1 << 30):
-            return
-        tmp = self.journal.dir / f".kv.{os.getpid()}.tmp"
-        sequence = self.draft.context + self.draft.generated
-        try:
-            n = self.engine.save_snapshot(str(tmp))
-            self.journal.record_snapshot(tmp, n, sequence, self.snapshot_key())
-        except OSError:
-            tmp.unlink(missing_ok=True)
-            self.journal.drop_snapshot()
-
-    def snapshot_key(self) -> dict[str, Any]:
-        manifest = self.journal.manifest if self.journal else {}
-        return {"model": manifest.get("model", {}).get("fingerprint"),
-                "n_ctx": self.prepared.tokens.n_ctx}
+        if self.draft is not None:
+            self.snapshots.save(self.draft.context + self.draft.generated, force=force)
 
     # -- document ---------------------------------------------------------------
 
@@ -226,22 +207,12 @@ class PlannedRun:
                            "words": entry["words"], "budget": self.plan.sections[i - 1].budget})
         if context is not None:
             self.draft = self._new_draft(list(context), planning=self.phase == "plan")
-            self._restore_kv(self.draft.context + list(checkpoint.generated))
+            self.snapshots.restore(self.draft.context + list(checkpoint.generated))
             self.draft.replay(list(checkpoint.generated))
         self.emit({"event": "progress", "phase": "resumed", "words": self._document_words(),
                    "draft_tail": (self.document() + self.heading_chunk +
                                   (self.draft.text() if self.draft and self.phase == "sections" else ""))[-4000:],
                    "tokens": 0})
-
-    def _restore_kv(self, sequence: list[int]) -> None:
-        if self.journal is None or not self.prepared.request.kv_snapshot:
-            return
-        found = self.journal.verified_snapshot(sequence, self.snapshot_key())
-        for message in self.journal.warnings:
-            self.emit({"event": "warning", "message": message})
-        self.journal.warnings.clear()
-        if found is not None:
-            self.engine.load_snapshot(str(found[0]), sequence)
 
     # -- the run ------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ sequence; a KV snapshot, when there is one, spares the re-prefill.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -21,11 +20,11 @@ from lwz_cli.journal import Checkpoint, Journal, disk_error, partial_path
 from lwz_cli.writing.length import count_words
 from lwz_cli.writing.markdown import outline, unclosed_fence
 from lwz_cli.writing.draft import Draft
+from lwz_cli.writing.kvsnap import Snapshots
 from lwz_cli.writing.session import Prepared
 
 Emit = Callable[[dict[str, Any]], None]
 CHECKPOINT_INTERVAL = 2.0  # seconds: the most work a crash can lose
-SNAPSHOT_INTERVAL = 30.0  # seconds between KV snapshots at section ends
 
 
 @dataclass
@@ -59,13 +58,15 @@ class SinglePass:
         self.cancel = cancel
         self.resumed = resumed
         self.resumed_tokens = 0
-        self.snapshot_tokens = 0
         self.sections_saved = 0
         self.continuations = 0
         self._words_at_continuation = -1
         self._think_saved = 0
         self._last_checkpoint = time.monotonic()
         self._last_snapshot = 0.0
+        self.snapshots = Snapshots(journal, engine, enabled=prepared.request.kv_snapshot,
+                                   budget_gb=prepared.request.snapshot_budget_gb,
+                                   n_ctx=prepared.tokens.n_ctx, emit=emit)
         self.draft = Draft(engine, emit, context=prepared.prompt_tokens, stop=prepared.prompt.stop,
                            sampling=prepared.request.sampling, cancel=cancel,
                            on_clean=self._on_clean)
@@ -126,30 +127,7 @@ class SinglePass:
                    "sections": len(starts)})
 
     def snapshot(self, *, force: bool = False) -> None:
-        request = self.prepared.request
-        if self.journal is None or not request.kv_snapshot:
-            return
-        now = time.monotonic()
-        if not force and now - self._last_snapshot < SNAPSHOT_INTERVAL:
-            return
-        self._last_snapshot = now
-        size = self.engine.snapshot_size()
-        if size > request.snapshot_budget_gb * (1 << 30):
-            return
-        tmp = self.journal.dir / f".kv.{os.getpid()}.tmp"
-        sequence = self.prepared.prompt_tokens + self.draft.generated
-        try:
-            n = self.engine.save_snapshot(str(tmp))
-            self.journal.record_snapshot(tmp, n, sequence, self.snapshot_key())
-            self.snapshot_tokens = n
-        except OSError:
-            tmp.unlink(missing_ok=True)  # a snapshot is an optimisation: never fatal
-            self.journal.drop_snapshot()
-
-    def snapshot_key(self) -> dict[str, Any]:
-        manifest = self.journal.manifest if self.journal else {}
-        return {"model": manifest.get("model", {}).get("fingerprint"),
-                "n_ctx": self.prepared.tokens.n_ctx}
+        self.snapshots.save(self.prepared.prompt_tokens + self.draft.generated, force=force)
 
     # -- the run --------------------------------------------------------------
 
@@ -309,7 +287,7 @@ def write_document(prepared: Prepared, emit: Emit, *, engine=None,
         writer = SinglePass(prepared, emit, engine=engine, journal=journal, cancel=cancel,
                             resumed=checkpoint is not None)
         if generated:
-            restore_kv(writer, journal, generated)
+            writer.snapshots.restore(prepared.prompt_tokens + generated)
             writer.replay(generated)
             emit({"event": "progress", "phase": "resumed", "draft_tail": writer.draft.text()[-4000:],
                   "think_tail": writer.draft.think_text()[-2000:], "words": writer.draft.words,
@@ -341,22 +319,3 @@ def _run_planned(prepared, emit, engine, journal, cancel, checkpoint) -> WriteRe
         run.restore(checkpoint)
     run.run()
     return run.finish(started)
-
-
-def restore_kv(writer: SinglePass, journal: Journal | None, generated: list[int]) -> None:
-    if journal is None or not writer.prepared.request.kv_snapshot:
-        return
-    sequence = writer.prepared.prompt_tokens + generated
-    found = journal.verified_snapshot(sequence, writer.snapshot_key())
-    for message in journal.warnings:
-        writer.emit({"event": "warning", "message": message})
-    journal.warnings.clear()
-    if found is None:
-        return
-    path, n = found
-    restored = writer.engine.load_snapshot(str(path), sequence)
-    if restored == 0:
-        writer.emit({"event": "warning", "message": "llama.cpp refused the KV snapshot; "
-                     "re-reading the text instead"})
-    writer.snapshot_tokens = restored
-

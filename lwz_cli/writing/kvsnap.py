@@ -1,0 +1,66 @@
+"""KV-cache snapshots for a run: saved at checkpoints when cheap enough, verified
+and restored on resume. Shared by both strategies; a snapshot is only ever an
+optimisation, so every failure here falls back to re-reading the text."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Callable
+
+from lwz_cli.journal import Journal
+
+SNAPSHOT_INTERVAL = 30.0  # seconds between snapshots at section ends
+
+
+class Snapshots:
+    def __init__(self, journal: Journal | None, engine, *, enabled: bool, budget_gb: float,
+                 n_ctx: int, emit: Callable[[dict[str, Any]], None]):
+        self.journal = journal
+        self.engine = engine
+        self.enabled = enabled and journal is not None
+        self.budget = budget_gb * (1 << 30)
+        self.n_ctx = n_ctx
+        self.emit = emit
+        self.restored = 0
+        self._last = 0.0
+
+    def key(self) -> dict[str, Any]:
+        manifest = self.journal.manifest if self.journal else {}
+        return {"model": manifest.get("model", {}).get("fingerprint"), "n_ctx": self.n_ctx}
+
+    def save(self, sequence: list[int], *, force: bool = False) -> None:
+        """Snapshot the KV cache (a prefix of `sequence`) unless one was taken
+        recently or it would be larger than the budget."""
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not force and now - self._last < SNAPSHOT_INTERVAL:
+            return
+        self._last = now
+        if self.engine.snapshot_size() > self.budget:
+            return
+        tmp = self.journal.dir / f".kv.{os.getpid()}.tmp"
+        try:
+            n = self.engine.save_snapshot(str(tmp))
+            self.journal.record_snapshot(tmp, n, sequence, self.key())
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            self.journal.drop_snapshot()
+
+    def restore(self, sequence: list[int]) -> int:
+        """Load a verified snapshot holding a prefix of `sequence`; returns the
+        tokens it spared (0: the text will be re-read)."""
+        if not self.enabled:
+            return 0
+        found = self.journal.verified_snapshot(sequence, self.key())
+        for message in self.journal.warnings:
+            self.emit({"event": "warning", "message": message})
+        self.journal.warnings.clear()
+        if found is None:
+            return 0
+        self.restored = self.engine.load_snapshot(str(found[0]), sequence)
+        if self.restored == 0:
+            self.emit({"event": "warning", "message": "llama.cpp refused the KV snapshot; "
+                       "re-reading the text instead"})
+        return self.restored
