@@ -26,7 +26,7 @@ from lwz_cli.errors import UsageError
 from lwz_cli.writing.length import count_words, length_score
 from lwz_cli.writing.repetition import repetition_rate
 from lwz_cli.writing.session import WriteRequest, prepare
-from lwz_cli.writing.single import write_document
+from lwz_cli.writing.run import write_document
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "longbench_write_en.jsonl"
 

@@ -34,7 +34,7 @@ def main() -> None:
     from lwz_cli.journal import Journal
     from lwz_cli.writing.resume import prepare_resume
     from lwz_cli.writing.session import WriteRequest, load_engine, manifest_for, prepare
-    from lwz_cli.writing.single import write_document
+    from lwz_cli.writing.run import write_document
 
     output = Path(home) / "doc.md"
     request = WriteRequest(prompt="Write a very long history of lighthouses, with many sections.",

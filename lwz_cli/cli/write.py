@@ -170,7 +170,7 @@ def open_run(prepared, *, restart: bool, interactive: bool):
 def run_job(job, *, json_mode: bool, quiet: bool) -> None:
     """Prepare (through `job`), run with the right view, then print the document
     when it goes to stdout. Shared by `write` and `resume`."""
-    from lwz_cli.writing.single import write_document
+    from lwz_cli.writing.run import write_document
 
     view = None
     journal = None

@@ -29,6 +29,7 @@ from lwz_cli.writing.length import count_words
 from lwz_cli.writing.markdown import outline
 from lwz_cli.writing.plan import (WORDS_PER_SECTION, Plan, Section, normalise_plan, parse_plan,
                                   rebalance)
+from lwz_cli.writing.result import WriteResult, resume_command
 from lwz_cli.writing.session import Prepared
 
 Emit = Callable[[dict[str, Any]], None]
@@ -162,8 +163,6 @@ class PlannedRun:
             if section_done and output is not None:
                 atomic_write_text(partial_path(output), self.document())
         except OSError as exc:
-            from lwz_cli.writing.single import resume_command
-
             raise disk_error(exc, journal.dir, resume_command(self.prepared, journal)) from exc
         self._last_checkpoint = time.monotonic()
         self.emit({"event": "checkpoint", "tokens": len(generated), "words": self._document_words(),
@@ -233,8 +232,6 @@ class PlannedRun:
             self.checkpoint()
             self.snapshot(force=True)
             self.journal.set_status("interrupted", words=self._document_words())
-        from lwz_cli.writing.single import resume_command
-
         raise Interrupted(f"interrupted; {self._document_words()} words are saved",
                           hint=f"continue with: {resume_command(self.prepared, self.journal)}")
 
@@ -377,8 +374,6 @@ class PlannedRun:
         return self.totals
 
     def finish(self, started: float):
-        from lwz_cli.writing.single import WriteResult, resume_command
-
         prepared, request = self.prepared, self.prepared.request
         text = self.document().strip()
         if not text or not self.done:

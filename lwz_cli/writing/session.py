@@ -1,7 +1,7 @@
 """Preparing one `lwz write` job: every check that can fail on user input runs
 here, before the model loads, and the context is sized to the request.
 
-`lwz_cli.writing.single` runs the prepared job; `lwz_cli.writing.resume`
+`lwz_cli.writing.run` runs the prepared job; `lwz_cli.writing.resume`
 rebuilds a prepared job from a run's journal.
 """
 

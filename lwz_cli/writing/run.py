@@ -1,0 +1,97 @@
+"""Run a prepared job with the strategy it was given: `write_document` is the one
+entry point for `lwz write`, `lwz resume`, batch and bench scripts."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+from lwz_cli.errors import LwzError
+from lwz_cli.journal import Checkpoint, Journal
+from lwz_cli.writing.result import WriteResult
+from lwz_cli.writing.session import Prepared
+from lwz_cli.writing.single import SinglePass
+
+Emit = Callable[[dict[str, Any]], None]
+
+
+def start_event(prepared: Prepared, *, resumed_tokens: int = 0, resumed_words: int = 0,
+                run_id: str | None = None) -> dict[str, Any]:
+    request = prepared.request
+    return {
+        "event": "start", "model": prepared.model_name, "model_path": str(prepared.model.path),
+        "protocol": prepared.prompt.protocol, "language": prepared.prompt.language,
+        "strategy": prepared.strategy, "strategy_reason": prepared.strategy_reason,
+        "target_words": prepared.target_words,
+        "prompt_tokens": len(prepared.prompt_tokens), "n_ctx": prepared.tokens.n_ctx,
+        "max_tokens": prepared.tokens.max_tokens, "threads": prepared.threads,
+        "gpu_layers": prepared.gpu_layers, "kv_type": prepared.kv_type,
+        "flash_attn": prepared.flash_attn, "fit_reason": prepared.fit_reason,
+        "temperature": request.sampling.temperature, "top_p": request.sampling.top_p,
+        "seed": request.sampling.seed, "kv_snapshot": request.kv_snapshot,
+        "output": str(request.output) if request.output else None,
+        "run": run_id, "resumed": resumed_tokens > 0 or resumed_words > 0,
+        "resumed_tokens": resumed_tokens, "resumed_words": resumed_words,
+    }
+
+
+def write_document(prepared: Prepared, emit: Emit, *, engine=None,
+                   cancel: threading.Event | None = None, journal: Journal | None = None,
+                   checkpoint: Checkpoint | None = None) -> WriteResult:
+    """Run a prepared job (fresh, or from `checkpoint`). Raises Interrupted when
+    `cancel` is set mid-run, after saving a checkpoint."""
+    from lwz_cli.writing.session import load_engine
+
+    owns_engine = engine is None
+    generated = checkpoint.generated if checkpoint else []
+    start = start_event(prepared, resumed_tokens=len(generated),
+                        resumed_words=checkpoint.words if checkpoint else 0,
+                        run_id=journal.dir.name if journal else None)
+    start["resumed"] = checkpoint is not None
+    emit(start)
+    if engine is None:
+        emit({"event": "progress", "phase": "loading"})
+        engine = load_engine(prepared)
+    try:
+        if journal is not None:
+            for message in journal.warnings:
+                emit({"event": "warning", "message": message})
+            journal.warnings.clear()
+        if prepared.strategy == "planned":
+            return _run_planned(prepared, emit, engine, journal, cancel, checkpoint)
+        writer = SinglePass(prepared, emit, engine=engine, journal=journal, cancel=cancel,
+                            resumed=checkpoint is not None)
+        if generated:
+            writer.snapshots.restore(prepared.prompt_tokens + generated)
+            writer.replay(generated)
+            emit({"event": "progress", "phase": "resumed", "draft_tail": writer.draft.text()[-4000:],
+                  "think_tail": writer.draft.think_text()[-2000:], "words": writer.draft.words,
+                  "tokens": 0})
+        try:
+            return writer.run()
+        except LwzError:
+            raise
+        except BaseException:
+            # a crash or a second Ctrl-C: the last checkpoint stands; mark the run
+            if journal is not None:
+                try:
+                    journal.set_status("interrupted", words=writer.draft.words)
+                except OSError:
+                    pass
+            raise
+    finally:
+        if owns_engine:
+            engine.close()
+
+
+def _run_planned(prepared, emit, engine, journal, cancel, checkpoint) -> WriteResult:
+    from lwz_cli.writing.planned import PlannedRun
+
+    run = PlannedRun(prepared, emit, engine=engine, journal=journal, cancel=cancel,
+                     resumed=checkpoint is not None)
+    started = time.monotonic()
+    if checkpoint is not None:
+        run.restore(checkpoint)
+    run.run()
+    return run.finish(started)
