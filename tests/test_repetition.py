@@ -90,3 +90,9 @@ def test_paraphrase_loops_are_caught_by_the_4gram_rate():
             "Tea gardens in Assam changed the market. Ceylon followed after a coffee blight. "
             "Today India and Kenya export more than China.").split(". ")
     assert not any(prose.is_repeat(s + ".") for s in text)
+
+
+def test_loops_of_short_chinese_sentences_are_caught():
+    guard = RepetitionGuard()
+    loop = ["郭沫若是作家。", "他写了很多诗。", "郭沫若是诗人。", "他写了很多书。"] * 30
+    assert any(guard.is_repeat(s) for s in loop)

@@ -17,7 +17,7 @@ _END = re.compile(r"(?<=[.!?])[\"')\]’”]*\s+|[。！？]+[”’」』]*|\n+
 _NORMAL = re.compile(r"[\W\d_]+", re.UNICODE)
 _WORD = re.compile(r"[A-Za-z]+|[\u4e00-\u9fff]")
 
-MIN_SENTENCE = 24  # characters (normalised); shorter lines (headings, "Yes.") may repeat...
+MIN_WORDS = 6  # words (or CJK characters); shorter lines (headings, "Yes.") may repeat...
 MAX_SHORT_RUN = 3  # ...but not the same short line (or a line with no words) this many times in a row
 WINDOW = 200  # sentences remembered
 NGRAM_WINDOW = 400  # words over which the 4-gram rate is measured
@@ -73,27 +73,31 @@ class RepetitionGuard:
         self._short_run = 0
 
     def is_repeat(self, sentence: str) -> bool:
-        """Record a completed sentence; True if it repeats one in the window."""
+        """Record a completed sentence; True if it repeats one in the window, or if
+        the recent text has become a loop."""
         key_text = normalise(sentence)
-        if len(key_text) < MIN_SENTENCE:
-            # "#", "---", "Section 7" ...: harmless once, a loop when they keep coming
+        if len(_WORD.findall(key_text)) < MIN_WORDS:
+            # "#", "---", "Section 7", "是的。": harmless once, a loop when they keep coming
             self._short_run = self._short_run + 1 if key_text == self._last_short else 1
             self._last_short = key_text
-            return self._short_run >= MAX_SHORT_RUN
-        self._last_short, self._short_run = None, 0
-        key = hash(key_text)
-        if self._seen[key]:
-            return True
-        if len(self._recent) == self._recent.maxlen:
-            old = self._recent[0]
-            self._seen[old] -= 1
-            if not self._seen[old]:
-                del self._seen[old]
-        self._recent.append(key)
-        self._seen[key] += 1
+            if self._short_run >= MAX_SHORT_RUN:
+                return True
+        else:
+            self._last_short, self._short_run = None, 0
+            key = hash(key_text)
+            if self._seen[key]:
+                return True
+            if len(self._recent) == self._recent.maxlen:
+                old = self._recent[0]
+                self._seen[old] -= 1
+                if not self._seen[old]:
+                    del self._seen[old]
+            self._recent.append(key)
+            self._seen[key] += 1
         self._count_grams(sentence)
-        # paraphrase loops: no sentence repeats exactly, but most 4-grams do. Judged
-        # afresh after each hit, so one loop costs one rewind, not every sentence after it.
+        # paraphrase loops (and loops of short sentences): no sentence repeats exactly,
+        # but most 4-grams do. Judged afresh after each hit, so one loop costs one
+        # rewind, not every sentence after it.
         if len(self._grams) >= NGRAM_WINDOW // 4 and self.gram_rate() > LOOP_RATE:
             self.reset_grams()
             return True
