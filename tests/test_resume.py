@@ -122,7 +122,9 @@ def test_sigint_saves_exits_130_and_names_the_resume_command(run_lwz, lwz_env, t
     assert result.returncode == 0, result.stderr
     done = json.loads(result.stdout.splitlines()[-1])
     assert done["resumed"] is True and done["resumed_tokens"] > 40
-    assert done["prompt_tokens_evaluated"] <= 2
+    # a re-prefill would read the ~90-token prompt plus every resumed token again; from
+    # the snapshot only a token or two per stream is replayed (rewinds, continuations)
+    assert done["prompt_tokens_evaluated"] < 16
 
 
 def test_rerunning_the_same_write_resumes_and_restart_discards(run_lwz, lwz_env, tmp_path):
