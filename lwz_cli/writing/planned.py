@@ -251,6 +251,7 @@ class PlannedRun:
         draft.flush()
         parsed = parse_plan(draft.text())
         self.plan = normalise_plan(parsed, target, self.prepared.request.prompt, self.language)
+        self.plan.planned_count = len(self.plan.sections)  # extensions are counted against it
         if self.plan.sections != parsed.sections:
             reason = "" if parsed.sections else " (no outline found in the model's answer)"
             self.emit({"event": "warning", "message": f"the model's outline was adjusted to "
@@ -362,7 +363,6 @@ class PlannedRun:
         """Plan (unless resumed past it), write every section; returns totals."""
         if self.phase == "plan":
             self.make_plan()
-            self.plan.planned_count = len(self.plan.sections)
         while self.index < len(self.plan.sections):
             if self._remaining_tokens() <= 64:
                 self.emit({"event": "warning", "message": "stopped at the token limit "
