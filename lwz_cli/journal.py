@@ -35,6 +35,7 @@ from lwz_cli.errors import RuntimeFailure, UsageError
 from lwz_cli.paths import paths
 
 FORMAT = 1
+CHECKPOINT_INTERVAL = 2.0  # seconds: the most writing a crash can lose
 MANIFEST = "manifest.json"
 SLOTS = ("checkpoint-0.json", "checkpoint-1.json")
 KV_FILE, KV_META = "kv.bin", "kv.json"

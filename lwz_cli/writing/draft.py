@@ -30,6 +30,8 @@ from lwz_cli.writing.repetition import RepetitionGuard, SentenceSplitter
 
 Emit = Callable[[dict[str, Any]], None]
 PROGRESS_INTERVAL = 0.25  # seconds between `progress` ticks to the views
+SHORT = 0.85  # a draft that ends below this share of its target is continued...
+CONTINUATIONS = 2  # ...this many times at most
 MAX_REWINDS = 4  # per draft: after that the loop is cut off where it started
 HARD_CAP = 1.3  # stop mid-sentence past this multiple of the word limit
 

@@ -21,9 +21,9 @@ from typing import Any, Callable
 
 from lwz_cli.atomic import atomic_write_text
 from lwz_cli.errors import Interrupted, RuntimeFailure
-from lwz_cli.journal import Checkpoint, Journal, disk_error, partial_path
+from lwz_cli.journal import CHECKPOINT_INTERVAL, Checkpoint, Journal, disk_error, partial_path
 from lwz_cli.writing.budget import TOKENS_PER_WORD
-from lwz_cli.writing.draft import Draft
+from lwz_cli.writing.draft import CONTINUATIONS, SHORT, Draft
 from lwz_cli.writing.kvsnap import Snapshots
 from lwz_cli.writing.length import count_words
 from lwz_cli.writing.markdown import outline
@@ -33,9 +33,6 @@ from lwz_cli.writing.result import WriteResult, resume_command
 from lwz_cli.writing.session import Prepared
 
 Emit = Callable[[dict[str, Any]], None]
-CHECKPOINT_INTERVAL = 2.0
-SHORT = 0.85
-CONTINUATIONS = 2
 PLAN_TOKENS = {"longwriter-zero": 4000, "chat": 700}  # LWZ thinks before its outline
 RECENT_CHARS = 1500  # text carried into a rebuilt prompt
 

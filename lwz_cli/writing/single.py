@@ -15,20 +15,17 @@ from typing import Any, Callable
 
 from lwz_cli.atomic import atomic_write_text
 from lwz_cli.errors import Interrupted, RuntimeFailure
-from lwz_cli.journal import Checkpoint, Journal, disk_error, partial_path
+from lwz_cli.journal import CHECKPOINT_INTERVAL, Checkpoint, Journal, disk_error, partial_path
 from lwz_cli.writing.length import count_words
 from lwz_cli.writing.markdown import outline, unclosed_fence
-from lwz_cli.writing.draft import Draft
+from lwz_cli.writing.draft import CONTINUATIONS, SHORT, Draft
 from lwz_cli.writing.kvsnap import Snapshots
 from lwz_cli.writing.result import WriteResult, resume_command
 from lwz_cli.writing.session import Prepared
 
 Emit = Callable[[dict[str, Any]], None]
-CHECKPOINT_INTERVAL = 2.0  # seconds: the most work a crash can lose
 
 
-SHORT = 0.85  # a draft that ends below this share of its target is continued
-CONTINUATIONS = 2
 SINGLE_CAP = {"longwriter-zero": 1.3, "chat": 1.0}  # stop past target x this, on a sentence
 
 
