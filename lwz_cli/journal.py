@@ -266,12 +266,6 @@ class Journal:
     def write_section(self, index: int, text: str) -> None:
         atomic_write_text(self.dir / "sections" / f"{index:04d}.md", text)
 
-    def think_text(self) -> str:
-        try:
-            return (self.dir / "think.md").read_text("utf-8")
-        except FileNotFoundError:
-            return ""
-
     # -- KV snapshots -----------------------------------------------------------
 
     @property

@@ -7,7 +7,7 @@ engine can too, which is why nothing here mentions llama.cpp.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterator, Protocol, Sequence
 
 # Model-card sampling for LongWriter-Zero.
@@ -50,7 +50,6 @@ class GenerationStats:
     decode_seconds: float = 0.0
     finish_reason: str = ""  # stop | eos | length | cancelled
     stop_string: str | None = None
-    extra: dict = field(default_factory=dict)
 
 
 class Engine(Protocol):
