@@ -53,11 +53,19 @@ SETTINGS = {s.key: s for s in (
     Setting("kv_type", str, None, "KV cache type (default: the fit plan)", ("f16", "q8_0", "q4_0")),
     Setting("kv_snapshot", bool, True, "save KV snapshots for fast resume"),
     Setting("snapshot_max_gb", float, 4.0, "largest KV snapshot to save", minimum=0),
+    Setting("endpoint", str, None, "OpenAI-compatible server(s) to write with (space-separated)"),
+    Setting("endpoint_model", str, None, "model name to ask the endpoint for"),
+    Setting("api_key", str, None, "bearer key for the endpoint"),
 )}
 # env names that differ from LWZ_<KEY>
 ENV_NAMES = {"snapshot_max_gb": "LWZ_KV_SNAPSHOT_MAX_GB"}
 COMMANDS_USING = {"write": list(SETTINGS), "resume": ["threads", "gpu_layers", "kv_snapshot",
-                                                      "snapshot_max_gb"]}
+                                                      "snapshot_max_gb", "api_key"],
+                  "chat": ["model", "words", "temperature", "top_p", "seed", "ctx", "threads",
+                           "gpu_layers", "kv_type"],
+                  "batch": ["model", "strategy", "temperature", "top_p", "seed", "ctx", "threads",
+                            "gpu_layers", "endpoint", "endpoint_model", "api_key"]}
+MULTIPLE = {"endpoint"}  # repeatable options: the file's value is split on spaces and commas
 
 
 def env_name(key: str) -> str:
@@ -144,7 +152,9 @@ def default_map() -> dict[str, dict[str, Any]]:
     values = {k: v for k, v in load_file().items() if v is not None}
     mapping = {}
     for command, keys in COMMANDS_USING.items():
-        mapping[command] = {("json_mode" if k == "json" else k): values[k] for k in keys if k in values}
+        mapping[command] = {("json_mode" if k == "json" else k):
+                            (values[k].replace(",", " ").split() if k in MULTIPLE else values[k])
+                            for k in keys if k in values}
     return mapping
 
 

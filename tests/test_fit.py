@@ -80,3 +80,16 @@ def test_fit_of_a_local_gguf_reads_its_architecture(lwz_env):
                             timeout=60)
     data = json.loads(result.stdout)
     assert data["fits"] and data["n_layers"] == 30 and data["gpu_layers"] == 0
+
+
+def test_full_offload_passes_all_layers_to_llama_cpp():
+    """llama.cpp counts the output layer too: a plan with every block on the GPU
+    must reach it as -1, or layer 0 stays on the CPU (seen on an H100)."""
+    from lwz_cli.writing.session import WriteRequest, engine_gpu_layers, prepare
+
+    every = prepare(WriteRequest(prompt="a 300-word note on tea", model="tiny", gpu_layers=-1))
+    assert every.gpu_layers == 30 and engine_gpu_layers(every) == -1
+    some = prepare(WriteRequest(prompt="a 300-word note on tea", model="tiny", gpu_layers=12))
+    assert engine_gpu_layers(some) == 12
+    none = prepare(WriteRequest(prompt="a 300-word note on tea", model="tiny", gpu_layers=0))
+    assert engine_gpu_layers(none) == 0

@@ -132,7 +132,8 @@ def _config_and_runs() -> list[Check]:
     checks = []
     try:
         values = load_file()
-        detail = f"{config_path()}: " + (", ".join(f"{k}={v}" for k, v in values.items())
+        shown = {k: ("(set)" if k == "api_key" else v) for k, v in values.items()}  # no secrets
+        detail = f"{config_path()}: " + (", ".join(f"{k}={v}" for k, v in shown.items())
                                          if values else "no settings (built-in defaults)")
         checks.append(Check("config", "ok", detail))
     except UsageError as exc:
@@ -149,12 +150,50 @@ def _config_and_runs() -> list[Check]:
     return checks
 
 
+def _endpoints() -> list[Check]:
+    """The configured --endpoint servers (LWZ_ENDPOINT or config `endpoint`), if any."""
+    import os
+
+    from lwz_cli.config import load_file
+    from lwz_cli.errors import LwzError
+
+    try:
+        values = load_file()
+    except LwzError:
+        values = {}
+    raw = os.environ.get("LWZ_ENDPOINT") or values.get("endpoint")
+    if not raw:
+        return []
+    from lwz_cli.engine.http import EndpointRejected, probe
+    from lwz_cli.writing.endpoint import endpoint_list
+
+    key = os.environ.get("LWZ_API_KEY") or values.get("api_key")
+    checks = []
+    try:
+        urls = endpoint_list([raw])
+    except LwzError as exc:
+        return [Check("endpoint", "fail", exc.message, exc.hint)]
+    for url in urls:
+        try:
+            info = probe(url, api_key=key, timeout=3)
+        except EndpointRejected as exc:
+            checks.append(Check(f"endpoint {url}", "fail", exc.message, exc.hint))
+        except LwzError as exc:
+            checks.append(Check(f"endpoint {url}", "warn", exc.message, exc.hint))
+        else:
+            ctx = f", context {info.n_ctx:,} tokens" if info.n_ctx else ""
+            checks.append(Check(f"endpoint {url}", "ok",
+                                f"reachable, serves {info.model or 'an unnamed model'}{ctx}"))
+    return checks
+
+
 def doctor(json_mode: bool = typer.Option(False, "--json", help="JSON on stdout.")) -> None:
     """Check the install: engine build, GPU, memory, disk, models, config, runs."""
     from lwz_cli.models.hardware import probe
 
     machine = probe()
-    checks = _engine(machine) + _hardware(machine) + _disk() + _models() + _config_and_runs()
+    checks = (_engine(machine) + _hardware(machine) + _disk() + _models() + _config_and_runs()
+              + _endpoints())
     failed = any(c.status == "fail" for c in checks)
     if json_mode:
         sys.stdout.write(json.dumps({"ok": not failed, "checks": [asdict(c) for c in checks]},

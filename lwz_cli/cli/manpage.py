@@ -21,6 +21,12 @@ ENVIRONMENT = [
     ("LWZ_STRATEGY, LWZ_WORDS, LWZ_TEMPERATURE, LWZ_TOP_P, LWZ_SEED, LWZ_MAX_TOKENS, LWZ_CTX, "
      "LWZ_KV_TYPE, LWZ_KV_SNAPSHOT", "Defaults for the lwz write options of the same names. "
      "Precedence: flags, then LWZ_* variables, then config.yaml, then built-in defaults."),
+    ("LWZ_ENDPOINT, LWZ_ENDPOINT_MODEL, LWZ_API_KEY", "Defaults for --endpoint (several URLs "
+     "separated by spaces), --endpoint-model and --api-key (the key is never stored)."),
+    ("LWZ_ENDPOINT_RETRIES, LWZ_ENDPOINT_BACKOFF, LWZ_ENDPOINT_TIMEOUT", "Endpoint failures: "
+     "retries in a row before giving up (5), the first backoff in seconds, doubled at each "
+     "retry (0.5), and the seconds a read may wait (600)."),
+    ("LWZ_JOBS", "Default for lwz batch --jobs."),
     ("LWZ_DEBUG", "1: show the Python traceback of an internal error."),
     ("LWZ_FAULT_PAUSE_IN_CHECKPOINT", "Testing only: hold each checkpoint write for this many "
      "seconds before its rename, to test crashes inside a checkpoint."),
@@ -44,7 +50,25 @@ FILES = [
      "manifest.json, checkpoint-0.json and checkpoint-1.json (generated token ids, written "
      "alternately, each with its own sha256), think.md, sections/NNNN.md, and kv.bin/kv.json "
      "(an optional llama.cpp KV snapshot)."),
+    ("$XDG_STATE_HOME/lwz/chat-history", "lwz chat's input history (or "
+     "$LWZ_HOME/state/chat-history)."),
     ("$HF_HOME/hub", "The shared Hugging Face model cache."),
+]
+
+RECIPE_KEYS = [
+    ("name", "Required. The series name: letters, digits, -, _ and . (a folder name)."),
+    ("prompt", "Required. The request template: text with {name} fields only ({{ and }} for "
+     "braces)."),
+    ("output", "Required. The output path template: relative, ending in .md or .txt, under the "
+     "recipe's folder or --out-dir; no .. part, no absolute path, no way out through a symlink."),
+    ("model, strategy, words", "As --model, --strategy and --words; an item may set its own."),
+    ("params", "Sampling: temperature, top_p, top_k, min_p, repeat_penalty, seed, max_tokens; "
+     "an item's params are merged over the recipe's."),
+    ("items", "A list of mappings: one job per item, each key a template variable."),
+    ("matrix", "A mapping of variable to a list of values: every combination is crossed with "
+     "every item."),
+    ("vars", "Default values for template variables (--var overrides them)."),
+    ("endpoint", "A URL or a list of URLs of OpenAI-compatible servers to run the jobs on."),
 ]
 
 EXIT_STATUS = [
@@ -52,6 +76,8 @@ EXIT_STATUS = [
     ("1", "A runtime failure: the engine, the disk or the network."),
     ("2", "Bad usage or input: a flag, the prompt, the model or the output path."),
     ("130", "Interrupted (Ctrl-C or SIGTERM)."),
+    ("lwz batch", "0 when every job is done or skipped, 1 when any failed, 2 for invalid "
+     "recipes or flags (before any job starts), 130 when interrupted."),
 ]
 
 EXAMPLES = [
@@ -68,6 +94,10 @@ EXAMPLES = [
      "lwz fit --vram 24 && lwz models pull"),
     ("Make the tiny model the default, then check the install:",
      "lwz config set model tiny && lwz doctor"),
+    ("Draft interactively, steering section by section (/help lists the commands):",
+     "lwz chat guide.md --model tiny"),
+    ("Check recipes and see what each job would do, then run them:",
+     "lwz batch recipes/espresso-guides.yaml --dry-run && lwz batch recipes/espresso-guides.yaml"),
     ("Machine-readable progress:",
      'lwz write "a 3000-word report" -o report.md --json | jq -c \'select(.event=="done")\''),
 ]
@@ -137,6 +167,27 @@ def render(app: typer.Typer) -> str:
         ".SH COMMANDS",
     ]
     out += _commands(root, typer.Context(root), "lwz")
+    out.append(".SH CHAT COMMANDS")
+    out.append(_para("Inside lwz chat. Plain text starts a draft when there is none; with one, "
+                     "it is guidance for the next /continue or /redo. Enter sends, Alt-Enter "
+                     "adds a line, Tab completes, Ctrl-C stops a generation and keeps what was "
+                     "written, Ctrl-D leaves. The draft is a run: lwz resume and /open go on "
+                     "with it."))
+    from lwz_cli.repl.commands import COMMANDS, usage
+
+    for name, command in COMMANDS.items():
+        out += [".TP", f"\\fB{_esc(usage(name))}\\fR", _para(command.help)]
+    out.append(".SH RECIPES")
+    out.append(_para("lwz batch reads YAML recipes (yaml.safe_load rules: plain data, never "
+                     "code). Every recipe is checked before any job starts; each problem is "
+                     "reported as FILE:LINE:COL: message and lwz batch exits 2. Template "
+                     "variables, lowest precedence first: vars, the matrix values and the "
+                     "item's keys, --var; built in: {words}, {name}, {index}. A rerun skips "
+                     "finished jobs whose inputs are unchanged, resumes unfinished ones and "
+                     "regenerates changed ones. Examples are in the recipes/ folder of the "
+                     "source tree."))
+    for key, text in RECIPE_KEYS:
+        out += [".TP", f"\\fB{_esc(key)}\\fR", _para(text)]
     out.append(".SH ENVIRONMENT")
     for name, text in ENVIRONMENT:
         out += [".TP", f"\\fB{_esc(name)}\\fR", _para(text)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -21,6 +21,9 @@ def resume(
     json_mode: bool = typer.Option(False, "--json", help="JSON Lines events on stdout instead of the live view."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output; warnings and errors only."),
     verbose: bool = typer.Option(False, "--verbose", help="Show llama.cpp's own log."),
+    endpoint: Optional[List[str]] = typer.Option(None, "--endpoint", metavar="URL", help="For a run written through an endpoint: continue on this server instead of the recorded one (repeatable)."),
+    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="LWZ_API_KEY", metavar="KEY", show_default=False, help="Bearer key for the endpoint (never stored)."),
+    endpoint_model: Optional[str] = typer.Option(None, "--endpoint-model", metavar="NAME", help="The model name to ask the endpoint for (default: the recorded one)."),
 ) -> None:
     """Continue an unfinished document where it stopped (Ctrl-C, a crash, kill -9)."""
     from lwz_cli.writing.resume import find_run, prepare_resume
@@ -29,7 +32,8 @@ def resume(
         journal = find_run(target)
         prepared, checkpoint = prepare_resume(
             journal, model=model, force=force, threads=threads, gpu_layers=gpu_layers,
-            verbose=verbose, kv_snapshot=kv_snapshot, snapshot_budget_gb=snapshot_max_gb)
+            verbose=verbose, kv_snapshot=kv_snapshot, snapshot_budget_gb=snapshot_max_gb,
+            endpoints=tuple(endpoint or ()), api_key=api_key, endpoint_model=endpoint_model)
         return prepared, journal, checkpoint
 
     run_job(job, json_mode=json_mode, quiet=quiet)

@@ -7,7 +7,7 @@ import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -78,6 +78,9 @@ def write(
     json_mode: bool = typer.Option(False, "--json", help="JSON Lines events on stdout instead of the live view."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output; warnings and errors only."),
     verbose: bool = typer.Option(False, "--verbose", help="Show llama.cpp's own log."),
+    endpoint: Optional[List[str]] = typer.Option(None, "--endpoint", envvar="LWZ_ENDPOINT", metavar="URL", help="Generate on an OpenAI-compatible server (/v1/completions: llama-server, vLLM, ...) instead of in-process; repeatable: the first reachable one is used, the next ones take over if it keeps failing."),
+    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="LWZ_API_KEY", metavar="KEY", show_default=False, help="Bearer key for --endpoint (never stored in the run's journal)."),
+    endpoint_model: Optional[str] = typer.Option(None, "--endpoint-model", envvar="LWZ_ENDPOINT_MODEL", metavar="NAME", help="The model name to ask --endpoint for (default: the first one its /v1/models lists)."),
 ) -> None:
     """Write a document from a request, watching the model think and write."""
     from lwz_cli.writing.session import WriteRequest
@@ -96,6 +99,7 @@ def write(
             verbose=verbose, kv_snapshot=kv_snapshot, snapshot_budget_gb=snapshot_max_gb,
             strategy=strategy,
             sampling=Sampling(temperature=temperature, top_p=top_p, seed=seed),
+            endpoints=tuple(endpoint or ()), endpoint_model=endpoint_model, api_key=api_key,
         )
         prepared = prepare_pulling(request, no_pull=no_pull, json_mode=json_mode, quiet=quiet)
         return open_run(prepared, restart=restart, interactive=_interactive(json_mode))
@@ -136,35 +140,15 @@ def _interactive(json_mode: bool) -> bool:
 
 
 def open_run(prepared, *, restart: bool, interactive: bool):
-    """The journal and checkpoint for this job: a fresh run, or the unfinished
-    run for the same -o PATH (resumed without asking when not interactive)."""
-    from lwz_cli.journal import Journal, partial_path
-    from lwz_cli.writing.resume import UNFINISHED, prepare_resume
-    from lwz_cli.writing.session import manifest_for
+    """The journal and checkpoint for this job (see `lwz_cli.writing.resume.open_run`);
+    on a terminal, an unfinished run is resumed only if the user says so."""
+    from lwz_cli.writing.resume import open_run as open_or_resume
 
-    request = prepared.request
-    existing = Journal.find(request.output) if request.output is not None else None
-    if existing is not None and existing.manifest.get("status") in UNFINISHED:
-        recorded = existing.manifest["request"]
-        same = recorded["prompt"] == request.prompt and recorded.get("words") == request.words \
-            and recorded.get("strategy_asked", request.strategy) == request.strategy
-        resume = not restart
-        if resume and not same:
-            raise UsageError(
-                f"{request.output} has an unfinished run of a different request",
-                hint=f"`lwz resume {request.output}` continues it; --restart discards it")
-        if resume and interactive:
-            words = existing.manifest.get("words", 0)
-            resume = typer.confirm(f"lwz: {request.output} has an unfinished run ({words} words). "
-                                   "Resume it?", default=True, err=True)
-        if resume:
-            resumed, checkpoint = prepare_resume(
-                existing, model=request.model, threads=request.threads,
-                gpu_layers=request.gpu_layers, verbose=request.verbose,
-                kv_snapshot=request.kv_snapshot, snapshot_budget_gb=request.snapshot_budget_gb)
-            return resumed, existing, checkpoint
-        partial_path(request.output).unlink(missing_ok=True)
-    return prepared, Journal.create(manifest_for(prepared), request.output), None
+    def ask(words: int) -> bool:
+        return typer.confirm(f"lwz: {prepared.request.output} has an unfinished run ({words} words). "
+                             "Resume it?", default=True, err=True)
+
+    return open_or_resume(prepared, restart=restart, confirm=ask if interactive else None)
 
 
 def run_job(job, *, json_mode: bool, quiet: bool) -> None:

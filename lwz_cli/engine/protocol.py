@@ -33,12 +33,15 @@ class Piece:
     incomplete) or hold text held back from earlier tokens. `clean` is true when
     nothing is held back after this token: the text released so far is exactly
     the detokenization of the tokens so far, so a checkpoint taken here can be
-    resumed by replaying the token ids.
+    resumed by replaying the token ids. `tokens` is how many model tokens the
+    piece stands for: always 1 in the llama.cpp engine; the HTTP engine's ids are
+    code points, and it puts a chunk's token on its first code point (0 on the rest).
     """
 
     token: int
     text: str
     clean: bool = True
+    tokens: int = 1
 
 
 @dataclass
@@ -50,6 +53,13 @@ class GenerationStats:
     decode_seconds: float = 0.0
     finish_reason: str = ""  # stop | eos | length | cancelled
     stop_string: str | None = None
+
+
+def count_tokens(engine, ids) -> int:
+    """Model tokens a sequence of the engine's ids stands for: len() for engines
+    whose ids are tokens; the HTTP engine's ids are code points, and it estimates."""
+    count = getattr(engine, "count_tokens", None)
+    return len(ids) if count is None else count(ids)
 
 
 class Engine(Protocol):

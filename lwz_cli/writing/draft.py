@@ -24,7 +24,7 @@ from bisect import bisect_right
 from dataclasses import replace
 from typing import Any, Callable
 
-from lwz_cli.engine.protocol import Sampling
+from lwz_cli.engine.protocol import Sampling, count_tokens
 from lwz_cli.writing.parser import ProtocolParser
 from lwz_cli.writing.repetition import RepetitionGuard, SentenceSplitter
 
@@ -63,6 +63,8 @@ class Draft:
     def _reset_state(self) -> None:
         self.parser = ProtocolParser(mode=self.mode)
         self.generated: list[int] = []
+        self.model_tokens = 0  # model tokens `generated` stands for (== its length in-process)
+        self.token_marks: list[int] = []  # model_tokens after each generated id
         self.marks: list[int] = []  # document length after each generated token
         self.clean_count = 0
         self.doc: list[str] = []
@@ -157,7 +159,8 @@ class Draft:
         self.pending = []
         self.released = self.doc_len
 
-    def replay(self, tokens: list[int], *, sent: int | None = None) -> None:
+    def replay(self, tokens: list[int], *, sent: int | None = None,
+               token_marks: list[int] | None = None) -> None:
         """Rebuild all state from token ids, silently (no events out). `sent`: how
         much of the document already went out (a rewind); None for a resume, where
         text up to the last finished sentence counts as sent."""
@@ -170,6 +173,11 @@ class Draft:
             self.generated.append(token)
             self.marks.append(self.doc_len)
         self.clean_count = len(self.generated)
+        if token_marks is None:  # ids only (a resume): model tokens by the engine's count
+            total, n = count_tokens(self.engine, tokens), len(tokens)
+            token_marks = [(i + 1) * total // n for i in range(n)]
+        self.token_marks = list(token_marks)
+        self.model_tokens = self.token_marks[-1] if self.token_marks else 0
         if sent is None:  # resume: the unfinished sentence is pending again
             self._release(self.splitter.offset, live=False)
         else:  # rewind: what went out stays out, the rest goes out when checked
@@ -212,16 +220,21 @@ class Draft:
         """Continue a draft that ended short: drop any stop-string tokens, then add
         `text` as if the model had written it, so the next run picks up the same
         turn (the model sees its own partial text, not a new request)."""
-        self.replay(self.generated[: self.clean_count], sent=self.released)
+        keep = self.clean_count
+        self.replay(self.generated[:keep], sent=self.released, token_marks=self.token_marks[:keep])
         self._absorb(self.parser.feed(text), live=True)
-        for token in self.engine.tokenize(text, add_bos=False):
+        added = self.engine.tokenize(text, add_bos=False)
+        base, count = self.model_tokens, count_tokens(self.engine, added)
+        for i, token in enumerate(added, 1):
             self.generated.append(token)
             self.marks.append(self.doc_len)
+            self.token_marks.append(base + i * count // len(added))
+        self.model_tokens = base + count
         self.clean_count = len(self.generated)
 
     def _rewind_to(self, offset: int) -> None:
         keep = bisect_right(self.marks, offset)
-        self.replay(self.generated[:keep], sent=self.released)
+        self.replay(self.generated[:keep], sent=self.released, token_marks=self.token_marks[:keep])
         self.guard.reset_grams()  # the loop's 4-grams must not trip the guard again at once
 
     def _stream(self, max_tokens: int, sampling: Sampling, word_limit: int | None):
@@ -229,6 +242,7 @@ class Draft:
         repeat_at = None
         reason = "length"
         count = 0
+        used = 0  # model tokens (pieces, for engines whose ids are tokens)
         if max_tokens <= 0:
             return reason, None, 0
         stream = self.engine.stream(sequence, max_tokens=max_tokens, stop=self.stop,
@@ -238,16 +252,19 @@ class Draft:
         try:
             for piece in stream:
                 count += 1
+                used += piece.tokens
                 now = clock()
                 if count == 1:
                     first_at = now
                 if now - last_tick >= PROGRESS_INTERVAL:
                     last_tick = now
                     self.emit({"event": "progress", "phase": self.parser.mode,
-                               "tokens": self.new_tokens + count, "words": self.parser.words,
+                               "tokens": self.new_tokens + used, "words": self.parser.words,
                                "decode_seconds": self.decode_seconds + (now - first_at)})
                 if piece.token >= 0:
                     self.generated.append(piece.token)
+                    self.model_tokens += piece.tokens
+                    self.token_marks.append(self.model_tokens)
                 if piece.text:
                     repeat_at = self._absorb(self.parser.feed(piece.text), live=True)
                 if piece.token >= 0:
@@ -276,4 +293,4 @@ class Draft:
             self.new_tokens += stats.generated_tokens
         if reason == "length" and self.engine.last.finish_reason == "cancelled":
             reason = "cancelled"
-        return reason, repeat_at, count
+        return reason, repeat_at, used

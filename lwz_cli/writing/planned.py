@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from typing import Any, Callable
 
 from lwz_cli.atomic import atomic_write_text
+from lwz_cli.engine.protocol import count_tokens
 from lwz_cli.errors import Interrupted, RuntimeFailure
 from lwz_cli.journal import CHECKPOINT_INTERVAL, Checkpoint, Journal, disk_error, partial_path
 from lwz_cli.writing.budget import TOKENS_PER_WORD
@@ -38,7 +40,19 @@ RECENT_CHARS = 1500  # text carried into a rebuilt prompt
 
 
 def section_request(plan: Plan, index: int, *, language: str, first: bool,
-                    request: str | None = None, recent: str | None = None) -> str:
+                    request: str | None = None, recent: str | None = None,
+                    notes: str | None = None) -> str:
+    """The user turn asking for section `index`; `notes` (the author's guidance, from
+    `lwz chat`) go last, so a redo shares every earlier token with the first try."""
+    text = _section_request(plan, index, language=language, first=first, request=request,
+                            recent=recent)
+    if notes:
+        text += ("\n\n作者的要求：" if language == "zh" else "\n\nThe author's notes: ") + notes.strip()
+    return text
+
+
+def _section_request(plan: Plan, index: int, *, language: str, first: bool,
+                     request: str | None, recent: str | None) -> str:
     section = plan.sections[index]
     n = len(plan.sections)
     last = index == n - 1
@@ -85,12 +99,15 @@ class PlannedRun:
         self.index = 0
         # tokens before the next user turn; None: start a fresh conversation
         self.base: list[int] | None = list(prepared.prompt_tokens)
+        # the base the last section's user turn was appended to (None: its prompt was
+        # rebuilt), kept so a redo of that section reuses the KV cache up to its turn
+        self.turn_base: list[int] | None = None
         self.draft: Draft | None = None
         self.phase = "plan"
         self.heading_chunk = ""
         self.continuations = 0
         self.totals = {"evaluated": 0, "decode": 0.0, "prefill": 0.0, "new": 0, "rewinds": 0,
-                       "generated": 0}
+                       "generated": 0, "prompt": 0}
         self.resumed_tokens = 0
         self._last_checkpoint = time.monotonic()
         self.snapshots = Snapshots(journal, engine, enabled=prepared.request.kv_snapshot,
@@ -124,7 +141,7 @@ class PlannedRun:
         self.totals["prefill"] += draft.prefill_seconds
         self.totals["new"] += draft.new_tokens
         self.totals["rewinds"] += draft.rewinds
-        self.totals["generated"] += len(draft.generated)
+        self.totals["generated"] += draft.model_tokens
 
     # -- checkpoints ----------------------------------------------------------
 
@@ -171,9 +188,10 @@ class PlannedRun:
 
     # -- document ---------------------------------------------------------------
 
-    def document(self) -> str:
+    def document(self, upto: int | None = None) -> str:
+        """The document so far (or its sections before `upto`)."""
         title = f"# {self.plan.title}\n\n" if self.plan and self.plan.title else ""
-        return title + "".join(d["chunk"] for d in self.done)
+        return title + "".join(d["chunk"] for d in self.done[:upto])
 
     def _document_words(self) -> int:
         return self._words_before() + (self.draft.words if self.draft and self.phase == "sections" else 0)
@@ -192,7 +210,8 @@ class PlannedRun:
         self.heading_chunk = state.get("heading", "")
         self.continuations = state.get("continuations", 0)
         self.totals.update(state.get("totals", {}))
-        self.resumed_tokens = self.totals["generated"] + len(checkpoint.generated)
+        self.resumed_tokens = self.totals["generated"] + count_tokens(self.engine,
+                                                                      checkpoint.generated)
         context = state.get("context")
         if self.plan is not None:
             self.emit({"event": "plan", **self._plan_event()})
@@ -213,13 +232,14 @@ class PlannedRun:
     # -- the run ------------------------------------------------------------------
 
     def _new_draft(self, context: list[int], *, planning: bool) -> Draft:
+        self.totals["prompt"] = self.totals.get("prompt", 0) + len(context)  # for KV-reuse stats
         return Draft(self.engine, self._plan_emit if planning else self._section_emit,
                      context=context, stop=self.conversation.stop,
                      sampling=self.prepared.request.sampling, cancel=self.cancel,
                      on_clean=self._on_clean)
 
     def _remaining_tokens(self) -> int:
-        used = self.totals["generated"] + (len(self.draft.generated) if self.draft else 0)
+        used = self.totals["generated"] + (self.draft.model_tokens if self.draft else 0)
         return self.prepared.tokens.max_tokens - used
 
     def _check_cancel(self, reason: str) -> None:
@@ -243,7 +263,7 @@ class PlannedRun:
             self.draft = self._new_draft(list(self.prepared.prompt_tokens), planning=True)
         draft = self.draft
         budget = min(PLAN_TOKENS[self.prepared.prompt.protocol], self._remaining_tokens())
-        reason = draft.run(max(0, budget - len(draft.generated)))
+        reason = draft.run(max(0, budget - draft.model_tokens))
         self._check_cancel(reason)
         draft.flush()
         parsed = parse_plan(draft.text())
@@ -264,25 +284,30 @@ class PlannedRun:
             self.emit({"event": "text", "text": f"# {self.plan.title}\n\n"})
         self.checkpoint()
 
-    def _next_context(self, index: int) -> list[int]:
+    def _next_context(self, index: int, *, base: list[int] | None = None,
+                      notes: str | None = None) -> list[int]:
         """Append-only when the window allows; otherwise rebuild from the request,
-        the outline and the recent text."""
+        the outline and the text before the section."""
         conv, plan = self.conversation, self.plan
         section = plan.sections[index]
         room = int(section.budget * TOKENS_PER_WORD[self.language] * 1.6) + 64
         # LongWriter-Zero follows a restated outline; small chat models copy it out instead
         first = (index == 0 or not self.done) and conv.protocol == "longwriter-zero"
-        turn = conv.next_turn(section_request(plan, index, language=self.language, first=first))
-        if turn is not None and self.base is not None:
-            context = self.base + self.engine.tokenize(turn, add_bos=False)
-            if len(context) + room <= self.prepared.tokens.n_ctx:
+        turn = conv.next_turn(section_request(plan, index, language=self.language, first=first,
+                                              notes=notes))
+        self.turn_base = None
+        if turn is not None and base is not None:
+            context = base + self.engine.tokenize(turn, add_bos=False)
+            if count_tokens(self.engine, context) + room <= self.prepared.tokens.n_ctx:
+                self.turn_base = base
                 return context
-        recent = self.document()[-RECENT_CHARS:] if self.done else None
+        before = self.document(upto=index)
+        recent = before[-RECENT_CHARS:] if index > 0 and before else None
         user = section_request(plan, index, language=self.language, first=True,
-                               request=self.prepared.request.prompt, recent=recent)
+                               request=self.prepared.request.prompt, recent=recent, notes=notes)
         text = conv.first(user) + conv.assistant_prefix
         context = self.engine.tokenize(text, add_bos=self.prepared.prompt.add_bos)
-        if len(context) + min(room, 256) > self.prepared.tokens.n_ctx:
+        if count_tokens(self.engine, context) + min(room, 256) > self.prepared.tokens.n_ctx:
             raise RuntimeFailure(
                 f"section {index + 1} does not fit the {self.prepared.tokens.n_ctx}-token context",
                 hint="raise --ctx or ask for fewer words")
@@ -297,32 +322,11 @@ class PlannedRun:
             self.emit({"event": "section_start", "index": index + 1, "title": section.title,
                        "level": 2, "budget": section.budget})
             self.emit({"event": "text", "text": self.heading_chunk})
-            self.draft = self._new_draft(self._next_context(index), planning=False)
+            self.draft = self._new_draft(self._next_context(index, base=self.base), planning=False)
         draft = self.draft
-        limit_tokens = int(section.budget * TOKENS_PER_WORD[self.language] * 2) + 64
-        words_at_nudge = -1
-        while True:
-            allowed = min(limit_tokens - len(draft.generated), self._remaining_tokens())
-            reason = draft.run(max(0, allowed), word_limit=section.budget)
-            self._check_cancel(reason)
-            short = draft.words < SHORT * section.budget and reason in ("eos", "stop", "repetition")
-            if short and draft.words > words_at_nudge and self.continuations < CONTINUATIONS \
-                    and self._remaining_tokens() > 64:
-                words_at_nudge = draft.words
-                self.continuations += 1
-                draft.nudge("\n\n")
-                continue
-            break
-        draft.flush()
-        body = draft.text()
-        tail = "" if body.endswith("\n\n") else ("\n" if body.endswith("\n") else "\n\n")
-        if tail:
-            self.emit({"event": "text", "text": tail})
-        chunk = self.heading_chunk + body + tail
-        words = count_words(chunk)
-        self.done.append({"title": section.title, "chunk": chunk, "words": words})
-        self.emit({"event": "section_end", "index": index + 1, "title": section.title,
-                   "words": words, "budget": section.budget})
+        self._check_cancel(self._fill(draft, section))
+        chunk = self._close_section(draft, index, self.heading_chunk)
+        self.done.append({"title": section.title, "chunk": chunk, "words": count_words(chunk)})
         self._add_totals(draft)
         self.base = draft.context + draft.generated[: draft.clean_count]
         self.draft = None
@@ -332,6 +336,87 @@ class PlannedRun:
         rebalance(written, self.prepared.target_words, plan.sections[self.index:])
         self.checkpoint(section_done=True)
         self.snapshot()
+
+    def _fill(self, draft: Draft, section: Section, *, budgeted: bool = True) -> str:
+        """Generate a section's body up to its budget, continuing it (as the model's
+        own text) when it ends short; returns the last finish reason."""
+        limit_tokens = int(section.budget * TOKENS_PER_WORD[self.language] * 2) + 64
+        words_at_nudge = -1
+        while True:
+            left = self._remaining_tokens() if budgeted else limit_tokens
+            allowed = min(limit_tokens - draft.model_tokens, left)
+            reason = draft.run(max(0, allowed), word_limit=section.budget)
+            if reason == "cancelled":
+                return reason
+            short = draft.words < SHORT * section.budget and reason in ("eos", "stop", "repetition")
+            left = self._remaining_tokens() if budgeted else limit_tokens - draft.model_tokens
+            if short and draft.words > words_at_nudge and self.continuations < CONTINUATIONS \
+                    and left > 64:
+                words_at_nudge = draft.words
+                self.continuations += 1
+                draft.nudge("\n\n")
+                continue
+            return reason
+
+    def _close_section(self, draft: Draft, index: int, heading: str) -> str:
+        """The finished section's text (heading + body, ending in a blank line)."""
+        section = self.plan.sections[index]
+        draft.flush()
+        body = draft.text()
+        tail = "" if body.endswith("\n\n") else ("\n" if body.endswith("\n") else "\n\n")
+        if tail:
+            self.emit({"event": "text", "text": tail})
+        chunk = heading + body + tail
+        self.emit({"event": "section_end", "index": index + 1, "title": section.title,
+                   "words": count_words(chunk), "budget": section.budget})
+        return chunk
+
+    def rewrite_section(self, index: int, *, notes: str | None = None) -> str:
+        """Write section `index` (0-based, already written) again, in place; every
+        other section stays byte-identical. Its prompt is the one that first wrote
+        it plus the author's notes, so for the last section the KV cache covers all
+        before the notes. No checkpoint is taken mid-way (the old text stands until
+        the new one is whole); a cancel keeps what was written. Returns the finish
+        reason ("cancelled" when stopped)."""
+        section = self.plan.sections[index]
+        last = index == len(self.done) - 1
+        # the last section's turn went onto `turn_base`; others are re-prompted from the text
+        base = self.turn_base if last else None
+        heading = f"## {section.title}\n\n"
+        self.emit({"event": "section_start", "index": index + 1, "title": section.title,
+                   "level": 2, "budget": section.budget})
+        self.emit({"event": "text", "text": heading})
+        context = self._next_context(index, base=base, notes=notes)
+        self.totals["prompt"] = self.totals.get("prompt", 0) + len(context)
+        sampling = self.prepared.request.sampling
+        if sampling.seed is not None:  # a redo should differ from the text it replaces
+            self.totals["rewritten"] = self.totals.get("rewritten", 0) + 1
+            sampling = replace(sampling, seed=sampling.seed + 7919 * self.totals["rewritten"])
+        draft = Draft(self.engine, self._section_emit_at(index), context=context,
+                      stop=self.conversation.stop, sampling=sampling, cancel=self.cancel)
+        self.continuations = 0
+        reason = self._fill(draft, section, budgeted=False)
+        chunk = self._close_section(draft, index, heading)
+        self.done[index] = {"title": section.title, "chunk": chunk, "words": count_words(chunk)}
+        self._add_totals(draft)
+        if last:
+            self.base = draft.context + draft.generated[: draft.clean_count]
+        else:  # the conversation still holds the old text: later sections re-read the document
+            self.base = None
+            self.turn_base = None
+        return reason
+
+    def _section_emit_at(self, index: int) -> Emit:
+        """Progress of a rewritten section, counting the words around it."""
+        others = sum(d["words"] for i, d in enumerate(self.done) if i != index)
+
+        def emit(event: dict[str, Any]) -> None:
+            if event["event"].startswith("section_"):
+                return
+            if event["event"] == "progress":
+                event = {**event, "words": others + event.get("words", 0)}
+            self.emit(event)
+        return emit
 
     def extend(self) -> None:
         """Before the closing section: if the sections so far fell short (weak models
@@ -402,6 +487,9 @@ class PlannedRun:
             "sections": len(outline(text)), "planned_sections": len(self.plan.sections),
             "model": prepared.model_name, "strategy": "planned",
         }
+        token_counts = getattr(self.engine, "token_counts", None)
+        if token_counts:  # an endpoint: "server usage" or "counted pieces"
+            done["token_counts"] = token_counts
         if self.journal is not None:
             try:
                 self.journal.drop_snapshot()

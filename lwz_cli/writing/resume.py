@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from lwz_cli.engine.protocol import Sampling
 from lwz_cli.errors import UsageError
@@ -50,7 +51,8 @@ def prepare_resume(journal: Journal, *, model: str | None = None, force: bool = 
                    threads: int | None = None, gpu_layers: int | None = None,
                    verbose: bool = False, kv_snapshot: bool = True,
                    snapshot_budget_gb: float = 4.0,
-                   output: Path | None = None) -> tuple[Prepared, Checkpoint]:
+                   output: Path | None = None, endpoints=(), api_key: str | None = None,
+                   endpoint_model: str | None = None) -> tuple[Prepared, Checkpoint]:
     manifest = journal.manifest
     status = manifest.get("status")
     if status == "done":
@@ -59,8 +61,16 @@ def prepare_resume(journal: Journal, *, model: str | None = None, force: bool = 
                          hint="`lwz write ... --restart` writes it again")
     if status not in UNFINISHED:
         raise UsageError(f"the run {journal.dir.name} cannot be resumed (status {status})")
-    resolved = _model_for(journal, model, force)
-    info = read_gguf(resolved.path)
+    endpoint = None
+    if manifest.get("endpoint") is not None or endpoints:  # written through an endpoint
+        from lwz_cli.writing.endpoint import resume_identity
+
+        resolved, info, endpoint = resume_identity(
+            journal, model=model, force=force, endpoints=endpoints, api_key=api_key,
+            endpoint_model=endpoint_model)
+    else:
+        resolved = _model_for(journal, model, force)
+        info = read_gguf(resolved.path)
     req, prompt_data, engine = manifest["request"], manifest["prompt"], manifest["engine"]
     sampling = Sampling(**manifest["sampling"])
     out = output or (Path(manifest["output"]) if manifest.get("output") else None)
@@ -72,6 +82,9 @@ def prepare_resume(journal: Journal, *, model: str | None = None, force: bool = 
         verbose=verbose, kv_snapshot=kv_snapshot, snapshot_budget_gb=snapshot_budget_gb,
         strategy=req.get("strategy_asked", req.get("strategy", "single")),
     )
+    if endpoint is not None:
+        request.endpoints, request.api_key = tuple(endpoint["urls"]), api_key
+        request.endpoint_model, request.kv_snapshot = endpoint["model"], False
     prompt = prompts.Prompt(text=prompt_data["text"], stop=tuple(prompt_data["stop"]),
                             protocol=prompt_data["protocol"], language=prompt_data["language"],
                             add_bos=prompt_data.get("add_bos", True))
@@ -93,7 +106,42 @@ def prepare_resume(journal: Journal, *, model: str | None = None, force: bool = 
     prepared.gpu_layers = request.gpu_layers
     prepared.kv_type = request.kv_type
     prepared.flash_attn = request.kv_type != "f16" or request.gpu_layers != 0
+    prepared.endpoint = endpoint
     checkpoint = journal.latest_checkpoint() or Checkpoint(seq=0, generated=[])
-    if force and model_fingerprint(resolved.path)["fingerprint"] != manifest["model"]["fingerprint"]:
+    if force and endpoint is None and \
+            model_fingerprint(resolved.path)["fingerprint"] != manifest["model"]["fingerprint"]:
         request.kv_snapshot = False
     return prepared, checkpoint
+
+
+def open_run(prepared: Prepared, *, restart: bool = False,
+             confirm: Callable[[int], bool] | None = None) -> tuple[Prepared, Journal, Checkpoint | None]:
+    """The journal and checkpoint for a job: a fresh run, or the unfinished run for
+    the same output path, resumed (when `confirm(words)` agrees, if given) unless
+    `restart`. An unfinished run of a different request is refused, not lost."""
+    from lwz_cli.journal import partial_path
+    from lwz_cli.writing.session import manifest_for
+
+    request = prepared.request
+    existing = Journal.find(request.output) if request.output is not None else None
+    if existing is not None and existing.manifest.get("status") in UNFINISHED:
+        recorded = existing.manifest["request"]
+        same = recorded["prompt"] == request.prompt and recorded.get("words") == request.words \
+            and recorded.get("strategy_asked", request.strategy) == request.strategy
+        resume = not restart
+        if resume and not same:
+            raise UsageError(
+                f"{request.output} has an unfinished run of a different request",
+                hint=f"`lwz resume {request.output}` continues it; --restart discards it")
+        if resume and confirm is not None:
+            resume = confirm(existing.manifest.get("words", 0))
+        if resume:
+            resumed, checkpoint = prepare_resume(
+                existing, model=request.model, threads=request.threads,
+                gpu_layers=request.gpu_layers, verbose=request.verbose,
+                kv_snapshot=request.kv_snapshot, snapshot_budget_gb=request.snapshot_budget_gb,
+                endpoints=request.endpoints, api_key=request.api_key,
+                endpoint_model=request.endpoint_model)
+            return resumed, existing, checkpoint
+        partial_path(request.output).unlink(missing_ok=True)
+    return prepared, Journal.create(manifest_for(prepared), request.output), None

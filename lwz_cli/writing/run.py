@@ -7,8 +7,11 @@ import threading
 import time
 from typing import Any, Callable
 
+from lwz_cli.engine.http import EndpointError, estimate_tokens
 from lwz_cli.errors import LwzError
 from lwz_cli.journal import Checkpoint, Journal
+from lwz_cli.writing.endpoint import failed as endpoint_failed
+from lwz_cli.writing.endpoint import prompt_token_count
 from lwz_cli.writing.result import WriteResult
 from lwz_cli.writing.session import Prepared
 from lwz_cli.writing.single import SinglePass
@@ -24,7 +27,7 @@ def start_event(prepared: Prepared, *, resumed_tokens: int = 0, resumed_words: i
         "protocol": prepared.prompt.protocol, "language": prepared.prompt.language,
         "strategy": prepared.strategy, "strategy_reason": prepared.strategy_reason,
         "target_words": prepared.target_words,
-        "prompt_tokens": len(prepared.prompt_tokens), "n_ctx": prepared.tokens.n_ctx,
+        "prompt_tokens": prompt_token_count(prepared), "n_ctx": prepared.tokens.n_ctx,
         "max_tokens": prepared.tokens.max_tokens, "threads": prepared.threads,
         "gpu_layers": prepared.gpu_layers, "kv_type": prepared.kv_type,
         "flash_attn": prepared.flash_attn, "fit_reason": prepared.fit_reason,
@@ -33,6 +36,7 @@ def start_event(prepared: Prepared, *, resumed_tokens: int = 0, resumed_words: i
         "output": str(request.output) if request.output else None,
         "run": run_id, "resumed": resumed_tokens > 0 or resumed_words > 0,
         "resumed_tokens": resumed_tokens, "resumed_words": resumed_words,
+        "endpoint": prepared.endpoint["url"] if prepared.endpoint else None,
     }
 
 
@@ -45,7 +49,8 @@ def write_document(prepared: Prepared, emit: Emit, *, engine=None,
 
     owns_engine = engine is None
     generated = checkpoint.generated if checkpoint else []
-    start = start_event(prepared, resumed_tokens=len(generated),
+    resumed_tokens = estimate_tokens(generated) if prepared.endpoint else len(generated)
+    start = start_event(prepared, resumed_tokens=resumed_tokens,
                         resumed_words=checkpoint.words if checkpoint else 0,
                         run_id=journal.dir.name if journal else None)
     start["resumed"] = checkpoint is not None
@@ -53,6 +58,11 @@ def write_document(prepared: Prepared, emit: Emit, *, engine=None,
     if engine is None:
         emit({"event": "progress", "phase": "loading"})
         engine = load_engine(prepared)
+    if prepared.endpoint:  # endpoints skipped or dropped become warnings
+        for message in prepared.endpoint.get("warnings", ()):
+            emit({"event": "warning", "message": message})
+        if hasattr(engine, "on_warning"):
+            engine.on_warning = lambda message: emit({"event": "warning", "message": message})
     try:
         if journal is not None:
             for message in journal.warnings:
@@ -70,6 +80,8 @@ def write_document(prepared: Prepared, emit: Emit, *, engine=None,
                   "tokens": 0})
         try:
             return writer.run()
+        except EndpointError as exc:  # saved like a Ctrl-C, then exit 1 naming `lwz resume`
+            raise endpoint_failed(exc, prepared, journal, writer._interrupted) from None
         except LwzError:
             raise
         except BaseException:
@@ -93,5 +105,9 @@ def _run_planned(prepared, emit, engine, journal, cancel, checkpoint) -> WriteRe
     started = time.monotonic()
     if checkpoint is not None:
         run.restore(checkpoint)
-    run.run()
+    try:
+        run.run()
+    except EndpointError as exc:  # saved like a Ctrl-C, then exit 1 naming `lwz resume`
+        raise endpoint_failed(exc, prepared, journal,
+                              lambda: run._check_cancel("cancelled")) from None
     return run.finish(started)

@@ -34,6 +34,9 @@ class WriteRequest:
     kv_snapshot: bool = True
     snapshot_budget_gb: float = 4.0
     strategy: str = "auto"  # auto | single | planned
+    endpoints: tuple[str, ...] = ()  # OpenAI-compatible servers; the first reachable is used
+    endpoint_model: str | None = None  # the served model name (default: the first in /v1/models)
+    api_key: str | None = field(default=None, repr=False)  # never stored
 
 
 @dataclass
@@ -56,6 +59,7 @@ class Prepared:
     kv_type: str = "f16"
     flash_attn: bool = False
     fit_reason: str = ""
+    endpoint: dict | None = None  # set when an endpoint runs the job (lwz_cli.writing.endpoint)
 
     @property
     def model_name(self) -> str:
@@ -113,16 +117,23 @@ def prepare(request: WriteRequest) -> Prepared:
         raise UsageError("--strategy planned needs a target length",
                          hint="say it in the request (\"a 3000-word ...\") or pass --words")
 
-    model = resolve_model(request.model)
-    info = read_gguf(model.path)
-    from lwz_cli.engine.llama import VocabTokenizer
+    endpoint = None
+    if request.endpoints:  # an endpoint runs the model; "tokens" are code points
+        from lwz_cli.writing.endpoint import open_identity
 
-    vocab = VocabTokenizer(str(model.path), verbose=request.verbose)
+        model, info, vocab, endpoint = open_identity(request)
+    else:
+        model = resolve_model(request.model)
+        info = read_gguf(model.path)
+        from lwz_cli.engine.llama import VocabTokenizer
+
+        vocab = VocabTokenizer(str(model.path), verbose=request.verbose)
+    count = getattr(vocab, "count_tokens", len)  # model tokens in a list of the vocab's ids
     try:
         lwz = prompts.is_longwriter_zero(info.name, model.path.name, model.repo_id)
         bos, eos = vocab.token_text(vocab.bos_token), vocab.token_text(vocab.eos_token)
         name = model.alias or info.name
-        n_ctx_train = info.context_length or 0
+        n_ctx_train = getattr(vocab, "server_ctx", None) or info.context_length or 0
         single_error = None
         if request.strategy != "planned":
             if lwz:
@@ -133,7 +144,7 @@ def prepare(request: WriteRequest) -> Prepared:
             tokens = vocab.tokenize(prompt.text, add_bos=prompt.add_bos)
             try:
                 token_budget = budget.plan_tokens(
-                    prompt_tokens=len(tokens), target_words=target, language=prompt.language,
+                    prompt_tokens=count(tokens), target_words=target, language=prompt.language,
                     protocol=prompt.protocol, n_ctx_train=n_ctx_train, ctx_override=request.ctx,
                     max_tokens_override=request.max_tokens, model_name=name)
             except UsageError as exc:
@@ -155,14 +166,18 @@ def prepare(request: WriteRequest) -> Prepared:
                                     add_bos=not (bos and plan_text.startswith(bos)))
             tokens = vocab.tokenize(prompt.text, add_bos=prompt.add_bos)
             token_budget = budget.plan_planned(
-                prompt_tokens=len(tokens), target_words=target, language=language,
+                prompt_tokens=count(tokens), target_words=target, language=language,
                 protocol=protocol, n_ctx_train=n_ctx_train, ctx_override=request.ctx,
                 max_tokens_override=request.max_tokens, model_name=name)
     finally:
         vocab.close()
     prepared = Prepared(request, model, info, prompt, tokens, target, stated, token_budget,
                         request.threads or physical_cores(), strategy, reason, conversation, bos, eos)
-    apply_fit(prepared)
+    if endpoint is not None:
+        prepared.endpoint = endpoint
+        prepared.fit_reason = f"the endpoint {endpoint['url']} runs the model"
+    else:
+        apply_fit(prepared)
     return prepared
 
 
@@ -224,7 +239,23 @@ def choose_strategy(asked: str, target: int | None, lwz: bool,
     return "planned", f"{target:,} words is beyond the model's one-pass reach (~{reach:,})"
 
 
+def engine_gpu_layers(prepared: Prepared) -> int:
+    """llama.cpp's n_gpu_layers for the plan: it counts the output layer as one more
+    than the model's blocks, so "all N blocks" must be -1 or layer 0 stays on the
+    CPU (seen on an H100: "offloaded 30/31 layers" for a 30-block model)."""
+    from lwz_cli.models.catalog import architecture_of
+
+    arch = architecture_of(prepared.info.metadata)
+    if prepared.gpu_layers < 0 or (arch is not None and prepared.gpu_layers >= arch.layers):
+        return -1
+    return prepared.gpu_layers
+
+
 def load_engine(prepared: Prepared):
+    if prepared.endpoint:
+        from lwz_cli.writing.endpoint import load_engine as load_endpoint_engine
+
+        return load_endpoint_engine(prepared)
     from lwz_cli.engine.llama import LlamaEngine
 
     request = prepared.request
@@ -233,7 +264,7 @@ def load_engine(prepared: Prepared):
     type_kv = GGML_TYPE[prepared.kv_type] if prepared.kv_type != "f16" else None
     return LlamaEngine(
         str(prepared.model.path), n_ctx=prepared.tokens.n_ctx, n_threads=prepared.threads,
-        n_gpu_layers=prepared.gpu_layers, flash_attn=prepared.flash_attn, type_k=type_kv,
+        n_gpu_layers=engine_gpu_layers(prepared), flash_attn=prepared.flash_attn, type_k=type_kv,
         type_v=type_kv, seed=request.sampling.seed, verbose=request.verbose,
     )
 
@@ -242,10 +273,10 @@ def manifest_for(prepared: Prepared) -> dict:
     """What a run's journal records so `lwz resume` can rebuild the exact job."""
     from dataclasses import asdict
 
-    from lwz_cli.journal import model_fingerprint
+    from lwz_cli.writing.endpoint import manifest_endpoint, manifest_model
 
     request = prepared.request
-    return {
+    manifest = {
         "output": str(request.output.resolve()) if request.output else None,
         "request": {"prompt": request.prompt, "words": request.words,
                     "target_words": prepared.target_words, "stated_words": prepared.stated_words,
@@ -260,9 +291,10 @@ def manifest_for(prepared: Prepared) -> dict:
         "sampling": asdict(request.sampling),
         "engine": {"n_ctx": prepared.tokens.n_ctx, "gpu_layers": prepared.gpu_layers,
                    "kv_type": prepared.kv_type, "threads": prepared.threads},
-        "model": {"spec": prepared.model.spec, "name": prepared.model_name,
-                  "alias": prepared.model.alias, "repo_id": prepared.model.repo_id,
-                  **model_fingerprint(prepared.model.path)},
+        "model": manifest_model(prepared),
     }
+    if prepared.endpoint:
+        manifest["endpoint"] = manifest_endpoint(prepared)
+    return manifest
 
 

@@ -14,6 +14,7 @@ import time
 from typing import Any, Callable
 
 from lwz_cli.atomic import atomic_write_text
+from lwz_cli.engine.protocol import count_tokens
 from lwz_cli.errors import Interrupted, RuntimeFailure
 from lwz_cli.journal import CHECKPOINT_INTERVAL, Checkpoint, Journal, disk_error, partial_path
 from lwz_cli.writing.length import count_words
@@ -64,7 +65,7 @@ class SinglePass:
             self.draft.on_event = None
         for event in sections:  # the plan panel shows the finished sections again
             self.emit(event)
-        self.resumed_tokens = len(generated)
+        self.resumed_tokens = count_tokens(self.engine, generated)
         self.sections_saved = len(self.draft.section_starts)
         self._think_saved = len(self.draft.think_text())
 
@@ -121,14 +122,15 @@ class SinglePass:
         cap = SINGLE_CAP.get(prepared.prompt.protocol, 1.0)
         limit = int(target * cap) if target else None
         while True:
-            remaining = prepared.tokens.max_tokens - len(draft.generated)
+            remaining = prepared.tokens.max_tokens - draft.model_tokens
             reason = draft.run(remaining, word_limit=limit) if remaining > 0 else "length"
             if reason == "cancelled":
                 self._interrupted()
             short = target and draft.words < SHORT * target and reason in ("eos", "stop")
             progressed = draft.words > self._words_at_continuation
             if short and progressed and self.continuations < CONTINUATIONS and \
-                    prepared.tokens.max_tokens - draft.clean_count > 64:
+                    prepared.tokens.max_tokens - count_tokens(
+                        self.engine, draft.generated[: draft.clean_count]) > 64:
                 self._words_at_continuation = draft.words
                 self.continuations += 1
                 self.emit({"event": "warning", "message": f"the model stopped at {draft.words} of "
@@ -158,7 +160,7 @@ class SinglePass:
             self._no_document(reason, think_text)
         text += "\n"
         words = count_words(text)
-        self._warn(text, words, reason, len(draft.generated))
+        self._warn(text, words, reason, draft.model_tokens)
         output = request.output
         try:
             if self.journal is not None:
@@ -173,7 +175,7 @@ class SinglePass:
         done = {
             "event": "done", "output": str(output) if output else None,
             "words": words, "target_words": prepared.target_words,
-            "generated_tokens": len(draft.generated),
+            "generated_tokens": draft.model_tokens,
             "prompt_tokens_evaluated": draft.prompt_tokens_evaluated,
             "decode_seconds": round(decode, 3),
             "tokens_per_second": round(draft.new_tokens / decode, 2) if decode > 0 else 0.0,
@@ -185,6 +187,9 @@ class SinglePass:
             "sections": len(outline(text)), "think_chars": len(think_text),
             "model": prepared.model_name, "strategy": prepared.strategy,
         }
+        token_counts = getattr(self.engine, "token_counts", None)
+        if token_counts:  # an endpoint: "server usage" or "counted pieces"
+            done["token_counts"] = token_counts
         if self.journal is not None:
             try:
                 self.journal.drop_snapshot()
@@ -199,7 +204,7 @@ class SinglePass:
         if self.journal is not None:
             self.checkpoint(final=True)
             self.journal.set_status("failed", words=0)
-        tokens = len(self.draft.generated)
+        tokens = self.draft.model_tokens
         if think_text.strip() and reason == "length":
             why = f"it spent all {tokens} tokens thinking"
             fix = "raise --max-tokens (or --ctx)"

@@ -1,0 +1,367 @@
+"""Running recipe jobs: decide what each job needs (skip, resume, write or
+regenerate), then run them one by one in-process or N at a time over
+OpenAI-compatible endpoints, each a normal run with its own journal.
+
+Idempotent by construction: a job's run records the fingerprint of its inputs, so
+a rerun keeps finished documents whose inputs did not change, resumes unfinished
+ones, and regenerates (and says why) those whose prompt or settings changed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+from lwz_cli.engine.protocol import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, Sampling
+from lwz_cli.errors import Interrupted, LwzError, UsageError
+from lwz_cli.journal import Journal, partial_path
+from lwz_cli.recipes import Job
+from lwz_cli.writing.session import WriteRequest
+
+Emit = Callable[[dict[str, Any]], None]
+ENDPOINT_STRIKES = 3  # consecutive failures before an endpoint is dropped
+JOB_ATTEMPTS = 4  # tries per job across endpoints (each resumes from the journal)
+
+SKIP, KEEP, RESUME, WRITE, REGENERATE = "skip", "keep", "resume", "write", "regenerate"
+
+
+@dataclass
+class Defaults:
+    """Settings a recipe leaves open, from flags / env / config."""
+
+    model: str | None = None
+    strategy: str = "auto"
+    temperature: float = DEFAULT_TEMPERATURE
+    top_p: float = DEFAULT_TOP_P
+    seed: int | None = None
+    threads: int | None = None
+    gpu_layers: int | None = None
+    ctx: int | None = None
+    endpoints: tuple[str, ...] = ()
+    endpoint_model: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    force: bool = False
+
+
+@dataclass
+class Decision:
+    action: str  # skip | keep | resume | write | regenerate
+    reason: str
+    fingerprint: str
+
+
+@dataclass
+class Outcome:
+    job: Job
+    action: str
+    status: str  # done | skipped | kept | failed | interrupted
+    words: int = 0
+    target: int | None = None
+    seconds: float = 0.0
+    message: str = ""
+    endpoint: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"job": self.job.id, "output": str(self.job.output), "action": self.action,
+                "status": self.status, "words": self.words, "target_words": self.target,
+                "seconds": round(self.seconds, 3), "message": self.message,
+                "endpoint": self.endpoint}
+
+
+def effective_model(job: Job, defaults: Defaults) -> str:
+    from lwz_cli.models.registry import DEFAULT_MODEL
+
+    return job.model or defaults.model or DEFAULT_MODEL
+
+
+def fingerprint(job: Job, defaults: Defaults) -> str:
+    """The job's inputs, with the defaults it inherits filled in (so a changed
+    default model or sampling setting regenerates too)."""
+    params = {"temperature": defaults.temperature, "top_p": defaults.top_p,
+              "seed": defaults.seed, **job.params}
+    return replace(job, model=effective_model(job, defaults),
+                   strategy=job.strategy or defaults.strategy, params=params).fingerprint()
+
+
+def request_for(job: Job, defaults: Defaults, endpoint: str | None) -> WriteRequest:
+    p = job.params
+    sampling = Sampling(
+        temperature=p.get("temperature", defaults.temperature), top_p=p.get("top_p", defaults.top_p),
+        top_k=p.get("top_k", Sampling.top_k), min_p=p.get("min_p", Sampling.min_p),
+        repeat_penalty=p.get("repeat_penalty", Sampling.repeat_penalty),
+        seed=p.get("seed", defaults.seed))
+    return WriteRequest(
+        prompt=job.prompt, model=job.model or defaults.model, output=job.output, words=job.words,
+        max_tokens=p.get("max_tokens"), sampling=sampling, ctx=defaults.ctx,
+        threads=defaults.threads, gpu_layers=defaults.gpu_layers,
+        strategy=job.strategy or defaults.strategy,
+        endpoints=(endpoint,) if endpoint else (), endpoint_model=defaults.endpoint_model,
+        api_key=defaults.api_key)
+
+
+def decide(job: Job, defaults: Defaults) -> Decision:
+    """What a job needs, from its output file and its run's manifest."""
+    from lwz_cli.writing.resume import UNFINISHED
+
+    fp = fingerprint(job, defaults)
+    journal = Journal.find(job.output)
+    recorded = (journal.manifest.get("batch") or {}).get("fingerprint") if journal else None
+    status = journal.manifest.get("status") if journal else None
+    if job.output.exists():
+        if journal is None or recorded is None:
+            if defaults.force:
+                return Decision(REGENERATE, "--force: the file is not from a recipe run", fp)
+            return Decision(KEEP, "the file exists and no recipe run made it "
+                            "(delete it or pass --force to regenerate)", fp)
+        if recorded != fp:
+            return Decision(REGENERATE, _what_changed(journal, job), fp)
+        if status == "done":
+            return Decision(SKIP, "done, inputs unchanged", fp)
+    if journal is not None and status in UNFINISHED:
+        if recorded == fp:
+            return Decision(RESUME, f"unfinished run ({journal.manifest.get('words', 0)} words)", fp)
+        return Decision(REGENERATE, "an unfinished run of other inputs: " + _what_changed(journal, job), fp)
+    return Decision(WRITE, "new", fp)
+
+
+def _what_changed(journal: Journal, job: Job) -> str:
+    m = journal.manifest
+    if (m.get("request") or {}).get("prompt") != job.prompt:
+        return "the prompt changed"
+    if (m.get("request") or {}).get("words") != job.words:
+        return "the target changed"
+    return "the model, strategy or sampling settings changed"
+
+
+class EndpointPool:
+    """Endpoints shared by the workers: the least busy healthy one is taken; one
+    that fails ENDPOINT_STRIKES times in a row is dropped with a warning."""
+
+    def __init__(self, urls: tuple[str, ...], warn: Callable[[str], None]):
+        self.busy = {url: 0 for url in urls}
+        self.strikes = {url: 0 for url in urls}
+        self.warn = warn
+        self.lock = threading.Lock()
+
+    @property
+    def alive(self) -> list[str]:
+        return list(self.busy)
+
+    def take(self) -> str | None:
+        with self.lock:
+            if not self.busy:
+                return None
+            url = min(self.busy, key=lambda u: self.busy[u])
+            self.busy[url] += 1
+            return url
+
+    def give(self, url: str, ok: bool) -> None:
+        with self.lock:
+            if url not in self.busy:
+                return
+            self.busy[url] -= 1
+            self.strikes[url] = 0 if ok else self.strikes[url] + 1
+            if self.strikes[url] >= ENDPOINT_STRIKES and len(self.busy) > 0:
+                del self.busy[url]
+                left = ", ".join(self.busy) or "none"
+                self.warn(f"dropping endpoint {url} after {ENDPOINT_STRIKES} failures in a row "
+                          f"(left: {left})")
+
+
+class BatchRunner:
+    """Runs jobs; `emit(job, event)` receives each job's events (the same events as
+    `lwz write`), plus `job_start` / `job_end` / `warning` of its own."""
+
+    def __init__(self, jobs: list[Job], defaults: Defaults, emit: Callable[[Job | None, dict], None],
+                 *, parallel: int = 1, continue_on_error: bool = False,
+                 cancel: threading.Event | None = None):
+        if parallel > 1 and not defaults.endpoints and not any(j.endpoint for j in jobs):
+            raise UsageError(f"--jobs {parallel} needs --endpoint: one in-process model writes "
+                             "one document at a time",
+                             hint="start servers (llama-server, vLLM, ...) and pass --endpoint URL")
+        self.jobs = jobs
+        self.defaults = defaults
+        self.emit = emit
+        self.parallel = max(1, parallel)
+        self.continue_on_error = continue_on_error
+        self.cancel = cancel or threading.Event()
+        self.pools: dict[tuple[str, ...], EndpointPool] = {}
+        self.stop_launching = False
+        self._engine = None
+        self._engine_key = None
+        self._engine_lock = threading.Lock()
+
+    def warn(self, message: str) -> None:
+        self.emit(None, {"event": "warning", "message": message})
+
+    def endpoints_for(self, job: Job) -> tuple[str, ...]:
+        return self.defaults.endpoints or job.endpoint
+
+    def pool_for(self, job: Job) -> EndpointPool | None:
+        urls = self.endpoints_for(job)
+        if not urls:
+            return None
+        if urls not in self.pools:
+            self.pools[urls] = EndpointPool(urls, self.warn)
+        return self.pools[urls]
+
+    def run(self) -> list[Outcome]:
+        outcomes: dict[int, Outcome] = {}
+        queue = deque(enumerate(self.jobs))
+        with ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="lwz-job") as ex:
+            running = {}
+            while queue or running:
+                while queue and len(running) < self.parallel and not self.stop_launching \
+                        and not self.cancel.is_set():
+                    n, job = queue.popleft()
+                    running[ex.submit(self.run_one, job)] = n
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    n = running.pop(future)
+                    outcome = future.result()
+                    outcomes[n] = outcome
+                    if outcome.status == "failed" and not self.continue_on_error:
+                        self.stop_launching = True
+            for n, job in queue:  # never started (an error stopped the batch, or Ctrl-C)
+                outcomes[n] = Outcome(job, "none", "not run", target=job.words,
+                                      message="not started")
+        self._close_engine()
+        return [outcomes[n] for n in sorted(outcomes)]
+
+    def run_one(self, job: Job) -> Outcome:
+        started = time.monotonic()
+        try:
+            decision = decide(job, self.defaults)
+        except LwzError as exc:
+            return self._finish(job, Outcome(job, "none", "failed", message=str(exc)), started)
+        self.emit(job, {"event": "job_start", "job": job.id, "output": str(job.output),
+                        "action": decision.action, "reason": decision.reason})
+        if decision.action in (SKIP, KEEP):
+            words = _words_of(job.output)
+            status = "skipped" if decision.action == SKIP else "kept"
+            return self._finish(job, Outcome(job, decision.action, status, words, job.words,
+                                             message=decision.reason), started)
+        if decision.action == REGENERATE:
+            self.emit(job, {"event": "warning", "message": f"{job.id}: regenerating: {decision.reason}"})
+            existing = Journal.find(job.output)
+            if existing is not None:
+                existing.remove()
+            partial_path(job.output).unlink(missing_ok=True)
+            job.output.unlink(missing_ok=True)
+        pool = self.pool_for(job)
+        action = decision.action
+        last_error = ""
+        for attempt in range(JOB_ATTEMPTS):
+            endpoint = pool.take() if pool else None
+            if pool is not None and endpoint is None:
+                last_error = "every endpoint was dropped"
+                break
+            try:
+                done = self._write(job, decision, endpoint)
+            except Interrupted as exc:
+                if pool:
+                    pool.give(endpoint, True)
+                return self._finish(job, Outcome(job, action, "interrupted", target=job.words,
+                                                 message=str(exc), endpoint=endpoint), started)
+            except LwzError as exc:
+                from lwz_cli.engine.http import EndpointRejected, EndpointError
+
+                last_error = str(exc)
+                retry = isinstance(exc, EndpointError) and not isinstance(exc, EndpointRejected)
+                if pool:
+                    pool.give(endpoint, not retry)
+                if retry and not self.cancel.is_set() and attempt + 1 < JOB_ATTEMPTS:
+                    self.emit(job, {"event": "warning", "message": f"{job.id}: {exc}; resuming "
+                                    "from its journal" + (" on another endpoint" if pool and
+                                                          len(pool.alive) > 1 else "")})
+                    time.sleep(min(8.0, 0.5 * 2 ** attempt))
+                    decision = Decision(RESUME, "retry", decision.fingerprint)
+                    continue
+                break
+            except Exception as exc:  # a bug in one job must not take the batch down
+                last_error = f"internal error: {type(exc).__name__}: {exc}"
+                if pool:
+                    pool.give(endpoint, True)
+                break
+            else:
+                if pool:
+                    pool.give(endpoint, True)
+                return self._finish(job, Outcome(job, action, "done", done.get("words", 0),
+                                                 done.get("target_words", job.words),
+                                                 endpoint=endpoint), started)
+        return self._finish(job, Outcome(job, action, "failed", target=job.words,
+                                         message=last_error), started)
+
+    def _finish(self, job: Job, outcome: Outcome, started: float) -> Outcome:
+        outcome.seconds = time.monotonic() - started
+        self.emit(job, {"event": "job_end", **outcome.to_json()})
+        return outcome
+
+    def _write(self, job: Job, decision: Decision, endpoint: str | None) -> dict[str, Any]:
+        from lwz_cli.writing.resume import open_run
+        from lwz_cli.writing.run import write_document
+        from lwz_cli.writing.session import prepare
+
+        request = request_for(job, self.defaults, endpoint)
+        job.output.parent.mkdir(parents=True, exist_ok=True)  # inside the output folder (checked)
+        prepared = prepare(request)
+        prepared, journal, checkpoint = open_run(prepared, restart=decision.action != RESUME)
+        journal.manifest["batch"] = {"fingerprint": decision.fingerprint, "recipe": job.recipe,
+                                     "job": job.id}
+        journal.save_manifest()
+        journal.lock()
+        done: dict[str, Any] = {}
+
+        def emit(event: dict[str, Any]) -> None:
+            if event["event"] == "done":
+                done.update(event)
+            self.emit(job, event)
+
+        try:
+            engine = None if prepared.endpoint else self._engine_for(prepared)
+            write_document(prepared, emit, engine=engine, cancel=self.cancel, journal=journal,
+                           checkpoint=checkpoint)
+        except BaseException:
+            try:
+                if journal.manifest.get("status") == "running":
+                    journal.set_status("interrupted" if self.cancel.is_set() else "failed")
+            except OSError:
+                pass
+            raise
+        finally:
+            journal.unlock()
+        return done
+
+    def _engine_for(self, prepared):
+        """One in-process model for consecutive jobs that need the same one."""
+        from lwz_cli.writing.session import engine_gpu_layers, load_engine
+
+        key = (str(prepared.model.path), prepared.tokens.n_ctx, engine_gpu_layers(prepared),
+               prepared.kv_type)
+        with self._engine_lock:
+            if self._engine is not None and self._engine_key != key:
+                self._close_engine()
+            if self._engine is None:
+                self._engine = load_engine(prepared)
+                self._engine_key = key
+            return self._engine
+
+    def _close_engine(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+
+def _words_of(path) -> int:
+    from lwz_cli.writing.length import count_words
+
+    try:
+        return count_words(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return 0

@@ -1,0 +1,225 @@
+"""`lwz batch RECIPE...`: many documents from recipe YAMLs, unattended and rerunnable."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from lwz_cli.cli import complete
+from lwz_cli.engine.protocol import DEFAULT_TEMPERATURE, DEFAULT_TOP_P
+from lwz_cli.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, UsageError
+
+
+def batch(
+    recipes: List[Path] = typer.Argument(..., metavar="RECIPE...", help="Recipe YAML files (see `man lwz`, RECIPES)."),
+    var: Optional[List[str]] = typer.Option(None, "--var", metavar="KEY=VALUE", help="Set a template variable (overrides the recipe's vars, items and matrix); repeatable."),
+    only: Optional[str] = typer.Option(None, "--only", metavar="PATTERN", help="Run only the jobs whose id, output path or file name matches this shell pattern."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check the recipes and show what each job would do (write, resume, skip, regenerate); run nothing."),
+    jobs: int = typer.Option(1, "--jobs", "-j", envvar="LWZ_JOBS", metavar="N", help="Run N jobs at once, spread over the endpoints (needs --endpoint)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out-dir", metavar="DIR", help="Put outputs under DIR instead of each recipe's folder."),
+    continue_on_error: bool = typer.Option(False, "--continue-on-error", help="Go on with the other jobs when one fails (exit 1 at the end)."),
+    force: bool = typer.Option(False, "--force", help="Regenerate outputs that exist but were not written by a recipe run."),
+    model: Optional[str] = typer.Option(None, "-m", "--model", envvar="LWZ_MODEL", metavar="MODEL", autocompletion=complete.models, help="Model for jobs whose recipe names none."),
+    strategy: str = typer.Option("auto", "--strategy", "-s", envvar="LWZ_STRATEGY", metavar="auto|single|planned", help="Strategy for jobs whose recipe names none."),
+    temperature: float = typer.Option(DEFAULT_TEMPERATURE, "--temperature", "-t", envvar="LWZ_TEMPERATURE", metavar="T", help="Default sampling temperature (recipe params win)."),
+    top_p: float = typer.Option(DEFAULT_TOP_P, "--top-p", envvar="LWZ_TOP_P", metavar="P", help="Default nucleus sampling (recipe params win)."),
+    seed: Optional[int] = typer.Option(None, "--seed", envvar="LWZ_SEED", metavar="N", help="Default seed (recipe params win)."),
+    ctx: Optional[int] = typer.Option(None, "--ctx", envvar="LWZ_CTX", metavar="TOKENS", help="Context size in tokens."),
+    threads: Optional[int] = typer.Option(None, "--threads", envvar="LWZ_THREADS", metavar="N", help="CPU threads (default: physical cores)."),
+    gpu_layers: Optional[int] = typer.Option(None, "--gpu-layers", envvar="LWZ_GPU_LAYERS", metavar="N", help="Layers to offload to the GPU (-1: all). Default: the fit plan's."),
+    endpoint: Optional[List[str]] = typer.Option(None, "--endpoint", envvar="LWZ_ENDPOINT", metavar="URL", help="OpenAI-compatible server(s) to write on instead of in-process; repeatable (overrides the recipes' endpoint:)."),
+    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="LWZ_API_KEY", metavar="KEY", show_default=False, help="Bearer key for the endpoints (never stored)."),
+    endpoint_model: Optional[str] = typer.Option(None, "--endpoint-model", envvar="LWZ_ENDPOINT_MODEL", metavar="NAME", help="Model name to ask the endpoints for."),
+    json_mode: bool = typer.Option(False, "--json", help="JSON Lines on stdout: every job's events (with a \"job\" key) and a final \"batch\" summary."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the summary table, warnings and errors."),
+) -> None:
+    """Write many documents from recipe YAMLs: rerunnable (finished jobs are skipped,
+    unfinished ones resumed, changed ones regenerated)."""
+    from lwz_cli.batch import BatchRunner, Defaults, decide
+    from lwz_cli.recipes import load_recipes, parse_vars, select
+    from lwz_cli.writing.endpoint import endpoint_list
+
+    if jobs < 1:
+        raise UsageError("--jobs must be at least 1", hint="for example --jobs 2")
+    if not 0 <= temperature <= 5:
+        raise UsageError(f"--temperature {temperature} is out of range", hint="use 0 to 5")
+    if strategy not in ("auto", "single", "planned"):
+        raise UsageError(f"unknown --strategy {strategy!r}", hint="use auto, single or planned")
+    for path in recipes:
+        if not path.is_file():
+            raise UsageError(f"recipe {path} does not exist", hint="give the path of a .yaml recipe")
+    loaded = load_recipes(recipes, variables=parse_vars(var or []), out_dir=out_dir)
+    todo = [job for recipe in loaded for job in recipe.jobs]
+    if only:
+        todo = select(todo, only)
+        if not todo:
+            raise UsageError(f"--only {only!r} matches no job", hint="--dry-run lists the jobs")
+    defaults = Defaults(model=model, strategy=strategy, temperature=temperature, top_p=top_p,
+                        seed=seed, threads=threads, gpu_layers=gpu_layers, ctx=ctx,
+                        endpoints=tuple(endpoint_list(endpoint)) if endpoint else (),
+                        endpoint_model=endpoint_model, api_key=api_key, force=force)
+    if dry_run:
+        plans = [(job, decide(job, defaults)) for job in todo]
+        if json_mode:
+            for job, d in plans:
+                _print_json({"event": "job", "job": job.id, "output": str(job.output),
+                             "action": d.action, "reason": d.reason, "words": job.words,
+                             "prompt": job.prompt})
+        else:
+            _dry_table(plans)
+        return
+
+    view = BatchView(len(todo), json_mode=json_mode, quiet=quiet)
+    cancel = threading.Event()
+    runner = BatchRunner(todo, defaults, view, parallel=jobs,
+                         continue_on_error=continue_on_error, cancel=cancel)
+    from lwz_cli.cli.write import interrupt_sets
+
+    try:
+        with interrupt_sets(cancel):
+            outcomes = runner.run()
+    finally:
+        view.close()
+    failed = [o for o in outcomes if o.status == "failed"]
+    summary = {"event": "batch", "jobs": len(outcomes),
+               "done": sum(o.status == "done" for o in outcomes),
+               "skipped": sum(o.status in ("skipped", "kept") for o in outcomes),
+               "failed": len(failed), "interrupted": cancel.is_set(),
+               "results": [o.to_json() for o in outcomes]}
+    if json_mode:
+        _print_json(summary)
+    _summary_table(outcomes)
+    if cancel.is_set():
+        sys.stderr.write("lwz: interrupted; unfinished jobs resume when the batch is run again\n")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if failed:
+        sys.stderr.write(f"lwz: error: {len(failed)} of {len(outcomes)} jobs failed; running the "
+                         "batch again resumes them\n")
+        raise typer.Exit(EXIT_RUNTIME)
+
+
+def _print_json(event: dict) -> None:
+    sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def _dry_table(plans) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("job", "action", "why", "words"):
+        table.add_column(column)
+    for job, decision in plans:
+        table.add_row(job.id, decision.action, decision.reason, f"{job.words:,}" if job.words else "-")
+    Console(stderr=True).print(table)
+
+
+def _summary_table(outcomes) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from lwz_cli.view.format import duration
+
+    table = Table(box=None, pad_edge=False, title="lwz batch")
+    for column in ("job", "status", "words / target", "time", "note"):
+        table.add_column(column)
+    for o in outcomes:
+        target = f" / {o.target:,}" if o.target else ""
+        table.add_row(o.job.id, o.status, f"{o.words:,}{target}", duration(o.seconds),
+                      o.message[:80])
+    Console(stderr=True, width=max(100, Console(stderr=True).width)).print(table)
+
+
+class BatchView:
+    """Overall progress plus the running jobs: Rich on a terminal, plain lines when
+    piped, JSON Lines (every event tagged with its job) with --json."""
+
+    def __init__(self, total: int, *, json_mode: bool, quiet: bool):
+        self.total = total
+        self.json_mode = json_mode
+        self.quiet = quiet
+        self.lock = threading.Lock()
+        self.finished = 0
+        self.running: dict[str, dict] = {}
+        self.live = None
+        if not json_mode and not quiet and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.live import Live
+
+            self.live = Live(self._render(), console=Console(stderr=True), refresh_per_second=4,
+                             transient=True)
+            self.live.start()
+
+    def __call__(self, job, event: dict) -> None:
+        with self.lock:
+            if self.json_mode:
+                _print_json({**event, "job": job.id if job else None})
+                if event["event"] == "job_end":
+                    self.finished += 1
+                return
+            kind = event["event"]
+            key = job.id if job else None
+            if kind == "job_start":
+                self.running[key] = {"words": 0, "target": job.words, "tps": 0.0,
+                                     "action": event["action"]}
+                if event["action"] in ("write", "resume", "regenerate"):
+                    self._line(f"[{self.finished + 1}/{self.total}] {key}: {event['action']}")
+            elif kind == "progress" and key in self.running:
+                row = self.running[key]
+                row["words"] = event.get("words", row["words"])
+                seconds = event.get("decode_seconds") or 0
+                if seconds:
+                    row["tps"] = event.get("tokens", 0) / seconds
+            elif kind == "start" and key in self.running:
+                self.running[key]["target"] = event.get("target_words")
+            elif kind == "warning":
+                self._line(f"warning: {event['message']}", always=True)
+            elif kind == "job_end":
+                self.running.pop(key, None)
+                self.finished += 1
+                target = f"/{event['target_words']:,}" if event.get("target_words") else ""
+                note = f" ({event['message']})" if event.get("message") and event["status"] != "done" else ""
+                self._line(f"[{self.finished}/{self.total}] {key}: {event['status']}, "
+                           f"{event['words']:,}{target} words{note}")
+            if self.live is not None:
+                self.live.update(self._render())
+
+    def _line(self, text: str, *, always: bool = False) -> None:
+        if self.quiet and not always:
+            return
+        if self.live is not None:
+            self.live.console.print(f"lwz: {text}", markup=False, highlight=False)
+        else:
+            sys.stderr.write(f"lwz: {text}\n")
+            sys.stderr.flush()
+
+    def _render(self):
+        from rich.console import Group
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+        from rich.text import Text
+
+        head = Table.grid(padding=(0, 1))
+        head.add_row(Text("jobs"), ProgressBar(total=max(1, self.total), completed=self.finished, width=40),
+                     Text(f"{self.finished}/{self.total}"))
+        rows = [head]
+        for key, row in list(self.running.items())[:8]:
+            target = f"/{row['target']:,}" if row.get("target") else ""
+            rows.append(Text(f"  {key}: {row['words']:,}{target} words, {row['tps']:.1f} tok/s"))
+        return Group(*rows)
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+
+
+def register(app: typer.Typer) -> None:
+    app.command("batch", no_args_is_help=True)(batch)
+

@@ -1,0 +1,1 @@
+"""The interactive drafting REPL behind `lwz chat`."""

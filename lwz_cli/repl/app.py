@@ -1,0 +1,289 @@
+"""`lwz chat`: the prompt-toolkit loop over a `DraftingSession`.
+
+Input and output are injectable (prompt-toolkit pipe input and a dummy output
+in tests); generation is drawn by the same views as `lwz write`.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, TextIO
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.history import FileHistory, InMemoryHistory
+from prompt_toolkit.key_binding import KeyBindings
+
+from lwz_cli.errors import Interrupted, LwzError, UsageError
+from lwz_cli.repl import commands
+from lwz_cli.writing.drafting import DraftingSession
+
+ViewFactory = Callable[[], Callable[[dict[str, Any]], None]]
+
+
+def _key_bindings() -> KeyBindings:
+    bindings = KeyBindings()
+
+    @bindings.add("escape", "enter")  # Alt-Enter arrives as Esc + Enter
+    def _newline(event) -> None:
+        event.current_buffer.insert_text("\n")
+
+    return bindings
+
+
+class ChatApp:
+    def __init__(self, session: DraftingSession, *, view_factory: ViewFactory,
+                 out: TextIO | None = None, history: Path | None = None,
+                 pt_input=None, pt_output=None, confirm: Callable[[str], bool] | None = None):
+        self.session = session
+        self.view_factory = view_factory
+        self.out = out or sys.stderr
+        self.confirm = confirm or self._confirm
+        if history is not None:
+            history.parent.mkdir(parents=True, exist_ok=True)
+        self.prompt = PromptSession(
+            history=FileHistory(str(history)) if history is not None else InMemoryHistory(),
+            completer=commands.ChatCompleter(self._section_choices, self._model_choices),
+            complete_while_typing=False, key_bindings=_key_bindings(),
+            bottom_toolbar=self.toolbar, input=pt_input, output=pt_output)
+        self.running = True
+
+    # -- screen ----------------------------------------------------------------------
+
+    def say(self, text: str) -> None:
+        self.out.write(text.rstrip("\n") + "\n")
+        self.out.flush()
+
+    def toolbar(self) -> str:
+        s = self.session
+        parts = [s.model_name]
+        if s.has_draft:
+            target = f" / {s.target:,}" if s.target else ""
+            parts += [f"{s.words:,}{target} words", f"{s.written}/{len(s.sections)} sections"]
+        if s.stats.generated:
+            parts.append(f"{s.stats.tokens_per_second:.1f} tok/s")
+        if s.stats.prompt_tokens:
+            parts.append(f"KV reuse {s.stats.reused:,}/{s.stats.prompt_tokens:,}")
+        parts.append("Alt-Enter: new line · /help")
+        return " │ ".join(parts)
+
+    def _section_choices(self) -> list[tuple[int, str]]:
+        return [(i, sec.title) for i, sec in enumerate(self.session.sections, 1)]
+
+    @staticmethod
+    def _model_choices(prefix: str) -> list[str]:
+        from lwz_cli.cli.complete import models
+
+        return models(prefix)
+
+    def _confirm(self, question: str) -> bool:
+        try:
+            answer = self.prompt.prompt(f"{question} [y/N] ")
+        except (EOFError, KeyboardInterrupt):
+            return False
+        return answer.strip().lower() in ("y", "yes")
+
+    # -- loop -----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        self.say("lwz chat: /help lists the commands; Ctrl-D or /quit leaves.")
+        if self.session.has_draft:
+            self.say(self._summary())
+        while self.running:
+            try:
+                line = self.prompt.prompt("lwz> ")
+            except KeyboardInterrupt:
+                self.say("(Ctrl-D or /quit leaves)")
+                continue
+            except EOFError:
+                break
+            self.handle(line)
+        self.leave()
+
+    def leave(self) -> None:
+        s = self.session
+        if s.has_draft and s.journal is not None:
+            where = s.output or s.journal.dir.name
+            self.say(f"the draft ({s.words:,} words) is kept: `lwz chat {where}` or "
+                     f"`lwz resume {where}` goes on with it")
+        s.close()
+
+    def handle(self, line: str) -> None:
+        """One line of input: a command, guidance, or a new request."""
+        if not line.strip():
+            return
+        try:
+            parsed = commands.parse(line)
+            if parsed is None:
+                self._plain(line.strip())
+            else:
+                getattr(self, f"do_{parsed.name}")(parsed.args)
+        except Interrupted as exc:
+            self.say(f"lwz: {exc}")
+        except LwzError as exc:
+            self.say(f"lwz: error: {exc}")
+
+    def _plain(self, text: str) -> None:
+        if self.session.has_draft:
+            self.session.notes = text
+            self.say("noted: the next /continue or /redo follows it")
+        else:
+            self.do_write(text)
+
+    def _generate(self, step: Callable[[Callable[[dict[str, Any]], None]], None]) -> None:
+        """Run a generating step under the live view; Ctrl-C stops it."""
+        from lwz_cli.cli.write import interrupt_sets
+
+        view = self.view_factory()
+        try:
+            with interrupt_sets(self.session.cancel):
+                step(view)
+        finally:
+            view.close()
+        self.say(self._summary())
+
+    def _summary(self) -> str:
+        s = self.session
+        target = f" of {s.target:,}" if s.target else ""
+        pending = len(s.sections) - s.written
+        more = f"; {pending} planned section(s) left: /continue" if pending else ""
+        return f"{s.words:,}{target} words in {s.written} section(s){more}"
+
+    # -- commands ----------------------------------------------------------------------------
+
+    def do_write(self, args: str) -> None:
+        if not args:
+            raise UsageError("/write needs a request", hint='e.g. /write a 2000-word guide to tea')
+        replace = False
+        if self.session.existing_draft() is not None:
+            if not self.confirm(f"replace the draft in {self.session.output}?"):
+                self.say("kept the draft; /open it or /save it elsewhere first")
+                return
+            replace = True
+        self._generate(lambda emit: self.session.write(args, emit, replace_existing=replace))
+
+    def do_plan(self, args: str) -> None:
+        self.session._need_draft()
+        if args == "edit":
+            self._edit_plan()
+        elif args:
+            raise UsageError(f"/plan takes no argument but 'edit', not {args!r}",
+                             hint="/plan shows the outline; /plan edit edits it")
+        else:
+            self.say(self.session.plan_text())
+
+    def _edit_plan(self) -> None:
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "outline.md"
+            path.write_text(self.session.plan_text(), encoding="utf-8")
+            try:
+                code = subprocess.call([*shlex.split(editor), str(path)])
+            except OSError as exc:
+                raise UsageError(f"cannot start the editor {editor!r}: {exc.strerror}",
+                                 hint="set EDITOR to your editor, e.g. EDITOR=nano") from None
+            if code != 0:
+                raise UsageError(f"the editor exited with status {code}; the outline is unchanged")
+            text = path.read_text(encoding="utf-8")
+        if text == self.session.plan_text():
+            self.say("the outline is unchanged")
+            return
+        self.session.edit_plan(text)
+        self.say(self.session.plan_text())
+
+    def do_show(self, args: str) -> None:
+        self.session._need_draft()
+        if args:
+            number = commands.int_arg(args, "the section number", commands.usage("show"))
+            self.say(self.session.section_text(number))
+        else:
+            self.say(self.session.document() or "(nothing written yet)")
+
+    def do_redo(self, args: str) -> None:
+        head, _, notes = args.partition(" ")
+        if not head:
+            raise UsageError("/redo needs a section number", hint=f"usage: {commands.usage('redo')}")
+        number = commands.int_arg(head, "the section number", commands.usage("redo"))
+        self.session._written_index(number)
+        self._generate(lambda emit: self.session.redo(number, emit, notes=notes.strip() or None))
+
+    def do_expand(self, args: str) -> None:
+        parts = args.split()
+        if len(parts) != 2:
+            raise UsageError("/expand needs a section number and a length",
+                             hint=f"usage: {commands.usage('expand')}, e.g. /expand 2 800")
+        number = commands.int_arg(parts[0], "the section number", commands.usage("expand"))
+        words = commands.int_arg(parts[1], "WORDS", commands.usage("expand"))
+        self._generate(lambda emit: self.session.expand(number, words, emit))
+
+    def do_continue(self, args: str) -> None:
+        words = commands.int_arg(args, "WORDS", commands.usage("continue")) if args else None
+        self.session._need_draft()
+        self._generate(lambda emit: self.session.continue_(emit, words=words))
+
+    def do_words(self, args: str) -> None:
+        if not args:
+            target = f"{self.session.target:,} words" if self.session.target else "none"
+            self.say(f"target: {target}")
+            return
+        self.session.set_words(commands.int_arg(args, "the target", commands.usage("words")))
+        self.say(f"target: {self.session.target:,} words; unwritten sections rebalanced")
+
+    def do_model(self, args: str) -> None:
+        if not args:
+            self.say(f"model: {self.session.model_name}")
+            return
+        name = self.session.set_model(args)
+        self.say(f"model: {name}" + ("" if not self.session.has_draft else
+                                     " (the draft's next sections are written with it)"))
+
+    def do_undo(self, args: str) -> None:
+        self.session._need_draft()
+        label = self.session.undo()
+        self.say(f"undid {label}; {self._summary()}")
+
+    def do_save(self, args: str) -> None:
+        path = Path(args).expanduser() if args else None
+        saved = self.session.save(path)
+        self.say(f"saved {saved} ({self.session.words:,} words)")
+
+    def do_open(self, args: str) -> None:
+        if not args:
+            raise UsageError("/open needs a document path or run id", hint="/runs lists them")
+        self.session.open(args, self.view_factory_quiet())
+        self.say(f"opened {args}: {self._summary()}")
+
+    def view_factory_quiet(self) -> Callable[[dict[str, Any]], None]:
+        return lambda event: None
+
+    def do_runs(self, args: str) -> None:
+        from lwz_cli.cli.runs import run_rows
+
+        rows = run_rows()
+        if not rows:
+            self.say("no runs yet")
+            return
+        for row in rows[:20]:
+            target = f"/{row['target_words']:,}" if row.get("target_words") else ""
+            self.say(f"  {row['status']:<11} {row['words']:>6,}{target:<8} words  "
+                     f"{row['output'] or row['id']}")
+
+    def do_stats(self, args: str) -> None:
+        st = self.session.stats
+        if not st.action:
+            self.say("nothing generated yet")
+            return
+        self.say(f"last step: {st.action}, {st.seconds:.1f} s\n"
+                 f"  prompt: {st.prompt_tokens:,} tokens, {st.reused:,} reused from the KV cache, "
+                 f"{st.prefilled:,} prefilled\n"
+                 f"  generated: {st.generated:,} tokens at {st.tokens_per_second:.1f} tok/s")
+
+    def do_help(self, args: str) -> None:
+        self.say(commands.help_text())
+
+    def do_quit(self, args: str) -> None:
+        self.running = False

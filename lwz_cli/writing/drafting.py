@@ -1,0 +1,541 @@
+"""Interactive drafting: one document, steered a step at a time.
+
+`DraftingSession` is the library behind `lwz chat` (and usable from Python):
+write a planned document, then redo, expand or continue sections, change the
+target or the model, undo, save. The document is always a run in the journal,
+checkpointed after every step, so `lwz resume` and `/open` pick it up later.
+
+One engine stays loaded across steps and documents, so every step reuses the
+KV cache: redoing or continuing the last section re-reads nothing before it.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from lwz_cli.atomic import atomic_write_text
+from lwz_cli.engine.protocol import Sampling
+from lwz_cli.errors import Interrupted, UsageError
+from lwz_cli.journal import Journal, partial_path
+from lwz_cli.writing.length import count_words
+from lwz_cli.writing.plan import WORDS_PER_SECTION, Plan, Section, parse_plan, rebalance
+
+Emit = Callable[[dict[str, Any]], None]
+DEFAULT_WORDS = 1500  # a chat draft needs a target to plan against
+UNDO_DEPTH = 50
+
+
+@dataclass
+class StepStats:
+    """What the last step cost: shown by `/stats` and the toolbar."""
+
+    action: str = ""
+    prompt_tokens: int = 0  # the context the step's first generation started from
+    prefilled: int = 0  # prompt tokens the engine had to read (the rest came from the KV cache)
+    generated: int = 0
+    decode_seconds: float = 0.0
+    seconds: float = 0.0
+
+    @property
+    def reused(self) -> int:
+        return max(0, self.prompt_tokens - self.prefilled)
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.generated / self.decode_seconds if self.decode_seconds > 0 else 0.0
+
+
+@dataclass
+class Settings:
+    """What `lwz chat` was started with; applies to every document it writes."""
+
+    model: str | None = None
+    output: Path | None = None
+    words: int | None = None
+    sampling: Sampling = field(default_factory=Sampling)
+    threads: int | None = None
+    gpu_layers: int | None = None
+    kv_type: str | None = None
+    ctx: int | None = None
+    verbose: bool = False
+
+
+class DraftingSession:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.run = None  # PlannedRun of the open document
+        self.prepared = None
+        self.journal: Journal | None = None
+        self.output: Path | None = settings.output
+        self.undo_stack: list[tuple[str, dict[str, Any]]] = []
+        self.stats = StepStats()
+        self.notes: str | None = None  # guidance waiting for the next generation
+        self.cancel = threading.Event()
+        self._engine = None
+        self._engine_key: tuple | None = None
+
+    # -- what there is -------------------------------------------------------------
+
+    @property
+    def has_draft(self) -> bool:
+        return self.run is not None
+
+    @property
+    def has_plan(self) -> bool:
+        return self.run is not None and self.run.plan is not None
+
+    @property
+    def model_name(self) -> str:
+        if self.prepared is not None:
+            return self.prepared.model_name
+        return self.settings.model or "longwriter-zero-32b"
+
+    @property
+    def target(self) -> int | None:
+        return self.prepared.target_words if self.prepared is not None else self.settings.words
+
+    @property
+    def words(self) -> int:
+        return count_words(self.document()) if self.has_draft else 0
+
+    @property
+    def sections(self) -> list[Section]:
+        return self.run.plan.sections if self.has_plan else []
+
+    @property
+    def written(self) -> int:
+        return len(self.run.done) if self.has_draft else 0
+
+    def document(self) -> str:
+        """Everything written, a section stopped mid-way included."""
+        if not self.has_plan:
+            return ""
+        run = self.run
+        text = run.document()
+        if run.draft is not None and run.phase == "sections":
+            text += run.heading_chunk + run.draft.text()
+        return text
+
+    def section_text(self, number: int) -> str:
+        index = self._written_index(number)
+        return self.run.done[index]["chunk"]
+
+    def plan_text(self) -> str:
+        """The outline as `/plan` shows it and `/plan edit` reads it back."""
+        self._need_plan()
+        plan = self.run.plan
+        lines = [f"Title: {plan.title}", ""] if plan.title else []
+        for i, section in enumerate(plan.sections, 1):
+            points = f" — {section.points}" if section.points else ""
+            words = (f"{self.run.done[i - 1]['words']} of {section.budget} words written"
+                     if i <= self.written else f"{section.budget} words")
+            lines.append(f"{i}. {section.title}{points} ({words})")
+        return "\n".join(lines) + "\n"
+
+    # -- documents ---------------------------------------------------------------------
+
+    def existing_draft(self) -> Journal | None:
+        """The run that the chat's output file already has, if any."""
+        if self.output is None:
+            return None
+        return Journal.find(self.output)
+
+    def write(self, prompt: str, emit: Emit, *, words: int | None = None,
+              replace_existing: bool = False) -> None:
+        """Start a new document. Without an output file each document is its own run
+        (the previous one stays resumable with /open); with one, a draft already
+        there is replaced only when `replace_existing` says so."""
+        from lwz_cli.writing.planned import PlannedRun
+        from lwz_cli.writing.session import WriteRequest, manifest_for, prepare
+
+        s = self.settings
+        request = WriteRequest(prompt=prompt, model=s.model, output=self.output,
+                               words=words or s.words, sampling=s.sampling, ctx=s.ctx,
+                               threads=s.threads, gpu_layers=s.gpu_layers, kv_type=s.kv_type,
+                               verbose=s.verbose, strategy="planned", kv_snapshot=False)
+        from lwz_cli.writing.length import parse_target
+
+        if request.words is None and parse_target(prompt) is None:
+            request.words = DEFAULT_WORDS
+        prepared = prepare(request)
+        existing = self.existing_draft()
+        if existing is not None and not replace_existing:
+            raise UsageError(f"{self.output} already has a draft "
+                             f"({existing.manifest.get('words', 0)} words)",
+                             hint=f"/open {self.output} goes on with it; /save it elsewhere first "
+                                  "to keep it, then /write again to replace it")
+        self.close_document()
+        if existing is not None:
+            existing.remove()
+            partial_path(self.output).unlink(missing_ok=True)
+        self.prepared = prepared
+        self.journal = Journal.create(manifest_for(prepared), self.output)
+        self.journal.lock()
+        self.run = PlannedRun(prepared, emit, engine=self._engine_for(prepared),
+                              journal=self.journal, cancel=self.cancel)
+        self.undo_stack.clear()
+        self._step("write", emit, self._write_on)
+
+    def open(self, target: str, emit: Emit) -> None:
+        """Open an existing run (by its output path or id) to go on drafting it."""
+        from lwz_cli.writing.planned import PlannedRun
+        from lwz_cli.writing.resume import find_run, prepare_resume
+
+        journal = find_run(target)
+        if self.journal is not None and journal.dir == self.journal.dir:
+            return  # already open
+        if journal.is_live():
+            raise UsageError(f"the run for {target} is open in another lwz",
+                             hint="close that one first")
+        if journal.manifest.get("request", {}).get("strategy") != "planned":
+            raise UsageError(f"{target} was written in one pass, without sections to edit",
+                             hint=f"`lwz resume {target}` finishes it")
+        if journal.manifest.get("status") == "done":
+            journal.set_status("interrupted")  # reopened for editing
+        prepared, checkpoint = prepare_resume(
+            journal, model=None, threads=self.settings.threads,
+            gpu_layers=self.settings.gpu_layers, kv_snapshot=False,
+            verbose=self.settings.verbose)
+        self.close_document()
+        self.prepared, self.journal = prepared, journal
+        self.output = prepared.request.output
+        journal.lock()
+        self.run = PlannedRun(prepared, emit, engine=self._engine_for(prepared), journal=journal,
+                              cancel=self.cancel, resumed=True)
+        self.run.restore(checkpoint)
+        self.undo_stack.clear()
+
+    def close_document(self) -> None:
+        """Leave the open document as a resumable run."""
+        if self.journal is not None:
+            try:
+                if self.journal.manifest.get("status") != "done":
+                    self.journal.set_status("interrupted", words=self.words)
+            except OSError:
+                pass
+            self.journal.unlock()
+        self.run = self.prepared = self.journal = None
+
+    def close(self) -> None:
+        self.close_document()
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+    # -- steps ------------------------------------------------------------------------------
+
+    def continue_(self, emit: Emit, *, words: int | None = None) -> None:
+        """Write on: finish an interrupted section and the planned ones left; when
+        all are written, add a section (`words` long) after the last."""
+        self._need_draft()
+        run = self.run
+        if run.plan is not None and run.index >= len(run.plan.sections) and run.draft is None:
+            budget = words or min(WORDS_PER_SECTION, max(200, (self.target or 0) // 4))
+            title = "延伸" if run.language == "zh" else "Going Further"
+            self._push("continue")
+            run.plan.sections.append(Section(title, self._take_notes() or "", budget))
+            self._set_target((self.target or 0) + budget)
+            run.emit({"event": "plan", **run._plan_event()})
+        else:
+            self._push("continue")
+        self._step("continue", emit, self._write_on)
+
+    def redo(self, number: int, emit: Emit, *, notes: str | None = None) -> None:
+        """Write section `number` (1-based) again; the others stay byte-identical."""
+        self._need_draft()
+        index = self._written_index(number)
+        self._no_section_in_progress()
+        notes = " ".join(n for n in (self._take_notes(), notes) if n) or None
+        self._push(f"redo {number}")
+        self._step(f"redo {number}", emit, lambda: self._rewrite(index, notes))
+
+    def expand(self, number: int, words: int, emit: Emit) -> None:
+        """Rewrite section `number` at about `words` words, keeping what it says."""
+        self._need_draft()
+        index = self._written_index(number)
+        self._no_section_in_progress()
+        current = self.run.done[index]
+        if words <= current["words"]:
+            raise UsageError(f"section {number} already has {current['words']} words",
+                             hint=f"give a larger length, e.g. /expand {number} {current['words'] * 2}")
+        if words > 20_000:
+            raise UsageError(f"/expand {number} {words}: too long for one section",
+                             hint="add sections with /continue instead")
+        self._push(f"expand {number}")
+        section = self.run.plan.sections[index]
+        section.budget = words
+        body = current["chunk"].split("\n\n", 1)[-1].strip()
+        if self.run.language == "zh":
+            ask = f"把这一部分扩写到约{words}字，保留原有内容并加以深化。原文：\n{body}"
+        else:
+            ask = (f"Expand this section to about {words} words: keep what it says and go deeper "
+                   f"(examples, detail, reasoning). The current version:\n{body}")
+        notes = " ".join(n for n in (self._take_notes(), ask) if n)
+        self._set_target(self.words - current["words"] + words + self._unwritten_budget())
+        self._step(f"expand {number}", emit, lambda: self._rewrite(index, notes))
+
+    def set_words(self, words: int) -> None:
+        from lwz_cli.writing.session import check_words
+
+        check_words(words, "/words")
+        self._need_plan()
+        self._push(f"words {words}")
+        self._set_target(words)
+        rebalance(self.words, words, self.run.plan.sections[self.written:])
+        self._checkpoint()
+
+    def set_model(self, spec: str) -> str:
+        """Use another model from now on (the open draft keeps its text and plan)."""
+        from lwz_cli.models.registry import resolve_model
+
+        resolved = resolve_model(spec)
+        self.settings.model = spec
+        if self.has_draft:
+            self._reprepare(spec)
+        return resolved.alias or resolved.path.name
+
+    def edit_plan(self, text: str) -> None:
+        """Replace the outline with an edited one (as `plan_text` writes it). Written
+        sections keep their text; a renamed one gets its new heading; sections cut
+        from the end are dropped (undo brings them back)."""
+        self._need_plan()
+        self._no_section_in_progress()
+        parsed = parse_plan(_strip_counts(text))
+        if not parsed.sections:
+            raise UsageError("the edited outline has no numbered sections",
+                             hint="keep lines like '1. Title — points (300 words)'")
+        self._push("plan edit")
+        run = self.run
+        for section, line in zip(parsed.sections, _budgets(text)):
+            if line:
+                section.budget = line
+        old = run.plan.sections
+        run.plan = Plan(parsed.title or run.plan.title, parsed.sections, run.plan.planned_count)
+        kept = run.done[: len(parsed.sections)]
+        for i, entry in enumerate(kept):
+            title = parsed.sections[i].title
+            if i < len(old) and title != entry["title"]:
+                body = entry["chunk"].split("\n\n", 1)[-1]
+                chunk = f"## {title}\n\n{body}"
+                kept[i] = {"title": title, "chunk": chunk, "words": count_words(chunk)}
+        run.done = kept
+        run.index = len(kept)
+        run.draft = None
+        run.base = run.turn_base = None  # the conversation no longer matches the document
+        self._set_target(sum(s.budget for s in parsed.sections))
+        self._checkpoint(all_sections=True)
+
+    def undo(self) -> str:
+        """Put back the state before the last change; returns what was undone."""
+        if not self.undo_stack:
+            raise UsageError("nothing to undo", hint="/undo reverts /redo, /expand, /continue, "
+                             "/words and /plan edit")
+        label, state = self.undo_stack.pop()
+        run = self.run
+        run.phase = "sections"
+        run.plan = Plan.from_json(state["plan"])
+        run.done = state["done"]
+        run.index = state["index"]
+        run.base, run.turn_base = state["base"], state["turn_base"]
+        run.draft = None
+        self._set_target(state["target"])
+        self._checkpoint(all_sections=True)
+        return label
+
+    def save(self, path: Path | None = None) -> Path:
+        """Write the document (atomically) to `path`, or to the chat's output."""
+        self._need_plan()
+        target = path or self.output
+        if target is None:
+            raise UsageError("no file to save to", hint="/save PATH, e.g. /save guide.md")
+        from lwz_cli.writing.session import check_output
+
+        check_output(target)
+        atomic_write_text(target, self.document().strip() + "\n")
+        if target == self.output and self.run.index >= len(self.run.plan.sections):
+            partial_path(target).unlink(missing_ok=True)
+            self.journal.set_status("done", words=self.words, finished=time.time())
+        return target
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _need_draft(self) -> None:
+        if not self.has_draft:
+            raise UsageError("there is no draft yet", hint="/write PROMPT starts one (or /open PATH)")
+
+    def _need_plan(self) -> None:
+        self._need_draft()
+        if self.run.plan is None:
+            raise UsageError("the outline is not written yet (planning was stopped)",
+                             hint="/continue writes it")
+
+    def _no_section_in_progress(self) -> None:
+        if self.run.draft is not None and self.run.phase == "sections":
+            raise UsageError(f"section {self.run.index + 1} was stopped mid-way",
+                             hint="/continue finishes it; /undo drops it")
+
+    def _written_index(self, number: int) -> int:
+        self._need_plan()
+        if not 1 <= number <= self.written:
+            have = f"sections 1-{self.written} are written" if self.written else "no section is written yet"
+            raise UsageError(f"there is no written section {number}: {have}",
+                             hint="/plan lists them")
+        return number - 1
+
+    def _take_notes(self) -> str | None:
+        notes, self.notes = self.notes, None
+        return notes
+
+    def _unwritten_budget(self) -> int:
+        return sum(s.budget for s in self.run.plan.sections[self.written:])
+
+    def _push(self, label: str) -> None:
+        run = self.run
+        if run.plan is None:
+            return  # nothing to go back to before the outline
+        state = {"plan": copy.deepcopy(run.plan.to_json()), "done": list(run.done),
+                 "index": run.index, "base": run.base, "turn_base": run.turn_base,
+                 "target": self.target}
+        self.undo_stack.append((label, state))
+        del self.undo_stack[:-UNDO_DEPTH]
+
+    def _set_target(self, words: int) -> None:
+        self.prepared.target_words = words
+        if self.journal is not None:
+            self.journal.manifest["request"].update(words=words, target_words=words)
+            self.journal.save_manifest()
+
+    def _engine_for(self, prepared):
+        from lwz_cli.writing.session import load_engine
+
+        key = (str(prepared.model.path), prepared.tokens.n_ctx, prepared.gpu_layers,
+               prepared.kv_type)
+        if self._engine is None or key != self._engine_key:
+            if self._engine is not None:
+                self._engine.close()
+                self._engine = None
+            self._engine = load_engine(prepared)
+            self._engine_key = key
+        return self._engine
+
+    def _reprepare(self, spec: str) -> None:
+        """Move the open draft to another model: new prompts and engine, same text."""
+        from lwz_cli.journal import model_fingerprint
+        from lwz_cli.writing.session import manifest_for, prepare
+
+        old = self.prepared
+        request = replace(old.request, model=spec, words=old.target_words, ctx=self.settings.ctx)
+        prepared = prepare(request)
+        prepared.target_words = old.target_words
+        run = self.run
+        run.prepared = prepared
+        run.conversation = prepared.conversation
+        run.language = prepared.prompt.language
+        run.engine = self._engine_for(prepared)
+        run.base = run.turn_base = None
+        manifest = manifest_for(prepared)
+        self.journal.manifest.update(model=manifest["model"], prompt=manifest["prompt"],
+                                     engine=manifest["engine"])
+        self.journal.manifest["model"].update(model_fingerprint(prepared.model.path))
+        self.journal.save_manifest()
+        self.prepared = prepared
+
+    def _write_on(self) -> str:
+        self.run.run()
+        return "done"
+
+    def _rewrite(self, index: int, notes: str | None) -> str:
+        reason = self.run.rewrite_section(index, notes=notes)
+        self._checkpoint(all_sections=False, section=index)
+        if reason == "cancelled":
+            raise Interrupted(f"stopped; section {index + 1} keeps what was written "
+                              "(/undo brings the old one back)")
+        return reason
+
+    def _checkpoint(self, *, all_sections: bool = False, section: int | None = None) -> None:
+        journal, run = self.journal, self.run
+        if journal is None:
+            return
+        if all_sections:
+            for i, entry in enumerate(run.done, 1):
+                journal.write_section(i, entry["chunk"])
+            for stale in sorted((journal.dir / "sections").glob("*.md"))[len(run.done):]:
+                stale.unlink(missing_ok=True)
+        elif section is not None:
+            journal.write_section(section + 1, run.done[section]["chunk"])
+        run.checkpoint()
+        if self.output is not None:
+            atomic_write_text(partial_path(self.output), run.document())
+
+    def _step(self, action: str, emit: Emit, work: Callable[[], str]) -> None:
+        """Run one generating step with `emit` as the view; Ctrl-C (the cancel
+        event) stops it with everything written so far checkpointed."""
+        run = self.run
+        run.emit = emit
+        before = dict(run.totals)
+        self.cancel.clear()
+        # the token budget is per step: a chat draft can be redone without end
+        run.prepared.tokens = replace(run.prepared.tokens,
+                                      max_tokens=run.totals["generated"] + self._step_allowance())
+        started = time.monotonic()
+        stats = StepStats(action=action)
+        try:
+            work()
+        except Interrupted:
+            if run.draft is not None:  # a section stopped mid-way: keep it for /continue
+                self._resync()
+            raise
+        finally:
+            stats.prefilled = run.totals["evaluated"] - before["evaluated"]
+            stats.generated = run.totals["new"] - before["new"]
+            stats.decode_seconds = run.totals["decode"] - before["decode"]
+            stats.seconds = time.monotonic() - started
+            stats.prompt_tokens = run.totals.get("prompt", 0) - before.get("prompt", 0)
+            self.stats = stats
+        if action == "write" or action == "continue":
+            self._checkpoint(all_sections=False)
+
+    def _step_allowance(self) -> int:
+        from lwz_cli.writing.budget import TOKENS_PER_WORD
+        from lwz_cli.writing.planned import PLAN_TOKENS
+
+        words = max(self._unwritten_budget() if self.has_plan else (self.target or DEFAULT_WORDS),
+                    max((s.budget for s in self.sections), default=0), WORDS_PER_SECTION)
+        language = self.run.language
+        return PLAN_TOKENS[self.run.prepared.prompt.protocol] + int(words * TOKENS_PER_WORD[language] * 3)
+
+    def _resync(self) -> None:
+        """After a stop mid-section, rebuild the run from its checkpoint so the next
+        /continue starts from exactly what was saved (the KV cache still holds it)."""
+        from lwz_cli.writing.planned import PlannedRun
+
+        run = self.run
+        checkpoint = self.journal.latest_checkpoint()
+        fresh = PlannedRun(run.prepared, lambda event: None, engine=run.engine,
+                           journal=self.journal, cancel=self.cancel, resumed=True)
+        fresh.restore(checkpoint)
+        self.run = fresh
+
+
+def _strip_counts(text: str) -> str:
+    """Drop the '(N words)' / '(N of M words written)' suffixes `plan_text` adds."""
+    import re
+
+    return re.sub(r"\s*\((?:\d+ of )?\d[\d,]* words(?: written)?\)\s*$", "", text, flags=re.M)
+
+
+def _budgets(text: str) -> list[int | None]:
+    """The word budget each numbered line of an edited outline asks for."""
+    import re
+
+    found = []
+    for line in text.splitlines():
+        if re.match(r"\s*\d+[.)]\s", line):
+            m = re.search(r"\((?:(\d+) of )?(\d[\d,]*) words(?: written)?\)\s*$", line)
+            found.append(int(m.group(2).replace(",", "")) if m else None)
+    return found
