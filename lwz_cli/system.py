@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 
 def physical_cores() -> int:
@@ -64,3 +65,11 @@ def use_extra_buffers() -> bool:
     if setting in ("0", "false", "no", "off"):
         return False
     return "amx_int8" not in cpu_flags()
+
+
+# llama.cpp loads models with stdout and stderr pointed at /dev/null at the file
+# descriptor level (llama-cpp-python's suppress_stdout_stderr, and ours). That is
+# process-wide and not thread-safe: two loads at once can leave the descriptors
+# pointing at /dev/null for good, and a thread writing meanwhile loses its output.
+# Model loads and writers that run beside them (lwz batch --jobs) hold this lock.
+NATIVE_IO = threading.RLock()

@@ -51,7 +51,10 @@ class LlamaServer:
         cmd = [sys.executable, str(HERE), "--model", str(self.model), "--host", "127.0.0.1",
                "--port", str(self.port), "--n_ctx", str(self.n_ctx),
                "--n_threads", str(self.threads), "--n_threads_batch", str(self.threads),
-               "--verbose", "False", "--use_mlock", "False", "--logits_all", "False"]
+               "--verbose", "False", "--use_mlock", "False", "--logits_all", "False",
+               # queue a second request instead of cutting the one streaming (the
+               # server's default), so jobs sharing it do not interrupt each other
+               "--interrupt_requests", "False"]
         if self.api_key:
             cmd += ["--api_key", self.api_key]
         return cmd

@@ -434,3 +434,80 @@ def test_the_engine_gives_up_then_lwz_resume_finishes_the_job(live, run_lwz, lwz
     done = events(result.stdout)[-1]
     assert done["event"] == "done" and done["resumed"] is True
     assert (tmp_path / "tomato.md").read_text().startswith(partial)
+
+
+# -- batches over endpoints ---------------------------------------------------------------
+
+BATCH_RECIPE = """\
+name: notes
+model: tiny
+words: 80
+params: {seed: 2, max_tokens: 220}
+prompt: "Write an {words}-word note about {topic}."
+output: "notes/{slug}.md"
+items:
+  - {topic: green tea, slug: tea}
+  - {topic: rainwater tanks, slug: tanks}
+  - {topic: bicycle chains, slug: chains}
+"""
+
+
+@pytest.fixture()
+def second_server(tiny_path, tmp_path):
+    srv = LlamaServer(tiny_path, api_key=KEY, log=tmp_path / "second.log").start()
+    yield srv
+    srv.stop()
+
+
+def test_a_three_job_batch_with_two_jobs_at_once(live, second_server, run_lwz, lwz_env, tmp_path):
+    recipe = tmp_path / "notes.yaml"
+    recipe.write_text(BATCH_RECIPE)
+    env = {**lwz_env, "LWZ_API_KEY": KEY}
+    args = ("batch", str(recipe), "--jobs", "2", "--endpoint", live.url,
+            "--endpoint", second_server.url, "--json")
+    result = run_lwz(*args, env=env)
+    assert result.returncode == 0, result.stderr
+    found = events(result.stdout)
+    ends = [e for e in found if e["event"] == "job_end"]
+    assert [e["status"] for e in ends] == ["done"] * 3
+    assert {e["endpoint"] for e in ends} == {live.url, second_server.url}  # both were used
+    assert all(e["token_counts"] == "counted pieces" for e in found if e["event"] == "done")
+    for slug in ("tea", "tanks", "chains"):
+        assert (tmp_path / "notes" / f"{slug}.md").read_text().strip()
+    again = run_lwz(*args, env=env)
+    assert [e["status"] for e in events(again.stdout) if e["event"] == "job_end"] == ["skipped"] * 3
+
+
+def test_a_batch_survives_an_endpoint_killed_mid_job(live, second_server, lwz_env, tmp_path):
+    """The server under a running job is killed: the job resumes from its journal on
+    the other endpoint and the batch completes."""
+    recipe = tmp_path / "notes.yaml"
+    recipe.write_text(BATCH_RECIPE.replace("words: 80", "words: 200").replace("220", "500"))
+    env = {**lwz_env, "LWZ_API_KEY": KEY, "LWZ_ENDPOINT_RETRIES": "2",
+           "LWZ_ENDPOINT_BACKOFF": "0.2"}
+    cmd = [sys.executable, "-m", "lwz_cli", "batch", str(recipe), "--jobs", "2", "--endpoint",
+           live.url, "--endpoint", second_server.url, "--json"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    on_second, texts, killed = set(), {}, False
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        event = json.loads(line)
+        if event["event"] == "start" and event.get("endpoint") == second_server.url:
+            on_second.add(event["job"])
+        if event["event"] == "text" and event["job"] in on_second and not killed:
+            texts[event["job"]] = texts.get(event["job"], 0) + 1
+            if texts[event["job"]] >= 30:
+                second_server.kill()
+                killed = True
+    proc.wait(300)
+    assert killed
+    stderr = proc.stderr.read()
+    assert proc.returncode == 0, stderr
+    found = events("".join(lines))
+    assert [e["status"] for e in found if e["event"] == "job_end"] == ["done"] * 3
+    assert any("resuming from its journal" in e.get("message", "") for e in found
+               if e["event"] == "warning")
+    resumed = [e for e in found if e["event"] == "job_start" and e["action"] == "resume"]
+    assert resumed or any(e.get("resumed") for e in found if e["event"] == "start")

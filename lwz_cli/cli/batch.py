@@ -157,7 +157,9 @@ class BatchView:
             self.live.start()
 
     def __call__(self, job, event: dict) -> None:
-        with self.lock:
+        from lwz_cli.system import NATIVE_IO
+
+        with NATIVE_IO, self.lock:  # never while a model load has stdout/stderr muted
             if self.json_mode:
                 _print_json({**event, "job": job.id if job else None})
                 if event["event"] == "job_end":

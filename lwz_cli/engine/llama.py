@@ -19,7 +19,7 @@ from lwz_cli.engine.detokenizer import IncrementalDetokenizer, llama_token_bytes
 from lwz_cli.engine.protocol import GenerationStats, Piece, Sampling
 from lwz_cli.engine.stops import StopMatcher
 from lwz_cli.errors import RuntimeFailure, UsageError
-from lwz_cli.system import use_extra_buffers
+from lwz_cli.system import NATIVE_IO, use_extra_buffers
 
 
 @contextlib.contextmanager
@@ -98,7 +98,7 @@ class VocabTokenizer:
         from llama_cpp._logger import set_verbose
 
         set_verbose(verbose)
-        with quiet_native_output(not verbose):
+        with NATIVE_IO, quiet_native_output(not verbose):
             try:
                 self._model = _internals.LlamaModel(
                     path_model=model_path, params=params, verbose=verbose
@@ -170,7 +170,7 @@ class LlamaEngine:
         if seed is not None:
             kwargs["seed"] = seed
         self.extra_buffers = use_extra_buffers() if extra_buffers is None else extra_buffers
-        with quiet_native_output(not verbose), _model_params(self.extra_buffers):
+        with NATIVE_IO, quiet_native_output(not verbose), _model_params(self.extra_buffers):
             try:
                 self.llm = llama_cpp.Llama(**kwargs)
             except Exception as exc:
