@@ -206,6 +206,21 @@ def test_stopped_section_is_kept_and_resumable(chat_home, run_lwz):
     finally:
         session.close()
     assert Journal.find(output).manifest["status"] == "interrupted"
+
+    # /open picks the run up in another session: the stopped section is there
+    reopened = DraftingSession(Settings(model="tiny"))
+    try:
+        reopened.open(str(output), Recorder())
+        assert reopened.written == 1 and reopened.document().startswith(held)
+        assert len(reopened.document()) > len(held)
+        with pytest.raises(UsageError, match="stopped mid-way"):
+            reopened.redo(1, Recorder())
+        assert reopened.set_model("tiny") == "tiny"  # /model re-prepares the open draft
+    finally:
+        reopened.close()
+    with pytest.raises(UsageError, match="no lwz run"):
+        DraftingSession(Settings()).open(str(chat_home / "nothing.md"), Recorder())
+
     result = run_lwz("resume", str(output), "--json")
     assert result.returncode == 0, result.stderr
     assert output.read_text().startswith(held.strip()[:200])

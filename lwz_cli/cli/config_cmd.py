@@ -38,6 +38,9 @@ def show(json_mode: bool = typer.Option(False, "--json", help="JSON on stdout.")
     from lwz_cli.config import effective, env_name
 
     rows = effective()
+    for row in rows:  # a secret is shown as set or not, never printed
+        if row["key"] == "api_key" and row["value"] is not None:
+            row["value"] = "(set, hidden)"
     if json_mode:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
