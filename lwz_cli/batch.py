@@ -83,6 +83,8 @@ def fingerprint(job: Job, defaults: Defaults) -> str:
     default model or sampling setting regenerates too)."""
     params = {"temperature": defaults.temperature, "top_p": defaults.top_p,
               "seed": defaults.seed, **job.params}
+    if defaults.endpoint_model:  # the served model writes the text
+        params["endpoint_model"] = defaults.endpoint_model
     return replace(job, model=effective_model(job, defaults),
                    strategy=job.strategy or defaults.strategy, params=params).fingerprint()
 
@@ -165,7 +167,7 @@ class EndpointPool:
                 return
             self.busy[url] -= 1
             self.strikes[url] = 0 if ok else self.strikes[url] + 1
-            if self.strikes[url] >= ENDPOINT_STRIKES and len(self.busy) > 0:
+            if self.strikes[url] >= ENDPOINT_STRIKES and len(self.busy) > 1:  # never the last
                 del self.busy[url]
                 left = ", ".join(self.busy) or "none"
                 self.warn(f"dropping endpoint {url} after {ENDPOINT_STRIKES} failures in a row "
@@ -179,9 +181,11 @@ class BatchRunner:
     def __init__(self, jobs: list[Job], defaults: Defaults, emit: Callable[[Job | None, dict], None],
                  *, parallel: int = 1, continue_on_error: bool = False,
                  cancel: threading.Event | None = None):
-        if parallel > 1 and not defaults.endpoints and not any(j.endpoint for j in jobs):
-            raise UsageError(f"--jobs {parallel} needs --endpoint: one in-process model writes "
-                             "one document at a time",
+        local = [j for j in jobs if not (defaults.endpoints or j.endpoint)]
+        if parallel > 1 and local:
+            raise UsageError(f"--jobs {parallel} needs --endpoint (or endpoint: in every recipe): "
+                             f"one in-process model writes one document at a time ({local[0].id} "
+                             "has no endpoint)",
                              hint="start servers (llama-server, vLLM, ...) and pass --endpoint URL")
         self.jobs = jobs
         self.defaults = defaults
@@ -205,9 +209,10 @@ class BatchRunner:
         urls = self.endpoints_for(job)
         if not urls:
             return None
-        if urls not in self.pools:
-            self.pools[urls] = EndpointPool(urls, self.warn)
-        return self.pools[urls]
+        with self._engine_lock:
+            if urls not in self.pools:
+                self.pools[urls] = EndpointPool(urls, self.warn)
+            return self.pools[urls]
 
     def run(self) -> list[Outcome]:
         outcomes: dict[int, Outcome] = {}
@@ -253,7 +258,7 @@ class BatchRunner:
             if existing is not None:
                 existing.remove()
             partial_path(job.output).unlink(missing_ok=True)
-            job.output.unlink(missing_ok=True)
+            # the old document stays until the new one replaces it (atomic rename)
         pool = self.pool_for(job)
         action = decision.action
         last_error = ""
@@ -280,7 +285,7 @@ class BatchRunner:
                     self.emit(job, {"event": "warning", "message": f"{job.id}: {exc}; resuming "
                                     "from its journal" + (" on another endpoint" if pool and
                                                           len(pool.alive) > 1 else "")})
-                    time.sleep(min(8.0, 0.5 * 2 ** attempt))
+                    self.cancel.wait(min(30.0, 2.0 * 2 ** attempt))
                     decision = Decision(RESUME, "retry", decision.fingerprint)
                     continue
                 break
@@ -300,6 +305,8 @@ class BatchRunner:
 
     def _finish(self, job: Job, outcome: Outcome, started: float) -> Outcome:
         outcome.seconds = time.monotonic() - started
+        if outcome.status == "failed":
+            self.emit(job, {"event": "error", "message": outcome.message, "exit_code": 1})
         self.emit(job, {"event": "job_end", **outcome.to_json()})
         return outcome
 

@@ -129,3 +129,17 @@ def test_failing_job_exit_1_and_continue_on_error(tmp_path, run_lwz):
     statuses = [r["status"] for r in _events(go_on.stdout)[-1]["results"]]
     assert statuses == ["failed", "done"]
     assert (tmp_path / "out" / "tea.md").exists()
+
+
+def test_batch_on_a_terminal_shows_the_jobs_bar_and_the_running_job(tmp_path, lwz_env):
+    from test_chat import Terminal
+
+    recipe = _recipe(tmp_path)
+    env = {**lwz_env, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "40"}
+    term = Terminal(["batch", str(recipe)], env, tmp_path)
+    term.expect(r"jobs .*0/2", 60)  # the overall bar
+    term.expect(r"tea-notes/notes/green\.md:", 60)  # the running job's own live view...
+    term.expect(r"words", 60)
+    term.expect(r"lwz batch", 120)  # ...then the summary table
+    assert term.wait() == 0
+    assert "done" in term.seen[term.pos:] or "done" in term.seen

@@ -50,6 +50,8 @@ def test_parse_and_did_you_mean():
     assert commands.parse("  /EXPAND 3 800 ") == commands.Parsed("expand", "3 800")
     assert commands.parse("/q") == commands.Parsed("quit", "")
     assert commands.parse("a guide to tea") is None
+    assert commands.parse("/write\na guide\nto tea") == commands.Parsed("write", "a guide\nto tea")
+    assert commands.parse("/redo 2\nmore detail") == commands.Parsed("redo", "2\nmore detail")
     assert commands.parse("//not a command") is None
     for typo, meant in (("/rdo", "redo"), ("/expnd", "expand"), ("/contiue", "continue"),
                         ("/sav", "save"), ("/wrds", "words")):
@@ -331,14 +333,20 @@ def test_chat_in_a_pseudo_terminal(tmp_path, lwz_env):
         term.send("/write a 300-word note on rainwater tanks\r")
         term.expect(r"\d+ of 300 words in \d+ section", 240)
         term.expect(r"lwz>")
+        term.send("/save\r")  # complete: doc.md is written
+        found = term.expect(r"saved \S*doc\.md \(([\d,]+) words\)")
+        term.expect(r"lwz>")
         term.send("/continue 1500\r")
         term.expect(r"words", 60)  # the live view is drawing
         time.sleep(2.0)
         term.send("\x03")  # Ctrl-C: stop the generation, keep what was written
-        term.expect(r"interrupted; \d+ words are saved", 60)
+        term.expect(r"interrupted; \d+ words are saved; /continue goes on", 60)
         term.expect(r"lwz>")
-        term.send("/save\r")
-        found = term.expect(r"saved \S*doc\.md \(([\d,]+) words\)")
+        term.send("/save\r")  # unfinished now: doc.md keeps the complete version
+        term.expect(r"the draft is not finished")
+        term.expect(r"lwz>")
+        term.send("/save copy.md\r")
+        copy = term.expect(r"saved copy\.md \(([\d,]+) words\)")
         term.send("/quit\r")
         term.expect(r"lwz resume \S*doc\.md")
         assert term.wait() == 0
@@ -349,7 +357,9 @@ def test_chat_in_a_pseudo_terminal(tmp_path, lwz_env):
             pass
     saved = (tmp_path / "doc.md").read_text()
     words = int(found.group(1).replace(",", ""))
-    assert saved.startswith("#") and words > 300
+    assert saved.startswith("#") and words >= 250
+    more = (tmp_path / "copy.md").read_text()
+    assert more.startswith(saved.strip()) and int(copy.group(1).replace(",", "")) > words
     runs = subprocess.run([sys.executable, "-m", "lwz_cli", "runs", "--json"], env=lwz_env,
                           capture_output=True, text=True, cwd=tmp_path)
     assert '"output"' in runs.stdout and "doc.md" in runs.stdout

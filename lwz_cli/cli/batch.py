@@ -147,13 +147,16 @@ class BatchView:
         self.lock = threading.Lock()
         self.finished = 0
         self.running: dict[str, dict] = {}
+        self.views: dict[str, object] = {}  # the running jobs' live views (embedded)
         self.live = None
+        self._drawn = 0.0
         if not json_mode and not quiet and sys.stderr.isatty():
             from rich.console import Console
             from rich.live import Live
 
-            self.live = Live(self._render(), console=Console(stderr=True), refresh_per_second=4,
-                             transient=True)
+            self.console = Console(stderr=True)
+            self.live = Live(self._render(), console=self.console, auto_refresh=False,
+                             transient=True, redirect_stdout=False, redirect_stderr=False)
             self.live.start()
 
     def __call__(self, job, event: dict) -> None:
@@ -167,9 +170,15 @@ class BatchView:
                 return
             kind = event["event"]
             key = job.id if job else None
+            if self.live is not None and key in self.views:
+                self.views[key](event)  # state only: drawn below, under the jobs bar
             if kind == "job_start":
                 self.running[key] = {"words": 0, "target": job.words, "tps": 0.0,
                                      "action": event["action"]}
+                if self.live is not None and event["action"] in ("write", "resume", "regenerate"):
+                    from lwz_cli.view.live import LiveView
+
+                    self.views[key] = LiveView(self.console, attach=False)
                 if event["action"] in ("write", "resume", "regenerate"):
                     self._line(f"[{self.finished + 1}/{self.total}] {key}: {event['action']}")
             elif kind == "progress" and key in self.running:
@@ -184,13 +193,19 @@ class BatchView:
                 self._line(f"warning: {event['message']}", always=True)
             elif kind == "job_end":
                 self.running.pop(key, None)
+                self.views.pop(key, None)
                 self.finished += 1
                 target = f"/{event['target_words']:,}" if event.get("target_words") else ""
                 note = f" ({event['message']})" if event.get("message") and event["status"] != "done" else ""
                 self._line(f"[{self.finished}/{self.total}] {key}: {event['status']}, "
                            f"{event['words']:,}{target} words{note}")
             if self.live is not None:
-                self.live.update(self._render())
+                import time
+
+                now = time.monotonic()  # at most 8 redraws a second, like lwz write's view
+                if now - self._drawn >= 0.125 or kind in ("job_start", "job_end", "done"):
+                    self._drawn = now
+                    self.live.update(self._render(), refresh=True)
 
     def _line(self, text: str, *, always: bool = False) -> None:
         if self.quiet and not always:
@@ -211,9 +226,12 @@ class BatchView:
         head.add_row(Text("jobs"), ProgressBar(total=max(1, self.total), completed=self.finished, width=40),
                      Text(f"{self.finished}/{self.total}"))
         rows = [head]
+        focus = next(iter(self.views), None)  # the oldest running job is shown in full
         for key, row in list(self.running.items())[:8]:
             target = f"/{row['target']:,}" if row.get("target") else ""
             rows.append(Text(f"  {key}: {row['words']:,}{target} words, {row['tps']:.1f} tok/s"))
+        if focus is not None:
+            rows += [Text(f"{focus}:", style="bold"), self.views[focus].render()]
         return Group(*rows)
 
     def close(self) -> None:

@@ -108,8 +108,11 @@ class ChatApp:
         s = self.session
         if s.has_draft and s.journal is not None:
             where = s.output or s.journal.dir.name
-            self.say(f"the draft ({s.words:,} words) is kept: `lwz chat {where}` or "
-                     f"`lwz resume {where}` goes on with it")
+            if s.journal.manifest.get("status") == "done":
+                self.say(f"{where} is saved ({s.words:,} words); `lwz chat {where}` edits it again")
+            else:
+                self.say(f"the draft ({s.words:,} words) is kept: `lwz chat {where}` or "
+                         f"`lwz resume {where}` goes on with it")
         s.close()
 
     def handle(self, line: str) -> None:
@@ -123,9 +126,16 @@ class ChatApp:
             else:
                 getattr(self, f"do_{parsed.name}")(parsed.args)
         except Interrupted as exc:
-            self.say(f"lwz: {exc}")
+            self.say(f"lwz: {exc.message}; /continue goes on" if "section" not in exc.message
+                     else f"lwz: {exc.message}")
         except LwzError as exc:
             self.say(f"lwz: error: {exc}")
+        except KeyboardInterrupt:  # a second Ctrl-C: the last checkpoint stands
+            self.say("lwz: interrupted; the draft is as last saved")
+        except OSError as exc:
+            where = f" {exc.filename}" if exc.filename else ""
+            self.say(f"lwz: error: cannot write{where}: {exc.strerror or exc}; free space or "
+                     "fix the folder, then try again")
 
     def _plain(self, text: str) -> None:
         if self.session.has_draft:
@@ -138,6 +148,7 @@ class ChatApp:
         """Run a generating step under the live view; Ctrl-C stops it."""
         from lwz_cli.cli.write import interrupt_sets
 
+        self.session.cancel.clear()  # a Ctrl-C from here on (model load included) stops the step
         view = self.view_factory()
         try:
             with interrupt_sets(self.session.cancel):
@@ -204,7 +215,7 @@ class ChatApp:
             self.say(self.session.document() or "(nothing written yet)")
 
     def do_redo(self, args: str) -> None:
-        head, _, notes = args.partition(" ")
+        head, notes = (args.split(None, 1) + [""])[:2]
         if not head:
             raise UsageError("/redo needs a section number", hint=f"usage: {commands.usage('redo')}")
         number = commands.int_arg(head, "the section number", commands.usage("redo"))
@@ -230,7 +241,15 @@ class ChatApp:
             target = f"{self.session.target:,} words" if self.session.target else "none"
             self.say(f"target: {target}")
             return
-        self.session.set_words(commands.int_arg(args, "the target", commands.usage("words")))
+        words = commands.int_arg(args, "the target", commands.usage("words"))
+        if not self.session.has_plan:
+            from lwz_cli.writing.session import check_words
+
+            check_words(words, "/words")
+            self.session.settings.words = words
+            self.say(f"target for the next draft: {words:,} words")
+            return
+        self.session.set_words(words)
         self.say(f"target: {self.session.target:,} words; unwritten sections rebalanced")
 
     def do_model(self, args: str) -> None:

@@ -62,7 +62,7 @@ def parse(line: str) -> Parsed | None:
     text = line.strip()
     if not text.startswith("/") or text.startswith("//"):
         return None
-    head, _, rest = text[1:].partition(" ")
+    head, rest = (text[1:].split(None, 1) + [""])[:2]  # a new line separates too
     name = ALIASES.get(head.lower(), head.lower())
     if name not in COMMANDS:
         guess = suggest(name)

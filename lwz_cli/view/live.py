@@ -49,7 +49,9 @@ class BoundedTail:
 
 
 class LiveView:
-    def __init__(self, console: Console | None = None):
+    def __init__(self, console: Console | None = None, *, attach: bool = True):
+        """`attach=False`: keep state and `render()` on demand, drawing nothing itself
+        (lwz batch embeds the running job's view under its jobs bar)."""
         self.console = console or Console(stderr=True)
         self.start: dict[str, Any] = {}
         self.think = BoundedTail(2000)
@@ -65,9 +67,11 @@ class LiveView:
         self._began = time.monotonic()
         self._first_words_at: tuple[float, int] | None = None
         self._last_draw = 0.0
-        self._live = Live(console=self.console, auto_refresh=False, transient=False,
-                          redirect_stdout=False, redirect_stderr=False)
-        self._live.start()
+        self._live = None
+        if attach:
+            self._live = Live(console=self.console, auto_refresh=False, transient=False,
+                              redirect_stdout=False, redirect_stderr=False)
+            self._live.start()
 
     # -- events -------------------------------------------------------------
 
@@ -111,6 +115,8 @@ class LiveView:
         self._draw()
 
     def _draw(self, force: bool = False) -> None:
+        if self._live is None:
+            return
         now = time.monotonic()
         if force or now - self._last_draw >= 1.0 / REFRESH_HZ:
             self._last_draw = now
@@ -199,4 +205,5 @@ class LiveView:
         return Group(*parts)
 
     def close(self) -> None:
-        self._live.stop()
+        if self._live is not None:
+            self._live.stop()

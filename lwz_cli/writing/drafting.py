@@ -238,11 +238,12 @@ class DraftingSession:
             budget = words or min(WORDS_PER_SECTION, max(200, (self.target or 0) // 4))
             title = "延伸" if run.language == "zh" else "Going Further"
             self._push("continue")
-            run.plan.sections.append(Section(title, self._take_notes() or "", budget))
+            run.plan.sections.append(Section(title, "", budget))
             self._set_target((self.target or 0) + budget)
             run.emit({"event": "plan", **run._plan_event()})
         else:
             self._push("continue")
+        run.notes = self._take_notes()  # guidance for the next section written
         self._step("continue", emit, self._write_on)
 
     def redo(self, number: int, emit: Emit, *, notes: str | None = None) -> None:
@@ -294,9 +295,12 @@ class DraftingSession:
         from lwz_cli.models.registry import resolve_model
 
         resolved = resolve_model(spec)
-        self.settings.model = spec
         if self.has_draft:
+            self._no_section_in_progress()
             self._reprepare(spec)
+            for _, state in self.undo_stack:  # token ids of the old model mean nothing now
+                state["base"] = state["turn_base"] = None
+        self.settings.model = spec
         return resolved.alias or resolved.path.name
 
     def edit_plan(self, text: str) -> None:
@@ -353,11 +357,20 @@ class DraftingSession:
         target = path or self.output
         if target is None:
             raise UsageError("no file to save to", hint="/save PATH, e.g. /save guide.md")
-        from lwz_cli.writing.session import check_output
-
-        check_output(target)
+        own = self.output is not None and target.resolve() == self.output.resolve()
+        complete = self.run.index >= len(self.run.plan.sections) and self.run.draft is None
+        if own and not complete:  # PATH existing means "complete"; PATH.partial has the rest
+            left = len(self.run.plan.sections) - self.written
+            raise UsageError(f"the draft is not finished ({left} planned section(s) left); "
+                             f"{self.output} is written when it is",
+                             hint="/continue finishes it; /save OTHER.md saves a copy now")
+        if target.is_dir():
+            raise UsageError(f"{target} is a directory", hint="/save a file path such as guide.md")
+        if not target.parent.is_dir():
+            raise UsageError(f"cannot save to {target}: folder {target.parent} does not exist",
+                             hint=f"create it first (mkdir -p {target.parent})")
         atomic_write_text(target, self.document().strip() + "\n")
-        if target == self.output and self.run.index >= len(self.run.plan.sections):
+        if own:
             partial_path(target).unlink(missing_ok=True)
             self.journal.set_status("done", words=self.words, finished=time.time())
         return target
@@ -451,10 +464,11 @@ class DraftingSession:
 
     def _rewrite(self, index: int, notes: str | None) -> str:
         reason = self.run.rewrite_section(index, notes=notes)
-        self._checkpoint(all_sections=False, section=index)
         if reason == "cancelled":
-            raise Interrupted(f"stopped; section {index + 1} keeps what was written "
-                              "(/undo brings the old one back)")
+            self.undo()  # back to before the step (an /expand's new budget too)
+            raise Interrupted(f"stopped; section {index + 1} is unchanged (its half-written "
+                              "replacement was dropped)")
+        self._checkpoint(all_sections=False, section=index)
         return reason
 
     def _checkpoint(self, *, all_sections: bool = False, section: int | None = None) -> None:
@@ -469,6 +483,8 @@ class DraftingSession:
         elif section is not None:
             journal.write_section(section + 1, run.done[section]["chunk"])
         run.checkpoint()
+        if journal.manifest.get("status") == "done":  # changed after a save: unfinished again
+            journal.set_status("running", words=self.words)
         if self.output is not None:
             atomic_write_text(partial_path(self.output), run.document())
 
@@ -478,7 +494,8 @@ class DraftingSession:
         run = self.run
         run.emit = emit
         before = dict(run.totals)
-        self.cancel.clear()
+        if self.journal is not None and self.journal.manifest.get("status") == "done":
+            self.journal.set_status("running")  # being changed after a save: unfinished again
         # the token budget is per step: a chat draft can be redone without end
         run.prepared.tokens = replace(run.prepared.tokens,
                                       max_tokens=run.totals["generated"] + self._step_allowance())

@@ -102,6 +102,7 @@ class PlannedRun:
         # the base the last section's user turn was appended to (None: its prompt was
         # rebuilt), kept so a redo of that section reuses the KV cache up to its turn
         self.turn_base: list[int] | None = None
+        self.notes: str | None = None  # the author's guidance for the next new section
         self.draft: Draft | None = None
         self.phase = "plan"
         self.heading_chunk = ""
@@ -322,7 +323,9 @@ class PlannedRun:
             self.emit({"event": "section_start", "index": index + 1, "title": section.title,
                        "level": 2, "budget": section.budget})
             self.emit({"event": "text", "text": self.heading_chunk})
-            self.draft = self._new_draft(self._next_context(index, base=self.base), planning=False)
+            notes, self.notes = self.notes, None
+            self.draft = self._new_draft(self._next_context(index, base=self.base, notes=notes),
+                                         planning=False)
         draft = self.draft
         self._check_cancel(self._fill(draft, section))
         chunk = self._close_section(draft, index, self.heading_chunk)
@@ -375,9 +378,9 @@ class PlannedRun:
         """Write section `index` (0-based, already written) again, in place; every
         other section stays byte-identical. Its prompt is the one that first wrote
         it plus the author's notes, so for the last section the KV cache covers all
-        before the notes. No checkpoint is taken mid-way (the old text stands until
-        the new one is whole); a cancel keeps what was written. Returns the finish
-        reason ("cancelled" when stopped)."""
+        before the notes. No checkpoint is taken mid-way, and a cancel keeps the old
+        text: it stands until the new one is whole. Returns the finish reason
+        ("cancelled" when stopped)."""
         section = self.plan.sections[index]
         last = index == len(self.done) - 1
         # the last section's turn went onto `turn_base`; others are re-prompted from the text
@@ -397,8 +400,10 @@ class PlannedRun:
         self.continuations = 0
         reason = self._fill(draft, section, budgeted=False)
         chunk = self._close_section(draft, index, heading)
-        self.done[index] = {"title": section.title, "chunk": chunk, "words": count_words(chunk)}
         self._add_totals(draft)
+        if reason == "cancelled":  # a half-written replacement is worse than the original
+            return reason
+        self.done[index] = {"title": section.title, "chunk": chunk, "words": count_words(chunk)}
         if last:
             self.base = draft.context + draft.generated[: draft.clean_count]
         else:  # the conversation still holds the old text: later sections re-read the document
