@@ -117,9 +117,9 @@ def test_invalid_recipes_stop_before_any_job(tmp_path, run_lwz):
 def test_failing_job_exit_1_and_continue_on_error(tmp_path, run_lwz):
     recipe = tmp_path / "mixed.yaml"
     recipe.write_text("name: mixed\nmodel: tiny\nparams: {seed: 1, max_tokens: 200}\n"
-                      "prompt: 'Write a short note about {topic}.'\noutput: 'out/{topic}.md'\n"
-                      "items:\n  - {topic: gone, model: /nonexistent/model.gguf}\n"
-                      "  - {topic: tea}\n")
+                      "prompt: 'Write a short note about {topic}. {detail}'\noutput: 'out/{topic}.md'\n"
+                      "items:\n  - {topic: huge, detail: '" + "tea " * 12000 + "'}\n"
+                      "  - {topic: tea, detail: ''}\n")  # item 1's request overflows the context
     stop = run_lwz("batch", str(recipe), "--json")
     assert stop.returncode == 1
     statuses = [r["status"] for r in _events(stop.stdout)[-1]["results"]]
@@ -129,6 +129,13 @@ def test_failing_job_exit_1_and_continue_on_error(tmp_path, run_lwz):
     statuses = [r["status"] for r in _events(go_on.stdout)[-1]["results"]]
     assert statuses == ["failed", "done"]
     assert (tmp_path / "out" / "tea.md").exists()
+    errors = [e for e in _events(go_on.stdout) if e["event"] == "error"]
+    assert len(errors) == 1 and errors[0]["job"] == "mixed/out/huge.md"
+
+    # a model that is not here is found before any job starts
+    recipe.write_text(recipe.read_text().replace("{topic: tea,", "{topic: tea, model: /no/such.gguf,"))
+    result = run_lwz("batch", str(recipe))
+    assert result.returncode == 2 and f"{recipe}:8: model '/no/such.gguf'" in result.stderr
 
 
 def test_batch_on_a_terminal_shows_the_jobs_bar_and_the_running_job(tmp_path, lwz_env):

@@ -167,6 +167,9 @@ def test_redo_undo_continue_keep_other_sections_byte_identical(chat_home):
         with pytest.raises(UsageError, match="already has"):
             session.expand(1, 10, view)
 
+        assert session.set_model("tiny") == "tiny"  # /model re-prepares the open draft
+        assert session.undo_stack and all(st["base"] is None for _, st in session.undo_stack)
+
         session.set_words(2000)
         assert session.target == 2000
         assert Journal.find(output).manifest["request"]["target_words"] == 2000
@@ -217,7 +220,8 @@ def test_stopped_section_is_kept_and_resumable(chat_home, run_lwz):
         assert len(reopened.document()) > len(held)
         with pytest.raises(UsageError, match="stopped mid-way"):
             reopened.redo(1, Recorder())
-        assert reopened.set_model("tiny") == "tiny"  # /model re-prepares the open draft
+        with pytest.raises(UsageError, match="stopped mid-way"):
+            reopened.set_model("tiny")
     finally:
         reopened.close()
     with pytest.raises(UsageError, match="no lwz run"):

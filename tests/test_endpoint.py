@@ -482,7 +482,7 @@ def test_a_batch_survives_an_endpoint_killed_mid_job(live, second_server, lwz_en
     """The server under a running job is killed: the job resumes from its journal on
     the other endpoint and the batch completes."""
     recipe = tmp_path / "notes.yaml"
-    recipe.write_text(BATCH_RECIPE.replace("words: 80", "words: 200").replace("220", "500"))
+    recipe.write_text(BATCH_RECIPE.replace("words: 80", "words: 150").replace("220", "400"))
     env = {**lwz_env, "LWZ_API_KEY": KEY, "LWZ_ENDPOINT_RETRIES": "2",
            "LWZ_ENDPOINT_BACKOFF": "0.2"}
     cmd = [sys.executable, "-m", "lwz_cli", "batch", str(recipe), "--jobs", "2", "--endpoint",
@@ -511,3 +511,34 @@ def test_a_batch_survives_an_endpoint_killed_mid_job(live, second_server, lwz_en
                if e["event"] == "warning")
     resumed = [e for e in found if e["event"] == "job_start" and e["action"] == "resume"]
     assert resumed or any(e.get("resumed") for e in found if e["event"] == "start")
+
+
+def test_a_batch_job_resumes_when_its_server_comes_back(live, lwz_env, tmp_path):
+    """The only server dies mid-job and is restarted a moment later: the batch
+    resumes the job from its journal and finishes every job (exit 0)."""
+    recipe = tmp_path / "notes.yaml"
+    recipe.write_text(BATCH_RECIPE.replace("words: 80", "words: 150").replace("220", "400"))
+    env = {**lwz_env, "LWZ_API_KEY": KEY, "LWZ_ENDPOINT_RETRIES": "1",
+           "LWZ_ENDPOINT_BACKOFF": "0.2"}
+    cmd = [sys.executable, "-m", "lwz_cli", "batch", str(recipe), "--endpoint", live.url, "--json"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    lines, texts, restarter = [], 0, None
+    for line in proc.stdout:
+        lines.append(line)
+        event = json.loads(line)
+        if event["event"] == "text" and restarter is None:
+            texts += 1
+            if texts >= 30:
+                live.kill()
+                restarter = threading.Timer(1.0, live.start)
+                restarter.start()
+    proc.wait(300)
+    restarter.join()
+    assert proc.returncode == 0, proc.stderr.read()
+    found = events("".join(lines))
+    assert [e["status"] for e in found if e["event"] == "job_end"] == ["done"] * 3
+    starts = [e for e in found if e["event"] == "start"]
+    assert len(starts) == 4 and sum(e["resumed"] for e in starts) == 1  # one job went on
+    assert any("resuming from its journal" in e.get("message", "") for e in found
+               if e["event"] == "warning")

@@ -20,7 +20,7 @@ def batch(
     var: Optional[List[str]] = typer.Option(None, "--var", metavar="KEY=VALUE", help="Set a template variable (overrides the recipe's vars, items and matrix); repeatable."),
     only: Optional[str] = typer.Option(None, "--only", metavar="PATTERN", help="Run only the jobs whose id, output path or file name matches this shell pattern."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Check the recipes and show what each job would do (write, resume, skip, regenerate); run nothing."),
-    jobs: int = typer.Option(1, "--jobs", "-j", envvar="LWZ_JOBS", metavar="N", help="Run N jobs at once, spread over the endpoints (needs --endpoint)."),
+    jobs: int = typer.Option(1, "--jobs", "-j", envvar="LWZ_JOBS", metavar="N", help="Run N jobs at once, spread over the endpoints (every job needs one: --endpoint, or endpoint: in its recipe)."),
     out_dir: Optional[Path] = typer.Option(None, "--out-dir", metavar="DIR", help="Put outputs under DIR instead of each recipe's folder."),
     continue_on_error: bool = typer.Option(False, "--continue-on-error", help="Go on with the other jobs when one fails (exit 1 at the end)."),
     force: bool = typer.Option(False, "--force", help="Regenerate outputs that exist but were not written by a recipe run."),
@@ -63,6 +63,7 @@ def batch(
                         seed=seed, threads=threads, gpu_layers=gpu_layers, ctx=ctx,
                         endpoints=tuple(endpoint_list(endpoint)) if endpoint else (),
                         endpoint_model=endpoint_model, api_key=api_key, force=force)
+    check_models(todo, defaults)
     if dry_run:
         plans = [(job, decide(job, defaults)) for job in todo]
         if json_mode:
@@ -101,6 +102,26 @@ def batch(
         sys.stderr.write(f"lwz: error: {len(failed)} of {len(outcomes)} jobs failed; running the "
                          "batch again resumes them\n")
         raise typer.Exit(EXIT_RUNTIME)
+
+
+def check_models(jobs, defaults) -> None:
+    """Every in-process job's model must be here before any job starts (exit 2)."""
+    from lwz_cli.batch import effective_model
+    from lwz_cli.models.registry import resolve_model
+
+    seen: dict[str, str] = {}
+    for job in jobs:
+        if defaults.endpoints or job.endpoint:
+            continue  # the server has the model
+        spec = effective_model(job, defaults)
+        if spec in seen:
+            continue
+        seen[spec] = job.where
+        try:
+            resolve_model(spec)
+        except UsageError as exc:
+            raise UsageError(f"{job.where}: model {spec!r}: {exc.message}",
+                             hint=exc.hint or "fix model: in the recipe or pass --model") from None
 
 
 def _print_json(event: dict) -> None:
