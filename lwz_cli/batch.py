@@ -255,6 +255,9 @@ class BatchRunner:
         if decision.action == REGENERATE:
             self.emit(job, {"event": "warning", "message": f"{job.id}: regenerating: {decision.reason}"})
             existing = Journal.find(job.output)
+            if existing is not None and existing.is_live():
+                return self._finish(job, Outcome(job, decision.action, "failed", target=job.words,
+                                                 message="its run is open in another lwz"), started)
             if existing is not None:
                 existing.remove()
             partial_path(job.output).unlink(missing_ok=True)

@@ -367,3 +367,17 @@ def test_chat_in_a_pseudo_terminal(tmp_path, lwz_env):
     runs = subprocess.run([sys.executable, "-m", "lwz_cli", "runs", "--json"], env=lwz_env,
                           capture_output=True, text=True, cwd=tmp_path)
     assert '"output"' in runs.stdout and "doc.md" in runs.stdout
+
+
+def test_an_edited_outline_keeps_written_text_by_title():
+    from lwz_cli.writing.drafting import _match_written
+
+    done = [{"title": t, "chunk": f"## {t}\n\n{t} text.\n\n", "words": 4}
+            for t in ("Beans", "Grinders", "Water")]
+    # a deleted line: Water's text moves up with its title, not Grinders' text renamed
+    assert [d["title"] for d in _match_written(done, ["Beans", "Water", "Milk"])] == ["Beans", "Water"]
+    # a rename keeps the text under the new heading
+    renamed = _match_written(done, ["Beans", "Burr Grinders", "Water"])
+    assert renamed[1]["chunk"] == "## Burr Grinders\n\nGrinders text.\n\n" and renamed[2] is done[2]
+    # a new line among written ones: the written part ends there (undo brings the rest back)
+    assert [d["title"] for d in _match_written(done, ["Beans", "Roasting", "Grinders"])] == ["Beans"]

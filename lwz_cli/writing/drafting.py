@@ -164,6 +164,10 @@ class DraftingSession:
             request.words = DEFAULT_WORDS
         prepared = prepare(request)
         existing = self.existing_draft()
+        if existing is not None and existing.is_live() and \
+                (self.journal is None or existing.dir != self.journal.dir):
+            raise UsageError(f"{self.output} has a run open in another lwz",
+                             hint="close that one first")
         if existing is not None and not replace_existing:
             raise UsageError(f"{self.output} already has a draft "
                              f"({existing.manifest.get('words', 0)} words)",
@@ -195,12 +199,17 @@ class DraftingSession:
         if journal.manifest.get("request", {}).get("strategy") != "planned":
             raise UsageError(f"{target} was written in one pass, without sections to edit",
                              hint=f"`lwz resume {target}` finishes it")
-        if journal.manifest.get("status") == "done":
-            journal.set_status("interrupted")  # reopened for editing
-        prepared, checkpoint = prepare_resume(
-            journal, model=None, threads=self.settings.threads,
-            gpu_layers=self.settings.gpu_layers, kv_snapshot=False,
-            verbose=self.settings.verbose)
+        was_done = journal.manifest.get("status") == "done"
+        if was_done:
+            journal.manifest["status"] = "interrupted"  # in memory: prepare_resume refuses "done"
+        try:
+            prepared, checkpoint = prepare_resume(
+                journal, model=None, threads=self.settings.threads,
+                gpu_layers=self.settings.gpu_layers, kv_snapshot=False,
+                verbose=self.settings.verbose)
+        finally:
+            if was_done:
+                journal.manifest["status"] = "done"  # changed only when a step changes it
         self.close_document()
         self.prepared, self.journal = prepared, journal
         self.output = prepared.request.output
@@ -318,17 +327,9 @@ class DraftingSession:
         for section, line in zip(parsed.sections, _budgets(text)):
             if line:
                 section.budget = line
-        old = run.plan.sections
         run.plan = Plan(parsed.title or run.plan.title, parsed.sections, run.plan.planned_count)
-        kept = run.done[: len(parsed.sections)]
-        for i, entry in enumerate(kept):
-            title = parsed.sections[i].title
-            if i < len(old) and title != entry["title"]:
-                body = entry["chunk"].split("\n\n", 1)[-1]
-                chunk = f"## {title}\n\n{body}"
-                kept[i] = {"title": title, "chunk": chunk, "words": count_words(chunk)}
-        run.done = kept
-        run.index = len(kept)
+        run.done = _match_written(run.done, [sec.title for sec in parsed.sections])
+        run.index = len(run.done)
         run.draft = None
         run.base = run.turn_base = None  # the conversation no longer matches the document
         self._set_target(sum(s.budget for s in parsed.sections))
@@ -537,6 +538,29 @@ class DraftingSession:
                            journal=self.journal, cancel=self.cancel, resumed=True)
         fresh.restore(checkpoint)
         self.run = fresh
+
+
+def _match_written(done: list[dict[str, Any]], titles: list[str]) -> list[dict[str, Any]]:
+    """The written sections an edited outline keeps, in its order: matched by title
+    (so deleting or moving a line moves its text), else by position when the old
+    title is gone (a rename: the text gets the new heading). Written sections stay a
+    prefix of the outline, so the first line with no text ends the kept part."""
+    def key(title: str) -> str:
+        return " ".join(title.lower().split())
+
+    by_title = {key(d["title"]): d for d in done}
+    new_keys = {key(t) for t in titles}
+    kept: list[dict[str, Any]] = []
+    for i, title in enumerate(titles):
+        entry = by_title.get(key(title))
+        if entry is None and i < len(done) and key(done[i]["title"]) not in new_keys:
+            body = done[i]["chunk"].split("\n\n", 1)[-1]
+            chunk = f"## {title}\n\n{body}"
+            entry = {"title": title, "chunk": chunk, "words": count_words(chunk)}
+        if entry is None or any(e is entry for e in kept):
+            break
+        kept.append(entry)
+    return kept
 
 
 def _strip_counts(text: str) -> str:
