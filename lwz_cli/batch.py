@@ -139,6 +139,16 @@ def _what_changed(journal: Journal, job: Job) -> str:
     return "the model, strategy or sampling settings changed"
 
 
+def check_parallel(jobs: list[Job], defaults: Defaults, parallel: int) -> None:
+    """More than one job at a time needs an endpoint for every job."""
+    local = [j for j in jobs if not (defaults.endpoints or j.endpoint)]
+    if parallel > 1 and local:
+        raise UsageError(f"--jobs {parallel} needs --endpoint (or endpoint: in every recipe): "
+                         f"one in-process model writes one document at a time ({local[0].id} "
+                         "has no endpoint)",
+                         hint="start servers (llama-server, vLLM, ...) and pass --endpoint URL")
+
+
 class EndpointPool:
     """Endpoints shared by the workers: the least busy healthy one is taken; one
     that fails ENDPOINT_STRIKES times in a row is dropped with a warning."""
@@ -181,12 +191,7 @@ class BatchRunner:
     def __init__(self, jobs: list[Job], defaults: Defaults, emit: Callable[[Job | None, dict], None],
                  *, parallel: int = 1, continue_on_error: bool = False,
                  cancel: threading.Event | None = None):
-        local = [j for j in jobs if not (defaults.endpoints or j.endpoint)]
-        if parallel > 1 and local:
-            raise UsageError(f"--jobs {parallel} needs --endpoint (or endpoint: in every recipe): "
-                             f"one in-process model writes one document at a time ({local[0].id} "
-                             "has no endpoint)",
-                             hint="start servers (llama-server, vLLM, ...) and pass --endpoint URL")
+        check_parallel(jobs, defaults, parallel)
         self.jobs = jobs
         self.defaults = defaults
         self.emit = emit

@@ -40,14 +40,14 @@ def batch(
 ) -> None:
     """Write many documents from recipe YAMLs: rerunnable (finished jobs are skipped,
     unfinished ones resumed, changed ones regenerated)."""
-    from lwz_cli.batch import BatchRunner, Defaults, decide
+    from lwz_cli.batch import BatchRunner, Defaults, check_parallel, decide
+    from lwz_cli.cli.write import check_engine_flags
     from lwz_cli.recipes import load_recipes, parse_vars, select
     from lwz_cli.writing.endpoint import endpoint_list
 
     if jobs < 1:
         raise UsageError("--jobs must be at least 1", hint="for example --jobs 2")
-    if not 0 <= temperature <= 5:
-        raise UsageError(f"--temperature {temperature} is out of range", hint="use 0 to 5")
+    check_engine_flags(temperature=temperature, top_p=top_p)
     if strategy not in ("auto", "single", "planned"):
         raise UsageError(f"unknown --strategy {strategy!r}", hint="use auto, single or planned")
     for path in recipes:
@@ -63,7 +63,7 @@ def batch(
                         seed=seed, threads=threads, gpu_layers=gpu_layers, ctx=ctx,
                         endpoints=tuple(endpoint_list(endpoint)) if endpoint else (),
                         endpoint_model=endpoint_model, api_key=api_key, force=force)
-    check_models(todo, defaults)
+    check_parallel(todo, defaults, jobs)
     if dry_run:
         plans = [(job, decide(job, defaults)) for job in todo]
         if json_mode:
@@ -74,6 +74,7 @@ def batch(
         else:
             _dry_table(plans)
         return
+    check_models(todo, defaults)
 
     view = BatchView(len(todo), json_mode=json_mode, quiet=quiet)
     cancel = threading.Event()
@@ -107,7 +108,7 @@ def batch(
 def check_models(jobs, defaults) -> None:
     """Every in-process job's model must be here before any job starts (exit 2)."""
     from lwz_cli.batch import effective_model
-    from lwz_cli.models.registry import resolve_model
+    from lwz_cli.models.registry import ModelNotDownloaded, resolve_model
 
     seen: dict[str, str] = {}
     for job in jobs:
@@ -119,9 +120,14 @@ def check_models(jobs, defaults) -> None:
         seen[spec] = job.where
         try:
             resolve_model(spec)
+        except ModelNotDownloaded as exc:
+            raise UsageError(f"{job.where}: model {spec!r}: {exc.message}",
+                             hint=f"`lwz models pull {spec}` fetches it" + (
+                                 "; or change model: in the recipe" if job.model else
+                                 "; or pass --model tiny or --model PATH.gguf")) from None
         except UsageError as exc:
             raise UsageError(f"{job.where}: model {spec!r}: {exc.message}",
-                             hint=exc.hint or "fix model: in the recipe or pass --model") from None
+                             hint="fix model: in the recipe" if job.model else exc.hint) from None
 
 
 def _print_json(event: dict) -> None:

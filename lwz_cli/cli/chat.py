@@ -32,7 +32,7 @@ def chat(
     line, Tab completes, Ctrl-C stops a generation, Ctrl-D leaves. The draft is
     a run: `lwz resume PATH` or `lwz chat PATH` goes on with it later.
     """
-    from lwz_cli.cli.write import make_view
+    from lwz_cli.cli.write import check_engine_flags, make_view
     from lwz_cli.journal import Journal
     from lwz_cli.paths import paths
     from lwz_cli.repl.app import ChatApp
@@ -43,12 +43,7 @@ def chat(
         raise UsageError("lwz chat needs a terminal",
                          hint="for scripts use `lwz write` or `lwz batch`")
     check_words(words, "--words")
-    if not 0 <= temperature <= 5:
-        raise UsageError(f"--temperature {temperature} is out of range", hint="use 0 to 5")
-    if not 0 < top_p <= 1:
-        raise UsageError(f"--top-p {top_p} is out of range", hint="use a value in (0, 1]")
-    if kv_type is not None and kv_type not in ("f16", "q8_0", "q4_0"):
-        raise UsageError(f"--kv-type {kv_type} is not one of f16, q8_0, q4_0")
+    check_engine_flags(temperature=temperature, top_p=top_p, kv_type=kv_type)
     check_output(path)
     settings = Settings(model=model, output=path, words=words, ctx=ctx, threads=threads,
                         gpu_layers=gpu_layers, kv_type=kv_type, verbose=verbose,

@@ -86,13 +86,7 @@ def write(
     from lwz_cli.writing.session import WriteRequest
 
     def job():
-        if not 0 <= temperature <= 5:
-            raise UsageError(f"--temperature {temperature} is out of range", hint="use 0 to 5 (0.6 is the model card's)")
-        if not 0 < top_p <= 1:
-            raise UsageError(f"--top-p {top_p} is out of range", hint="use a value in (0, 1]")
-        if kv_type is not None and kv_type not in ("f16", "q8_0", "q4_0"):
-            raise UsageError(f"--kv-type {kv_type} is not one of f16, q8_0, q4_0",
-                             hint="q8_0 halves the KV cache with little loss")
+        check_engine_flags(temperature=temperature, top_p=top_p, kv_type=kv_type)
         request = WriteRequest(
             prompt=read_prompt(prompt), model=model, output=output, words=words,
             max_tokens=max_tokens, ctx=ctx, threads=threads, gpu_layers=gpu_layers, kv_type=kv_type,
@@ -105,6 +99,18 @@ def write(
         return open_run(prepared, restart=restart, interactive=_interactive(json_mode))
 
     run_job(job, json_mode=json_mode, quiet=quiet)
+
+
+def check_engine_flags(*, temperature: float, top_p: float, kv_type: str | None = None) -> None:
+    """The sampling and KV flags `write`, `chat` and `batch` share."""
+    if not 0 <= temperature <= 5:
+        raise UsageError(f"--temperature {temperature} is out of range",
+                         hint="use 0 to 5 (0.6 is the model card's)")
+    if not 0 < top_p <= 1:
+        raise UsageError(f"--top-p {top_p} is out of range", hint="use a value in (0, 1]")
+    if kv_type is not None and kv_type not in ("f16", "q8_0", "q4_0"):
+        raise UsageError(f"--kv-type {kv_type} is not one of f16, q8_0, q4_0",
+                         hint="q8_0 halves the KV cache with little loss")
 
 
 def prepare_pulling(request, *, no_pull: bool, json_mode: bool, quiet: bool):
