@@ -18,8 +18,10 @@ from typing import Any, Callable
 
 from lwz_cli.engine.protocol import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, Sampling
 from lwz_cli.errors import Interrupted, LwzError, UsageError
-from lwz_cli.journal import Journal, partial_path
+from lwz_cli.journal import Journal
+from lwz_cli.output import DocumentOutput
 from lwz_cli.recipes import Job
+from lwz_cli.runstate import BatchRecord, RunStatus
 from lwz_cli.writing.session import WriteRequest
 
 Emit = Callable[[dict[str, Any]], None]
@@ -111,8 +113,9 @@ def decide(job: Job, defaults: Defaults) -> Decision:
 
     fp = fingerprint(job, defaults)
     journal = Journal.find(job.output)
-    recorded = (journal.manifest.get("batch") or {}).get("fingerprint") if journal else None
-    status = journal.manifest.get("status") if journal else None
+    batch = journal.manifest.batch if journal else None
+    recorded = batch.fingerprint if batch else None
+    status = journal.manifest.status if journal else None
     if job.output.exists():
         if journal is None or recorded is None:
             if defaults.force:
@@ -121,20 +124,20 @@ def decide(job: Job, defaults: Defaults) -> Decision:
                             "(delete it or pass --force to regenerate)", fp)
         if recorded != fp:
             return Decision(REGENERATE, _what_changed(journal, job), fp)
-        if status == "done":
+        if status == RunStatus.DONE:
             return Decision(SKIP, "done, inputs unchanged", fp)
     if journal is not None and status in UNFINISHED:
         if recorded == fp:
-            return Decision(RESUME, f"unfinished run ({journal.manifest.get('words', 0)} words)", fp)
+            return Decision(RESUME, f"unfinished run ({journal.manifest.words or 0} words)", fp)
         return Decision(REGENERATE, "an unfinished run of other inputs: " + _what_changed(journal, job), fp)
     return Decision(WRITE, "new", fp)
 
 
 def _what_changed(journal: Journal, job: Job) -> str:
-    m = journal.manifest
-    if (m.get("request") or {}).get("prompt") != job.prompt:
+    request = journal.manifest.request
+    if request.prompt != job.prompt:
         return "the prompt changed"
-    if (m.get("request") or {}).get("words") != job.words:
+    if request.words != job.words:
         return "the target changed"
     return "the model, strategy or sampling settings changed"
 
@@ -265,7 +268,7 @@ class BatchRunner:
                                                  message="its run is open in another lwz"), started)
             if existing is not None:
                 existing.remove()
-            partial_path(job.output).unlink(missing_ok=True)
+            DocumentOutput(job.output).discard()
             # the old document stays until the new one replaces it (atomic rename)
         pool = self.pool_for(job)
         action = decision.action
@@ -327,8 +330,8 @@ class BatchRunner:
         job.output.parent.mkdir(parents=True, exist_ok=True)  # inside the output folder (checked)
         prepared = prepare(request)
         prepared, journal, checkpoint = open_run(prepared, restart=decision.action != RESUME)
-        journal.manifest["batch"] = {"fingerprint": decision.fingerprint, "recipe": job.recipe,
-                                     "job": job.id}
+        journal.manifest.batch = BatchRecord(fingerprint=decision.fingerprint, recipe=job.recipe,
+                                             job=job.id)
         journal.save_manifest()
         journal.lock()
         done: dict[str, Any] = {}
@@ -344,8 +347,9 @@ class BatchRunner:
                            checkpoint=checkpoint)
         except BaseException:
             try:
-                if journal.manifest.get("status") == "running":
-                    journal.set_status("interrupted" if self.cancel.is_set() else "failed")
+                if journal.manifest.status == RunStatus.RUNNING:
+                    journal.set_status(RunStatus.INTERRUPTED if self.cancel.is_set()
+                                       else RunStatus.FAILED)
             except OSError:
                 pass
             raise

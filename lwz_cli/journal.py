@@ -12,8 +12,8 @@ named from the output path so `lwz resume PATH` finds it:
 
 Every write is atomic (temp file, fsync, rename, directory fsync), and every JSON
 file carries the sha256 of its own content, so a torn or corrupt file is
-detected and reported, never silently used. The document's finished sections are
-also mirrored to `PATH.partial` beside the output.
+detected and reported, never silently used. The records themselves are typed in
+`lwz_cli.runstate`; the document and its `PATH.partial` are `lwz_cli.output`'s.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import os
 import re
 import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +32,8 @@ from lwz_cli import __version__
 from lwz_cli.atomic import atomic_write_bytes, atomic_write_text, fsync_dir
 from lwz_cli.errors import RuntimeFailure, UsageError
 from lwz_cli.paths import paths
+from lwz_cli.runstate import FORMAT, Checkpoint, Manifest, RunStatus, StateError
 
-FORMAT = 1
 CHECKPOINT_INTERVAL = 2.0  # seconds: the most writing a crash can lose
 MANIFEST = "manifest.json"
 SLOTS = ("checkpoint-0.json", "checkpoint-1.json")
@@ -115,10 +114,6 @@ def run_id_for(output: Path | None) -> str:
     return f"{slug}-{hashlib.sha1(absolute.encode()).hexdigest()[:10]}"
 
 
-def partial_path(output: Path) -> Path:
-    return output.with_name(output.name + ".partial")
-
-
 def disk_error(exc: OSError, where: Path, resume_hint: str) -> RuntimeFailure:
     reason = {errno.ENOSPC: "the disk is full", errno.EROFS: "the filesystem is read-only",
               errno.EACCES: "permission denied", errno.EDQUOT: "the disk quota is exceeded",
@@ -128,20 +123,10 @@ def disk_error(exc: OSError, where: Path, resume_hint: str) -> RuntimeFailure:
                           hint=f"free space or fix the folder, then {resume_hint}")
 
 
-@dataclass
-class Checkpoint:
-    seq: int
-    generated: list[int]  # token ids after the prompt, up to a clean boundary
-    words: int = 0
-    sections_done: int = 0
-    time: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
 class Journal:
     def __init__(self, directory: Path):
         self.dir = directory
-        self.manifest: dict[str, Any] = {}
+        self.manifest = Manifest()
         self.seq = 0
         self.warnings: list[str] = []
 
@@ -166,18 +151,19 @@ class Journal:
         return None
 
     @classmethod
-    def create(cls, manifest: dict[str, Any], output: Path | None) -> "Journal":
-        directory = cls.path_for(output, manifest.get("id"))
+    def create(cls, manifest: Manifest, output: Path | None) -> "Journal":
+        """A new run directory for `manifest` (its id, times, format and status are set here)."""
+        directory = cls.path_for(output, manifest.id or None)
         if directory.exists():
             shutil.rmtree(directory)
         (directory / "sections").mkdir(parents=True)
         fsync_dir(directory.parent)
         journal = cls(directory)
         now = time.time()
-        journal.manifest = {
-            "format": FORMAT, "lwz_version": __version__, "id": directory.name,
-            "created": now, "updated": now, "status": "running", **manifest,
-        }
+        manifest.format, manifest.lwz_version, manifest.id = FORMAT, __version__, directory.name
+        manifest.created = manifest.updated = now
+        manifest.status = RunStatus.RUNNING
+        journal.manifest = manifest
         journal.save_manifest()
         return journal
 
@@ -192,35 +178,43 @@ class Journal:
                     try:
                         journal.load_manifest()
                     except UsageError as exc:
-                        journal.manifest = {"id": directory.name, "status": "damaged",
-                                            "error": str(exc)}
+                        journal.manifest = Manifest.damaged(directory.name, str(exc))
                     found.append(journal)
         return found
 
     # -- manifest -------------------------------------------------------------
 
-    def load_manifest(self) -> dict[str, Any]:
-        data = _unseal(self.dir / MANIFEST)
+    def load_manifest(self) -> Manifest:
+        path = self.dir / MANIFEST
+        data = _unseal(path)
         if int(data.get("format", 0)) > FORMAT:
             raise UsageError(
                 f"the run in {self.dir} was written by a newer lwz "
                 f"({data.get('lwz_version')}, journal format {data.get('format')})",
                 hint="upgrade lwz to resume it")
-        self.manifest = data
-        return data
+        try:
+            self.manifest = Manifest.from_json(data)
+        except StateError as exc:
+            raise JournalCorrupt(f"journal file {path} is damaged ({exc})") from None
+        return self.manifest
 
     def save_manifest(self) -> None:
-        self.manifest["updated"] = time.time()
-        atomic_write_bytes(self.dir / MANIFEST, _sealed(self.manifest))
+        self.manifest.updated = time.time()
+        atomic_write_bytes(self.dir / MANIFEST, _sealed(self.manifest.to_json()))
 
-    def set_status(self, status: str, **fields: Any) -> None:
-        self.manifest["status"] = status
-        self.manifest.update(fields)
+    def set_status(self, status: RunStatus, *, words: int | None = None,
+                   finished: float | None = None) -> None:
+        """Record a status (and the words written, the time finished, when given)."""
+        self.manifest.status = status
+        if words is not None:
+            self.manifest.words = words
+        if finished is not None:
+            self.manifest.finished = finished
         self.save_manifest()
 
     @property
     def output(self) -> Path | None:
-        value = self.manifest.get("output")
+        value = self.manifest.output
         return Path(value) if value else None
 
     # -- checkpoints ----------------------------------------------------------
@@ -232,36 +226,32 @@ class Journal:
         self.seq = max(self.seq, cp.seq) + 1
         cp.seq = self.seq
         cp.time = time.time()
-        data = {"seq": cp.seq, "generated": cp.generated, "words": cp.words,
-                "sections_done": cp.sections_done, "time": cp.time, **cp.extra}
-        atomic_write_bytes(self.dir / SLOTS[cp.seq % 2], _sealed(data), _fault_pause)
+        atomic_write_bytes(self.dir / SLOTS[cp.seq % 2], _sealed(cp.to_json()), _fault_pause)
 
     def latest_checkpoint(self) -> Checkpoint | None:
         """The newest intact checkpoint. A damaged slot is reported in `warnings`;
         if every slot that exists is damaged, JournalCorrupt is raised."""
-        good: list[dict[str, Any]] = []
+        good: list[Checkpoint] = []
         damaged: list[str] = []
         for name in SLOTS:
             try:
-                good.append(_unseal(self.dir / name))
+                good.append(Checkpoint.from_json(_unseal(self.dir / name)))
             except FileNotFoundError:
                 continue
             except JournalCorrupt as exc:
                 damaged.append(str(exc))
+            except StateError as exc:
+                damaged.append(f"journal file {self.dir / name} is damaged ({exc})")
         if damaged and not good:
             raise JournalCorrupt(damaged[0] + "; no intact checkpoint is left",
                                  hint="lwz write --restart starts the document again")
         if not good:
             return None
-        best = max(good, key=lambda d: d["seq"])
+        best = max(good, key=lambda cp: cp.seq)
         for message in damaged:
-            self.warnings.append(message + f"; using the previous checkpoint (#{best['seq']})")
-        self.seq = best["seq"]
-        known = {"seq", "generated", "words", "sections_done", "time"}
-        return Checkpoint(seq=best["seq"], generated=list(best["generated"]),
-                          words=best.get("words", 0), sections_done=best.get("sections_done", 0),
-                          time=best.get("time", 0.0),
-                          extra={k: v for k, v in best.items() if k not in known})
+            self.warnings.append(message + f"; using the previous checkpoint (#{best.seq})")
+        self.seq = best.seq
+        return best
 
     def write_section(self, index: int, text: str) -> None:
         atomic_write_text(self.dir / "sections" / f"{index:04d}.md", text)

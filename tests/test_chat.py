@@ -23,7 +23,8 @@ from prompt_toolkit.output import DummyOutput
 
 from lwz_cli.engine.protocol import Sampling
 from lwz_cli.errors import UsageError
-from lwz_cli.journal import Journal, partial_path
+from lwz_cli.journal import Journal
+from lwz_cli.output import DocumentOutput
 from lwz_cli.repl import commands
 from lwz_cli.repl.app import ChatApp
 from lwz_cli.writing.drafting import DraftingSession, Settings
@@ -120,7 +121,7 @@ def test_redo_undo_continue_keep_other_sections_byte_identical(chat_home):
         session.write("a 400-word guide to green tea", view)
         assert session.written == len(session.sections) >= 3
         first = _chunks(session)
-        assert partial_path(output).read_text() == session.document()
+        assert DocumentOutput(output).partial.read_text() == session.document()
 
         # a middle section: every other section is byte-identical, in memory and on disk
         session.redo(2, view, notes="say more about water temperature")
@@ -129,12 +130,12 @@ def test_redo_undo_continue_keep_other_sections_byte_identical(chat_home):
         assert second[1] != first[1] and second[1].startswith(first[1].split("\n", 1)[0])
         journal = Journal.find(output)
         assert (journal.dir / "sections" / "0002.md").read_text() == second[1]
-        assert partial_path(output).read_text() == session.document()
+        assert DocumentOutput(output).partial.read_text() == session.document()
 
         # undo puts the first text back exactly
         assert session.undo() == "redo 2"
         assert _chunks(session) == first
-        assert partial_path(output).read_text() == session.document()
+        assert DocumentOutput(output).partial.read_text() == session.document()
 
         # /continue adds a section after the last (the cache still holds section 2's
         # redo, so this one re-reads the conversation)
@@ -172,14 +173,14 @@ def test_redo_undo_continue_keep_other_sections_byte_identical(chat_home):
 
         session.set_words(2000)
         assert session.target == 2000
-        assert Journal.find(output).manifest["request"]["target_words"] == 2000
+        assert Journal.find(output).manifest.request.target_words == 2000
 
         saved = session.save()
         assert saved == output and output.read_text() == session.document().strip() + "\n"
     finally:
         session.close()
     journal = Journal.find(output)
-    assert journal.manifest["status"] in ("done", "interrupted")
+    assert journal.manifest.status in ("done", "interrupted")
 
 
 def test_stopped_section_is_kept_and_resumable(chat_home, run_lwz):
@@ -205,12 +206,12 @@ def test_stopped_section_is_kept_and_resumable(chat_home, run_lwz):
     try:
         with pytest.raises(Interrupted):
             session.write("a 700-word essay on city gardens", stop_inside_section_two)
-        held = partial_path(output).read_text()
+        held = DocumentOutput(output).partial.read_text()
         assert session.written == 1 and held == session.run.document()
         assert len(session.document()) > len(held)  # the stopped section's text is kept too
     finally:
         session.close()
-    assert Journal.find(output).manifest["status"] == "interrupted"
+    assert Journal.find(output).manifest.status == "interrupted"
 
     # /open picks the run up in another session: the stopped section is there
     reopened = DraftingSession(Settings(model="tiny"))

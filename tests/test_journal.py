@@ -6,12 +6,13 @@ import pytest
 
 from lwz_cli.errors import UsageError
 from lwz_cli.journal import Checkpoint, Journal, JournalCorrupt, run_id_for
+from lwz_cli.runstate import Manifest, RequestRecord
 
 
 @pytest.fixture()
 def journal(tmp_path, monkeypatch):
     monkeypatch.setenv("LWZ_HOME", str(tmp_path / "home"))
-    return Journal.create({"output": str(tmp_path / "doc.md"), "request": {"prompt": "x"}},
+    return Journal.create(Manifest(output=str(tmp_path / "doc.md"), request=RequestRecord("x")),
                           tmp_path / "doc.md")
 
 
@@ -53,7 +54,7 @@ def test_truncated_checkpoints_with_no_intact_slot_are_an_error(journal):
 
 
 def test_manifest_from_a_newer_lwz_is_refused(journal, tmp_path):
-    journal.manifest["format"] = 99
+    journal.manifest.format = 99
     journal.save_manifest()
     with pytest.raises(UsageError, match="newer lwz"):
         Journal.find(tmp_path / "doc.md")

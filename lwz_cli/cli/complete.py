@@ -24,8 +24,8 @@ def runs(incomplete: str) -> list[str]:
 
         found = []
         for journal in Journal.all():
-            if journal.manifest.get("status") in UNFINISHED:
-                found.append(journal.manifest.get("output") or journal.dir.name)
+            if journal.manifest.status in UNFINISHED:
+                found.append(journal.manifest.output or journal.dir.name)
         return [f for f in found if f.startswith(incomplete) or
                 f.split("/")[-1].startswith(incomplete)]
     except Exception:

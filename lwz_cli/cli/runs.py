@@ -17,22 +17,23 @@ runs_app = typer.Typer(help="List unfinished and finished runs; remove them.",
 
 def run_rows() -> list[dict]:
     from lwz_cli.journal import Journal
-    from lwz_cli.writing.resume import UNFINISHED
+    from lwz_cli.runstate import RunStatus
 
     rows = []
     for journal in Journal.all():
         m = journal.manifest
-        status = m.get("status", "damaged")
-        if status == "running" and not journal.is_live():
-            status = "interrupted"  # its process is gone (crash, kill -9)
-        output = m.get("output")
+        status = m.status
+        if status == RunStatus.RUNNING and not journal.is_live():
+            status = RunStatus.INTERRUPTED  # its process is gone (crash, kill -9)
+        damaged = status == RunStatus.DAMAGED  # only the id and the error are known
+        output = m.output
         rows.append({
-            "id": m.get("id", journal.dir.name), "status": status,
-            "words": m.get("words", 0), "target_words": (m.get("request") or {}).get("target_words"),
-            "model": (m.get("model") or {}).get("name"), "output": output,
-            "updated": m.get("updated"), "dir": str(journal.dir),
+            "id": m.id or journal.dir.name, "status": status.value,
+            "words": m.words or 0, "target_words": None if damaged else m.request.target_words,
+            "model": m.model.get("name"), "output": output,
+            "updated": m.updated or None, "dir": str(journal.dir),
             "resume": (f"lwz resume {output or journal.dir.name}"
-                       if status in UNFINISHED else None),
+                       if status.resumable else None),
         })
     rows.sort(key=lambda r: r.get("updated") or 0, reverse=True)
     return rows
@@ -75,6 +76,7 @@ def rm(
 ) -> None:
     """Remove runs (their journal and KV snapshots; documents are left alone)."""
     from lwz_cli.journal import Journal
+    from lwz_cli.runstate import RunStatus
 
     if not targets and not finished:
         raise UsageError("name the runs to remove, or pass --finished",
@@ -86,7 +88,7 @@ def rm(
             raise UsageError(f"there is no lwz run for {target}", hint="`lwz runs` lists them")
         chosen.append(journal)
     if finished:
-        chosen += [j for j in Journal.all() if j.manifest.get("status") == "done"]
+        chosen += [j for j in Journal.all() if j.manifest.status == RunStatus.DONE]
     freed = 0
     for journal in chosen:
         if journal.is_live():

@@ -20,6 +20,7 @@ from prompt_toolkit.key_binding import KeyBindings
 
 from lwz_cli.errors import Interrupted, LwzError, UsageError
 from lwz_cli.repl import commands
+from lwz_cli.runstate import RunStatus
 from lwz_cli.writing.drafting import DraftingSession
 
 ViewFactory = Callable[[], Callable[[dict[str, Any]], None]]
@@ -108,7 +109,7 @@ class ChatApp:
         s = self.session
         if s.has_draft and s.journal is not None:
             where = s.output or s.journal.dir.name
-            if s.journal.manifest.get("status") == "done":
+            if s.journal.manifest.status == RunStatus.DONE:
                 self.say(f"{where} is saved ({s.words:,} words); `lwz chat {where}` edits it again")
             else:
                 self.say(f"the draft ({s.words:,} words) is kept: `lwz chat {where}` or "

@@ -18,10 +18,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from lwz_cli.atomic import atomic_write_text
 from lwz_cli.engine.protocol import Sampling
 from lwz_cli.errors import Interrupted, UsageError
-from lwz_cli.journal import Journal, partial_path
+from lwz_cli.journal import Journal
+from lwz_cli.output import DocumentOutput
+from lwz_cli.runstate import RunStatus
 from lwz_cli.writing.length import count_words
 from lwz_cli.writing.plan import WORDS_PER_SECTION, Plan, Section, parse_plan, rebalance
 
@@ -170,13 +171,13 @@ class DraftingSession:
                              hint="close that one first")
         if existing is not None and not replace_existing:
             raise UsageError(f"{self.output} already has a draft "
-                             f"({existing.manifest.get('words', 0)} words)",
+                             f"({existing.manifest.words or 0} words)",
                              hint=f"/open {self.output} goes on with it; /save it elsewhere first "
                                   "to keep it, then /write again to replace it")
         self.close_document()
         if existing is not None:
             existing.remove()
-            partial_path(self.output).unlink(missing_ok=True)
+            DocumentOutput(self.output).discard()
         self.prepared = prepared
         self.journal = Journal.create(manifest_for(prepared), self.output)
         self.journal.lock()
@@ -196,12 +197,13 @@ class DraftingSession:
         if journal.is_live():
             raise UsageError(f"the run for {target} is open in another lwz",
                              hint="close that one first")
-        if journal.manifest.get("request", {}).get("strategy") != "planned":
+        if journal.manifest.request.strategy != "planned":
             raise UsageError(f"{target} was written in one pass, without sections to edit",
                              hint=f"`lwz resume {target}` finishes it")
-        was_done = journal.manifest.get("status") == "done"
+        was_done = journal.manifest.status == RunStatus.DONE
         if was_done:
-            journal.manifest["status"] = "interrupted"  # in memory: prepare_resume refuses "done"
+            # in memory only: prepare_resume refuses a done run
+            journal.manifest.status = RunStatus.INTERRUPTED
         try:
             prepared, checkpoint = prepare_resume(
                 journal, model=None, threads=self.settings.threads,
@@ -209,7 +211,7 @@ class DraftingSession:
                 verbose=self.settings.verbose)
         finally:
             if was_done:
-                journal.manifest["status"] = "done"  # changed only when a step changes it
+                journal.manifest.status = RunStatus.DONE  # changed only when a step changes it
         self.close_document()
         self.prepared, self.journal = prepared, journal
         self.output = prepared.request.output
@@ -223,8 +225,8 @@ class DraftingSession:
         """Leave the open document as a resumable run."""
         if self.journal is not None:
             try:
-                if self.journal.manifest.get("status") != "done":
-                    self.journal.set_status("interrupted", words=self.words)
+                if self.journal.manifest.status != RunStatus.DONE:
+                    self.journal.set_status(RunStatus.INTERRUPTED, words=self.words)
             except OSError:
                 pass
             self.journal.unlock()
@@ -370,10 +372,12 @@ class DraftingSession:
         if not target.parent.is_dir():
             raise UsageError(f"cannot save to {target}: folder {target.parent} does not exist",
                              hint=f"create it first (mkdir -p {target.parent})")
-        atomic_write_text(target, self.document().strip() + "\n")
+        text = self.document().strip() + "\n"
         if own:
-            partial_path(target).unlink(missing_ok=True)
-            self.journal.set_status("done", words=self.words, finished=time.time())
+            DocumentOutput(target).finish(text)
+            self.journal.set_status(RunStatus.DONE, words=self.words, finished=time.time())
+        else:
+            DocumentOutput(target).write(text)
         return target
 
     # -- internals -----------------------------------------------------------------------------
@@ -421,7 +425,8 @@ class DraftingSession:
     def _set_target(self, words: int) -> None:
         self.prepared.target_words = words
         if self.journal is not None:
-            self.journal.manifest["request"].update(words=words, target_words=words)
+            self.journal.manifest.request.words = words
+            self.journal.manifest.request.target_words = words
             self.journal.save_manifest()
 
     def _engine_for(self, prepared):
@@ -453,9 +458,10 @@ class DraftingSession:
         run.engine = self._engine_for(prepared)
         run.base = run.turn_base = None
         manifest = manifest_for(prepared)
-        self.journal.manifest.update(model=manifest["model"], prompt=manifest["prompt"],
-                                     engine=manifest["engine"])
-        self.journal.manifest["model"].update(model_fingerprint(prepared.model.path))
+        recorded = self.journal.manifest
+        recorded.model, recorded.prompt = manifest.model, manifest.prompt
+        recorded.engine = manifest.engine
+        recorded.model.update(model_fingerprint(prepared.model.path))
         self.journal.save_manifest()
         self.prepared = prepared
 
@@ -484,10 +490,10 @@ class DraftingSession:
         elif section is not None:
             journal.write_section(section + 1, run.done[section]["chunk"])
         run.checkpoint()
-        if journal.manifest.get("status") == "done":  # changed after a save: unfinished again
-            journal.set_status("running", words=self.words)
+        if journal.manifest.status == RunStatus.DONE:  # changed after a save: unfinished again
+            journal.set_status(RunStatus.RUNNING, words=self.words)
         if self.output is not None:
-            atomic_write_text(partial_path(self.output), run.document())
+            DocumentOutput(self.output).write_partial(run.document())
 
     def _step(self, action: str, emit: Emit, work: Callable[[], str]) -> None:
         """Run one generating step with `emit` as the view; Ctrl-C (the cancel
@@ -495,8 +501,9 @@ class DraftingSession:
         run = self.run
         run.emit = emit
         before = dict(run.totals)
-        if self.journal is not None and self.journal.manifest.get("status") == "done":
-            self.journal.set_status("running")  # being changed after a save: unfinished again
+        if self.journal is not None and self.journal.manifest.status == RunStatus.DONE:
+            # being changed after a save: unfinished again
+            self.journal.set_status(RunStatus.RUNNING)
         # the token budget is per step: a chat draft can be redone without end
         run.prepared.tokens = replace(run.prepared.tokens,
                                       max_tokens=run.totals["generated"] + self._step_allowance())

@@ -156,7 +156,7 @@ def resume_identity(journal, *, model: str | None, force: bool, endpoints, api_k
     """Model identity and endpoint for resuming a run written through an endpoint:
     the recorded endpoint unless `endpoints` overrides it."""
     manifest = journal.manifest
-    recorded = manifest.get("endpoint")
+    recorded = manifest.endpoint
     if recorded is None:
         raise UsageError("this run was written by the in-process engine; its token ids are "
                          "llama.cpp's, not an endpoint's",
@@ -164,7 +164,7 @@ def resume_identity(journal, *, model: str | None, force: bool, endpoints, api_k
     urls = endpoint_list(endpoints) or list(recorded.get("urls") or [recorded["url"]])
     found, warnings = first_reachable(urls, api_key=api_key)
     served = endpoint_model or recorded.get("model") or found.model
-    entry = manifest["model"]
+    entry = manifest.model
     if recorded.get("local_model") and entry.get("path"):
         from lwz_cli.writing.resume import _model_for
 
@@ -172,7 +172,7 @@ def resume_identity(journal, *, model: str | None, force: bool, endpoints, api_k
         info = read_gguf(resolved.path)
     else:
         name = entry.get("name") or served or "endpoint"
-        resolved, info = _placeholder(name, manifest["engine"]["n_ctx"])
+        resolved, info = _placeholder(name, manifest.engine.n_ctx)
         resolved = ResolvedModel(path=resolved.path, spec=entry.get("spec") or name)
     endpoint = {"url": found.url, "urls": [found.url] + [u for u in urls if u != found.url],
                 "model": served, "n_ctx": found.n_ctx or recorded.get("n_ctx"),

@@ -26,8 +26,8 @@ class Snapshots:
         self._last = 0.0
 
     def key(self) -> dict[str, Any]:
-        manifest = self.journal.manifest if self.journal else {}
-        return {"model": manifest.get("model", {}).get("fingerprint"), "n_ctx": self.n_ctx}
+        model = self.journal.manifest.model if self.journal else {}
+        return {"model": model.get("fingerprint"), "n_ctx": self.n_ctx}
 
     def save(self, sequence: list[int], *, force: bool = False) -> None:
         """Snapshot the KV cache (a prefix of `sequence`) unless one was taken

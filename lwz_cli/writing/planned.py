@@ -20,10 +20,11 @@ import time
 from dataclasses import replace
 from typing import Any, Callable
 
-from lwz_cli.atomic import atomic_write_text
 from lwz_cli.engine.protocol import count_tokens
 from lwz_cli.errors import Interrupted, RuntimeFailure
-from lwz_cli.journal import CHECKPOINT_INTERVAL, Checkpoint, Journal, disk_error, partial_path
+from lwz_cli.journal import CHECKPOINT_INTERVAL, Checkpoint, Journal, disk_error
+from lwz_cli.output import DocumentOutput
+from lwz_cli.runstate import PlannedState, RunStatus, RunTotals, WrittenSection
 from lwz_cli.writing.budget import TOKENS_PER_WORD
 from lwz_cli.writing.draft import CONTINUATIONS, SHORT, Draft
 from lwz_cli.writing.kvsnap import Snapshots
@@ -146,16 +147,14 @@ class PlannedRun:
 
     # -- checkpoints ----------------------------------------------------------
 
-    def _state(self) -> dict[str, Any]:
+    def _state(self) -> PlannedState:
         draft = self.draft
-        return {
-            "strategy": "planned", "phase": self.phase,
-            "plan": self.plan.to_json() if self.plan else None,
-            "done": self.done, "index": self.index, "base": self.base,
-            "context": draft.context if draft else None,
-            "heading": self.heading_chunk, "continuations": self.continuations,
-            "totals": self.totals,
-        }
+        return PlannedState(
+            phase=self.phase, plan=self.plan,
+            done=[WrittenSection.from_json(d) for d in self.done], index=self.index,
+            base=self.base, context=draft.context if draft else None,
+            heading=self.heading_chunk, continuations=self.continuations,
+            totals=RunTotals.from_json(self.totals))
 
     def _on_clean(self, draft: Draft) -> None:
         if time.monotonic() - self._last_checkpoint >= CHECKPOINT_INTERVAL:
@@ -172,11 +171,11 @@ class PlannedRun:
                 entry = self.done[-1]
                 journal.write_section(len(self.done), entry["chunk"])
             journal.checkpoint(Checkpoint(seq=0, generated=generated, words=self._document_words(),
-                                          sections_done=len(self.done), extra=self._state()),
+                                          sections_done=len(self.done), planned=self._state()),
                                think=draft.think_text() if draft and self.phase == "plan" else None)
             output = self.prepared.request.output
             if section_done and output is not None:
-                atomic_write_text(partial_path(output), self.document())
+                DocumentOutput(output).write_partial(self.document())
         except OSError as exc:
             raise disk_error(exc, journal.dir, resume_command(self.prepared, journal)) from exc
         self._last_checkpoint = time.monotonic()
@@ -200,20 +199,20 @@ class PlannedRun:
     # -- resume -------------------------------------------------------------------
 
     def restore(self, checkpoint: Checkpoint) -> None:
-        state = checkpoint.extra
-        if not state or state.get("strategy") != "planned":
+        state = checkpoint.planned
+        if state is None:
             return
-        self.phase = state["phase"]
-        self.plan = Plan.from_json(state["plan"]) if state.get("plan") else None
-        self.done = list(state.get("done", []))
-        self.index = state.get("index", 0)
-        self.base = list(state["base"]) if state.get("base") is not None else None
-        self.heading_chunk = state.get("heading", "")
-        self.continuations = state.get("continuations", 0)
-        self.totals.update(state.get("totals", {}))
+        self.phase = state.phase
+        self.plan = state.plan
+        self.done = [d.to_json() for d in state.done]
+        self.index = state.index
+        self.base = state.base
+        self.heading_chunk = state.heading
+        self.continuations = state.continuations
+        self.totals.update(state.totals.to_json())
         self.resumed_tokens = self.totals["generated"] + count_tokens(self.engine,
                                                                       checkpoint.generated)
-        context = state.get("context")
+        context = state.context
         if self.plan is not None:
             self.emit({"event": "plan", **self._plan_event()})
             for i, entry in enumerate(self.done, 1):
@@ -249,7 +248,7 @@ class PlannedRun:
         if self.journal is not None:
             self.checkpoint()
             self.snapshot(force=True)
-            self.journal.set_status("interrupted", words=self._document_words())
+            self.journal.set_status(RunStatus.INTERRUPTED, words=self._document_words())
         raise Interrupted(f"interrupted; {self._document_words()} words are saved",
                           hint=f"continue with: {resume_command(self.prepared, self.journal)}")
 
@@ -474,8 +473,7 @@ class PlannedRun:
         output = request.output
         try:
             if output is not None:
-                atomic_write_text(output, text)
-                partial_path(output).unlink(missing_ok=True)
+                DocumentOutput(output).finish(text)
         except OSError as exc:
             raise disk_error(exc, output.parent, resume_command(prepared, self.journal)) from exc
         t = self.totals
@@ -498,7 +496,7 @@ class PlannedRun:
         if self.journal is not None:
             try:
                 self.journal.drop_snapshot()
-                self.journal.set_status("done", words=words, finished=time.time())
+                self.journal.set_status(RunStatus.DONE, words=words, finished=time.time())
             except OSError:
                 pass
         self.emit(done)

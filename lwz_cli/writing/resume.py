@@ -8,13 +8,15 @@ from typing import Callable
 from lwz_cli.engine.protocol import Sampling
 from lwz_cli.errors import UsageError
 from lwz_cli.journal import Checkpoint, Journal, model_fingerprint
+from lwz_cli.output import DocumentOutput
+from lwz_cli.runstate import UNFINISHED, RunStatus
 from lwz_cli.models.gguf import read_gguf
 from lwz_cli.models.registry import ResolvedModel, resolve_model
 from lwz_cli.system import physical_cores
 from lwz_cli.writing import budget, prompts
 from lwz_cli.writing.session import Prepared, WriteRequest, make_conversation
 
-UNFINISHED = ("running", "interrupted", "failed")
+__all__ = ["UNFINISHED", "find_run", "open_run", "prepare_resume"]
 
 
 def find_run(target: str | Path) -> Journal:
@@ -26,7 +28,7 @@ def find_run(target: str | Path) -> Journal:
 
 
 def _model_for(journal: Journal, model: str | None, force: bool) -> ResolvedModel:
-    recorded = journal.manifest["model"]
+    recorded = journal.manifest.model
     if model is None:
         path = Path(recorded["path"])
         if not path.is_file():
@@ -54,15 +56,15 @@ def prepare_resume(journal: Journal, *, model: str | None = None, force: bool = 
                    output: Path | None = None, endpoints=(), api_key: str | None = None,
                    endpoint_model: str | None = None) -> tuple[Prepared, Checkpoint]:
     manifest = journal.manifest
-    status = manifest.get("status")
-    if status == "done":
-        where = manifest.get("output") or journal.dir.name
+    status = manifest.status
+    if status == RunStatus.DONE:
+        where = manifest.output or journal.dir.name
         raise UsageError(f"the run for {where} is already complete",
                          hint="`lwz write ... --restart` writes it again")
     if status not in UNFINISHED:
         raise UsageError(f"the run {journal.dir.name} cannot be resumed (status {status})")
     endpoint = None
-    if manifest.get("endpoint") is not None or endpoints:  # written through an endpoint
+    if manifest.endpoint is not None or endpoints:  # written through an endpoint
         from lwz_cli.writing.endpoint import resume_identity
 
         resolved, info, endpoint = resume_identity(
@@ -71,37 +73,37 @@ def prepare_resume(journal: Journal, *, model: str | None = None, force: bool = 
     else:
         resolved = _model_for(journal, model, force)
         info = read_gguf(resolved.path)
-    req, prompt_data, engine = manifest["request"], manifest["prompt"], manifest["engine"]
-    sampling = Sampling(**manifest["sampling"])
-    out = output or (Path(manifest["output"]) if manifest.get("output") else None)
+    req, prompt_data, engine = manifest.request, manifest.prompt, manifest.engine
+    sampling = Sampling(**manifest.sampling)
+    out = output or (Path(manifest.output) if manifest.output else None)
     request = WriteRequest(
-        prompt=req["prompt"], model=resolved.spec, output=out, words=req.get("words"),
-        max_tokens=req.get("max_tokens_flag"), sampling=sampling, ctx=engine["n_ctx"],
-        threads=threads, gpu_layers=engine["gpu_layers"] if gpu_layers is None else gpu_layers,
-        kv_type=engine.get("kv_type", "f16"),
+        prompt=req.prompt, model=resolved.spec, output=out, words=req.words,
+        max_tokens=req.max_tokens_flag, sampling=sampling, ctx=engine.n_ctx,
+        threads=threads, gpu_layers=engine.gpu_layers if gpu_layers is None else gpu_layers,
+        kv_type=engine.kv_type,
         verbose=verbose, kv_snapshot=kv_snapshot, snapshot_budget_gb=snapshot_budget_gb,
-        strategy=req.get("strategy_asked", req.get("strategy", "single")),
+        strategy=req.strategy_asked or req.strategy,
     )
     if endpoint is not None:
         request.endpoints, request.api_key = tuple(endpoint["urls"]), api_key
         request.endpoint_model, request.kv_snapshot = endpoint["model"], False
-    prompt = prompts.Prompt(text=prompt_data["text"], stop=tuple(prompt_data["stop"]),
-                            protocol=prompt_data["protocol"], language=prompt_data["language"],
-                            add_bos=prompt_data.get("add_bos", True))
-    strategy = req.get("strategy", "single")
+    prompt = prompts.Prompt(text=prompt_data.text, stop=tuple(prompt_data.stop),
+                            protocol=prompt_data.protocol, language=prompt_data.language,
+                            add_bos=prompt_data.add_bos)
+    strategy = req.strategy
     conversation = None
     if strategy == "planned":
         conversation = make_conversation(prompt.protocol, prompt.language, info.chat_template,
-                                         prompt_data.get("bos", ""), prompt_data.get("eos", ""))
-    token_budget = budget.TokenBudget(n_ctx=engine["n_ctx"], max_tokens=req["max_tokens"],
-                                      needed_tokens=req["max_tokens"])
+                                         prompt_data.bos, prompt_data.eos)
+    token_budget = budget.TokenBudget(n_ctx=engine.n_ctx, max_tokens=req.max_tokens,
+                                      needed_tokens=req.max_tokens)
     prepared = Prepared(
         request=request, model=resolved, info=info, prompt=prompt,
-        prompt_tokens=list(prompt_data["tokens"]), target_words=req.get("target_words"),
-        stated_words=req.get("stated_words"), tokens=token_budget,
+        prompt_tokens=list(prompt_data.tokens), target_words=req.target_words,
+        stated_words=req.stated_words, tokens=token_budget,
         threads=threads or physical_cores(), strategy=strategy,
-        strategy_reason=req.get("strategy_reason", ""), conversation=conversation,
-        bos_text=prompt_data.get("bos", ""), eos_text=prompt_data.get("eos", ""),
+        strategy_reason=req.strategy_reason, conversation=conversation,
+        bos_text=prompt_data.bos, eos_text=prompt_data.eos,
     )
     prepared.gpu_layers = request.gpu_layers
     prepared.kv_type = request.kv_type
@@ -109,7 +111,7 @@ def prepare_resume(journal: Journal, *, model: str | None = None, force: bool = 
     prepared.endpoint = endpoint
     checkpoint = journal.latest_checkpoint() or Checkpoint(seq=0, generated=[])
     if force and endpoint is None and \
-            model_fingerprint(resolved.path)["fingerprint"] != manifest["model"]["fingerprint"]:
+            model_fingerprint(resolved.path)["fingerprint"] != manifest.model["fingerprint"]:
         request.kv_snapshot = False
     return prepared, checkpoint
 
@@ -119,22 +121,21 @@ def open_run(prepared: Prepared, *, restart: bool = False,
     """The journal and checkpoint for a job: a fresh run, or the unfinished run for
     the same output path, resumed (when `confirm(words)` agrees, if given) unless
     `restart`. An unfinished run of a different request is refused, not lost."""
-    from lwz_cli.journal import partial_path
     from lwz_cli.writing.session import manifest_for
 
     request = prepared.request
     existing = Journal.find(request.output) if request.output is not None else None
-    if existing is not None and existing.manifest.get("status") in UNFINISHED:
-        recorded = existing.manifest["request"]
-        same = recorded["prompt"] == request.prompt and recorded.get("words") == request.words \
-            and recorded.get("strategy_asked", request.strategy) == request.strategy
+    if existing is not None and existing.manifest.status.resumable:
+        recorded = existing.manifest.request
+        same = recorded.prompt == request.prompt and recorded.words == request.words \
+            and (recorded.strategy_asked or request.strategy) == request.strategy
         resume = not restart
         if resume and not same:
             raise UsageError(
                 f"{request.output} has an unfinished run of a different request",
                 hint=f"`lwz resume {request.output}` continues it; --restart discards it")
         if resume and confirm is not None:
-            resume = confirm(existing.manifest.get("words", 0))
+            resume = confirm(existing.manifest.words or 0)
         if resume:
             resumed, checkpoint = prepare_resume(
                 existing, model=request.model, threads=request.threads,
@@ -143,5 +144,5 @@ def open_run(prepared: Prepared, *, restart: bool = False,
                 endpoints=request.endpoints, api_key=request.api_key,
                 endpoint_model=request.endpoint_model)
             return resumed, existing, checkpoint
-        partial_path(request.output).unlink(missing_ok=True)
+        DocumentOutput(request.output).discard()
     return prepared, Journal.create(manifest_for(prepared), request.output), None

@@ -10,6 +10,7 @@ from typing import Any, Callable
 from lwz_cli.engine.http import EndpointError, estimate_tokens
 from lwz_cli.errors import LwzError
 from lwz_cli.journal import Checkpoint, Journal
+from lwz_cli.runstate import RunStatus
 from lwz_cli.writing.endpoint import failed as endpoint_failed
 from lwz_cli.writing.endpoint import prompt_token_count
 from lwz_cli.writing.result import WriteResult
@@ -88,7 +89,7 @@ def write_document(prepared: Prepared, emit: Emit, *, engine=None,
             # a crash or a second Ctrl-C: the last checkpoint stands; mark the run
             if journal is not None:
                 try:
-                    journal.set_status("interrupted", words=writer.draft.words)
+                    journal.set_status(RunStatus.INTERRUPTED, words=writer.draft.words)
                 except OSError:
                     pass
             raise

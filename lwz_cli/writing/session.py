@@ -14,6 +14,7 @@ from lwz_cli.engine.protocol import Sampling
 from lwz_cli.errors import UsageError
 from lwz_cli.models.gguf import GGUFInfo, read_gguf
 from lwz_cli.models.registry import ResolvedModel, resolve_model
+from lwz_cli.runstate import EngineRecord, Manifest, PromptRecord, RequestRecord
 from lwz_cli.system import physical_cores
 from lwz_cli.writing import budget, plan, prompts
 from lwz_cli.writing.length import MAX_TARGET_WORDS, parse_target
@@ -269,32 +270,33 @@ def load_engine(prepared: Prepared):
     )
 
 
-def manifest_for(prepared: Prepared) -> dict:
+def manifest_for(prepared: Prepared) -> Manifest:
     """What a run's journal records so `lwz resume` can rebuild the exact job."""
     from dataclasses import asdict
 
     from lwz_cli.writing.endpoint import manifest_endpoint, manifest_model
 
     request = prepared.request
-    manifest = {
-        "output": str(request.output.resolve()) if request.output else None,
-        "request": {"prompt": request.prompt, "words": request.words,
-                    "target_words": prepared.target_words, "stated_words": prepared.stated_words,
-                    "strategy": prepared.strategy, "strategy_asked": request.strategy,
-                    "strategy_reason": prepared.strategy_reason,
-                    "max_tokens": prepared.tokens.max_tokens,
-                    "max_tokens_flag": request.max_tokens},
-        "prompt": {"text": prepared.prompt.text, "stop": list(prepared.prompt.stop),
-                   "protocol": prepared.prompt.protocol, "language": prepared.prompt.language,
-                   "add_bos": prepared.prompt.add_bos, "tokens": prepared.prompt_tokens,
-                   "bos": prepared.bos_text, "eos": prepared.eos_text},
-        "sampling": asdict(request.sampling),
-        "engine": {"n_ctx": prepared.tokens.n_ctx, "gpu_layers": prepared.gpu_layers,
-                   "kv_type": prepared.kv_type, "threads": prepared.threads},
-        "model": manifest_model(prepared),
-    }
+    manifest = Manifest(
+        output=str(request.output.resolve()) if request.output else None,
+        request=RequestRecord(prompt=request.prompt, words=request.words,
+                              target_words=prepared.target_words,
+                              stated_words=prepared.stated_words, strategy=prepared.strategy,
+                              strategy_asked=request.strategy,
+                              strategy_reason=prepared.strategy_reason,
+                              max_tokens=prepared.tokens.max_tokens,
+                              max_tokens_flag=request.max_tokens),
+        prompt=PromptRecord(text=prepared.prompt.text, stop=list(prepared.prompt.stop),
+                            protocol=prepared.prompt.protocol, language=prepared.prompt.language,
+                            add_bos=prepared.prompt.add_bos, tokens=prepared.prompt_tokens,
+                            bos=prepared.bos_text, eos=prepared.eos_text),
+        sampling=asdict(request.sampling),
+        engine=EngineRecord(n_ctx=prepared.tokens.n_ctx, gpu_layers=prepared.gpu_layers,
+                            kv_type=prepared.kv_type, threads=prepared.threads),
+        model=manifest_model(prepared),
+    )
     if prepared.endpoint:
-        manifest["endpoint"] = manifest_endpoint(prepared)
+        manifest.endpoint = manifest_endpoint(prepared)
     return manifest
 
 

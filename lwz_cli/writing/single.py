@@ -13,10 +13,11 @@ import threading
 import time
 from typing import Any, Callable
 
-from lwz_cli.atomic import atomic_write_text
 from lwz_cli.engine.protocol import count_tokens
 from lwz_cli.errors import Interrupted, RuntimeFailure
-from lwz_cli.journal import CHECKPOINT_INTERVAL, Checkpoint, Journal, disk_error, partial_path
+from lwz_cli.journal import CHECKPOINT_INTERVAL, Checkpoint, Journal, disk_error
+from lwz_cli.output import DocumentOutput
+from lwz_cli.runstate import RunStatus
 from lwz_cli.writing.length import count_words
 from lwz_cli.writing.markdown import outline, unclosed_fence
 from lwz_cli.writing.draft import CONTINUATIONS, SHORT, Draft
@@ -102,7 +103,7 @@ class SinglePass:
             self._think_saved = len(think)
             if output is not None and new_sections and not final:
                 # after the checkpoint: PATH.partial never runs ahead of the journal
-                atomic_write_text(partial_path(output), text[: starts[-1]])
+                DocumentOutput(output).write_partial(text[: starts[-1]])
             self.sections_saved = len(starts)
         except OSError as exc:
             raise disk_error(exc, journal.dir, resume_command(self.prepared, journal)) from exc
@@ -147,7 +148,7 @@ class SinglePass:
                 if self.draft.section_starts else self.sections_saved
             self.checkpoint()
             self.snapshot(force=True)
-            self.journal.set_status("interrupted", words=self.draft.words)
+            self.journal.set_status(RunStatus.INTERRUPTED, words=self.draft.words)
         command = resume_command(self.prepared, self.journal)
         raise Interrupted(f"interrupted; {self.draft.words} words are saved",
                           hint=f"continue with: {command}")
@@ -166,8 +167,7 @@ class SinglePass:
             if self.journal is not None:
                 self.checkpoint(final=True)
             if output is not None:
-                atomic_write_text(output, text)
-                partial_path(output).unlink(missing_ok=True)
+                DocumentOutput(output).finish(text)
         except OSError as exc:
             raise disk_error(exc, output.parent if output else self.journal.dir,
                              resume_command(prepared, self.journal)) from exc
@@ -193,7 +193,7 @@ class SinglePass:
         if self.journal is not None:
             try:
                 self.journal.drop_snapshot()
-                self.journal.set_status("done", words=words, finished=time.time())
+                self.journal.set_status(RunStatus.DONE, words=words, finished=time.time())
             except OSError:
                 pass  # the document itself is complete and written
         emit(done)
@@ -203,7 +203,7 @@ class SinglePass:
         """The think text never becomes the document: fail clearly instead."""
         if self.journal is not None:
             self.checkpoint(final=True)
-            self.journal.set_status("failed", words=0)
+            self.journal.set_status(RunStatus.FAILED, words=0)
         tokens = self.draft.model_tokens
         if think_text.strip() and reason == "length":
             why = f"it spent all {tokens} tokens thinking"

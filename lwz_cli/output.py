@@ -1,0 +1,38 @@
+"""The document file `PATH` and its `PATH.partial` mirror: the one place that writes them.
+
+While a document is written, `PATH.partial` holds its finished sections, rewritten
+atomically at each checkpoint (never ahead of the journal). On completion `PATH`
+is written atomically and `PATH.partial` removed: `PATH` existing means complete.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lwz_cli.atomic import atomic_write_text
+
+
+class DocumentOutput:
+    def __init__(self, path: Path):
+        self.path = path
+
+    @property
+    def partial(self) -> Path:
+        return self.path.with_name(self.path.name + ".partial")
+
+    def write_partial(self, text: str) -> None:
+        """The finished sections so far (the caller has checkpointed them)."""
+        atomic_write_text(self.partial, text)
+
+    def write(self, text: str) -> None:
+        """`PATH` only, leaving any `PATH.partial` alone: a copy saved elsewhere."""
+        atomic_write_text(self.path, text)
+
+    def finish(self, text: str) -> None:
+        """The complete document: `PATH` first, then `PATH.partial` goes."""
+        atomic_write_text(self.path, text)
+        self.discard()
+
+    def discard(self) -> None:
+        """Drop `PATH.partial` (a run started again, or finished)."""
+        self.partial.unlink(missing_ok=True)
