@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +153,7 @@ class Journal:
 
     @classmethod
     def create(cls, manifest: Manifest, output: Path | None) -> "Journal":
-        """A new run directory for `manifest` (its id, times, format and status are set here)."""
+        """A new run directory recording `manifest` (with its id, times, format and status)."""
         directory = cls.path_for(output, manifest.id or None)
         if directory.exists():
             shutil.rmtree(directory)
@@ -160,10 +161,9 @@ class Journal:
         fsync_dir(directory.parent)
         journal = cls(directory)
         now = time.time()
-        manifest.format, manifest.lwz_version, manifest.id = FORMAT, __version__, directory.name
-        manifest.created = manifest.updated = now
-        manifest.status = RunStatus.RUNNING
-        journal.manifest = manifest
+        journal.manifest = replace(manifest, format=FORMAT, lwz_version=__version__,
+                                   id=directory.name, created=now, updated=now,
+                                   status=RunStatus.RUNNING)
         journal.save_manifest()
         return journal
 
