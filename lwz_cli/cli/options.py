@@ -15,6 +15,7 @@ from typer.models import OptionInfo
 
 from lwz_cli.cli import complete
 from lwz_cli.config import SETTINGS, default, env_name
+from lwz_cli.profiles import LWZ, profile
 from lwz_cli.strategy import STRATEGY_NAMES
 
 KV_TYPES: tuple[str, ...] = SETTINGS["kv_type"].choices or ()
@@ -23,7 +24,7 @@ MODEL_HELP = (f"A .gguf path, an alias (tiny, {default('model')}), repo_id:QUANT
               "repo_id/file.gguf.")
 STRATEGY_HELP = ("single: one pass; planned: an outline with word budgets, then section by "
                  "section; auto: single within the model's one-pass reach (LongWriter-Zero "
-                 "~10,000 words), planned beyond.")
+                 f"~{profile(LWZ).single_pass_reach:,} words), planned beyond.")
 TEMPERATURE_HELP = f"Sampling temperature (model card: {default('temperature'):g})."
 TOP_P_HELP = f"Nucleus sampling (model card: {default('top_p'):g})."
 SEED_HELP = "Random seed, for repeatable output."
