@@ -59,7 +59,7 @@ def test_every_setting_a_command_takes_from_config_is_one_of_its_options():
     for command, keys in COMMANDS_USING.items():
         declared = params(command)
         for key in keys:
-            assert key in declared, f"config key {key} is read for `lwz {command}`, which has no such option"
+            assert key in declared, f"config key {key} is read for `lwz {command}`: no such option"
             envvar = declared[key].envvar
             assert envvar in (env_name(key), None), (command, key, envvar)
 

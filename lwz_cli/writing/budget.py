@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 
 from lwz_cli.errors import UsageError
-from lwz_cli.profiles import LWZ, profile
+from lwz_cli.profiles import profile
 
 TOKENS_PER_WORD = {"en": 1.4, "zh": 1.6}  # generous: Qwen ~1.3/word, ~1/字
 MARGIN = 1.25
@@ -86,7 +86,7 @@ def plan_tokens(
                 + (" or raise --ctx" if ctx_override else ""),
             )
     max_tokens = min(max_tokens_override or room, room)
-    if protocol == LWZ and not max_tokens_override:
+    if profile(protocol).capped_at_default and not max_tokens_override:
         max_tokens = min(max_tokens, max(wanted, profile(protocol).default_new_tokens))
     return TokenBudget(n_ctx=n_ctx, max_tokens=max_tokens, needed_tokens=wanted)
 

@@ -292,8 +292,7 @@ class PlannedRun:
         conv, plan = self.conversation, self.plan
         section = plan.sections[index]
         room = int(section.budget * TOKENS_PER_WORD[self.language] * 1.6) + 64
-        # LongWriter-Zero follows a restated outline; small chat models copy it out instead
-        first = (index == 0 or not self.done) and conv.protocol == "longwriter-zero"
+        first = (index == 0 or not self.done) and profile(conv.protocol).restate_outline
         turn = conv.next_turn(section_request(plan, index, language=self.language, first=first,
                                               notes=notes))
         self.turn_base = None
