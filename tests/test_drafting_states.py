@@ -234,3 +234,56 @@ def test_ctrl_c_during_a_redo_or_expand_keeps_the_old_section(chat, tmp_path):
         session.expand(1, 800, lambda e: None)
     assert chunks(session) == first
     assert session.sections[0].budget == budget and session.target == target
+
+
+class Recorder:
+    """A view that keeps the events (what `lwz chat`'s live view would draw)."""
+
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+
+    def __call__(self, event: dict) -> None:
+        self.events.append(event)
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_chat_loop_over_pipe_input(chat, tmp_path, monkeypatch):
+    """`lwz chat`'s loop: commands, guidance that reaches the next prompt, /plan edit
+    through $EDITOR, /undo, /stats, /save, /words."""
+    import io
+
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from lwz_cli.repl.app import ChatApp
+
+    monkeypatch.setenv("EDITOR", r"sed -i -e 's/^1\. Origins/1. Opening Thoughts/'")
+    session, fake = chat()
+    out = io.StringIO()
+    history = tmp_path / "lwz-home" / "state" / "chat-history"
+    with create_pipe_input() as pipe:
+        app = ChatApp(session, view_factory=Recorder, out=out, history=history, pt_input=pipe,
+                      pt_output=DummyOutput())
+        for line in ("/help", "/redo 1", "/rdo 1", "a guide to green tea", "/show 1", "/plan",
+                     "mention the price", "/redo 2", "/plan edit", "/show 1", "/undo", "/undo",
+                     "/show 1", "/stats", "/save saved.md", "/words", "/quit"):
+            pipe.send_text(line + "\r")
+        app.run()
+    text = out.getvalue()
+    assert "/expand N WORDS" in text  # /help
+    assert "there is no draft yet" in text and "did you mean /redo?" in text
+    assert re.search(r"[\d,]+ of 900 words in 3 section\(s\)", text)
+    assert "noted: the next /continue or /redo follows it" in text
+    assert last_turn(fake.prompts[-1]).count("The author's notes: mention the price") == 1
+    assert "1. Opening Thoughts — where it grows" in text  # the edited outline, shown back
+    assert "undid plan edit" in text and "undid redo 2" in text
+    shown = re.findall(r"^## (.+)$", text, re.M)
+    assert shown == ["Origins", "Opening Thoughts", "Origins"]  # /show 1 before, during, after
+    assert re.search(r"prompt: [\d,]+ tokens, [\d,]+ reused from the KV cache", text)
+    saved = tmp_path / "saved.md"
+    assert "saved saved.md" in text and saved.read_text().startswith("# Green Tea\n\n## Origins")
+    assert re.findall(r"^## (.+)$", saved.read_text(), re.M) == TITLES
+    assert "target: 900 words" in text and "/plan edit" in history.read_text()
+    assert "lwz resume" in text  # leaving says how to go on
