@@ -37,6 +37,22 @@ def _fast_tests_load_no_model(request, monkeypatch):
     monkeypatch.setattr(LlamaEngine, "__init__", refuse)
 
 
+@pytest.fixture()
+def fake_model(monkeypatch):
+    """Wherever lwz would load the real model's weights (`lwz write`, `lwz chat`,
+    a `DraftingSession`), it gets a scripted engine instead: `use(script)` returns
+    the `FakeEngine` the next loads give."""
+    from fake_engine import FakeEngine
+
+    def use(script, **kwargs) -> FakeEngine:
+        engine = FakeEngine(script, **kwargs)
+        monkeypatch.setattr("lwz_cli.engine.llama.LlamaEngine",
+                            lambda model_path, *, n_ctx, **settings: engine.load(n_ctx))
+        return engine
+
+    return use
+
+
 @pytest.fixture(scope="session")
 def tiny_path() -> Path:
     from lwz_cli.models.registry import tiny_model_path

@@ -80,6 +80,8 @@ class ScriptExhausted(AssertionError):
 class FakeEngine:
     """Scripted stand-in for `LlamaEngine`. Not thread-safe, like the real one."""
 
+    supports_snapshots = True  # its "KV cache" is the token ids, saved as JSON
+
     def __init__(self, script: Script, *, n_ctx: int = 8192, n_ctx_train: int = 8192):
         vocab = tiny_vocab()
         self._vocab = vocab
@@ -92,6 +94,13 @@ class FakeEngine:
         self.calls: list[Call] = []
         self.cache: list[int] = []  # the tokens a real KV cache would hold now
         self.closed = False
+        self.on_warning: Callable[[str], None] | None = None  # a fake never recovers from faults
+
+    def load(self, n_ctx: int) -> "FakeEngine":
+        """What loading the model gives: this engine, open, with an empty KV cache
+        and the context size asked for."""
+        self.n_ctx, self.cache, self.closed = n_ctx, [], False
+        return self
 
     # -- what tests read ----------------------------------------------------------
 

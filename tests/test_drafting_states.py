@@ -40,21 +40,17 @@ def writer(plan: str = PLAN, *, interrupt: Callable[[int], int | None] = lambda 
 
 
 @pytest.fixture()
-def chat(tmp_path, monkeypatch):
-    """A drafting session writing tmp/tea.md whose engine is the scripted one."""
+def chat(tmp_path, monkeypatch, fake_model):
+    """A drafting session writing tmp/tea.md on the scripted engine."""
     monkeypatch.setenv("LWZ_HOME", str(tmp_path / "lwz-home"))
     monkeypatch.chdir(tmp_path)
-    engines: list[FakeEngine] = []
-    # the session loads its engine through this function; the test decides what it gets
-    monkeypatch.setattr("lwz_cli.writing.session.load_engine", lambda prepared: engines[-1])
-
     sessions: list[DraftingSession] = []
 
     def start(script=None) -> tuple[DraftingSession, FakeEngine]:
-        engines.append(FakeEngine(script or writer()))
+        engine = fake_model(script or writer())
         sessions.append(DraftingSession(Settings(model="tiny", output=tmp_path / "tea.md",
                                                  words=900, sampling=Sampling(seed=3))))
-        return sessions[-1], engines[-1]
+        return sessions[-1], engine
 
     yield start
     for session in sessions:
@@ -164,7 +160,8 @@ def test_an_edited_outline_renames_drops_and_adds_sections(chat, tmp_path):
     lines = shown.splitlines()
     # rename section 1, drop section 2, add a new last one
     edited = [lines[0], "", lines[2].replace("1. Origins", "1. Where Tea Grows"),
-              lines[4].replace("3. Health", "2. Health"), "3. Buying — where to buy it (200 words)"]
+              lines[4].replace("3. Health", "2. Health"),
+              "3. Buying — where to buy it (200 words)"]
     session.edit_plan("\n".join(edited) + "\n")
 
     assert [s.title for s in session.sections] == ["Where Tea Grows", "Health", "Buying"]
