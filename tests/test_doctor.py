@@ -1,9 +1,8 @@
-"""`lwz doctor` on a healthy and a broken setup."""
+"""`lwz doctor` on a healthy and a broken setup (in-process: it loads no model)."""
 
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
