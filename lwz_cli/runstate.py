@@ -14,6 +14,7 @@ from enum import Enum
 from typing import Any
 
 from lwz_cli import __version__
+from lwz_cli.strategy import Strategy
 from lwz_cli.writing.plan import Plan
 
 FORMAT = 1
@@ -64,9 +65,9 @@ class RequestRecord:
     words: int | None = None  # --words (or a chat's current target)
     target_words: int | None = None
     stated_words: int | None = None  # the length the prompt itself asks for
-    strategy: str = "single"  # the strategy used
-    # what was asked for (auto, single, planned); None in runs from before lwz recorded it
-    strategy_asked: str | None = None
+    strategy: Strategy = Strategy.SINGLE  # the strategy used
+    # what was asked for (auto too); None in runs from before lwz recorded it
+    strategy_asked: Strategy | None = None
     strategy_reason: str = ""
     max_tokens: int = 0
     max_tokens_flag: int | None = None  # --max-tokens, when given
@@ -77,10 +78,11 @@ class RequestRecord:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RequestRecord:
+        asked = data.get("strategy_asked")
         return cls(prompt=data["prompt"], words=data.get("words"),
                    target_words=data.get("target_words"), stated_words=data.get("stated_words"),
-                   strategy=data.get("strategy", "single"),
-                   strategy_asked=data.get("strategy_asked"),
+                   strategy=Strategy(data.get("strategy", Strategy.SINGLE.value)),
+                   strategy_asked=Strategy(asked) if asked is not None else None,
                    strategy_reason=data.get("strategy_reason", ""),
                    max_tokens=data.get("max_tokens", 0),
                    max_tokens_flag=data.get("max_tokens_flag"),
@@ -89,10 +91,10 @@ class RequestRecord:
     def to_json(self) -> dict[str, Any]:
         data = {**self.unknown, "prompt": self.prompt, "words": self.words,
                 "target_words": self.target_words, "stated_words": self.stated_words,
-                "strategy": self.strategy, "strategy_reason": self.strategy_reason,
+                "strategy": self.strategy.value, "strategy_reason": self.strategy_reason,
                 "max_tokens": self.max_tokens, "max_tokens_flag": self.max_tokens_flag}
         if self.strategy_asked is not None:
-            data["strategy_asked"] = self.strategy_asked
+            data["strategy_asked"] = self.strategy_asked.value
         return data
 
 

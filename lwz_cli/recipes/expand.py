@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from yaml.nodes import Node
 
 from lwz_cli.recipes.model import MAX_JOBS, SUFFIXES, Job, Recipe
+from lwz_cli.strategy import Strategy
 from lwz_cli.writing.length import parse_target
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def expand(reader: Reader, recipe: Recipe, value: dict[str, Node], settings: dic
                 continue
             outputs[target] = job
             strategy = setting(merged, "strategy")
-            if strategy == "planned" and words is None and parse_target(prompt) is None:
+            if strategy == Strategy.PLANNED and words is None and parse_target(prompt) is None:
                 faults.add(("planned",), merged["strategy"][1], job, "job",
                            f"strategy planned needs a target length for {job}",
                            "set words:, or state the length in the prompt")

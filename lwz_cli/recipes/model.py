@@ -15,7 +15,6 @@ KEYS = ("name", "model", "strategy", "words", "params", "prompt", "output", "ite
         "endpoint", "vars")
 REQUIRED = {"name": "name: my-series", "prompt": 'prompt: "Write a {words}-word guide to {topic}."',
             "output": 'output: "out/{topic}.md"'}
-STRATEGIES = ("auto", "single", "planned")
 SUFFIXES = (".md", ".txt")
 ITEM_SETTINGS = ("words", "model", "strategy", "params")  # item keys that are settings, not variables
 RESERVED = ("name", "index", "words", "model", "strategy", "params")  # not settable as variables

@@ -15,7 +15,8 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from lwz_cli.recipes.expand import expand, setting
 from lwz_cli.recipes.model import (ITEM_SETTINGS, KEYS, NAME, PARAMS, REQUIRED, RESERVED,
-                                   SCALAR_TAGS, STRATEGIES, YAML_TAG, Problem, Recipe)
+                                   SCALAR_TAGS, YAML_TAG, Problem, Recipe)
+from lwz_cli.strategy import STRATEGY_NAMES
 from lwz_cli.writing.length import MAX_TARGET_WORDS
 
 _BAD = object()  # a value whose problem is already recorded
@@ -237,8 +238,8 @@ class Reader:
         if "strategy" in value:
             node = value["strategy"]
             strategy = self.text(node, f"{where}strategy", "strategy: auto")
-            if strategy is not None and strategy not in STRATEGIES:
-                self.error(node, f"{where}strategy must be one of {', '.join(STRATEGIES)}, not {strategy!r}",
+            if strategy is not None and strategy not in STRATEGY_NAMES:
+                self.error(node, f"{where}strategy must be one of {', '.join(STRATEGY_NAMES)}, not {strategy!r}",
                            "auto picks single or planned by length")
             found["strategy"] = strategy, node
         if "params" in value:

@@ -5,13 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from lwz_cli.config import default
 from lwz_cli.engine.protocol import Sampling
 from lwz_cli.errors import UsageError
 from lwz_cli.journal import Checkpoint, Journal, model_fingerprint
-from lwz_cli.output import DocumentOutput
-from lwz_cli.runstate import UNFINISHED, RunStatus
 from lwz_cli.models.gguf import read_gguf
 from lwz_cli.models.registry import ResolvedModel, resolve_model
+from lwz_cli.output import DocumentOutput
+from lwz_cli.runstate import UNFINISHED, RunStatus
+from lwz_cli.strategy import Strategy
 from lwz_cli.system import physical_cores
 from lwz_cli.writing import budget, prompts
 from lwz_cli.writing.session import Prepared, WriteRequest, make_conversation
@@ -52,7 +54,7 @@ def _model_for(journal: Journal, model: str | None, force: bool) -> ResolvedMode
 def prepare_resume(journal: Journal, *, model: str | None = None, force: bool = False,
                    threads: int | None = None, gpu_layers: int | None = None,
                    verbose: bool = False, kv_snapshot: bool = True,
-                   snapshot_budget_gb: float = 4.0,
+                   snapshot_budget_gb: float = default("snapshot_max_gb"),
                    output: Path | None = None, endpoints=(), api_key: str | None = None,
                    endpoint_model: str | None = None) -> tuple[Prepared, Checkpoint]:
     manifest = journal.manifest
@@ -92,7 +94,7 @@ def prepare_resume(journal: Journal, *, model: str | None = None, force: bool = 
                             add_bos=prompt_data.add_bos)
     strategy = req.strategy
     conversation = None
-    if strategy == "planned":
+    if strategy == Strategy.PLANNED:
         conversation = make_conversation(prompt.protocol, prompt.language, info.chat_template,
                                          prompt_data.bos, prompt_data.eos)
     token_budget = budget.TokenBudget(n_ctx=engine.n_ctx, max_tokens=req.max_tokens,
