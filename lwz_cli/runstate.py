@@ -2,16 +2,17 @@
 
 The JSON is the on-disk contract, journal format 1: `to_json` writes the keys
 lwz has always written, `from_json` reads every journal format 1 ever held.
-Keys this version does not know (written by a newer minor version, or by a
-tool of its own) are kept in `unknown` and written back, so a load/save round
-trip loses nothing. A journal of a newer format is refused by `Journal`.
+Keys this version does not know (outside a record's JSON_KEYS: written by a newer
+minor version, or by a tool of its own) are kept in `unknown` and written back, so
+a load/save round trip loses nothing. A journal of a newer format is refused by
+`Journal`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
 
 from lwz_cli import __version__
 from lwz_cli.strategy import Strategy
@@ -73,8 +74,9 @@ class RequestRecord:
     max_tokens_flag: int | None = None  # --max-tokens, when given
     unknown: dict[str, Any] = field(default_factory=dict)
 
-    _KEYS = ("prompt", "words", "target_words", "stated_words", "strategy", "strategy_asked",
-             "strategy_reason", "max_tokens", "max_tokens_flag")
+    JSON_KEYS: ClassVar[tuple[str, ...]] = (
+        "prompt", "words", "target_words", "stated_words", "strategy", "strategy_asked",
+        "strategy_reason", "max_tokens", "max_tokens_flag")
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RequestRecord:
@@ -86,7 +88,7 @@ class RequestRecord:
                    strategy_reason=data.get("strategy_reason", ""),
                    max_tokens=data.get("max_tokens", 0),
                    max_tokens_flag=data.get("max_tokens_flag"),
-                   unknown=_rest(data, cls._KEYS))
+                   unknown=_rest(data, cls.JSON_KEYS))
 
     def to_json(self) -> dict[str, Any]:
         data = {**self.unknown, "prompt": self.prompt, "words": self.words,
@@ -112,14 +114,15 @@ class PromptRecord:
     eos: str = ""
     unknown: dict[str, Any] = field(default_factory=dict)
 
-    _KEYS = ("text", "stop", "protocol", "language", "add_bos", "tokens", "bos", "eos")
+    JSON_KEYS: ClassVar[tuple[str, ...]] = (
+        "text", "stop", "protocol", "language", "add_bos", "tokens", "bos", "eos")
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PromptRecord:
         return cls(text=data["text"], stop=list(data["stop"]), protocol=data["protocol"],
                    language=data["language"], add_bos=data.get("add_bos", True),
                    tokens=list(data["tokens"]), bos=data.get("bos", ""), eos=data.get("eos", ""),
-                   unknown=_rest(data, cls._KEYS))
+                   unknown=_rest(data, cls.JSON_KEYS))
 
     def to_json(self) -> dict[str, Any]:
         return {**self.unknown, "text": self.text, "stop": list(self.stop),
@@ -137,13 +140,14 @@ class EngineRecord:
     threads: int | None = None
     unknown: dict[str, Any] = field(default_factory=dict)
 
-    _KEYS = ("n_ctx", "gpu_layers", "kv_type", "threads")
+    JSON_KEYS: ClassVar[tuple[str, ...]] = (
+        "n_ctx", "gpu_layers", "kv_type", "threads")
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> EngineRecord:
         return cls(n_ctx=data["n_ctx"], gpu_layers=data.get("gpu_layers", 0),
                    kv_type=data.get("kv_type", "f16"), threads=data.get("threads"),
-                   unknown=_rest(data, cls._KEYS))
+                   unknown=_rest(data, cls.JSON_KEYS))
 
     def to_json(self) -> dict[str, Any]:
         return {**self.unknown, "n_ctx": self.n_ctx, "gpu_layers": self.gpu_layers,
@@ -192,8 +196,9 @@ class Manifest:
     error: str | None = None  # why a DAMAGED manifest could not be read; never written
     unknown: dict[str, Any] = field(default_factory=dict)
 
-    _KEYS = ("request", "prompt", "sampling", "engine", "model", "output", "endpoint", "batch",
-             "status", "words", "finished", "id", "created", "updated", "format", "lwz_version")
+    JSON_KEYS: ClassVar[tuple[str, ...]] = (
+        "request", "prompt", "sampling", "engine", "model", "output", "endpoint", "batch",
+        "status", "words", "finished", "id", "created", "updated", "format", "lwz_version")
 
     @classmethod
     def damaged(cls, run_id: str, error: str) -> Manifest:
@@ -216,7 +221,7 @@ class Manifest:
                 words=data.get("words"), finished=data.get("finished"),
                 id=data.get("id", ""), created=data.get("created", 0.0),
                 updated=data.get("updated", 0.0), format=int(data.get("format", FORMAT)),
-                lwz_version=data.get("lwz_version", ""), unknown=_rest(data, cls._KEYS))
+                lwz_version=data.get("lwz_version", ""), unknown=_rest(data, cls.JSON_KEYS))
         except KeyError as exc:
             raise StateError(f"the field {exc.args[0]} is missing") from None
         except (TypeError, ValueError) as exc:
@@ -275,8 +280,8 @@ class RunTotals:
     rewritten: int = 0  # sections rewritten by `lwz chat` (seeds each redo anew)
     unknown: dict[str, Any] = field(default_factory=dict)
 
-    _KEYS = ("evaluated", "decode", "prefill", "new", "rewinds", "generated", "prompt",
-             "rewritten")
+    JSON_KEYS: ClassVar[tuple[str, ...]] = (
+        "evaluated", "decode", "prefill", "new", "rewinds", "generated", "prompt", "rewritten")
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunTotals:
@@ -284,7 +289,7 @@ class RunTotals:
                    prefill=data.get("prefill", 0.0), new=data.get("new", 0),
                    rewinds=data.get("rewinds", 0), generated=data.get("generated", 0),
                    prompt=data.get("prompt", 0), rewritten=data.get("rewritten", 0),
-                   unknown=_rest(data, cls._KEYS))
+                   unknown=_rest(data, cls.JSON_KEYS))
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -312,8 +317,9 @@ class PlannedState:
     continuations: int  # nudges spent on the section in progress
     totals: RunTotals
 
-    _KEYS = ("strategy", "phase", "plan", "done", "index", "base", "context", "heading",
-             "continuations", "totals")
+    JSON_KEYS: ClassVar[tuple[str, ...]] = (
+        "strategy", "phase", "plan", "done", "index", "base", "context", "heading",
+        "continuations", "totals")
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PlannedState:
@@ -346,14 +352,15 @@ class Checkpoint:
     planned: PlannedState | None = None
     unknown: dict[str, Any] = field(default_factory=dict)
 
-    _KEYS = ("seq", "generated", "words", "sections_done", "time")
+    JSON_KEYS: ClassVar[tuple[str, ...]] = (
+        "seq", "generated", "words", "sections_done", "time")
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Checkpoint:
         """Raises StateError when a field is missing or malformed."""
         try:
             planned = PlannedState.from_json(data) if data.get("strategy") == "planned" else None
-            known = cls._KEYS + (PlannedState._KEYS if planned is not None else ())
+            known = cls.JSON_KEYS + (PlannedState.JSON_KEYS if planned is not None else ())
             return cls(seq=int(data["seq"]), generated=list(data["generated"]),
                        words=data.get("words", 0), sections_done=data.get("sections_done", 0),
                        time=data.get("time", 0.0), planned=planned,
