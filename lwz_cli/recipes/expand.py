@@ -6,15 +6,30 @@ import itertools
 import math
 import re
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from yaml.nodes import Node
 
 from lwz_cli.recipes.model import MAX_JOBS, SUFFIXES, Job, Recipe
 from lwz_cli.writing.length import parse_target
 
-if TYPE_CHECKING:
-    from lwz_cli.recipes.reader import Item, Reader
+
+class Reader(Protocol):
+    """Where expand() records a fault (recipes.reader.Reader); a protocol, so that the
+    reader may import this module without a cycle."""
+
+    def error(self, where: Node | tuple[int, int], message: str, hint: str | None = None) -> None: ...
+
+
+@dataclass
+class Item:
+    """One entry of items:, checked: its template values and its own settings."""
+
+    number: int
+    line: int
+    values: dict[str, str]
+    settings: dict[str, tuple[Any, Node]]
 
 
 def expand(reader: Reader, recipe: Recipe, value: dict[str, Node], settings: dict, items: list[Item],

@@ -13,22 +13,12 @@ from urllib.parse import urlsplit
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from lwz_cli.recipes.expand import expand, setting
+from lwz_cli.recipes.expand import Item, expand, setting
 from lwz_cli.recipes.model import (ITEM_SETTINGS, KEYS, NAME, PARAMS, REQUIRED, RESERVED,
                                    SCALAR_TAGS, STRATEGIES, YAML_TAG, Problem, Recipe)
 from lwz_cli.writing.length import MAX_TARGET_WORDS
 
 _BAD = object()  # a value whose problem is already recorded
-
-
-@dataclass
-class Item:
-    """One entry of items:, checked: its template values and its own settings."""
-
-    number: int
-    line: int
-    values: dict[str, str]
-    settings: dict[str, tuple[Any, Node]]
 
 
 class Reader:
