@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from import_graph import PACKAGE, Import, cycles, imports, internal_graph  # noqa: E402
+from import_graph import PACKAGE, Import, cycles, imports, internal_graph
 
 
 def statements(found: list[Import]) -> dict[tuple[str, int], Import]:
@@ -33,8 +33,10 @@ def main() -> None:
     print(f"{'import statements':<20}{'top-level':>10}{'function':>10}")
     for internal, label in ((True, PACKAGE), (False, "other")):
         print(f"{label:<20}{table[internal, True]:>10}{table[internal, False]:>10}")
-    print(f"{'all':<20}{table[True, True] + table[False, True]:>10}"
-          f"{table[True, False] + table[False, False]:>10}")
+    print(
+        f"{'all':<20}{table[True, True] + table[False, True]:>10}"
+        f"{table[True, False] + table[False, False]:>10}"
+    )
     per_module = Counter(i.source for i in stmts if not i.top_level)
     if per_module:
         print("\nfunction-level import statements per module:")

@@ -82,7 +82,9 @@ class _Visitor(ast.NodeVisitor):
             self._add(alias.name, node)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
-        base = _resolve_relative(node, self.source, self.modules) if node.level else node.module or ""
+        base = (
+            _resolve_relative(node, self.source, self.modules) if node.level else node.module or ""
+        )
         for alias in node.names:
             submodule = f"{base}.{alias.name}"
             self._add(submodule if submodule in self.modules else base, node)

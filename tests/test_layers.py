@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from import_graph import Import, cycles, imports, internal_graph
 
 IMPORTS = imports()
@@ -77,11 +78,16 @@ FORBIDDEN = [
 ]
 
 
-@pytest.mark.parametrize("importer, imported, why", FORBIDDEN,
-                         ids=[f"{a.split('.')[-1]}-not-{b.split('.')[-1]}" for a, b, _ in FORBIDDEN])
+@pytest.mark.parametrize(
+    "importer, imported, why",
+    FORBIDDEN,
+    ids=[f"{a.split('.')[-1]}-not-{b.split('.')[-1]}" for a, b, _ in FORBIDDEN],
+)
 def test_layer_imports_nothing_from_the_layer_above(importer, imported, why):
     found = _violations(importer, imported)
-    assert not found, f"{importer} must import nothing from {imported} ({why}):\n" + "\n".join(found)
+    assert not found, f"{importer} must import nothing from {imported} ({why}):\n" + "\n".join(
+        found
+    )
 
 
 def test_only_the_cli_imports_typer():
