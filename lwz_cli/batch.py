@@ -16,6 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
+from lwz_cli.config import default
 from lwz_cli.engine.protocol import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, Sampling
 from lwz_cli.errors import Interrupted, LwzError, UsageError
 from lwz_cli.journal import Journal, partial_path
@@ -34,7 +35,7 @@ class Defaults:
     """Settings a recipe leaves open, from flags / env / config."""
 
     model: str | None = None
-    strategy: str = "auto"
+    strategy: str = default("strategy")
     temperature: float = DEFAULT_TEMPERATURE
     top_p: float = DEFAULT_TOP_P
     seed: int | None = None

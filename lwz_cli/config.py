@@ -19,6 +19,7 @@ import yaml
 from lwz_cli.atomic import atomic_write_text
 from lwz_cli.errors import UsageError
 from lwz_cli.paths import paths
+from lwz_cli.strategy import STRATEGY_NAMES, Strategy
 
 
 @dataclass(frozen=True)
@@ -34,19 +35,17 @@ class Setting:
     def env(self) -> str:
         return "LWZ_" + self.key.upper()
 
-    @property
-    def option(self) -> str:  # the `lwz write` parameter it feeds
-        return self.key
 
-
+# The one place a setting's built-in default is written: the flags, `lwz config show`
+# and the library (through `default`) all read it from here.
 SETTINGS = {
     s.key: s
     for s in (
-        Setting("model", str, "longwriter-zero-32b", "default --model"),
-        Setting("strategy", str, "auto", "default --strategy", ("auto", "single", "planned")),
+        Setting("model", str, "longwriter-zero-32b", "default --model"),  # the Hub alias
+        Setting("strategy", str, Strategy.AUTO.value, "default --strategy", STRATEGY_NAMES),
         Setting("words", int, None, "default --words (else the request's own length)", minimum=1),
-        Setting("temperature", float, 0.6, "sampling temperature", minimum=0),
-        Setting("top_p", float, 0.95, "nucleus sampling", minimum=0),
+        Setting("temperature", float, 0.6, "sampling temperature", minimum=0),  # model card
+        Setting("top_p", float, 0.95, "nucleus sampling", minimum=0),  # model card
         Setting("seed", int, None, "random seed"),
         Setting("max_tokens", int, None, "generation cap", minimum=1),
         Setting("ctx", int, None, "context size (tokens)", minimum=256),
@@ -95,6 +94,11 @@ COMMANDS_USING = {
     ],
 }
 MULTIPLE = {"endpoint"}  # repeatable options: the file's value is split on spaces and commas
+
+
+def default(key: str) -> Any:
+    """The built-in default of setting `key` (before env, file and flags)."""
+    return SETTINGS[key].default
 
 
 def env_name(key: str) -> str:

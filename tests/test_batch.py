@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 RECIPE = """\
 name: tea-notes
 model: tiny
@@ -35,6 +37,7 @@ def _events(stdout: str) -> list[dict]:
     return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
 
 
+@pytest.mark.slow
 def test_batch_runs_then_skips_then_regenerates(tmp_path, run_lwz):
     recipe = _recipe(tmp_path)
     first = run_lwz("batch", str(recipe), "--json")
@@ -64,6 +67,7 @@ def test_batch_runs_then_skips_then_regenerates(tmp_path, run_lwz):
     assert actions == {"tea-notes/notes/green.md": "skip", "tea-notes/notes/black.md": "regenerate"}
 
 
+@pytest.mark.slow
 def test_batch_killed_mid_job_resumes(tmp_path, lwz_env):
     recipe = tmp_path / "long.yaml"
     recipe.write_text("name: long\nmodel: tiny\nstrategy: planned\nparams: {seed: 4}\n"
@@ -93,27 +97,28 @@ def test_batch_killed_mid_job_resumes(tmp_path, lwz_env):
     assert (tmp_path / "rivers.md").read_text().startswith(held.strip())
 
 
-def test_invalid_recipes_stop_before_any_job(tmp_path, run_lwz):
+def test_invalid_recipes_stop_before_any_job(tmp_path, lwz):
     good = _recipe(tmp_path)
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad\nprompt: 'x {topic}'\noutput: '../{topic}.md'\n"
                    "items:\n  - {topic: a}\n")
-    result = run_lwz("batch", str(good), str(bad))
+    result = lwz("batch", str(good), str(bad))
     assert result.returncode == 2
     assert f"{bad}:3:9:" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "notes").exists()  # the good recipe did not start either
 
     typo = tmp_path / "typo.yaml"
     typo.write_text("name: t\npromt: 'x'\noutput: 'x.md'\n")
-    result = run_lwz("batch", str(typo))
+    result = lwz("batch", str(typo))
     assert result.returncode == 2 and "did you mean 'prompt'" in result.stderr
 
-    result = run_lwz("batch", str(good), "--jobs", "2")
+    result = lwz("batch", str(good), "--jobs", "2")
     assert result.returncode == 2 and "--jobs 2 needs --endpoint" in result.stderr
-    result = run_lwz("batch", str(tmp_path / "missing.yaml"))
+    result = lwz("batch", str(tmp_path / "missing.yaml"))
     assert result.returncode == 2 and "does not exist" in result.stderr
 
 
+@pytest.mark.slow
 def test_failing_job_exit_1_and_continue_on_error(tmp_path, run_lwz):
     recipe = tmp_path / "mixed.yaml"
     recipe.write_text("name: mixed\nmodel: tiny\nparams: {seed: 1, max_tokens: 200}\n"
@@ -138,6 +143,7 @@ def test_failing_job_exit_1_and_continue_on_error(tmp_path, run_lwz):
     assert result.returncode == 2 and f"{recipe}:8: model '/no/such.gguf'" in result.stderr
 
 
+@pytest.mark.slow
 def test_batch_on_a_terminal_shows_the_jobs_bar_and_the_running_job(tmp_path, lwz_env):
     from test_chat import Terminal
 

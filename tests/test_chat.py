@@ -112,6 +112,7 @@ def _chunks(session):
     return [d["chunk"] for d in session.run.done]
 
 
+@pytest.mark.slow
 def test_redo_undo_continue_keep_other_sections_byte_identical(chat_home):
     output = chat_home / "tea.md"
     session = DraftingSession(Settings(model="tiny", output=output, sampling=Sampling(seed=3)))
@@ -182,6 +183,7 @@ def test_redo_undo_continue_keep_other_sections_byte_identical(chat_home):
     assert journal.manifest["status"] in ("done", "interrupted")
 
 
+@pytest.mark.slow
 def test_stopped_section_is_kept_and_resumable(chat_home, run_lwz):
     """Ctrl-C (the cancel event) mid-way keeps what was written; the run then
     finishes with `lwz resume`, starting with exactly what the .partial held."""
@@ -232,6 +234,7 @@ def test_stopped_section_is_kept_and_resumable(chat_home, run_lwz):
     assert output.read_text().startswith(held.strip()[:200])
 
 
+@pytest.mark.slow
 def test_pipe_input_session(chat_home, monkeypatch):
     """The REPL over prompt-toolkit's pipe input: commands, guidance, /plan edit
     with $EDITOR, /undo, /save, history under LWZ_HOME."""
@@ -312,6 +315,20 @@ class Terminal:
             self.read(0.5)
         raise AssertionError(f"{pattern!r} not seen; the screen said:\n{self.seen[-3000:]}")
 
+    def expect_value(self, pattern: str, wanted, timeout: float = 120) -> int:
+        """Wait until `pattern`'s number (group 1) satisfies `wanted` (a live view redraws
+        its counters, so earlier values are skipped)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            for found in re.finditer(pattern, self.seen[self.pos:]):
+                value = int(found.group(1).replace(",", ""))
+                if wanted(value):
+                    self.pos += found.end()
+                    return value
+            self.read(0.5)
+        raise AssertionError(f"{pattern!r} with the wanted value not seen; the screen said:\n"
+                             f"{self.seen[-3000:]}")
+
     def send(self, text: str) -> None:
         os.write(self.fd, text.encode())
 
@@ -326,6 +343,7 @@ class Terminal:
         raise AssertionError("lwz chat did not exit")
 
 
+@pytest.mark.slow
 def test_chat_in_a_pseudo_terminal(tmp_path, lwz_env):
     env = {**lwz_env, "TERM": "xterm-256color", "PROMPT_TOOLKIT_NO_CPR": "1",
            "COLUMNS": "100", "LINES": "30"}
@@ -339,10 +357,12 @@ def test_chat_in_a_pseudo_terminal(tmp_path, lwz_env):
         term.expect(r"lwz>")
         term.send("/save\r")  # complete: doc.md is written
         found = term.expect(r"saved \S*doc\.md \(([\d,]+) words\)")
+        words = int(found.group(1).replace(",", ""))
         term.expect(r"lwz>")
         term.send("/continue 1500\r")
-        term.expect(r"words", 60)  # the live view is drawing
-        time.sleep(2.0)
+        # the live view counts past the saved words: the new section is being written
+        term.expect_value(r"([\d,]+)(?: / [\d,]+)? words · [\d,]+ tok",
+                          lambda shown: shown >= words + 10, 120)
         term.send("\x03")  # Ctrl-C: stop the generation, keep what was written
         term.expect(r"interrupted; \d+ words are saved; /continue goes on", 60)
         term.expect(r"lwz>")
@@ -360,7 +380,6 @@ def test_chat_in_a_pseudo_terminal(tmp_path, lwz_env):
         except ProcessLookupError:
             pass
     saved = (tmp_path / "doc.md").read_text()
-    words = int(found.group(1).replace(",", ""))
     assert saved.startswith("#") and words >= 250
     more = (tmp_path / "copy.md").read_text()
     assert more.startswith(saved.strip()) and int(copy.group(1).replace(",", "")) > words

@@ -1,4 +1,5 @@
-"""`lwz write` end to end: the real CLI, the real tiny model, real files."""
+"""`lwz write` end to end: the real CLI, the real tiny model, real files; and its
+refusals of bad input, in-process (no model loads for those)."""
 
 import json
 import signal
@@ -16,6 +17,7 @@ def events_of(stdout: str) -> list[dict]:
     return [json.loads(line) for line in stdout.splitlines() if line.strip()]
 
 
+@pytest.mark.slow
 def test_json_run_writes_the_file_and_reports_done(run_lwz, tmp_path):
     result = run_lwz("write", TEA, "--model", "tiny", "-o", "tea.md", "--json", "--seed", "3")
     assert result.returncode == 0, result.stderr
@@ -39,6 +41,7 @@ def test_json_run_writes_the_file_and_reports_done(run_lwz, tmp_path):
     assert not list(tmp_path.glob(".tea.md.*"))  # no temp file left behind
 
 
+@pytest.mark.slow
 def test_stdin_prompt_document_on_stdout_ui_on_stderr(run_lwz):
     result = run_lwz("write", "-", "--model", "tiny", "--seed", "1", "--max-tokens", "200",
                      input="Write a short note about rain.\n")
@@ -49,6 +52,7 @@ def test_stdin_prompt_document_on_stdout_ui_on_stderr(run_lwz):
     assert "lwz: done" in result.stderr  # plain progress lines when not a terminal
 
 
+@pytest.mark.slow
 def test_quiet_prints_no_progress(run_lwz):
     result = run_lwz("write", "A haiku about snow.", "-m", "tiny", "-q", "--max-tokens", "30")
     assert result.returncode == 0
@@ -71,42 +75,56 @@ def test_quiet_prints_no_progress(run_lwz):
     (["write", "x", "-m", "tiny", "--temperature", "9"], "--temperature"),
     (["write", "x", "-m", "tiny", "--bogus"], "No such option"),
 ])
-def test_bad_input_is_one_line_and_exit_2(run_lwz, args, needle):
-    result = run_lwz(*args)
+def test_bad_input_is_one_line_and_exit_2(lwz, args, needle):
+    result = lwz(*args)
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert needle in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_not_a_gguf_file(run_lwz, tmp_path):
+@pytest.mark.slow
+def test_the_real_entry_point_refuses_bad_input_the_same_way(run_lwz):
+    """The in-process tests above call `lwz_cli.cli.main`; `python -m lwz_cli` is the
+    same: one line on stderr, exit 2, and with --json an error event last."""
+    result = run_lwz("write", "x", "-m", "tiny", "--words", "0")
+    assert result.returncode == 2 and "positive number of words" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = run_lwz("write", "x", "-m", "no-such-model", "--json")
+    assert result.returncode == 2
+    last = events_of(result.stdout)[-1]
+    assert last["event"] == "error" and last["exit_code"] == 2
+
+
+def test_not_a_gguf_file(lwz, tmp_path):
     (tmp_path / "fake.gguf").write_text("not a model")
-    result = run_lwz("write", "x", "-m", "fake.gguf")
+    result = lwz("write", "x", "-m", "fake.gguf")
     assert result.returncode == 2
     assert "not a GGUF" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_request_longer_than_the_context(run_lwz):
-    result = run_lwz("write", "-", "-m", "tiny", input="word " * 9000)
+def test_request_longer_than_the_context(lwz):
+    result = lwz("write", "-", "-m", "tiny", input="word " * 9000)
     assert result.returncode == 2
     assert "longer than" in result.stderr and "8192" in result.stderr
 
 
-def test_json_errors_end_with_an_error_event(run_lwz):
-    result = run_lwz("write", "x", "-m", "no-such-model", "--json")
+def test_json_errors_end_with_an_error_event(lwz):
+    result = lwz("write", "x", "-m", "no-such-model", "--json")
     assert result.returncode == 2
     last = events_of(result.stdout)[-1]
     assert last["event"] == "error" and "no-such-model" in last["message"]
     assert last["exit_code"] == 2
 
 
-def test_incomplete_model_file_is_refused(run_lwz, tmp_path, tiny_path):
+def test_incomplete_model_file_is_refused(lwz, tmp_path, tiny_path):
     data = tiny_path.read_bytes()
     (tmp_path / "half.gguf").write_bytes(data[: len(data) // 2])
-    result = run_lwz("write", "x", "-m", "half.gguf")
+    result = lwz("write", "x", "-m", "half.gguf")
     assert result.returncode == 2
     assert "incomplete" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_sigint_stops_with_130_and_writes_nothing(lwz_env, tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "lwz_cli", "write", "Write a long story about a lighthouse.",

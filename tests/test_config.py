@@ -39,6 +39,7 @@ def config_env(lwz_env, tmp_path):
     return lwz_env
 
 
+@pytest.mark.slow
 def test_each_layer_overrides_the_one_below(lwz_env, config_env, tmp_path):
     defaults = start_event(dict(lwz_env, LWZ_MODEL="tiny", LWZ_HOME=str(tmp_path / "no-config")),
                            "--max-tokens", "5", "--ctx", "1024")
@@ -65,23 +66,23 @@ def test_each_layer_overrides_the_one_below(lwz_env, config_env, tmp_path):
         "single", 250, 0.5, 0.7, 13, 5, 1536, 1, "q8_0", False)
 
 
-def test_show_marks_where_each_value_came_from(run_lwz, config_env):
+def test_show_marks_where_each_value_came_from(lwz, config_env):
     rows = {r["key"]: r for r in json.loads(
-        run_lwz("config", "show", "--json", env=dict(config_env, LWZ_SEED="99")).stdout)}
+        lwz("config", "show", "--json", env={"LWZ_SEED": "99"}).stdout)}
     assert rows["seed"]["value"] == 99 and rows["seed"]["source"] == "env LWZ_SEED"
     assert rows["words"]["value"] == 300 and rows["words"]["source"].startswith("file ")
     assert rows["snapshot_max_gb"]["source"] == "default"
 
 
-def test_set_get_unset(run_lwz):
-    assert run_lwz("config", "set", "words", "1500").returncode == 0
-    assert run_lwz("config", "get", "words").stdout.strip() == "1500"
-    bad = run_lwz("config", "set", "words", "many")
+def test_set_get_unset(lwz):
+    assert lwz("config", "set", "words", "1500").returncode == 0
+    assert lwz("config", "get", "words").stdout.strip() == "1500"
+    bad = lwz("config", "set", "words", "many")
     assert bad.returncode == 2 and "whole number" in bad.stderr
-    unknown = run_lwz("config", "set", "wrods", "5")
+    unknown = lwz("config", "set", "wrods", "5")
     assert unknown.returncode == 2 and "did you mean 'words'" in unknown.stderr
-    assert run_lwz("config", "unset", "words").returncode == 0
-    assert run_lwz("config", "get", "words").stdout.strip() == ""
+    assert lwz("config", "unset", "words").returncode == 0
+    assert lwz("config", "get", "words").stdout.strip() == ""
 
 
 @pytest.mark.parametrize("text, where, needle", [
@@ -92,22 +93,28 @@ def test_set_get_unset(run_lwz):
     ("model: tiny\n  bad: indent: here\n", ":2:", "not valid YAML"),
     ("- just\n- a list\n", ":1:1:", "must be a mapping"),
 ])
-def test_invalid_config_is_refused_with_its_line(run_lwz, lwz_env, tmp_path, text, where, needle):
+def test_invalid_config_is_refused_with_its_line(lwz, lwz_env, tmp_path, text, where, needle):
     config = tmp_path / "lwz-home" / "config" / "config.yaml"
     config.parent.mkdir(parents=True)
     config.write_text(text)
-    result = run_lwz("write", "x", "-m", "tiny")
+    result = lwz("write", "x", "-m", "tiny")
     assert result.returncode == 2
     assert where in result.stderr and needle in result.stderr
     assert "Traceback" not in result.stderr
-    assert run_lwz("config", "path").returncode == 0  # the command that helps fix it still works
+    assert lwz("config", "path").returncode == 0  # the command that helps fix it still works
 
 
-def test_completion_of_models_and_runs(lwz_env):
+def test_completion_of_models_and_runs(lwz):
+    env = {"_LWZ_COMPLETE": "complete_bash", "COMP_WORDS": "lwz write x --model ti",
+           "COMP_CWORD": "4"}
+    assert "tiny" in lwz(env=env).stdout.split()
+    env.update(COMP_WORDS="lwz write x --model longwriter-zero-32b:Q8")
+    assert lwz(env=env).stdout.split() == ["longwriter-zero-32b:Q8_0"]
+
+
+@pytest.mark.slow
+def test_completion_through_the_real_entry_point(lwz_env):
     env = dict(lwz_env, _LWZ_COMPLETE="complete_bash", COMP_WORDS="lwz write x --model ti",
                COMP_CWORD="4")
     out = subprocess.run([sys.executable, "-m", "lwz_cli"], env=env, capture_output=True, text=True)
     assert "tiny" in out.stdout.split()
-    env.update(COMP_WORDS="lwz write x --model longwriter-zero-32b:Q8", COMP_CWORD="4")
-    out = subprocess.run([sys.executable, "-m", "lwz_cli"], env=env, capture_output=True, text=True)
-    assert out.stdout.split() == ["longwriter-zero-32b:Q8_0"]

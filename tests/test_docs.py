@@ -32,6 +32,7 @@ def test_man_page_is_up_to_date():
         "man/lwz.1 is stale: run python scripts/gen_man.py"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("man") is None, reason="man is not installed")
 def test_man_page_renders_without_warnings():
     result = subprocess.run(["man", "--warnings", "-l", str(ROOT / "man" / "lwz.1")],
@@ -42,6 +43,7 @@ def test_man_page_renders_without_warnings():
     assert "lwz write" in result.stdout
 
 
+@pytest.mark.slow
 def test_the_wheel_installs_the_man_page_where_man_finds_it(tmp_path):
     import sys
     import zipfile

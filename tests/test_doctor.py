@@ -1,39 +1,41 @@
-"""`lwz doctor` on a healthy and a broken setup."""
+"""`lwz doctor` on a healthy and a broken setup (in-process: it loads no model)."""
 
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
 
-def doctor(env):
-    result = subprocess.run([sys.executable, "-m", "lwz_cli", "doctor", "--json"], env=env,
-                            capture_output=True, text=True, timeout=60)
-    return result, json.loads(result.stdout)
+@pytest.fixture()
+def doctor(lwz):
+    """`lwz doctor --json`, in-process; `env` adds variables."""
+    def run(env=None):
+        result = lwz("doctor", "--json", env=env)
+        return result, json.loads(result.stdout)
+    return run
 
 
 def by_name(report, prefix):
     return [c for c in report["checks"] if c["name"].startswith(prefix)]
 
 
-def test_healthy_setup(lwz_env):
-    result, report = doctor(lwz_env)
+def test_healthy_setup(doctor):
+    result, report = doctor()
     assert result.returncode == 0 and report["ok"] is True
     assert by_name(report, "llama-cpp-python")[0]["status"] == "ok"
     assert by_name(report, "model tiny")[0]["status"] == "ok"
     assert all(c["status"] in ("ok", "warn", "fail") and c["detail"] for c in report["checks"])
 
 
-def test_missing_and_damaged_models(lwz_env, tmp_path, tiny_path):
+def test_missing_and_damaged_models(doctor, tmp_path, tiny_path):
     snapshot = tmp_path / "hf-cache" / "models--org--Gone-GGUF" / "snapshots" / "abc"
     snapshot.mkdir(parents=True)
     os.symlink("../../blobs/" + "0" * 64, snapshot / "Gone-Q4_K_M.gguf")  # blob deleted
     damaged = tmp_path / "hf-cache" / "models--org--Cut-GGUF" / "snapshots" / "abc"
     damaged.mkdir(parents=True)
     (damaged / "Cut-Q4_0.gguf").write_bytes(tiny_path.read_bytes()[:3000])
-    result, report = doctor(lwz_env)
+    result, report = doctor()
     assert result.returncode == 1 and report["ok"] is False
     gone = by_name(report, "model Gone-Q4_K_M.gguf")[0]
     assert gone["status"] == "fail" and "missing file" in gone["detail"] and gone["fix"]
@@ -41,14 +43,13 @@ def test_missing_and_damaged_models(lwz_env, tmp_path, tiny_path):
     assert cut["status"] == "fail" and "truncated" in cut["detail"]
 
 
-def test_cpu_only_build_with_a_gpu_present(lwz_env, tmp_path):
+def test_cpu_only_build_with_a_gpu_present(doctor, lwz_env, tmp_path):
     fake = tmp_path / "bin"
     fake.mkdir()
     smi = fake / "nvidia-smi"
     smi.write_text("#!/bin/sh\necho 'NVIDIA GeForce RTX 4090, 24564, 24000'\n")
     smi.chmod(0o755)
-    env = dict(lwz_env, PATH=f"{fake}:{lwz_env['PATH']}")
-    result, report = doctor(env)
+    result, report = doctor({"PATH": f"{fake}:{lwz_env['PATH']}"})
     import llama_cpp
 
     if llama_cpp.llama_supports_gpu_offload():
@@ -60,7 +61,7 @@ def test_cpu_only_build_with_a_gpu_present(lwz_env, tmp_path):
     assert any("RTX 4090" in c["detail"] for c in by_name(report, "GPU"))
 
 
-def test_no_space(lwz_env, tmp_path):
+def test_no_space(doctor, tmp_path):
     small = tmp_path / "full"
     small.mkdir()
     if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs",
@@ -72,17 +73,17 @@ def test_no_space(lwz_env, tmp_path):
                 handle.write(b"\0" * (2 << 20))
             except OSError:
                 pass
-        result, report = doctor(dict(lwz_env, LWZ_HOME=str(small / "home")))
+        result, report = doctor({"LWZ_HOME": str(small / "home")})
         disk = by_name(report, "disk (LWZ_HOME)")[0]
         assert disk["status"] == "fail" and result.returncode == 1
     finally:
         subprocess.run(["umount", str(small)], capture_output=True)
 
 
-def test_broken_config_is_a_failure(lwz_env, tmp_path):
+def test_broken_config_is_a_failure(doctor, tmp_path):
     config = tmp_path / "lwz-home" / "config" / "config.yaml"
     config.parent.mkdir(parents=True)
     config.write_text("wordz: 5\n")
-    result, report = doctor(lwz_env)
+    result, report = doctor()
     assert result.returncode == 1
     assert by_name(report, "config")[0]["status"] == "fail"

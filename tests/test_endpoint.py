@@ -257,19 +257,19 @@ def test_a_draft_keeps_model_tokens_not_code_points(fake):
     assert draft.text() == "".join(chunks)
 
 
-# -- the CLI against the scripted server (fast: no model runs) ----------------------------
+# -- the CLI, in-process, against the scripted server (fast: no model runs) ----------------
 
 ANSWER = ["<think>", "A short plan.", "</think>", "<answer>", "# Tea\n\n", "Tea is a drink. ",
           "Green tea is picked young. ", "Black tea is oxidised.", "</answer>"]
 
 
-def test_config_endpoints_the_first_reachable_is_used(fake, run_lwz, lwz_env, tmp_path):
+def test_config_endpoints_the_first_reachable_is_used(fake, lwz, lwz_env, tmp_path):
     config = Path(lwz_env["LWZ_HOME"]) / "config" / "config.yaml"
     config.parent.mkdir(parents=True)
     dead = f"http://127.0.0.1:{free_port()}"
     config.write_text(f"model: tiny\nendpoint: {dead} {fake.url}/v1\napi_key: k-123\n")
     fake.script = [{"chunks": ANSWER, "finish": "stop"}]
-    result = run_lwz("write", "Write a note about tea.", "--json", "-o", "tea.md", env=lwz_env)
+    result = lwz("write", "Write a note about tea.", "--json", "-o", "tea.md")
     assert result.returncode == 0, result.stderr
     evs = events(result.stdout)
     assert evs[0]["endpoint"] == fake.url and evs[0]["protocol"] == "chat"
@@ -282,12 +282,12 @@ def test_config_endpoints_the_first_reachable_is_used(fake, run_lwz, lwz_env, tm
 
 @pytest.mark.parametrize("served, protocol", [("THU-KEG/LongWriter-Zero-32B", "longwriter-zero"),
                                               ("qwen2.5-7b-instruct", "chat")])
-def test_without_a_local_model_the_served_name_picks_the_prompt(served, protocol, run_lwz,
+def test_without_a_local_model_the_served_name_picks_the_prompt(served, protocol, lwz,
                                                                 lwz_env, tmp_path):
     fake = FakeServer([{"chunks": ANSWER, "finish": "stop"}], models=[served])
     try:
-        result = run_lwz("write", "Write a note about tea.", "--endpoint", fake.url, "--json",
-                         "--strategy", "single", "-o", "tea.md", env=lwz_env)
+        result = lwz("write", "Write a note about tea.", "--endpoint", fake.url, "--json",
+                     "--strategy", "single", "-o", "tea.md")
     finally:
         fake.close()
     assert result.returncode == 0, result.stderr
@@ -335,6 +335,7 @@ def run_dir(env) -> Path:
     return next(p for p in runs.iterdir() if p.is_dir())
 
 
+@pytest.mark.slow
 def test_write_through_the_endpoint(live, run_lwz, lwz_env, tmp_path):
     env = {**lwz_env, "LWZ_API_KEY": KEY}
     result = run_lwz("write", "Write a 150-word note about green tea.", "--endpoint", live.url,
@@ -353,6 +354,7 @@ def test_write_through_the_endpoint(live, run_lwz, lwz_env, tmp_path):
         assert not path.is_file() or KEY not in path.read_text(errors="replace")
 
 
+@pytest.mark.slow
 def test_a_planned_document_through_the_endpoint(live, run_lwz, lwz_env, tmp_path):
     result = run_lwz("write", "Write a guide to brewing green tea.", "--endpoint", live.url,
                      "--api-key", KEY, "--model", "tiny", "--strategy", "planned",
@@ -387,6 +389,7 @@ def _read_until(proc, predicate, timeout=120) -> list[dict]:
     raise AssertionError(f"lwz ended first: {proc.wait()} {proc.stderr.read()[-500:]}")
 
 
+@pytest.mark.slow
 def test_a_server_killed_mid_job_is_waited_for_and_the_job_completes(live, lwz_env, tmp_path):
     env = {**lwz_env, "LWZ_API_KEY": KEY, "LWZ_ENDPOINT_BACKOFF": "0.5"}
     proc = _start(["write", "Write a 200-word story about a lighthouse.", "--endpoint", live.url,
@@ -410,6 +413,7 @@ def test_a_server_killed_mid_job_is_waited_for_and_the_job_completes(live, lwz_e
     assert document.strip()
 
 
+@pytest.mark.slow
 def test_the_engine_gives_up_then_lwz_resume_finishes_the_job(live, run_lwz, lwz_env, tmp_path):
     env = {**lwz_env, "LWZ_API_KEY": KEY, "LWZ_ENDPOINT_RETRIES": "0"}
     proc = _start(["write", "Write a guide to growing tomatoes.", "--endpoint", live.url,
@@ -459,6 +463,7 @@ def second_server(tiny_path, tmp_path):
     srv.stop()
 
 
+@pytest.mark.slow
 def test_a_three_job_batch_with_two_jobs_at_once(live, second_server, run_lwz, lwz_env, tmp_path):
     recipe = tmp_path / "notes.yaml"
     recipe.write_text(BATCH_RECIPE)
@@ -478,6 +483,7 @@ def test_a_three_job_batch_with_two_jobs_at_once(live, second_server, run_lwz, l
     assert [e["status"] for e in events(again.stdout) if e["event"] == "job_end"] == ["skipped"] * 3
 
 
+@pytest.mark.slow
 def test_a_batch_survives_an_endpoint_killed_mid_job(live, second_server, lwz_env, tmp_path):
     """The server under a running job is killed: the job resumes from its journal on
     the other endpoint and the batch completes."""
@@ -513,6 +519,7 @@ def test_a_batch_survives_an_endpoint_killed_mid_job(live, second_server, lwz_en
     assert resumed or any(e.get("resumed") for e in found if e["event"] == "start")
 
 
+@pytest.mark.slow
 def test_a_batch_job_resumes_when_its_server_comes_back(live, lwz_env, tmp_path):
     """The only server dies mid-job and is restarted a moment later: the batch
     resumes the job from its journal and finishes every job (exit 0)."""

@@ -2,7 +2,11 @@
 
 import threading
 
+import pytest
+
 from lwz_cli.engine.protocol import Sampling
+
+pytestmark = pytest.mark.slow  # the real tiny model
 
 PROMPT = "<|im_start|>user\nTell me about the sea.<|im_end|>\n<|im_start|>assistant\n"
 

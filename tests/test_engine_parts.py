@@ -1,5 +1,7 @@
 import random
 
+import pytest
+
 from lwz_cli.engine.stops import StopMatcher
 
 
@@ -40,6 +42,7 @@ def test_random_splits_never_leak_a_stop():
         assert stream(StopMatcher(["</answer>"]), chunks) == ("Hello <b> world ", True)
 
 
+@pytest.mark.slow
 def test_detokenizer_is_utf8_safe_token_by_token(tiny_engine):
     text = "Café 中文写作 🙂 naïve — done"
     tokens = tiny_engine.tokenize(text, add_bos=False)

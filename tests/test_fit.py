@@ -1,8 +1,6 @@
 """The hardware plan for LongWriter-Zero-32B on the machines people have."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -63,9 +61,8 @@ def test_longer_jobs_need_more_context():
 
 @pytest.mark.parametrize("args, fits", [(["--vram", "24", "--ram", "32"], True),
                                         (["--vram", "0", "--ram", "16"], False)])
-def test_lwz_fit_json(args, fits, lwz_env):
-    result = subprocess.run([sys.executable, "-m", "lwz_cli", "fit", *args, "--json"],
-                            capture_output=True, text=True, env=lwz_env, timeout=60)
+def test_lwz_fit_json(args, fits, lwz):
+    result = lwz("fit", *args, "--json")
     data = json.loads(result.stdout)
     for key in ("fits", "quant", "n_layers", "gpu_layers", "ctx", "kv_type", "flash_attn",
                 "est_vram_gb", "est_ram_gb", "reason"):
@@ -74,10 +71,8 @@ def test_lwz_fit_json(args, fits, lwz_env):
     assert result.returncode == (0 if fits else 2)
 
 
-def test_fit_of_a_local_gguf_reads_its_architecture(lwz_env):
-    result = subprocess.run([sys.executable, "-m", "lwz_cli", "fit", "tiny", "--words", "400",
-                             "--vram", "0", "--json"], capture_output=True, text=True, env=lwz_env,
-                            timeout=60)
+def test_fit_of_a_local_gguf_reads_its_architecture(lwz):
+    result = lwz("fit", "tiny", "--words", "400", "--vram", "0", "--json")
     data = json.loads(result.stdout)
     assert data["fits"] and data["n_layers"] == 30 and data["gpu_layers"] == 0
 

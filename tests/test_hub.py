@@ -10,6 +10,8 @@ import pytest
 
 from hub_server import FakeHub
 
+pytestmark = pytest.mark.slow  # `lwz models pull` as a process against a local hub
+
 REPO = "test-org/Tiny-GGUF"
 FILE = "Tiny-Q4_1.gguf"
 

@@ -5,6 +5,8 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 REQUEST = "Write a 1500-word guide to growing tomatoes."
 ARGS = ["-m", "tiny", "--strategy", "planned", "--seed", "5"]
 
@@ -17,6 +19,7 @@ def headings(text):
     return [line[3:].strip() for line in text.splitlines() if line.startswith("## ")]
 
 
+@pytest.mark.slow
 def test_planned_run_hits_the_length_with_kv_reuse(run_lwz, tmp_path):
     result = run_lwz("write", REQUEST, "-o", "doc.md", "--json", *ARGS)
     assert result.returncode == 0, result.stderr
@@ -52,6 +55,7 @@ def test_auto_picks_single_for_short_and_planned_for_long(tiny_path):
     assert untargeted.strategy == "single"
 
 
+@pytest.mark.slow
 def test_kill9_mid_plan_then_resume(run_lwz, lwz_env, tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "lwz_cli", "write", REQUEST, "-o", "doc.md", "--json", *ARGS],

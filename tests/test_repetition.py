@@ -1,5 +1,10 @@
 """The repetition guard on crafted loops, and the draft's rewind on the real model."""
 
+import pytest
+
+from fake_engine import FakeEngine, Reply, prose
+from lwz_cli.engine.protocol import Sampling
+from lwz_cli.writing.draft import MAX_REWINDS, Draft
 from lwz_cli.writing.repetition import RepetitionGuard, SentenceSplitter, repetition_rate
 
 
@@ -47,6 +52,29 @@ def test_repetition_rate():
     assert repetition_rate("one two three four " * 5) > 0.7
 
 
+def test_a_loop_that_never_ends_is_cut_where_it_started():
+    """A model that loops on every resample: after MAX_REWINDS tries the draft ends,
+    with the looping sentence shown once and nothing shown that is not the text."""
+    loop = "Green tea is picked in spring and dried the same day on the hills. "
+    fake = FakeEngine([Reply(prose(30, seed=1) + " ", loop=loop)] * (MAX_REWINDS + 1))
+    events: list[dict] = []
+    context = fake.tokenize("<|im_start|>user\nWrite about tea.<|im_end|>\n<|im_start|>assistant\n",
+                            add_bos=False)
+    draft = Draft(fake, events.append, context=context, stop=("<|im_end|>",),
+                  sampling=Sampling(seed=3))
+    assert draft.run(2000) == "repetition"
+    draft.flush()
+    assert draft.text().count(loop.strip()) == 1 and draft.rewinds == MAX_REWINDS
+    assert "".join(e["text"] for e in events if e["event"] == "text") == draft.text()
+    warnings = [e["message"] for e in events if e["event"] == "warning"]
+    assert len(warnings) == MAX_REWINDS and warnings[-1].endswith(f"({MAX_REWINDS}/{MAX_REWINDS})")
+    # each resample asked for a new seed and a stronger repeat penalty
+    seeds = [call.sampling.seed for call in fake.calls]
+    assert seeds[0] == 3 and len(set(seeds)) == MAX_REWINDS
+    assert [c.sampling.repeat_penalty for c in fake.calls][1:] == pytest.approx([1.1, 1.2, 1.3])
+
+
+@pytest.mark.slow
 def test_draft_rewinds_a_loop_on_the_real_model(tiny_engine):
     """SmolLM2 falls into loops; the guard must keep any sentence from appearing twice."""
     from lwz_cli.engine.protocol import Sampling

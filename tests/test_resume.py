@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # kill -9 and SIGINT of a real `lwz write` on the tiny model
+
 REQUEST = "Write a 1200-word guide to brewing tea at home, with ## section headings."
 BASE = ["-m", "tiny", "--seed", "11", "--max-tokens", "700", "--strategy", "single"]
 

@@ -9,6 +9,8 @@ from lwz_cli.writing.parser import THINK, ProtocolParser
 from lwz_cli.writing.session import WriteRequest, prepare
 from lwz_cli.writing.single import SinglePass
 
+pytestmark = pytest.mark.slow  # the real tiny model
+
 
 def test_think_text_never_becomes_the_document(tiny_engine, tmp_path):
     prepared = prepare(WriteRequest(prompt="Write about tea.", model="tiny",

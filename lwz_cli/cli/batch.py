@@ -6,37 +6,38 @@ import json
 import sys
 import threading
 from pathlib import Path
-from typing import List, Optional
+from typing import Annotated, List, Optional
 
 import typer
 
-from lwz_cli.cli import complete
-from lwz_cli.engine.protocol import DEFAULT_TEMPERATURE, DEFAULT_TOP_P
+from lwz_cli.cli import options as opt
+from lwz_cli.config import default
 from lwz_cli.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, UsageError
+from lwz_cli.strategy import check_strategy
 
 
 def batch(
-    recipes: List[Path] = typer.Argument(..., metavar="RECIPE...", help="Recipe YAML files (see `man lwz`, RECIPES)."),
-    var: Optional[List[str]] = typer.Option(None, "--var", metavar="KEY=VALUE", help="Set a template variable (overrides the recipe's vars, items and matrix); repeatable."),
-    only: Optional[str] = typer.Option(None, "--only", metavar="PATTERN", help="Run only the jobs whose id, output path or file name matches this shell pattern."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Check the recipes and show what each job would do (write, resume, skip, regenerate); run nothing."),
-    jobs: int = typer.Option(1, "--jobs", "-j", envvar="LWZ_JOBS", metavar="N", help="Run N jobs at once, spread over the endpoints (every job needs one: --endpoint, or endpoint: in its recipe)."),
-    out_dir: Optional[Path] = typer.Option(None, "--out-dir", metavar="DIR", help="Put outputs under DIR instead of each recipe's folder."),
-    continue_on_error: bool = typer.Option(False, "--continue-on-error", help="Go on with the other jobs when one fails (exit 1 at the end)."),
-    force: bool = typer.Option(False, "--force", help="Regenerate outputs that exist but were not written by a recipe run."),
-    model: Optional[str] = typer.Option(None, "-m", "--model", envvar="LWZ_MODEL", metavar="MODEL", autocompletion=complete.models, help="Model for jobs whose recipe names none."),
-    strategy: str = typer.Option("auto", "--strategy", "-s", envvar="LWZ_STRATEGY", metavar="auto|single|planned", help="Strategy for jobs whose recipe names none."),
-    temperature: float = typer.Option(DEFAULT_TEMPERATURE, "--temperature", "-t", envvar="LWZ_TEMPERATURE", metavar="T", help="Default sampling temperature (recipe params win)."),
-    top_p: float = typer.Option(DEFAULT_TOP_P, "--top-p", envvar="LWZ_TOP_P", metavar="P", help="Default nucleus sampling (recipe params win)."),
-    seed: Optional[int] = typer.Option(None, "--seed", envvar="LWZ_SEED", metavar="N", help="Default seed (recipe params win)."),
-    ctx: Optional[int] = typer.Option(None, "--ctx", envvar="LWZ_CTX", metavar="TOKENS", help="Context size in tokens."),
-    threads: Optional[int] = typer.Option(None, "--threads", envvar="LWZ_THREADS", metavar="N", help="CPU threads (default: physical cores)."),
-    gpu_layers: Optional[int] = typer.Option(None, "--gpu-layers", envvar="LWZ_GPU_LAYERS", metavar="N", help="Layers to offload to the GPU (-1: all). Default: the fit plan's."),
-    endpoint: Optional[List[str]] = typer.Option(None, "--endpoint", envvar="LWZ_ENDPOINT", metavar="URL", help="OpenAI-compatible server(s) to write on instead of in-process; repeatable (overrides the recipes' endpoint:)."),
-    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="LWZ_API_KEY", metavar="KEY", show_default=False, help="Bearer key for the endpoints (never stored)."),
-    endpoint_model: Optional[str] = typer.Option(None, "--endpoint-model", envvar="LWZ_ENDPOINT_MODEL", metavar="NAME", help="Model name to ask the endpoints for."),
-    json_mode: bool = typer.Option(False, "--json", help="JSON Lines on stdout: every job's events (with a \"job\" key) and a final \"batch\" summary."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the summary table, warnings and errors."),
+    recipes: Annotated[List[Path], typer.Argument(metavar="RECIPE...", help="Recipe YAML files (see `man lwz`, RECIPES).")],
+    var: Annotated[Optional[List[str]], typer.Option("--var", metavar="KEY=VALUE", help="Set a template variable (overrides the recipe's vars, items and matrix); repeatable.")] = None,
+    only: Annotated[Optional[str], typer.Option("--only", metavar="PATTERN", help="Run only the jobs whose id, output path or file name matches this shell pattern.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the recipes and show what each job would do (write, resume, skip, regenerate); run nothing.")] = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", envvar="LWZ_JOBS", metavar="N", help="Run N jobs at once, spread over the endpoints (every job needs one: --endpoint, or endpoint: in its recipe).")] = 1,
+    out_dir: Annotated[Optional[Path], typer.Option("--out-dir", metavar="DIR", help="Put outputs under DIR instead of each recipe's folder.")] = None,
+    continue_on_error: Annotated[bool, typer.Option("--continue-on-error", help="Go on with the other jobs when one fails (exit 1 at the end).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Regenerate outputs that exist but were not written by a recipe run.")] = False,
+    model: Annotated[Optional[str], opt.model("Model for jobs whose recipe names none.")] = None,
+    strategy: Annotated[str, opt.strategy("Strategy for jobs whose recipe names none.")] = default("strategy"),
+    temperature: Annotated[float, opt.temperature("Default sampling temperature (recipe params win).")] = default("temperature"),
+    top_p: Annotated[float, opt.top_p("Default nucleus sampling (recipe params win).")] = default("top_p"),
+    seed: Annotated[Optional[int], opt.seed("Default seed (recipe params win).")] = None,
+    ctx: Annotated[Optional[int], opt.ctx("Context size in tokens.")] = None,
+    threads: opt.Threads = None,
+    gpu_layers: opt.GpuLayers = None,
+    endpoint: Annotated[opt.Endpoints, opt.endpoint("OpenAI-compatible server(s) to write on instead of in-process; repeatable (overrides the recipes' endpoint:).")] = None,
+    api_key: Annotated[Optional[str], opt.api_key("Bearer key for the endpoints (never stored).")] = None,
+    endpoint_model: Annotated[Optional[str], opt.endpoint_model("Model name to ask the endpoints for.")] = None,
+    json_mode: Annotated[bool, opt.json_mode("JSON Lines on stdout: every job's events (with a \"job\" key) and a final \"batch\" summary.")] = False,
+    quiet: Annotated[bool, opt.quiet("Only the summary table, warnings and errors.")] = False,
 ) -> None:
     """Write many documents from recipe YAMLs: rerunnable (finished jobs are skipped,
     unfinished ones resumed, changed ones regenerated)."""
@@ -48,8 +49,7 @@ def batch(
     if jobs < 1:
         raise UsageError("--jobs must be at least 1", hint="for example --jobs 2")
     check_engine_flags(temperature=temperature, top_p=top_p)
-    if strategy not in ("auto", "single", "planned"):
-        raise UsageError(f"unknown --strategy {strategy!r}", hint="use auto, single or planned")
+    check_strategy(strategy)
     for path in recipes:
         if not path.is_file():
             raise UsageError(f"recipe {path} does not exist", hint="give the path of a .yaml recipe")

@@ -4,27 +4,29 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
 from lwz_cli.cli import complete
-from lwz_cli.engine.protocol import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, Sampling
+from lwz_cli.cli import options as opt
+from lwz_cli.config import default
+from lwz_cli.engine.protocol import Sampling
 from lwz_cli.errors import UsageError
 
 
 def chat(
-    path: Optional[Path] = typer.Argument(None, metavar="PATH", autocompletion=complete.runs, help="The document to draft: an unfinished run for it is opened; new drafts are checkpointed to PATH.partial. Default: runs only (see `lwz runs`)."),
-    model: Optional[str] = typer.Option(None, "-m", "--model", envvar="LWZ_MODEL", metavar="MODEL", autocompletion=complete.models, help="A .gguf path, an alias (tiny, longwriter-zero-32b), repo_id:QUANT or repo_id/file.gguf."),
-    words: Optional[int] = typer.Option(None, "--words", "-w", envvar="LWZ_WORDS", metavar="N", help="Default target length for new drafts (else the request's, else 1500)."),
-    temperature: float = typer.Option(DEFAULT_TEMPERATURE, "--temperature", "-t", envvar="LWZ_TEMPERATURE", metavar="T", help="Sampling temperature (model card: 0.6)."),
-    top_p: float = typer.Option(DEFAULT_TOP_P, "--top-p", envvar="LWZ_TOP_P", metavar="P", help="Nucleus sampling (model card: 0.95)."),
-    seed: Optional[int] = typer.Option(None, "--seed", envvar="LWZ_SEED", metavar="N", help="Random seed, for repeatable output."),
-    ctx: Optional[int] = typer.Option(None, "--ctx", envvar="LWZ_CTX", metavar="TOKENS", help="Context size in tokens. Default: the planned strategy's."),
-    threads: Optional[int] = typer.Option(None, "--threads", envvar="LWZ_THREADS", metavar="N", help="CPU threads (default: physical cores)."),
-    gpu_layers: Optional[int] = typer.Option(None, "--gpu-layers", envvar="LWZ_GPU_LAYERS", metavar="N", help="Layers to offload to the GPU (-1: all). Default: the fit plan's."),
-    kv_type: Optional[str] = typer.Option(None, "--kv-type", envvar="LWZ_KV_TYPE", metavar="f16|q8_0|q4_0", help="KV cache type. Default: the fit plan's."),
-    verbose: bool = typer.Option(False, "--verbose", help="Show llama.cpp's own log."),
+    path: Annotated[Optional[Path], typer.Argument(metavar="PATH", autocompletion=complete.runs, help="The document to draft: an unfinished run for it is opened; new drafts are checkpointed to PATH.partial. Default: runs only (see `lwz runs`).")] = None,
+    model: opt.Model = None,
+    words: Annotated[Optional[int], opt.words("Default target length for new drafts (else the request's, else 1500).")] = None,
+    temperature: opt.Temperature = default("temperature"),
+    top_p: opt.TopP = default("top_p"),
+    seed: opt.Seed = None,
+    ctx: Annotated[Optional[int], opt.ctx("Context size in tokens. Default: the planned strategy's.")] = None,
+    threads: opt.Threads = None,
+    gpu_layers: opt.GpuLayers = None,
+    kv_type: Annotated[Optional[str], opt.kv_type("KV cache type. Default: the fit plan's.")] = None,
+    verbose: opt.Verbose = False,
 ) -> None:
     """Draft interactively: write, then redo, expand or continue sections, undo, save.
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 def models(incomplete: str) -> list[str]:
     from lwz_cli.models.catalog import LWZ_QUANTS
-    from lwz_cli.models.registry import ALIASES
+    from lwz_cli.models.registry import ALIASES, DEFAULT_MODEL
 
-    names = list(ALIASES) + [f"longwriter-zero-32b:{q.name}" for q in LWZ_QUANTS]
+    names = list(ALIASES) + [f"{DEFAULT_MODEL}:{q.name}" for q in LWZ_QUANTS]
     try:
         from lwz_cli.models.hub import cached_files
 

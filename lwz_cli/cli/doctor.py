@@ -91,7 +91,7 @@ def _models() -> list[Check]:
     from lwz_cli.errors import UsageError
     from lwz_cli.models.gguf import read_gguf
     from lwz_cli.models.hub import cached_files
-    from lwz_cli.models.registry import hf_cache_dir, resolve_model, tiny_model_path
+    from lwz_cli.models.registry import DEFAULT_MODEL, hf_cache_dir, resolve_model, tiny_model_path
 
     checks = []
     paths = []
@@ -118,7 +118,7 @@ def _models() -> list[Check]:
                             f"({partial.stat().st_size / GB:.2f} GB so far)",
                             f"`lwz models pull {repo}:QUANT` resumes it"))
     try:
-        resolve_model("longwriter-zero-32b")
+        resolve_model(DEFAULT_MODEL)
         checks.append(Check("default model", "ok", "LongWriter-Zero-32B is downloaded"))
     except UsageError as exc:
         checks.append(Check("default model", "warn", exc.message, exc.hint))

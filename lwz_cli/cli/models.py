@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 
+from lwz_cli.config import default
 from lwz_cli.errors import UsageError
 
 models_app = typer.Typer(help="List, pull, inspect and remove models.", no_args_is_help=True)
@@ -42,6 +43,7 @@ def list_(json_mode: bool = typer.Option(False, "--json", help="JSON on stdout."
     from lwz_cli.models.catalog import LWZ_QUANTS
     from lwz_cli.models.fit import plan
     from lwz_cli.models.hardware import probe
+    from lwz_cli.models.registry import DEFAULT_MODEL
 
     machine = probe()
     local = local_models()
@@ -49,7 +51,7 @@ def list_(json_mode: bool = typer.Option(False, "--json", help="JSON on stdout."
     for q in LWZ_QUANTS:
         p = plan(machine, weights=q.size, quant=q.name, words=10_000)
         where = "GPU" if p.gpu_layers == p.n_layers else (f"{p.gpu_layers} layers GPU" if p.gpu_layers else "CPU")
-        known.append({"model": f"longwriter-zero-32b:{q.name}", "size": q.size, "fits": p.fits,
+        known.append({"model": f"{DEFAULT_MODEL}:{q.name}", "size": q.size, "fits": p.fits,
                       "where": where if p.fits else None, "kv_type": p.kv_type})
     if json_mode:
         _print_json({"local": local, "known": known})
@@ -75,7 +77,7 @@ def list_(json_mode: bool = typer.Option(False, "--json", help="JSON on stdout."
 
 @models_app.command("pull")
 def pull_(
-    model: str = typer.Argument("longwriter-zero-32b", metavar="MODEL", help="longwriter-zero-32b[:QUANT], repo_id:QUANT or repo_id/file.gguf."),
+    model: str = typer.Argument(default("model"), metavar="MODEL", help=f"{default('model')}[:QUANT], repo_id:QUANT or repo_id/file.gguf."),
     quant: Optional[str] = typer.Option(None, "--quant", metavar="QUANT", help="Quant to pull (default: the fit plan's choice for this machine)."),
     json_mode: bool = typer.Option(False, "--json", help="JSON progress and result on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
@@ -89,17 +91,16 @@ def pull_(
 
 
 def default_quant() -> str:
+    from lwz_cli.models.catalog import DEFAULT_QUANT
     from lwz_cli.models.fit import plan
     from lwz_cli.models.hardware import probe
 
     chosen = plan(probe(), words=10_000)
-    return chosen.quant if chosen.fits and chosen.quant else "Q4_K_M"
+    return chosen.quant if chosen.fits and chosen.quant else DEFAULT_QUANT
 
 
 def pull_model(model: str, *, quant: str | None = None, json_mode: bool = False,
                quiet: bool = False) -> Path:
-    import threading
-
     from lwz_cli.models.pull import pull
     from lwz_cli.models.registry import DEFAULT_MODEL
     from lwz_cli.view.download import DownloadProgress
@@ -114,9 +115,8 @@ def pull_model(model: str, *, quant: str | None = None, json_mode: bool = False,
         holder["bar"] = DownloadProgress(total, label, json_mode=json_mode, quiet=quiet)
         return holder["bar"]
 
-    stop = threading.Event()
-    try:
-        return pull(model, quant=quant, progress=progress, cancel=stop.is_set)
+    try:  # Ctrl-C stops it (KeyboardInterrupt); the next pull resumes the .incomplete file
+        return pull(model, quant=quant, progress=progress)
     finally:
         if "bar" in holder:
             holder["bar"].close()
@@ -216,7 +216,7 @@ def info(model: str = typer.Argument(..., metavar="MODEL", help="What --model wo
 
 
 def fit(
-    model: Optional[str] = typer.Argument(None, metavar="[MODEL]", help="A local model, or longwriter-zero-32b[:QUANT] (planned from the catalog, before any download)."),
+    model: Optional[str] = typer.Argument(None, metavar="[MODEL]", help=f"A local model, or {default('model')}[:QUANT] (planned from the catalog, before any download)."),
     words: int = typer.Option(10_000, "--words", "-w", metavar="N", help="Target length of the job."),
     vram: Optional[float] = typer.Option(None, "--vram", metavar="GB", help="Plan for one GPU with this much VRAM (0: none) instead of the probed one."),
     ram: Optional[float] = typer.Option(None, "--ram", metavar="GB", help="Plan for this much RAM instead of the probed amount."),

@@ -7,12 +7,13 @@ import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import List, Optional
+from typing import Annotated, Optional
 
 import typer
 
-from lwz_cli.cli import complete
-from lwz_cli.engine.protocol import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, Sampling
+from lwz_cli.cli import options as opt
+from lwz_cli.config import default, env_name
+from lwz_cli.engine.protocol import Sampling
 from lwz_cli.errors import LwzError, UsageError
 
 
@@ -58,29 +59,29 @@ def make_view(json_mode: bool, quiet: bool):
 
 
 def write(
-    prompt: str = typer.Argument(..., metavar="PROMPT", help="What to write, e.g. \"a 3000-word guide to tea\"; '-' reads stdin."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", metavar="PATH", help="Write the document here (atomically); PATH.partial holds the finished sections meanwhile. Default: stdout."),
-    model: Optional[str] = typer.Option(None, "-m", "--model", envvar="LWZ_MODEL", metavar="MODEL", autocompletion=complete.models, help="A .gguf path, an alias (tiny, longwriter-zero-32b), repo_id:QUANT or repo_id/file.gguf."),
-    words: Optional[int] = typer.Option(None, "--words", "-w", envvar="LWZ_WORDS", metavar="N", help="Target length in words (字 for Chinese); overrides the length stated in the request."),
-    strategy: str = typer.Option("auto", "--strategy", "-s", envvar="LWZ_STRATEGY", metavar="auto|single|planned", help="single: one pass; planned: an outline with word budgets, then section by section; auto: single within the model's one-pass reach (LongWriter-Zero ~10,000 words), planned beyond."),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", envvar="LWZ_MAX_TOKENS", metavar="N", help="Stop after this many generated tokens (default: what the context allows)."),
-    temperature: float = typer.Option(DEFAULT_TEMPERATURE, "--temperature", "-t", envvar="LWZ_TEMPERATURE", metavar="T", help="Sampling temperature (model card: 0.6)."),
-    top_p: float = typer.Option(DEFAULT_TOP_P, "--top-p", envvar="LWZ_TOP_P", metavar="P", help="Nucleus sampling (model card: 0.95)."),
-    seed: Optional[int] = typer.Option(None, "--seed", envvar="LWZ_SEED", metavar="N", help="Random seed, for repeatable output."),
-    ctx: Optional[int] = typer.Option(None, "--ctx", envvar="LWZ_CTX", metavar="TOKENS", help="Context size in tokens (rounded up to a multiple of 256). Default: sized to prompt + target."),
-    threads: Optional[int] = typer.Option(None, "--threads", envvar="LWZ_THREADS", metavar="N", help="CPU threads (default: physical cores)."),
-    gpu_layers: Optional[int] = typer.Option(None, "--gpu-layers", envvar="LWZ_GPU_LAYERS", metavar="N", help="Layers to offload to the GPU (-1: all). Default: the fit plan's (see `lwz fit`)."),
-    kv_type: Optional[str] = typer.Option(None, "--kv-type", envvar="LWZ_KV_TYPE", metavar="f16|q8_0|q4_0", help="KV cache type (quantized types turn flash attention on). Default: the fit plan's."),
-    no_pull: bool = typer.Option(False, "--no-pull", help="Never download: if the model is not here, exit 2 naming the pull command."),
-    restart: bool = typer.Option(False, "--restart", help="Discard an unfinished run for -o PATH and start again (default: resume it)."),
-    kv_snapshot: bool = typer.Option(True, "--kv-snapshot/--no-kv-snapshot", envvar="LWZ_KV_SNAPSHOT", help="Save llama.cpp KV-cache snapshots at checkpoints so a resume skips re-reading the text."),
-    snapshot_max_gb: float = typer.Option(4.0, "--snapshot-max-gb", envvar="LWZ_KV_SNAPSHOT_MAX_GB", metavar="GB", help="Skip KV snapshots larger than this."),
-    json_mode: bool = typer.Option(False, "--json", help="JSON Lines events on stdout instead of the live view."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output; warnings and errors only."),
-    verbose: bool = typer.Option(False, "--verbose", help="Show llama.cpp's own log."),
-    endpoint: Optional[List[str]] = typer.Option(None, "--endpoint", envvar="LWZ_ENDPOINT", metavar="URL", help="Generate on an OpenAI-compatible server (/v1/completions: llama-server, vLLM, ...) instead of in-process; repeatable: the first reachable one is used, the next ones take over if it keeps failing."),
-    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="LWZ_API_KEY", metavar="KEY", show_default=False, help="Bearer key for --endpoint (never stored in the run's journal)."),
-    endpoint_model: Optional[str] = typer.Option(None, "--endpoint-model", envvar="LWZ_ENDPOINT_MODEL", metavar="NAME", help="The model name to ask --endpoint for (default: the first one its /v1/models lists)."),
+    prompt: Annotated[str, typer.Argument(metavar="PROMPT", help="What to write, e.g. \"a 3000-word guide to tea\"; '-' reads stdin.")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", metavar="PATH", help="Write the document here (atomically); PATH.partial holds the finished sections meanwhile. Default: stdout.")] = None,
+    model: opt.Model = None,
+    words: Annotated[Optional[int], opt.words("Target length in words (字 for Chinese); overrides the length stated in the request.")] = None,
+    strategy: opt.StrategyName = default("strategy"),
+    max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", envvar=env_name("max_tokens"), metavar="N", help="Stop after this many generated tokens (default: what the context allows).")] = None,
+    temperature: opt.Temperature = default("temperature"),
+    top_p: opt.TopP = default("top_p"),
+    seed: opt.Seed = None,
+    ctx: Annotated[Optional[int], opt.ctx("Context size in tokens (rounded up to a multiple of 256). Default: sized to prompt + target.")] = None,
+    threads: opt.Threads = None,
+    gpu_layers: Annotated[Optional[int], opt.gpu_layers("Layers to offload to the GPU (-1: all). Default: the fit plan's (see `lwz fit`).")] = None,
+    kv_type: Annotated[Optional[str], opt.kv_type("KV cache type (quantized types turn flash attention on). Default: the fit plan's.")] = None,
+    no_pull: Annotated[bool, typer.Option("--no-pull", help="Never download: if the model is not here, exit 2 naming the pull command.")] = False,
+    restart: Annotated[bool, typer.Option("--restart", help="Discard an unfinished run for -o PATH and start again (default: resume it).")] = False,
+    kv_snapshot: Annotated[bool, opt.kv_snapshot("Save llama.cpp KV-cache snapshots at checkpoints so a resume skips re-reading the text.")] = default("kv_snapshot"),
+    snapshot_max_gb: opt.SnapshotMaxGb = default("snapshot_max_gb"),
+    json_mode: opt.JsonMode = False,
+    quiet: opt.Quiet = False,
+    verbose: opt.Verbose = False,
+    endpoint: Annotated[opt.Endpoints, opt.endpoint("Generate on an OpenAI-compatible server (/v1/completions: llama-server, vLLM, ...) instead of in-process; repeatable: the first reachable one is used, the next ones take over if it keeps failing.")] = None,
+    api_key: Annotated[Optional[str], opt.api_key("Bearer key for --endpoint (never stored in the run's journal).")] = None,
+    endpoint_model: Annotated[Optional[str], opt.endpoint_model("The model name to ask --endpoint for (default: the first one its /v1/models lists).")] = None,
 ) -> None:
     """Write a document from a request, watching the model think and write."""
     from lwz_cli.writing.session import WriteRequest
@@ -105,11 +106,11 @@ def check_engine_flags(*, temperature: float, top_p: float, kv_type: str | None 
     """The sampling and KV flags `write`, `chat` and `batch` share."""
     if not 0 <= temperature <= 5:
         raise UsageError(f"--temperature {temperature} is out of range",
-                         hint="use 0 to 5 (0.6 is the model card's)")
+                         hint=f"use 0 to 5 ({default('temperature'):g} is the model card's)")
     if not 0 < top_p <= 1:
         raise UsageError(f"--top-p {top_p} is out of range", hint="use a value in (0, 1]")
-    if kv_type is not None and kv_type not in ("f16", "q8_0", "q4_0"):
-        raise UsageError(f"--kv-type {kv_type} is not one of f16, q8_0, q4_0",
+    if kv_type is not None and kv_type not in opt.KV_TYPES:
+        raise UsageError(f"--kv-type {kv_type} is not one of {', '.join(opt.KV_TYPES)}",
                          hint="q8_0 halves the KV cache with little loss")
 
 

@@ -340,8 +340,6 @@ class HttpEngine:
     `on_warning`) and the job goes on at the next one.
     """
 
-    kind = "endpoint"
-
     def __init__(self, url: str, *, model: str | None = None, api_key: str | None = None,
                  n_ctx: int = 8192, n_ctx_train: int | None = None, ctx_known: bool = False,
                  retries: int | None = None, backoff: float | None = None,

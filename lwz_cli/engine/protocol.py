@@ -1,7 +1,7 @@
 """The engine protocol: what the writing layer needs from any backend.
 
-The in-process llama.cpp engine implements it; an HTTP `/v1/completions`
-engine can too, which is why nothing here mentions llama.cpp.
+The in-process llama.cpp engine and the HTTP `/v1/completions` engine both
+implement it, which is why nothing here mentions llama.cpp.
 """
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ import threading
 from dataclasses import dataclass
 from typing import Iterator, Protocol, Sequence
 
-# Model-card sampling for LongWriter-Zero.
-DEFAULT_TEMPERATURE = 0.6
-DEFAULT_TOP_P = 0.95
+from lwz_cli.config import default
+
+DEFAULT_TEMPERATURE: float = default("temperature")  # LongWriter-Zero's model card
+DEFAULT_TOP_P: float = default("top_p")
 
 
 @dataclass(frozen=True)

@@ -64,9 +64,10 @@ def kv_bytes(arch: Architecture, tokens: int, kv_type: str) -> float:
 
 def context_for(words: int | None, arch: Architecture, prompt_tokens: int = 400) -> int:
     """Tokens a job needs: prompt + think + the target with margin, in 256s."""
+    from lwz_cli.profiles import LWZ
     from lwz_cli.writing.budget import document_tokens, round_up
 
-    needed = prompt_tokens + document_tokens(words, "en", "longwriter-zero")
+    needed = prompt_tokens + document_tokens(words, "en", LWZ)
     return min(round_up(needed), arch.context)
 
 

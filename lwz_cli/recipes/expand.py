@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from yaml.nodes import Node
 
 from lwz_cli.recipes.model import MAX_JOBS, SUFFIXES, Job, Recipe
+from lwz_cli.strategy import Strategy
 from lwz_cli.writing.length import parse_target
 
 
@@ -135,7 +136,7 @@ def expand(
                 continue
             outputs[target] = job
             strategy = setting(merged, "strategy")
-            if strategy == "planned" and words is None and parse_target(prompt) is None:
+            if strategy == Strategy.PLANNED and words is None and parse_target(prompt) is None:
                 faults.add(
                     ("planned",),
                     merged["strategy"][1],

@@ -29,7 +29,6 @@ REQUIRED = {
     "prompt": 'prompt: "Write a {words}-word guide to {topic}."',
     "output": 'output: "out/{topic}.md"',
 }
-STRATEGIES = ("auto", "single", "planned")
 SUFFIXES = (".md", ".txt")
 ITEM_SETTINGS = (
     "words",

@@ -21,11 +21,11 @@ from lwz_cli.recipes.model import (
     REQUIRED,
     RESERVED,
     SCALAR_TAGS,
-    STRATEGIES,
     YAML_TAG,
     Problem,
     Recipe,
 )
+from lwz_cli.strategy import STRATEGY_NAMES
 from lwz_cli.writing.length import MAX_TARGET_WORDS
 
 _BAD = object()  # a value whose problem is already recorded
@@ -310,10 +310,10 @@ class Reader:
         if "strategy" in value:
             node = value["strategy"]
             strategy = self.text(node, f"{where}strategy", "strategy: auto")
-            if strategy is not None and strategy not in STRATEGIES:
+            if strategy is not None and strategy not in STRATEGY_NAMES:
                 self.error(
                     node,
-                    f"{where}strategy must be one of {', '.join(STRATEGIES)}, not {strategy!r}",
+                    f"{where}strategy must be one of {', '.join(STRATEGY_NAMES)}, not {strategy!r}",
                     "auto picks single or planned by length",
                 )
             found["strategy"] = strategy, node

@@ -10,10 +10,9 @@ import math
 from dataclasses import dataclass
 
 from lwz_cli.errors import UsageError
+from lwz_cli.profiles import profile
 
 TOKENS_PER_WORD = {"en": 1.4, "zh": 1.6}  # generous: Qwen ~1.3/word, ~1/字
-THINK_TOKENS = {"longwriter-zero": 3000, "chat": 600}  # paper: LWZ thinks 2-3k tokens
-DEFAULT_NEW_TOKENS = {"longwriter-zero": 15_500, "chat": 4096}  # card max_tokens for LWZ
 MARGIN = 1.25
 CTX_STEP = 256
 
@@ -35,9 +34,9 @@ class TokenBudget:
 
 def document_tokens(target_words: int | None, language: str, protocol: str) -> int:
     if target_words is None:
-        return DEFAULT_NEW_TOKENS[protocol]
+        return profile(protocol).default_new_tokens
     per_word = TOKENS_PER_WORD[language]
-    return THINK_TOKENS[protocol] + int(target_words * per_word * MARGIN)
+    return profile(protocol).think_tokens + int(target_words * per_word * MARGIN)
 
 
 def plan_tokens(
@@ -87,13 +86,9 @@ def plan_tokens(
                 + (" or raise --ctx" if ctx_override else ""),
             )
     max_tokens = min(max_tokens_override or room, room)
-    if protocol == "longwriter-zero" and not max_tokens_override:
-        max_tokens = min(max_tokens, max(wanted, DEFAULT_NEW_TOKENS[protocol]))
+    if profile(protocol).capped_at_default and not max_tokens_override:
+        max_tokens = min(max_tokens, max(wanted, profile(protocol).default_new_tokens))
     return TokenBudget(n_ctx=n_ctx, max_tokens=max_tokens, needed_tokens=wanted)
-
-
-PLANNED_CTX = {"longwriter-zero": 16_384, "chat": 8192}  # window for section-by-section writing
-PLAN_ALLOWANCE = {"longwriter-zero": 4000, "chat": 700}
 
 
 def plan_planned(
@@ -110,11 +105,11 @@ def plan_planned(
     """The planned strategy needs a window for one section at a time, not the whole
     document: the prompt is rebuilt when it fills."""
     limit = round_down(n_ctx_train) if n_ctx_train else 32_768
-    n_ctx = round_up(ctx_override) if ctx_override else min(limit, PLANNED_CTX[protocol])
+    n_ctx = round_up(ctx_override) if ctx_override else min(limit, profile(protocol).planned_ctx)
     if prompt_tokens + 512 > n_ctx:
         raise UsageError(
             f"the request is {prompt_tokens} tokens, too long to plan within a {n_ctx}-token context",
             hint="shorten the request" + ("" if ctx_override else " or raise --ctx"))
     document = int(target_words * TOKENS_PER_WORD[language] * 1.8)  # room for rewinds
-    max_tokens = max_tokens_override or document + PLAN_ALLOWANCE[protocol] + 512
+    max_tokens = max_tokens_override or document + profile(protocol).plan_tokens + 512
     return TokenBudget(n_ctx=n_ctx, max_tokens=max_tokens, needed_tokens=document)

@@ -34,6 +34,7 @@ SHORT = 0.85  # a draft that ends below this share of its target is continued...
 CONTINUATIONS = 2  # ...this many times at most
 MAX_REWINDS = 4  # per draft: after that the loop is cut off where it started
 HARD_CAP = 1.3  # stop mid-sentence past this multiple of the word limit
+RESEED_STEP = 7919  # a retry's seed is seed + this x attempt: a prime, far from the first
 
 
 class Draft:
@@ -204,7 +205,7 @@ class Draft:
                     reason = "repetition"
                     break
                 base = sampling.seed if sampling.seed is not None else 1234
-                sampling = replace(sampling, seed=base + 7919 * self.rewinds,
+                sampling = replace(sampling, seed=base + RESEED_STEP * self.rewinds,
                                    repeat_penalty=min(1.3, max(sampling.repeat_penalty, 1.0) + 0.1),
                                    temperature=min(1.0, sampling.temperature + 0.1))
                 if remaining > 0:

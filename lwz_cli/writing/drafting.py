@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from lwz_cli.atomic import atomic_write_text
+from lwz_cli.config import default
 from lwz_cli.engine.protocol import Sampling
 from lwz_cli.errors import Interrupted, UsageError
 from lwz_cli.journal import Journal, partial_path
+from lwz_cli.strategy import Strategy
 from lwz_cli.writing.length import count_words
 from lwz_cli.writing.plan import WORDS_PER_SECTION, Plan, Section, parse_plan, rebalance
 
@@ -93,7 +95,7 @@ class DraftingSession:
     def model_name(self) -> str:
         if self.prepared is not None:
             return self.prepared.model_name
-        return self.settings.model or "longwriter-zero-32b"
+        return self.settings.model or default("model")
 
     @property
     def target(self) -> int | None:
@@ -157,7 +159,7 @@ class DraftingSession:
         request = WriteRequest(prompt=prompt, model=s.model, output=self.output,
                                words=words or s.words, sampling=s.sampling, ctx=s.ctx,
                                threads=s.threads, gpu_layers=s.gpu_layers, kv_type=s.kv_type,
-                               verbose=s.verbose, strategy="planned", kv_snapshot=False)
+                               verbose=s.verbose, strategy=Strategy.PLANNED, kv_snapshot=False)
         from lwz_cli.writing.length import parse_target
 
         if request.words is None and parse_target(prompt) is None:
@@ -196,7 +198,7 @@ class DraftingSession:
         if journal.is_live():
             raise UsageError(f"the run for {target} is open in another lwz",
                              hint="close that one first")
-        if journal.manifest.get("request", {}).get("strategy") != "planned":
+        if journal.manifest.get("request", {}).get("strategy") != Strategy.PLANNED:
             raise UsageError(f"{target} was written in one pass, without sections to edit",
                              hint=f"`lwz resume {target}` finishes it")
         was_done = journal.manifest.get("status") == "done"
@@ -520,12 +522,12 @@ class DraftingSession:
 
     def _step_allowance(self) -> int:
         from lwz_cli.writing.budget import TOKENS_PER_WORD
-        from lwz_cli.writing.planned import PLAN_TOKENS
+        from lwz_cli.profiles import profile
 
         words = max(self._unwritten_budget() if self.has_plan else (self.target or DEFAULT_WORDS),
                     max((s.budget for s in self.sections), default=0), WORDS_PER_SECTION)
         language = self.run.language
-        return PLAN_TOKENS[self.run.prepared.prompt.protocol] + int(words * TOKENS_PER_WORD[language] * 3)
+        return profile(self.run.prepared.prompt.protocol).plan_tokens + int(words * TOKENS_PER_WORD[language] * 3)
 
     def _resync(self) -> None:
         """After a stop mid-section, rebuild the run from its checkpoint so the next

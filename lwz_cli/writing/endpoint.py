@@ -25,10 +25,8 @@ from lwz_cli.engine.http import (EndpointError, HttpEngine, estimate_tokens, fir
 from lwz_cli.errors import UsageError
 from lwz_cli.models.gguf import GGUFInfo, read_gguf
 from lwz_cli.models.registry import ModelNotDownloaded, ResolvedModel, resolve_model
+from lwz_cli.profiles import profile_for
 from lwz_cli.writing import prompts
-
-# context assumed when neither the server, --ctx nor a local GGUF says
-DEFAULT_CTX = {True: 32_768, False: 8192}  # LongWriter-Zero: Qwen2.5-32B's trained context
 
 
 class RemoteVocab:
@@ -103,7 +101,7 @@ def open_identity(request) -> tuple[ResolvedModel, GGUFInfo, RemoteVocab, dict[s
         name = served or request.model or "endpoint"
         names = (name, request.model, request.endpoint_model)
         lwz = prompts.is_longwriter_zero(*names)
-        model, info = _placeholder(name, found.n_ctx or request.ctx or DEFAULT_CTX[lwz])
+        model, info = _placeholder(name, found.n_ctx or request.ctx or profile_for(lwz).endpoint_ctx)
         vocab = RemoteVocab(None, server_ctx=found.n_ctx)
     endpoint = {
         "url": found.url, "urls": [found.url] + [u for u in urls if u != found.url],

@@ -24,8 +24,9 @@ from lwz_cli.atomic import atomic_write_text
 from lwz_cli.engine.protocol import count_tokens
 from lwz_cli.errors import Interrupted, RuntimeFailure
 from lwz_cli.journal import CHECKPOINT_INTERVAL, Checkpoint, Journal, disk_error, partial_path
+from lwz_cli.profiles import profile
 from lwz_cli.writing.budget import TOKENS_PER_WORD
-from lwz_cli.writing.draft import CONTINUATIONS, SHORT, Draft
+from lwz_cli.writing.draft import CONTINUATIONS, RESEED_STEP, SHORT, Draft
 from lwz_cli.writing.kvsnap import Snapshots
 from lwz_cli.writing.length import count_words
 from lwz_cli.writing.markdown import outline
@@ -35,7 +36,6 @@ from lwz_cli.writing.result import WriteResult, resume_command
 from lwz_cli.writing.session import Prepared
 
 Emit = Callable[[dict[str, Any]], None]
-PLAN_TOKENS = {"longwriter-zero": 4000, "chat": 700}  # LWZ thinks before its outline
 RECENT_CHARS = 1500  # text carried into a rebuilt prompt
 
 
@@ -263,7 +263,7 @@ class PlannedRun:
         if self.draft is None:
             self.draft = self._new_draft(list(self.prepared.prompt_tokens), planning=True)
         draft = self.draft
-        budget = min(PLAN_TOKENS[self.prepared.prompt.protocol], self._remaining_tokens())
+        budget = min(profile(self.prepared.prompt.protocol).plan_tokens, self._remaining_tokens())
         reason = draft.run(max(0, budget - draft.model_tokens))
         self._check_cancel(reason)
         draft.flush()
@@ -292,8 +292,7 @@ class PlannedRun:
         conv, plan = self.conversation, self.plan
         section = plan.sections[index]
         room = int(section.budget * TOKENS_PER_WORD[self.language] * 1.6) + 64
-        # LongWriter-Zero follows a restated outline; small chat models copy it out instead
-        first = (index == 0 or not self.done) and conv.protocol == "longwriter-zero"
+        first = (index == 0 or not self.done) and profile(conv.protocol).restate_outline
         turn = conv.next_turn(section_request(plan, index, language=self.language, first=first,
                                               notes=notes))
         self.turn_base = None
@@ -394,7 +393,7 @@ class PlannedRun:
         sampling = self.prepared.request.sampling
         if sampling.seed is not None:  # a redo should differ from the text it replaces
             self.totals["rewritten"] = self.totals.get("rewritten", 0) + 1
-            sampling = replace(sampling, seed=sampling.seed + 7919 * self.totals["rewritten"])
+            sampling = replace(sampling, seed=sampling.seed + RESEED_STEP * self.totals["rewritten"])
         draft = Draft(self.engine, self._section_emit_at(index), context=context,
                       stop=self.conversation.stop, sampling=sampling, cancel=self.cancel)
         self.continuations = 0

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+from lwz_cli.profiles import CHAT, LWZ
 from lwz_cli.writing.length import has_cjk
 
-LWZ = "longwriter-zero"
-CHAT = "chat"
 ANSWER_CLOSE = "</answer>"
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from lwz_cli.config import default
 from lwz_cli.engine.protocol import Sampling
 from lwz_cli.errors import UsageError
 from lwz_cli.journal import Checkpoint, Journal, model_fingerprint
 from lwz_cli.models.gguf import read_gguf
 from lwz_cli.models.registry import ResolvedModel, resolve_model
+from lwz_cli.strategy import Strategy
 from lwz_cli.system import physical_cores
 from lwz_cli.writing import budget, prompts
 from lwz_cli.writing.session import Prepared, WriteRequest, make_conversation
@@ -50,7 +52,7 @@ def _model_for(journal: Journal, model: str | None, force: bool) -> ResolvedMode
 def prepare_resume(journal: Journal, *, model: str | None = None, force: bool = False,
                    threads: int | None = None, gpu_layers: int | None = None,
                    verbose: bool = False, kv_snapshot: bool = True,
-                   snapshot_budget_gb: float = 4.0,
+                   snapshot_budget_gb: float = default("snapshot_max_gb"),
                    output: Path | None = None, endpoints=(), api_key: str | None = None,
                    endpoint_model: str | None = None) -> tuple[Prepared, Checkpoint]:
     manifest = journal.manifest
@@ -80,7 +82,7 @@ def prepare_resume(journal: Journal, *, model: str | None = None, force: bool = 
         threads=threads, gpu_layers=engine["gpu_layers"] if gpu_layers is None else gpu_layers,
         kv_type=engine.get("kv_type", "f16"),
         verbose=verbose, kv_snapshot=kv_snapshot, snapshot_budget_gb=snapshot_budget_gb,
-        strategy=req.get("strategy_asked", req.get("strategy", "single")),
+        strategy=req.get("strategy_asked", req.get("strategy", Strategy.SINGLE)),
     )
     if endpoint is not None:
         request.endpoints, request.api_key = tuple(endpoint["urls"]), api_key
@@ -88,9 +90,9 @@ def prepare_resume(journal: Journal, *, model: str | None = None, force: bool = 
     prompt = prompts.Prompt(text=prompt_data["text"], stop=tuple(prompt_data["stop"]),
                             protocol=prompt_data["protocol"], language=prompt_data["language"],
                             add_bos=prompt_data.get("add_bos", True))
-    strategy = req.get("strategy", "single")
+    strategy = req.get("strategy", Strategy.SINGLE)
     conversation = None
-    if strategy == "planned":
+    if strategy == Strategy.PLANNED:
         conversation = make_conversation(prompt.protocol, prompt.language, info.chat_template,
                                          prompt_data.get("bos", ""), prompt_data.get("eos", ""))
     token_budget = budget.TokenBudget(n_ctx=engine["n_ctx"], max_tokens=req["max_tokens"],

@@ -10,6 +10,7 @@ from typing import Any, Callable
 from lwz_cli.engine.http import EndpointError, estimate_tokens
 from lwz_cli.errors import LwzError
 from lwz_cli.journal import Checkpoint, Journal
+from lwz_cli.strategy import Strategy
 from lwz_cli.writing.endpoint import failed as endpoint_failed
 from lwz_cli.writing.endpoint import prompt_token_count
 from lwz_cli.writing.result import WriteResult
@@ -68,7 +69,7 @@ def write_document(prepared: Prepared, emit: Emit, *, engine=None,
             for message in journal.warnings:
                 emit({"event": "warning", "message": message})
             journal.warnings.clear()
-        if prepared.strategy == "planned":
+        if prepared.strategy == Strategy.PLANNED:
             return _run_planned(prepared, emit, engine, journal, cancel, checkpoint)
         writer = SinglePass(prepared, emit, engine=engine, journal=journal, cancel=cancel,
                             resumed=checkpoint is not None)

@@ -10,10 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lwz_cli.config import default
 from lwz_cli.engine.protocol import Sampling
 from lwz_cli.errors import UsageError
 from lwz_cli.models.gguf import GGUFInfo, read_gguf
 from lwz_cli.models.registry import ResolvedModel, resolve_model
+from lwz_cli.profiles import profile_for
+from lwz_cli.strategy import Strategy, check_strategy
 from lwz_cli.system import physical_cores
 from lwz_cli.writing import budget, plan, prompts
 from lwz_cli.writing.length import MAX_TARGET_WORDS, parse_target
@@ -32,8 +35,8 @@ class WriteRequest:
     kv_type: str | None = None  # f16 | q8_0 | q4_0; None: the fit plan decides
     verbose: bool = False
     kv_snapshot: bool = True
-    snapshot_budget_gb: float = 4.0
-    strategy: str = "auto"  # auto | single | planned
+    snapshot_budget_gb: float = default("snapshot_max_gb")
+    strategy: str = default("strategy")  # a Strategy name
     endpoints: tuple[str, ...] = ()  # OpenAI-compatible servers; the first reachable is used
     endpoint_model: str | None = None  # the served model name (default: the first in /v1/models)
     api_key: str | None = field(default=None, repr=False)  # never stored
@@ -50,7 +53,7 @@ class Prepared:
     stated_words: int | None
     tokens: budget.TokenBudget
     threads: int
-    strategy: str = "single"
+    strategy: str = Strategy.SINGLE
     strategy_reason: str = ""
     conversation: prompts.Conversation | None = None
     bos_text: str = ""
@@ -111,9 +114,8 @@ def prepare(request: WriteRequest) -> Prepared:
         raise UsageError("--threads must be positive", hint="leave it out to use the physical cores")
     check_output(request.output)
 
-    if request.strategy not in STRATEGIES:
-        raise UsageError(f"unknown --strategy {request.strategy!r}", hint="use auto, single or planned")
-    if request.strategy == "planned" and target is None:
+    check_strategy(request.strategy)
+    if request.strategy == Strategy.PLANNED and target is None:
         raise UsageError("--strategy planned needs a target length",
                          hint="say it in the request (\"a 3000-word ...\") or pass --words")
 
@@ -135,7 +137,7 @@ def prepare(request: WriteRequest) -> Prepared:
         name = model.alias or info.name
         n_ctx_train = getattr(vocab, "server_ctx", None) or info.context_length or 0
         single_error = None
-        if request.strategy != "planned":
+        if request.strategy != Strategy.PLANNED:
             if lwz:
                 prompt = prompts.longwriter_zero_prompt(text, target, stated)
             else:
@@ -148,15 +150,15 @@ def prepare(request: WriteRequest) -> Prepared:
                     protocol=prompt.protocol, n_ctx_train=n_ctx_train, ctx_override=request.ctx,
                     max_tokens_override=request.max_tokens, model_name=name)
             except UsageError as exc:
-                if request.strategy == "single":
+                if request.strategy == Strategy.SINGLE:
                     raise UsageError(exc.message, hint=(exc.hint or "") +
                                      "; or use --strategy planned to write it section by section")
                 single_error = exc
         strategy, reason = choose_strategy(request.strategy, target, lwz, single_error)
-        if strategy == "single" and single_error is not None:
+        if strategy == Strategy.SINGLE and single_error is not None:
             raise single_error
         conversation = None
-        if strategy == "planned":
+        if strategy == Strategy.PLANNED:
             language = prompts.language_of(text)
             protocol = prompts.LWZ if lwz else prompts.CHAT
             conversation = make_conversation(protocol, language, info.chat_template, bos, eos)
@@ -216,27 +218,20 @@ def make_conversation(protocol: str, language: str, template: str | None, bos: s
         system=None if protocol == prompts.LWZ else prompts.PLANNED_SYSTEM[language])
 
 
-STRATEGIES = ("auto", "single", "planned")
-# Words a model writes well in one pass. LongWriter-Zero: ~10k words (paper, RL on
-# up to 14k tokens). Others: conservative. bench/length.py on the tiny model: one pass
-# reached 297 of 500 and 182 of 800 words (S_l 66, 0), planned 517 and 811 (99).
-SINGLE_PASS_REACH = {True: 10_000, False: 400}
-
-
 def choose_strategy(asked: str, target: int | None, lwz: bool,
-                    single_error: UsageError | None) -> tuple[str, str]:
-    reach = SINGLE_PASS_REACH[lwz]
-    if asked == "single":
-        return "single", "asked for with --strategy single"
-    if asked == "planned":
-        return "planned", "asked for with --strategy planned"
+                    single_error: UsageError | None) -> tuple[Strategy, str]:
+    reach = profile_for(lwz).single_pass_reach
+    if asked == Strategy.SINGLE:
+        return Strategy.SINGLE, "asked for with --strategy single"
+    if asked == Strategy.PLANNED:
+        return Strategy.PLANNED, "asked for with --strategy planned"
     if target is None:
-        return "single", "no target length: one pass"
+        return Strategy.SINGLE, "no target length: one pass"
     if single_error is not None:
-        return "planned", f"{target:,} words do not fit one pass of the model's context"
+        return Strategy.PLANNED, f"{target:,} words do not fit one pass of the model's context"
     if target <= reach:
-        return "single", f"{target:,} words is within the model's one-pass reach (~{reach:,})"
-    return "planned", f"{target:,} words is beyond the model's one-pass reach (~{reach:,})"
+        return Strategy.SINGLE, f"{target:,} words is within the model's one-pass reach (~{reach:,})"
+    return Strategy.PLANNED, f"{target:,} words is beyond the model's one-pass reach (~{reach:,})"
 
 
 def engine_gpu_layers(prepared: Prepared) -> int:

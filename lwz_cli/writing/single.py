@@ -17,6 +17,7 @@ from lwz_cli.atomic import atomic_write_text
 from lwz_cli.engine.protocol import count_tokens
 from lwz_cli.errors import Interrupted, RuntimeFailure
 from lwz_cli.journal import CHECKPOINT_INTERVAL, Checkpoint, Journal, disk_error, partial_path
+from lwz_cli.profiles import profile
 from lwz_cli.writing.length import count_words
 from lwz_cli.writing.markdown import outline, unclosed_fence
 from lwz_cli.writing.draft import CONTINUATIONS, SHORT, Draft
@@ -26,8 +27,6 @@ from lwz_cli.writing.session import Prepared
 
 Emit = Callable[[dict[str, Any]], None]
 
-
-SINGLE_CAP = {"longwriter-zero": 1.3, "chat": 1.0}  # stop past target x this, on a sentence
 
 
 class SinglePass:
@@ -119,7 +118,7 @@ class SinglePass:
         prepared, draft = self.prepared, self.draft
         started = time.monotonic()
         target = prepared.target_words
-        cap = SINGLE_CAP.get(prepared.prompt.protocol, 1.0)
+        cap = profile(prepared.prompt.protocol).single_cap
         limit = int(target * cap) if target else None
         while True:
             remaining = prepared.tokens.max_tokens - draft.model_tokens

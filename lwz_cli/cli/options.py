@@ -1,0 +1,133 @@
+"""The options `write`, `resume`, `chat` and `batch` share, declared once.
+
+Each option is a factory for its `typer.Option`: the flags, env var, metavar and
+completion are fixed here; a command whose help says something of its own passes
+that text. The common form is an `Annotated` type a command uses as it is.
+Env var names and defaults come from the settings table (`lwz_cli.config`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, List, Optional
+
+import typer
+from typer.models import OptionInfo
+
+from lwz_cli.cli import complete
+from lwz_cli.config import SETTINGS, default, env_name
+from lwz_cli.profiles import LWZ, profile
+from lwz_cli.strategy import STRATEGY_NAMES
+
+KV_TYPES: tuple[str, ...] = SETTINGS["kv_type"].choices or ()
+
+MODEL_HELP = (f"A .gguf path, an alias (tiny, {default('model')}), repo_id:QUANT or "
+              "repo_id/file.gguf.")
+STRATEGY_HELP = ("single: one pass; planned: an outline with word budgets, then section by "
+                 "section; auto: single within the model's one-pass reach (LongWriter-Zero "
+                 f"~{profile(LWZ).single_pass_reach:,} words), planned beyond.")
+TEMPERATURE_HELP = f"Sampling temperature (model card: {default('temperature'):g})."
+TOP_P_HELP = f"Nucleus sampling (model card: {default('top_p'):g})."
+SEED_HELP = "Random seed, for repeatable output."
+THREADS_HELP = "CPU threads (default: physical cores)."
+GPU_LAYERS_HELP = "Layers to offload to the GPU (-1: all). Default: the fit plan's."
+JSON_HELP = "JSON Lines events on stdout instead of the live view."
+QUIET_HELP = "No progress output; warnings and errors only."
+
+
+def _env(key: str, env: bool) -> str | None:
+    return env_name(key) if env else None
+
+
+def model(help: str = MODEL_HELP, *, env: bool = True) -> OptionInfo:
+    return typer.Option("-m", "--model", envvar=_env("model", env), metavar="MODEL",
+                        autocompletion=complete.models, help=help)
+
+
+def words(help: str) -> OptionInfo:
+    return typer.Option("--words", "-w", envvar=env_name("words"), metavar="N", help=help)
+
+
+def strategy(help: str = STRATEGY_HELP) -> OptionInfo:
+    return typer.Option("--strategy", "-s", envvar=env_name("strategy"),
+                        metavar="|".join(STRATEGY_NAMES), help=help)
+
+
+def temperature(help: str = TEMPERATURE_HELP) -> OptionInfo:
+    return typer.Option("--temperature", "-t", envvar=env_name("temperature"), metavar="T",
+                        help=help)
+
+
+def top_p(help: str = TOP_P_HELP) -> OptionInfo:
+    return typer.Option("--top-p", envvar=env_name("top_p"), metavar="P", help=help)
+
+
+def seed(help: str = SEED_HELP) -> OptionInfo:
+    return typer.Option("--seed", envvar=env_name("seed"), metavar="N", help=help)
+
+
+def ctx(help: str) -> OptionInfo:
+    return typer.Option("--ctx", envvar=env_name("ctx"), metavar="TOKENS", help=help)
+
+
+def threads(help: str = THREADS_HELP) -> OptionInfo:
+    return typer.Option("--threads", envvar=env_name("threads"), metavar="N", help=help)
+
+
+def gpu_layers(help: str = GPU_LAYERS_HELP) -> OptionInfo:
+    return typer.Option("--gpu-layers", envvar=env_name("gpu_layers"), metavar="N", help=help)
+
+
+def kv_type(help: str) -> OptionInfo:
+    return typer.Option("--kv-type", envvar=env_name("kv_type"), metavar="|".join(KV_TYPES),
+                        help=help)
+
+
+def kv_snapshot(help: str, *, env: bool = True) -> OptionInfo:
+    return typer.Option("--kv-snapshot/--no-kv-snapshot", envvar=_env("kv_snapshot", env),
+                        help=help)
+
+
+def snapshot_max_gb(help: str = "Skip KV snapshots larger than this.") -> OptionInfo:
+    return typer.Option("--snapshot-max-gb", envvar=env_name("snapshot_max_gb"), metavar="GB",
+                        help=help)
+
+
+def json_mode(help: str = JSON_HELP) -> OptionInfo:
+    return typer.Option("--json", help=help)
+
+
+def quiet(help: str = QUIET_HELP) -> OptionInfo:
+    return typer.Option("--quiet", "-q", help=help)
+
+
+def verbose() -> OptionInfo:
+    return typer.Option("--verbose", help="Show llama.cpp's own log.")
+
+
+def endpoint(help: str, *, env: bool = True) -> OptionInfo:
+    return typer.Option("--endpoint", envvar=_env("endpoint", env), metavar="URL", help=help)
+
+
+def api_key(help: str) -> OptionInfo:
+    return typer.Option("--api-key", envvar=env_name("api_key"), metavar="KEY",
+                        show_default=False, help=help)
+
+
+def endpoint_model(help: str, *, env: bool = True) -> OptionInfo:
+    return typer.Option("--endpoint-model", envvar=_env("endpoint_model", env), metavar="NAME",
+                        help=help)
+
+
+# The common forms, for commands whose help says nothing of its own.
+Model = Annotated[Optional[str], model()]
+StrategyName = Annotated[str, strategy()]
+Temperature = Annotated[float, temperature()]
+TopP = Annotated[float, top_p()]
+Seed = Annotated[Optional[int], seed()]
+Threads = Annotated[Optional[int], threads()]
+GpuLayers = Annotated[Optional[int], gpu_layers()]
+SnapshotMaxGb = Annotated[float, snapshot_max_gb()]
+JsonMode = Annotated[bool, json_mode()]
+Quiet = Annotated[bool, quiet()]
+Verbose = Annotated[bool, verbose()]
+Endpoints = Optional[List[str]]  # the type of --endpoint (repeatable)
