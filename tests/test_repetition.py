@@ -64,7 +64,9 @@ def test_draft_rewinds_a_loop_on_the_real_model(tiny_engine):
     keys = [normalise(s) for _, s in sentences(text, step=50)]
     long_keys = [k for k in keys if len(k) >= 24]
     assert len(long_keys) == len(set(long_keys))  # no sentence twice
-    released = "".join(e["text"] for e in events if e["event"] == "text")
+    from lwz_cli.events import TextEvent
+
+    released = "".join(e.text for e in events if isinstance(e, TextEvent))
     assert released == text  # what was shown is exactly the document
 
 

@@ -13,6 +13,9 @@ import typer
 from lwz_cli.cli import complete
 from lwz_cli.engine.protocol import DEFAULT_TEMPERATURE, DEFAULT_TOP_P
 from lwz_cli.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, UsageError
+from lwz_cli.events import (BatchEvent, DoneEvent, Event, JobEndEvent, JobEvent, JobStartEvent,
+                            ProgressEvent, ResumedEvent, StartEvent, TickEvent,
+                            WarningEvent)
 
 
 def batch(
@@ -68,9 +71,8 @@ def batch(
         plans = [(job, decide(job, defaults)) for job in todo]
         if json_mode:
             for job, d in plans:
-                _print_json({"event": "job", "job": job.id, "output": str(job.output),
-                             "action": d.action, "reason": d.reason, "words": job.words,
-                             "prompt": job.prompt})
+                _print_json(JobEvent(job.id, str(job.output), d.action, d.reason, job.words,
+                                     job.prompt).to_json())
         else:
             _dry_table(plans)
         return
@@ -88,13 +90,13 @@ def batch(
     finally:
         view.close()
     failed = [o for o in outcomes if o.status == "failed"]
-    summary = {"event": "batch", "jobs": len(outcomes),
-               "done": sum(o.status == "done" for o in outcomes),
-               "skipped": sum(o.status in ("skipped", "kept") for o in outcomes),
-               "failed": len(failed), "interrupted": cancel.is_set(),
-               "results": [o.to_json() for o in outcomes]}
+    summary = BatchEvent(jobs=len(outcomes),
+                         done=sum(o.status == "done" for o in outcomes),
+                         skipped=sum(o.status in ("skipped", "kept") for o in outcomes),
+                         failed=len(failed), interrupted=cancel.is_set(),
+                         results=tuple(o.event() for o in outcomes))
     if json_mode:
-        _print_json(summary)
+        _print_json(summary.to_json())
     _summary_table(outcomes)
     if cancel.is_set():
         sys.stderr.write("lwz: interrupted; unfinished jobs resume when the batch is run again\n")
@@ -186,51 +188,52 @@ class BatchView:
                              transient=True, redirect_stdout=False, redirect_stderr=False)
             self.live.start()
 
-    def __call__(self, job, event: dict) -> None:
+    def __call__(self, job, event: Event) -> None:
         from lwz_cli.system import NATIVE_IO
 
         with NATIVE_IO, self.lock:  # never while a model load has stdout/stderr muted
-            if self.json_mode:
-                _print_json({**event, "job": job.id if job else None})
-                if event["event"] == "job_end":
+            if self.json_mode:  # every event, progress included, tagged with its job
+                _print_json({**event.to_json(), "job": job.id if job else None})
+                if isinstance(event, JobEndEvent):
                     self.finished += 1
                 return
-            kind = event["event"]
             key = job.id if job else None
             if self.live is not None and key in self.views:
                 self.views[key](event)  # state only: drawn below, under the jobs bar
-            if kind == "job_start":
-                self.running[key] = {"words": 0, "target": job.words, "tps": 0.0,
-                                     "action": event["action"]}
-                if self.live is not None and event["action"] in ("write", "resume", "regenerate"):
-                    from lwz_cli.view.live import LiveView
+            match event:
+                case JobStartEvent(action=action):
+                    self.running[key] = {"words": 0, "target": job.words, "tps": 0.0,
+                                         "action": action}
+                    if self.live is not None and action in ("write", "resume", "regenerate"):
+                        from lwz_cli.view.live import LiveView
 
-                    self.views[key] = LiveView(self.console, attach=False)
-                if event["action"] in ("write", "resume", "regenerate"):
-                    self._line(f"[{self.finished + 1}/{self.total}] {key}: {event['action']}")
-            elif kind == "progress" and key in self.running:
-                row = self.running[key]
-                row["words"] = event.get("words", row["words"])
-                seconds = event.get("decode_seconds") or 0
-                if seconds:
-                    row["tps"] = event.get("tokens", 0) / seconds
-            elif kind == "start" and key in self.running:
-                self.running[key]["target"] = event.get("target_words")
-            elif kind == "warning":
-                self._line(f"warning: {event['message']}", always=True)
-            elif kind == "job_end":
-                self.running.pop(key, None)
-                self.views.pop(key, None)
-                self.finished += 1
-                target = f"/{event['target_words']:,}" if event.get("target_words") else ""
-                note = f" ({event['message']})" if event.get("message") and event["status"] != "done" else ""
-                self._line(f"[{self.finished}/{self.total}] {key}: {event['status']}, "
-                           f"{event['words']:,}{target} words{note}")
+                        self.views[key] = LiveView(self.console, attach=False)
+                    if action in ("write", "resume", "regenerate"):
+                        self._line(f"[{self.finished + 1}/{self.total}] {key}: {action}")
+                case ProgressEvent() if key in self.running:
+                    row = self.running[key]
+                    if isinstance(event, (TickEvent, ResumedEvent)):  # loading has no counts
+                        row["words"] = event.words
+                    if isinstance(event, TickEvent) and event.decode_seconds:
+                        row["tps"] = event.tokens / event.decode_seconds
+                case StartEvent(target_words=target) if key in self.running:
+                    self.running[key]["target"] = target
+                case WarningEvent(message=message):
+                    self._line(f"warning: {message}", always=True)
+                case JobEndEvent():
+                    self.running.pop(key, None)
+                    self.views.pop(key, None)
+                    self.finished += 1
+                    target = f"/{event.target_words:,}" if event.target_words else ""
+                    note = f" ({event.message})" if event.message and event.status != "done" else ""
+                    self._line(f"[{self.finished}/{self.total}] {key}: {event.status}, "
+                               f"{event.words:,}{target} words{note}")
             if self.live is not None:
                 import time
 
                 now = time.monotonic()  # at most 8 redraws a second, like lwz write's view
-                if now - self._drawn >= 0.125 or kind in ("job_start", "job_end", "done"):
+                if now - self._drawn >= 0.125 or isinstance(event, (JobStartEvent, JobEndEvent,
+                                                                      DoneEvent)):
                     self._drawn = now
                     self.live.update(self._render(), refresh=True)
 
