@@ -289,9 +289,9 @@ class BatchRunner:
                 if pool:
                     pool.give(endpoint, not retry)
                 if retry and not self.cancel.is_set() and attempt + 1 < JOB_ATTEMPTS:
-                    self.emit(job, WarningEvent(f"{job.id}: {exc}; resuming "
-                                                "from its journal" + (" on another endpoint" if pool and
-                                                                      len(pool.alive) > 1 else "")))
+                    elsewhere = " on another endpoint" if pool and len(pool.alive) > 1 else ""
+                    self.emit(job, WarningEvent(f"{job.id}: {exc}; resuming from its journal"
+                                                + elsewhere))
                     self.cancel.wait(min(30.0, 2.0 * 2 ** attempt))
                     decision = Decision(RESUME, "retry", decision.fingerprint)
                     continue

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from typing import Callable
+
 from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
@@ -50,10 +52,13 @@ class BoundedTail:
 
 
 class LiveView:
-    def __init__(self, console: Console | None = None, *, attach: bool = True):
+    def __init__(self, console: Console | None = None, *, attach: bool = True,
+                 clock: Callable[[], float] = time.monotonic):
         """`attach=False`: keep state and `render()` on demand, drawing nothing itself
-        (lwz batch embeds the running job's view under its jobs bar)."""
+        (lwz batch embeds the running job's view under its jobs bar). `clock`: seconds,
+        for redraw pacing, rates and ages (bench/view.py runs it on a simulated one)."""
         self.console = console or Console(stderr=True)
+        self._clock = clock
         self.start: StartEvent | None = None
         self.think = BoundedTail(2000)
         self.draft = BoundedTail()
@@ -65,7 +70,7 @@ class LiveView:
         self.warnings: deque[str] = deque(maxlen=3)
         self.saved_at: float | None = None
         self.planned: dict[int, PlanEntry] = {}  # planned strategy: index -> section with budget
-        self._began = time.monotonic()
+        self._began = self._clock()
         self._first_words_at: tuple[float, int] | None = None
         self._last_draw = 0.0
         self._live = None
@@ -108,7 +113,7 @@ class LiveView:
             case StartEvent():
                 self.start = event
             case CheckpointEvent():
-                self.saved_at = time.monotonic()
+                self.saved_at = self._clock()
             case WarningEvent(message=message):
                 self.warnings.append(message)
             case DoneEvent(words=words):
@@ -121,12 +126,12 @@ class LiveView:
     def _words(self, words: int) -> None:
         self.words = words
         if self.words and self._first_words_at is None:
-            self._first_words_at = (time.monotonic(), self.words)
+            self._first_words_at = (self._clock(), self.words)
 
     def _draw(self, force: bool = False) -> None:
         if self._live is None:
             return
-        now = time.monotonic()
+        now = self._clock()
         if force or now - self._last_draw >= 1.0 / REFRESH_HZ:
             self._last_draw = now
             self._live.update(self.render(), refresh=True)
@@ -137,7 +142,7 @@ class LiveView:
         if self._first_words_at is None:
             return 0.0
         since, words0 = self._first_words_at
-        elapsed = time.monotonic() - since
+        elapsed = self._clock() - since
         return (self.words - words0) / elapsed if elapsed > 1 else 0.0
 
     def _plan_rows(self) -> list[tuple[int, str, str]]:
@@ -173,8 +178,9 @@ class LiveView:
         target = start.target_words if start else None
         strategy = start.strategy if start else ""
         parts = []
+        output = start.output if start and start.output else "stdout"
         title = Text.assemble(("lwz ", "bold cyan"), (start.model if start else "", "cyan"),
-                              ("  " + (start.output if start and start.output else "stdout"), "dim"))
+                              ("  " + output, "dim"))
         parts.append(title)
         if self.think.text:
             rows = self.think.rows(width, THINK_LINES)
@@ -207,9 +213,9 @@ class LiveView:
             (f"{strategy} · ", "dim") if strategy else "",
             words_of(self.words, target),
             f" · {self.tokens:,} tok · {rate:.1f} tok/s",
-            f" · {duration(time.monotonic() - self._began)} elapsed",
+            f" · {duration(self._clock() - self._began)} elapsed",
             f" · ETA {duration(eta)}" if self.phase != "done" else "",
-            (f" · saved {duration(time.monotonic() - self.saved_at)} ago", "dim")
+            (f" · saved {duration(self._clock() - self.saved_at)} ago", "dim")
             if self.saved_at is not None and self.phase != "done" else "",
         )
         parts.append(status)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from typing import Callable, TextIO
 
 from lwz_cli.events import (DoneEvent, Event, LoadingEvent, PlanEvent, ResumedEvent,
                             SectionStartEvent, StartEvent, TickEvent, WarningEvent)
@@ -14,11 +14,13 @@ REPORT_EVERY = 15.0  # seconds between progress lines while writing
 
 
 class PlainView:
-    def __init__(self, stream: TextIO | None = None):
+    def __init__(self, stream: TextIO | None = None, *,
+                 clock: Callable[[], float] = time.monotonic):
         self.stream = stream or sys.stderr
+        self._clock = clock  # seconds, for pacing the progress lines
         self.target: int | None = None
         self._phase = ""
-        self._last_report = time.monotonic()
+        self._last_report = self._clock()
 
     def _say(self, text: str) -> None:
         self.stream.write(f"lwz: {text}\n")
@@ -68,7 +70,7 @@ class PlainView:
 
     def _report(self, event: TickEvent | ResumedEvent) -> None:
         """A progress line every REPORT_EVERY seconds (events that carry counts)."""
-        now = time.monotonic()
+        now = self._clock()
         if now - self._last_report >= REPORT_EVERY:
             self._last_report = now
             tokens, seconds = (event.tokens, event.decode_seconds) \

@@ -198,8 +198,8 @@ class Draft:
             if reason == "repeat":
                 self.rewinds += 1
                 attempts += 1
-                self.emit(WarningEvent(f"repetition caught at word "
-                                       f"{self.words}; rewinding and resampling ({attempts}/{MAX_REWINDS})"))
+                self.emit(WarningEvent(f"repetition caught at word {self.words}; rewinding "
+                                       f"and resampling ({attempts}/{MAX_REWINDS})"))
                 self._rewind_to(repeat_at)
                 if attempts >= MAX_REWINDS:
                     reason = "repetition"

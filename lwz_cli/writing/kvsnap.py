@@ -62,5 +62,6 @@ class Snapshots:
             return 0
         self.restored = self.engine.load_snapshot(str(found[0]), sequence)
         if self.restored == 0:
-            self.emit(WarningEvent("llama.cpp refused the KV snapshot; re-reading the text instead"))
+            self.emit(WarningEvent("llama.cpp refused the KV snapshot; "
+                                   "re-reading the text instead"))
         return self.restored

@@ -269,8 +269,8 @@ class PlannedRun:
         self.plan.planned_count = len(self.plan.sections)  # extensions are counted against it
         if self.plan.sections != parsed.sections:
             reason = "" if parsed.sections else " (no outline found in the model's answer)"
-            self.emit(WarningEvent(f"the model's outline was adjusted to "
-                                   f"{len(self.plan.sections)} sections summing to {target:,} words{reason}"))
+            self.emit(WarningEvent(f"the model's outline was adjusted to {len(self.plan.sections)} "
+                                   f"sections summing to {target:,} words{reason}"))
         self._add_totals(draft)
         # an outline the model could not write is not worth keeping in its context
         usable = self.plan.sections == parsed.sections
@@ -436,8 +436,8 @@ class PlannedRun:
         plan.sections.insert(self.index, Section(source.title + more, source.points,
                                                  min(missing, WORDS_PER_SECTION)))
         closing.budget = closing_budget
-        self.emit(WarningEvent(f"{target - missing - closing_budget:,} of "
-                               f"{target:,} words before the closing section; adding section {self.index + 1}"))
+        self.emit(WarningEvent(f"{target - missing - closing_budget:,} of {target:,} words before "
+                               f"the closing section; adding section {self.index + 1}"))
         self.emit(self._plan_event())
 
     def run(self) -> dict[str, Any]:

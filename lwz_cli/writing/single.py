@@ -130,8 +130,8 @@ class SinglePass:
                         self.engine, draft.generated[: draft.clean_count]) > 64:
                 self._words_at_continuation = draft.words
                 self.continuations += 1
-                self.emit(WarningEvent(f"the model stopped at {draft.words} of "
-                                       f"{target} words; continuing ({self.continuations}/{CONTINUATIONS})"))
+                self.emit(WarningEvent(f"the model stopped at {draft.words} of {target} words; "
+                                       f"continuing ({self.continuations}/{CONTINUATIONS})"))
                 draft.nudge("\n\n")
                 continue
             break
@@ -215,8 +215,8 @@ class SinglePass:
     def _warn(self, text: str, words: int, reason: str, tokens: int) -> None:
         target = self.prepared.target_words
         if reason == "length":
-            self.emit(WarningEvent(f"stopped at the token limit ({tokens} "
-                                   "tokens); the document may end mid-sentence (raise --max-tokens or --ctx)"))
+            self.emit(WarningEvent(f"stopped at the token limit ({tokens} tokens); the document "
+                                   "may end mid-sentence (raise --max-tokens or --ctx)"))
         if target and words < 0.5 * target:
             self.emit(WarningEvent(f"the document is short: {words} of "
                                    f"{target} words ({100 * words // target}%)"))
