@@ -216,7 +216,7 @@ def test_live_view_shows_a_resumed_tail():
 
 
 def test_batch_json_view_tags_every_event_with_its_job(capsys):
-    from lwz_cli.cli.batch import BatchView
+    from lwz_cli.view.batch import BatchView
     from lwz_cli.recipes import Job
 
     job = Job(id="tea", index=1, prompt="a note on tea", output=Path("out/tea.md"),
