@@ -2,7 +2,8 @@
 
 - `JsonLinesView`: the `--json` contract, one event per line on stdout;
 - `PlainView`: a few progress lines on stderr when it is not a terminal;
-- `LiveView`: the Rich live view on a terminal.
+- `LiveView`: the Rich live view on a terminal;
+- `BatchView` (`view/batch.py`): `lwz batch`'s jobs, each event tagged with its job.
 
 Each is a `View`: called with every event (it dispatches on the event's type),
 closed once at the end.
