@@ -22,12 +22,12 @@ from lwz_cli.atomic import atomic_write_text
 from lwz_cli.config import default
 from lwz_cli.engine.protocol import Sampling
 from lwz_cli.errors import Interrupted, UsageError
+from lwz_cli.events import Emit
 from lwz_cli.journal import Journal, partial_path
 from lwz_cli.strategy import Strategy
 from lwz_cli.writing.length import count_words
 from lwz_cli.writing.plan import WORDS_PER_SECTION, Plan, Section, parse_plan, rebalance
 
-Emit = Callable[[dict[str, Any]], None]
 DEFAULT_WORDS = 1500  # a chat draft needs a target to plan against
 UNDO_DEPTH = 50
 
@@ -251,7 +251,7 @@ class DraftingSession:
             self._push("continue")
             run.plan.sections.append(Section(title, "", budget))
             self._set_target((self.target or 0) + budget)
-            run.emit({"event": "plan", **run._plan_event()})
+            run.emit(run._plan_event())
         else:
             self._push("continue")
         run.notes = self._take_notes()  # guidance for the next section written
