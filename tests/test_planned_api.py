@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from typing import Callable
 
 import pytest
 
@@ -14,6 +15,7 @@ from fake_engine import FakeEngine, outline, prose
 from lwz_cli.engine.protocol import Sampling
 from lwz_cli.errors import UsageError
 from lwz_cli.journal import Journal
+from lwz_cli.writing.drafting import DraftingSession, Settings
 from lwz_cli.writing.plan import Plan, Section
 from lwz_cli.writing.planned import PlannedRun
 from lwz_cli.writing.resume import prepare_resume
@@ -38,7 +40,7 @@ def planned(tmp_path):
                                 output=tmp_path / "doc.md", sampling=Sampling(seed=1)))
 
 
-def writer() -> FakeEngine:
+def script() -> Callable[[str], str]:
     """The outline first, then as many words as each turn asks for, new text each call."""
     calls = itertools.count()
 
@@ -46,7 +48,11 @@ def writer() -> FakeEngine:
         call = next(calls)
         return PLAN if call == 0 else prose(int(ASKED.findall(prompt)[-1]) + 20, seed=call)
 
-    return FakeEngine(reply)
+    return reply
+
+
+def writer() -> FakeEngine:
+    return FakeEngine(script())
 
 
 def written_run(home, events: list[dict] | None = None) -> tuple[PlannedRun, FakeEngine]:
@@ -97,31 +103,44 @@ def test_state_is_a_copy_that_later_changes_do_not_reach(home):
     assert state.plan.sections[0].budget != 5
     run.restore_state(state)
     assert run.state() == state
-    assert state.without_tokens().base is None and state.base is not None
+    assert state.without_tokens()["base"] is None and state.base is not None
 
 
-def test_replace_plan_keeps_written_sections_by_title(home):
+def test_replace_plan_takes_the_kept_sections_and_writes_on_after_them(home):
     run, fake = written_run(home)
-    first = {d["title"]: d["chunk"] for d in run.done}
-
-    # moved up, renamed (same position, old title gone), and a new last section
-    run.replace_plan(Plan("Green Tea", [Section("Health", "", 300), Section("Tea Plants", "", 300),
-                                        Section("Buying", "where", 250)], 3))
-    assert [d["title"] for d in run.done] == ["Health", "Tea Plants"]
-    assert run.done[0]["chunk"] == first["Health"]
-    assert run.done[1]["chunk"] == "## Tea Plants\n\n" + first["Brewing"].split("\n\n", 1)[1]
-    assert not run.all_written and run.state().base is None
+    health, origins = run.done[2], run.done[0]
+    run.replace_plan(Plan("Green Tea", [Section("Health", "", 300), Section("Origins", "", 300),
+                                        Section("Buying", "where", 250)], 3), [health, origins])
+    assert run.done == [health, origins] and not run.all_written and run.state().base is None
 
     run.run()  # the new section is asked for from the request and the text so far
     prompt = fake.prompts[-1]
     assert "Request: Write a 900-word guide to green tea." in prompt
     assert 'Now write section 3 of 3: "Buying" (where). Write about' in prompt
-    assert headings(run.document()) == ["Health", "Tea Plants", "Buying"]
+    assert origins["chunk"].strip()[-200:] in prompt  # the text just before it
+    assert headings(run.document()) == ["Health", "Origins", "Buying"]
+    with pytest.raises(ValueError):
+        run.replace_plan(Plan("Tea", [Section("Health", "", 300)], 1), [health, origins])
 
-    # written sections stay a prefix: a new title before a written one ends the kept part
-    run.replace_plan(Plan("Green Tea", [Section("Health", "", 300), Section("New", "", 300),
-                                        Section("Tea Plants", "", 300)], 3))
-    assert [d["title"] for d in run.done] == ["Health"] and not run.all_written
+
+def test_an_edited_outline_keeps_written_sections_by_title(home, monkeypatch, fake_model):
+    """Through `DraftingSession.edit_plan`: a moved line takes its text along."""
+    monkeypatch.chdir(home)
+    fake_model(script())
+    session = DraftingSession(Settings(model="tiny", output=home / "tea.md", words=900,
+                                       sampling=Sampling(seed=3)))
+    try:
+        session.write("a guide to green tea", lambda e: None)
+        first = {d["title"]: d["chunk"] for d in session.run.done}
+        lines = session.plan_text().splitlines()
+        session.edit_plan("\n".join([lines[4].replace("3.", "1."), lines[2].replace("1.", "2."),
+                                     lines[3].replace("2.", "3.")]) + "\n")
+        assert [d["chunk"] for d in session.run.done] == [first[t] for t in
+                                                          ("Health", "Origins", "Brewing")]
+        assert session.undo() == "plan edit"
+        assert [d["chunk"] for d in session.run.done] == list(first.values())
+    finally:
+        session.close()
 
 
 def test_add_section_announces_the_new_plan_and_the_run_writes_it(home):

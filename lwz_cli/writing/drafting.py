@@ -322,8 +322,8 @@ class DraftingSession:
         for section, line in zip(parsed.sections, _budgets(text)):
             if line:
                 section.budget = line
-        run.replace_plan(Plan(parsed.title or run.plan.title, parsed.sections,
-                              run.plan.planned_count))
+        plan = Plan(parsed.title or run.plan.title, parsed.sections, run.plan.planned_count)
+        run.replace_plan(plan, _match_written(run.done, [sec.title for sec in parsed.sections]))
         self._set_target(sum(s.budget for s in parsed.sections))
         self._checkpoint(all_sections=True)
 
@@ -515,6 +515,29 @@ class DraftingSession:
                            journal=self.journal, cancel=self.cancel, resumed=True)
         fresh.restore(checkpoint)
         self.run = fresh
+
+
+def _match_written(done: list[dict[str, Any]], titles: list[str]) -> list[dict[str, Any]]:
+    """The written sections an edited outline keeps, in its order: matched by title
+    (so deleting or moving a line moves its text), else by position when the old
+    title is gone (a rename: the text gets the new heading). Written sections stay a
+    prefix of the outline, so the first line with no text ends the kept part."""
+    def key(title: str) -> str:
+        return " ".join(title.lower().split())
+
+    by_title = {key(d["title"]): d for d in done}
+    new_keys = {key(t) for t in titles}
+    kept: list[dict[str, Any]] = []
+    for i, title in enumerate(titles):
+        entry = by_title.get(key(title))
+        if entry is None and i < len(done) and key(done[i]["title"]) not in new_keys:
+            body = done[i]["chunk"].split("\n\n", 1)[-1]
+            chunk = f"## {title}\n\n{body}"
+            entry = {"title": title, "chunk": chunk, "words": count_words(chunk)}
+        if entry is None or any(e is entry for e in kept):
+            break
+        kept.append(entry)
+    return kept
 
 
 def _strip_counts(text: str) -> str:

@@ -57,6 +57,13 @@ class DocumentState:
         """The same state for another model: token ids of this one mean nothing there."""
         return replace(self, base=None, turn_base=None)
 
+    def __getitem__(self, name: str) -> Any:
+        """`state["base"]`: the undo stack held dicts before this class; callers that
+        read it that way (tests/test_chat.py) keep working."""
+        if name not in self.__dataclass_fields__:
+            raise KeyError(name)
+        return getattr(self, name)
+
 
 def section_request(plan: Plan, index: int, *, language: str, first: bool,
                     request: str | None = None, recent: str | None = None,
@@ -464,7 +471,8 @@ class PlannedRun:
     @property
     def all_written(self) -> bool:
         """The outline exists and every section of it is written."""
-        return self.plan is not None and self.index >= len(self.plan.sections) and self.draft is None
+        return (self.plan is not None and self.index >= len(self.plan.sections)
+                and self.draft is None)
 
     def set_emit(self, emit: Emit) -> None:
         """Send the next events to `emit` (each chat step has its own view)."""
@@ -498,12 +506,15 @@ class PlannedRun:
         self.plan.sections.append(Section(title, "", budget))
         self.emit({"event": "plan", **self._plan_event()})
 
-    def replace_plan(self, plan: Plan) -> None:
-        """Take an edited outline. Written sections are kept by title, in its order
-        (see `_match_written`); writing goes on after them, prompted from the
-        request and the text, since the conversation no longer matches the document."""
+    def replace_plan(self, plan: Plan, written: list[dict[str, Any]]) -> None:
+        """Take an edited outline and the written sections it keeps ({title, chunk,
+        words}, the first of its sections, in order). Writing goes on after them,
+        prompted from the request and the text: the conversation no longer matches."""
+        if len(written) > len(plan.sections):
+            raise ValueError(f"{len(written)} written sections for an outline of "
+                             f"{len(plan.sections)}")
         self.plan = plan
-        self.done = _match_written(self.done, [section.title for section in plan.sections])
+        self.done = list(written)
         self.index = len(self.done)
         self.draft = None
         self.base = self.turn_base = None
@@ -620,25 +631,3 @@ class PlannedRun:
         self.emit(done)
         return WriteResult(text, "", done)
 
-
-def _match_written(done: list[dict[str, Any]], titles: list[str]) -> list[dict[str, Any]]:
-    """The written sections an edited outline keeps, in its order: matched by title
-    (so deleting or moving a line moves its text), else by position when the old
-    title is gone (a rename: the text gets the new heading). Written sections stay a
-    prefix of the outline, so the first line with no text ends the kept part."""
-    def key(title: str) -> str:
-        return " ".join(title.lower().split())
-
-    by_title = {key(d["title"]): d for d in done}
-    new_keys = {key(t) for t in titles}
-    kept: list[dict[str, Any]] = []
-    for i, title in enumerate(titles):
-        entry = by_title.get(key(title))
-        if entry is None and i < len(done) and key(done[i]["title"]) not in new_keys:
-            body = done[i]["chunk"].split("\n\n", 1)[-1]
-            chunk = f"## {title}\n\n{body}"
-            entry = {"title": title, "chunk": chunk, "words": count_words(chunk)}
-        if entry is None or any(e is entry for e in kept):
-            break
-        kept.append(entry)
-    return kept
