@@ -54,14 +54,17 @@ def prepare_resume(journal: Journal, *, model: str | None = None, force: bool = 
                    verbose: bool = False, kv_snapshot: bool = True,
                    snapshot_budget_gb: float = default("snapshot_max_gb"),
                    output: Path | None = None, endpoints=(), api_key: str | None = None,
-                   endpoint_model: str | None = None) -> tuple[Prepared, Checkpoint]:
+                   endpoint_model: str | None = None,
+                   allow_done: bool = False) -> tuple[Prepared, Checkpoint]:
+    """The prepared job and checkpoint that continue `journal`'s run. A complete run
+    is refused unless `allow_done` (`lwz chat` reopens one to go on editing it)."""
     manifest = journal.manifest
     status = manifest.get("status")
-    if status == "done":
+    if status == "done" and not allow_done:
         where = manifest.get("output") or journal.dir.name
         raise UsageError(f"the run for {where} is already complete",
                          hint="`lwz write ... --restart` writes it again")
-    if status not in UNFINISHED:
+    if status not in UNFINISHED and not (status == "done" and allow_done):
         raise UsageError(f"the run {journal.dir.name} cannot be resumed (status {status})")
     endpoint = None
     if manifest.get("endpoint") is not None or endpoints:  # written through an endpoint
