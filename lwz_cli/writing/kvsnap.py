@@ -8,17 +8,18 @@ import os
 import time
 from typing import Any, Callable
 
+from lwz_cli.engine.protocol import Engine
 from lwz_cli.journal import Journal
 
 SNAPSHOT_INTERVAL = 30.0  # seconds between snapshots at section ends
 
 
 class Snapshots:
-    def __init__(self, journal: Journal | None, engine, *, enabled: bool, budget_gb: float,
+    def __init__(self, journal: Journal | None, engine: Engine, *, enabled: bool, budget_gb: float,
                  n_ctx: int, emit: Callable[[dict[str, Any]], None]):
         self.journal = journal
         self.engine = engine
-        self.enabled = enabled and journal is not None
+        self.enabled = enabled and journal is not None and engine.supports_snapshots
         self.budget = budget_gb * (1 << 30)
         self.n_ctx = n_ctx
         self.emit = emit

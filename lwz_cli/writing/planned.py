@@ -21,7 +21,7 @@ from dataclasses import replace
 from typing import Any, Callable
 
 from lwz_cli.atomic import atomic_write_text
-from lwz_cli.engine.protocol import count_tokens
+from lwz_cli.engine.protocol import Engine
 from lwz_cli.errors import Interrupted, RuntimeFailure
 from lwz_cli.journal import CHECKPOINT_INTERVAL, Checkpoint, Journal, disk_error, partial_path
 from lwz_cli.profiles import profile
@@ -84,8 +84,8 @@ def _section_request(plan: Plan, index: int, *, language: str, first: bool,
 
 
 class PlannedRun:
-    def __init__(self, prepared: Prepared, emit: Emit, *, engine, journal: Journal | None = None,
-                 cancel: threading.Event | None = None, resumed: bool = False):
+    def __init__(self, prepared: Prepared, emit: Emit, *, engine: Engine,
+                 journal: Journal | None = None, cancel: threading.Event | None = None, resumed: bool = False):
         self.prepared = prepared
         self.emit = emit
         self.engine = engine
@@ -211,8 +211,8 @@ class PlannedRun:
         self.heading_chunk = state.get("heading", "")
         self.continuations = state.get("continuations", 0)
         self.totals.update(state.get("totals", {}))
-        self.resumed_tokens = self.totals["generated"] + count_tokens(self.engine,
-                                                                      checkpoint.generated)
+        self.resumed_tokens = self.totals["generated"] + self.engine.count_tokens(
+            checkpoint.generated)
         context = state.get("context")
         if self.plan is not None:
             self.emit({"event": "plan", **self._plan_event()})
@@ -298,7 +298,7 @@ class PlannedRun:
         self.turn_base = None
         if turn is not None and base is not None:
             context = base + self.engine.tokenize(turn, add_bos=False)
-            if count_tokens(self.engine, context) + room <= self.prepared.tokens.n_ctx:
+            if self.engine.count_tokens(context) + room <= self.prepared.tokens.n_ctx:
                 self.turn_base = base
                 return context
         before = self.document(upto=index)
@@ -307,7 +307,7 @@ class PlannedRun:
                                request=self.prepared.request.prompt, recent=recent, notes=notes)
         text = conv.first(user) + conv.assistant_prefix
         context = self.engine.tokenize(text, add_bos=self.prepared.prompt.add_bos)
-        if count_tokens(self.engine, context) + min(room, 256) > self.prepared.tokens.n_ctx:
+        if self.engine.count_tokens(context) + min(room, 256) > self.prepared.tokens.n_ctx:
             raise RuntimeFailure(
                 f"section {index + 1} does not fit the {self.prepared.tokens.n_ctx}-token context",
                 hint="raise --ctx or ask for fewer words")
@@ -491,7 +491,7 @@ class PlannedRun:
             "sections": len(outline(text)), "planned_sections": len(self.plan.sections),
             "model": prepared.model_name, "strategy": "planned",
         }
-        token_counts = getattr(self.engine, "token_counts", None)
+        token_counts = self.engine.token_counts
         if token_counts:  # an endpoint: "server usage" or "counted pieces"
             done["token_counts"] = token_counts
         if self.journal is not None:

@@ -14,7 +14,7 @@ import time
 from typing import Any, Callable
 
 from lwz_cli.atomic import atomic_write_text
-from lwz_cli.engine.protocol import count_tokens
+from lwz_cli.engine.protocol import Engine
 from lwz_cli.errors import Interrupted, RuntimeFailure
 from lwz_cli.journal import CHECKPOINT_INTERVAL, Checkpoint, Journal, disk_error, partial_path
 from lwz_cli.profiles import profile
@@ -32,8 +32,8 @@ Emit = Callable[[dict[str, Any]], None]
 class SinglePass:
     """The whole answer as one draft, with the journal's checkpoints."""
 
-    def __init__(self, prepared: Prepared, emit: Emit, *, engine, journal: Journal | None = None,
-                 cancel: threading.Event | None = None, resumed: bool = False):
+    def __init__(self, prepared: Prepared, emit: Emit, *, engine: Engine,
+                 journal: Journal | None = None, cancel: threading.Event | None = None, resumed: bool = False):
         self.prepared = prepared
         self.emit = emit
         self.engine = engine
@@ -64,7 +64,7 @@ class SinglePass:
             self.draft.on_event = None
         for event in sections:  # the plan panel shows the finished sections again
             self.emit(event)
-        self.resumed_tokens = count_tokens(self.engine, generated)
+        self.resumed_tokens = self.engine.count_tokens(generated)
         self.sections_saved = len(self.draft.section_starts)
         self._think_saved = len(self.draft.think_text())
 
@@ -128,8 +128,8 @@ class SinglePass:
             short = target and draft.words < SHORT * target and reason in ("eos", "stop")
             progressed = draft.words > self._words_at_continuation
             if short and progressed and self.continuations < CONTINUATIONS and \
-                    prepared.tokens.max_tokens - count_tokens(
-                        self.engine, draft.generated[: draft.clean_count]) > 64:
+                    prepared.tokens.max_tokens - self.engine.count_tokens(
+                        draft.generated[: draft.clean_count]) > 64:
                 self._words_at_continuation = draft.words
                 self.continuations += 1
                 self.emit({"event": "warning", "message": f"the model stopped at {draft.words} of "
@@ -186,7 +186,7 @@ class SinglePass:
             "sections": len(outline(text)), "think_chars": len(think_text),
             "model": prepared.model_name, "strategy": prepared.strategy,
         }
-        token_counts = getattr(self.engine, "token_counts", None)
+        token_counts = self.engine.token_counts
         if token_counts:  # an endpoint: "server usage" or "counted pieces"
             done["token_counts"] = token_counts
         if self.journal is not None:
