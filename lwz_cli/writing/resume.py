@@ -84,11 +84,12 @@ def prepare_resume(journal: Journal, *, model: str | None = None, force: bool = 
     req, prompt_data, engine = manifest["request"], manifest["prompt"], manifest["engine"]
     sampling = Sampling(**manifest["sampling"])
     out = output or (Path(manifest["output"]) if manifest.get("output") else None)
+    layers: int = engine["gpu_layers"] if gpu_layers is None else gpu_layers
+    kv_type: str = engine.get("kv_type", "f16")
     request = WriteRequest(
         prompt=req["prompt"], model=identity.spec, output=out, words=req.get("words"),
         max_tokens=req.get("max_tokens_flag"), sampling=sampling, ctx=engine["n_ctx"],
-        threads=threads, gpu_layers=engine["gpu_layers"] if gpu_layers is None else gpu_layers,
-        kv_type=engine.get("kv_type", "f16"),
+        threads=threads, gpu_layers=layers, kv_type=kv_type,
         verbose=verbose, kv_snapshot=kv_snapshot, snapshot_budget_gb=snapshot_budget_gb,
         strategy=req.get("strategy_asked", req.get("strategy", Strategy.SINGLE)),
     )
@@ -112,8 +113,7 @@ def prepare_resume(journal: Journal, *, model: str | None = None, force: bool = 
         threads=threads or physical_cores(), strategy=strategy,
         strategy_reason=req.get("strategy_reason", ""), conversation=conversation,
         bos_text=prompt_data.get("bos", ""), eos_text=prompt_data.get("eos", ""),
-        gpu_layers=request.gpu_layers, kv_type=request.kv_type,
-        flash_attn=request.kv_type != "f16" or request.gpu_layers != 0,
+        gpu_layers=layers, kv_type=kv_type, flash_attn=kv_type != "f16" or layers != 0,
     )
     checkpoint = journal.latest_checkpoint() or Checkpoint(seq=0, generated=[])
     if force and backend.supports_snapshots and identity.path is not None and \
