@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Hashable
 
 import pytest
+from fake_engine import FakeEngine
 
 from lwz_cli.engine.http import HttpEngine, estimate_tokens
 from lwz_cli.engine.llama import LlamaEngine, VocabTokenizer
@@ -32,8 +33,9 @@ def members(protocol: type) -> tuple[set[str], set[str]]:
 
 
 def assigned_in_init(cls: type) -> set[str]:
-    source = inspect.getsource(cls.__init__)  # type: ignore[misc]
-    return set(re.findall(r"self\.(\w+)\s*(?::[^=]+)?=", source))
+    """Attributes the class sets on its instances (read from its source: the fast
+    tier replaces LlamaEngine.__init__)."""
+    return set(re.findall(r"self\.(\w+)\s*(?::[^=]+)?=", inspect.getsource(cls)))
 
 
 def check_implements(protocol: type, cls: type) -> None:
@@ -54,8 +56,8 @@ def check_implements(protocol: type, cls: type) -> None:
             assert actual == expected, f"{cls.__name__}.{name}{actual} differs from {expected}"
 
 
-@pytest.mark.parametrize("engine", [LlamaEngine, HttpEngine])
-def test_both_engines_implement_the_whole_protocol(engine):
+@pytest.mark.parametrize("engine", [LlamaEngine, HttpEngine, FakeEngine])
+def test_every_engine_implements_the_whole_protocol(engine):
     data, callables = members(Engine)
     # what the strategies call: one declaration each, so a missing one fails here
     assert {"n_ctx", "n_ctx_train", "last", "on_warning"} <= data
@@ -168,7 +170,7 @@ def test_engine_cache_reuses_an_engine_until_the_key_changes():
     assert other.closed
 
 
-def test_local_engine_key_counts_all_blocks_as_all_layers(tiny_path):
+def test_local_engine_key_counts_all_blocks_as_all_layers(tiny_path):  # reads the GGUF only
     """Chat and batch share one key: 30 of 30 blocks and -1 load the same engine."""
     backend = LocalBackend.resolve(str(tiny_path))
     every = EngineSettings(n_ctx=2048, threads=2, gpu_layers=30)
