@@ -23,6 +23,7 @@ from prompt_toolkit.output import DummyOutput
 
 from lwz_cli.engine.protocol import Sampling
 from lwz_cli.errors import UsageError
+from lwz_cli.events import SectionStartEvent, TextEvent
 from lwz_cli.journal import Journal, partial_path
 from lwz_cli.repl import commands
 from lwz_cli.repl.app import ChatApp
@@ -195,9 +196,9 @@ def test_stopped_section_is_kept_and_resumable(chat_home, run_lwz):
 
     def stop_inside_section_two(event):
         view(event)
-        if event["event"] == "section_start":
-            seen["section"] = event["index"]
-        elif event["event"] == "text" and seen["section"] == 2:
+        if isinstance(event, SectionStartEvent):
+            seen["section"] = event.index
+        elif isinstance(event, TextEvent) and seen["section"] == 2:
             seen["text"] += 1
             if seen["text"] == 20:
                 session.cancel.set()  # what Ctrl-C does

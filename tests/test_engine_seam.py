@@ -7,12 +7,13 @@ from __future__ import annotations
 import ast
 import inspect
 import re
+from collections.abc import Hashable
 from pathlib import Path
-from typing import Any, Hashable
+from typing import Any
 
 import pytest
-from fake_engine import FakeEngine
 
+from fake_engine import FakeEngine
 from lwz_cli.engine.http import HttpEngine, estimate_tokens
 from lwz_cli.engine.llama import LlamaEngine, VocabTokenizer
 from lwz_cli.engine.protocol import Engine, GenerationStats

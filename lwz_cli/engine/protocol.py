@@ -7,8 +7,9 @@ implement it, which is why nothing here mentions llama.cpp.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Protocol, Sequence
+from typing import Protocol
 
 from lwz_cli.config import default
 

@@ -12,17 +12,19 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Callable, TextIO
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.history import FileHistory, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings
 
 from lwz_cli.errors import Interrupted, LwzError, UsageError
+from lwz_cli.events import Emit
 from lwz_cli.repl import commands
+from lwz_cli.view import View
 from lwz_cli.writing.drafting import DraftingSession
 
-ViewFactory = Callable[[], Callable[[dict[str, Any]], None]]
+ViewFactory = Callable[[], View]
 
 
 def _key_bindings() -> KeyBindings:
@@ -144,7 +146,7 @@ class ChatApp:
         else:
             self.do_write(text)
 
-    def _generate(self, step: Callable[[Callable[[dict[str, Any]], None]], None]) -> None:
+    def _generate(self, step: Callable[[Emit], None]) -> None:
         """Run a generating step under the live view; Ctrl-C stops it."""
         from lwz_cli.cli.write import interrupt_sets
 
@@ -276,7 +278,7 @@ class ChatApp:
         self.session.open(args, self.view_factory_quiet())
         self.say(f"opened {args}: {self._summary()}")
 
-    def view_factory_quiet(self) -> Callable[[dict[str, Any]], None]:
+    def view_factory_quiet(self) -> Emit:
         return lambda event: None
 
     def do_runs(self, args: str) -> None:

@@ -9,8 +9,9 @@ the backend and never which kind it has.
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Hashable, Protocol, Sequence
+from typing import Any, Protocol
 
 from lwz_cli.engine.protocol import Engine
 from lwz_cli.errors import UsageError

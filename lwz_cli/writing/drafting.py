@@ -22,6 +22,7 @@ from lwz_cli.atomic import atomic_write_text
 from lwz_cli.config import default
 from lwz_cli.engine.protocol import Engine, Sampling
 from lwz_cli.errors import Interrupted, UsageError
+from lwz_cli.events import Emit
 from lwz_cli.journal import Journal, partial_path
 from lwz_cli.strategy import Strategy
 from lwz_cli.writing.engines import EngineCache
@@ -31,7 +32,6 @@ from lwz_cli.writing.plan import WORDS_PER_SECTION, Plan, Section, parse_plan, r
 if TYPE_CHECKING:
     from lwz_cli.writing.session import Prepared
 
-Emit = Callable[[dict[str, Any]], None]
 DEFAULT_WORDS = 1500  # a chat draft needs a target to plan against
 UNDO_DEPTH = 50
 
@@ -252,7 +252,7 @@ class DraftingSession:
             self._push("continue")
             run.plan.sections.append(Section(title, "", budget))
             self._set_target((self.target or 0) + budget)
-            run.emit({"event": "plan", **run._plan_event()})
+            run.emit(run._plan_event())
         else:
             self._push("continue")
         run.notes = self._take_notes()  # guidance for the next section written

@@ -17,11 +17,11 @@ The job is prepared as for the in-process engine, with three differences:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from lwz_cli.engine.http import (EndpointError, HttpEngine, estimate_tokens, first_reachable,
-                                 normalize_url)
+from lwz_cli.engine.http import HttpEngine, estimate_tokens, first_reachable, normalize_url
 from lwz_cli.engine.protocol import Engine
 from lwz_cli.errors import UsageError
 from lwz_cli.models.gguf import read_gguf
@@ -33,8 +33,6 @@ from lwz_cli.writing.backend import EngineSettings, Fit, Vocab, local_manifest_m
 
 if TYPE_CHECKING:
     from lwz_cli.engine.llama import VocabTokenizer
-    from lwz_cli.journal import Journal
-    from lwz_cli.writing.session import Prepared, WriteRequest
 
 
 class RemoteVocab:
@@ -134,28 +132,29 @@ class EndpointBackend:
                 "local_model": self.identity.is_local}
 
 
-def open_endpoint(request: WriteRequest) -> EndpointBackend:
-    """Probe the endpoints of a WriteRequest (the first that answers is used) and
-    settle the model identity."""
-    urls = endpoint_list(request.endpoints)
-    found, warnings = first_reachable(urls, api_key=request.api_key)
-    served = request.endpoint_model or found.model
+def open_endpoint(endpoints: Iterable[str], *, api_key: str | None, model_spec: str | None,
+                  endpoint_model: str | None, ctx: int | None) -> EndpointBackend:
+    """Probe the endpoints (the first that answers is used) and settle the model
+    identity: `model_spec` (--model) when it names a local GGUF, else the served name."""
+    urls = endpoint_list(endpoints)
+    found, warnings = first_reachable(urls, api_key=api_key)
+    served = endpoint_model or found.model
     model = None
-    if request.model is not None:
+    if model_spec is not None:
         try:
-            model = resolve_model(request.model)
+            model = resolve_model(model_spec)
         except ModelNotDownloaded:
             model = None  # the server runs it: its name still tells the protocol
     if model is not None:
         identity = ModelIdentity.local(model, read_gguf(model.path))
     else:
-        name = served or request.model or "endpoint"
-        lwz = prompts.is_longwriter_zero(name, request.model, request.endpoint_model)
+        name = served or model_spec or "endpoint"
+        lwz = prompts.is_longwriter_zero(name, model_spec, endpoint_model)
         identity = ModelIdentity.served(
-            name, context_length=found.n_ctx or request.ctx or profile_for(lwz).endpoint_ctx)
+            name, context_length=found.n_ctx or ctx or profile_for(lwz).endpoint_ctx)
     return EndpointBackend(identity, found.url,
                            (found.url, *[u for u in urls if u != found.url]), served, found.n_ctx,
-                           found.server, tuple(warnings), request.api_key)
+                           found.server, tuple(warnings), api_key)
 
 
 def resume_endpoint(manifest: dict[str, Any], *, local_model: Callable[[], ModelIdentity],
@@ -183,22 +182,3 @@ def resume_endpoint(manifest: dict[str, Any], *, local_model: Callable[[], Model
                            (found.url, *[u for u in urls if u != found.url]), served,
                            found.n_ctx or recorded.get("n_ctx"), found.server, tuple(warnings),
                            api_key)
-
-
-def failed(exc: EndpointError, prepared: Prepared, journal: Journal | None,
-           save: Callable[[], object]) -> EndpointError:
-    """After the engine gave up: save what was written (`save` takes the checkpoint
-    and marks the run interrupted), and say how to continue."""
-    from lwz_cli.errors import Interrupted
-    from lwz_cli.writing.result import resume_command
-
-    if journal is not None:
-        try:
-            save()
-        except Interrupted:
-            pass
-        except OSError:
-            pass
-    exc.hint = f"{exc.hint or 'check the server'}; then continue with: " \
-               f"{resume_command(prepared, journal)}"
-    return exc

@@ -4,7 +4,7 @@ same model and context reuse it instead of loading the model again."""
 from __future__ import annotations
 
 import threading
-from typing import Hashable
+from collections.abc import Hashable
 
 from lwz_cli.engine.protocol import Engine
 from lwz_cli.writing.backend import Backend, EngineSettings

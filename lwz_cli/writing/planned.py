@@ -18,11 +18,14 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 from lwz_cli.atomic import atomic_write_text
 from lwz_cli.engine.protocol import Engine
 from lwz_cli.errors import Interrupted, RuntimeFailure
+from lwz_cli.events import (CheckpointEvent, DoneEvent, Emit, Event, PlanEntry, PlanEvent,
+                            ResumedEvent, SectionEndEvent, SectionStartEvent, TextEvent, ThinkEvent,
+                            TickEvent, WarningEvent)
 from lwz_cli.journal import CHECKPOINT_INTERVAL, Checkpoint, Journal, disk_error, partial_path
 from lwz_cli.profiles import profile
 from lwz_cli.writing.budget import TOKENS_PER_WORD
@@ -35,7 +38,6 @@ from lwz_cli.writing.plan import (WORDS_PER_SECTION, Plan, Section, normalise_pl
 from lwz_cli.writing.result import WriteResult, resume_command
 from lwz_cli.writing.session import Prepared
 
-Emit = Callable[[dict[str, Any]], None]
 RECENT_CHARS = 1500  # text carried into a rebuilt prompt
 
 
@@ -120,20 +122,18 @@ class PlannedRun:
     def _words_before(self) -> int:
         return sum(d["words"] for d in self.done) + count_words(self.heading_chunk)
 
-    def _plan_emit(self, event: dict[str, Any]) -> None:
-        if event["event"] == "think":  # the outline itself arrives as the `plan` event
+    def _plan_emit(self, event: Event) -> None:
+        if isinstance(event, ThinkEvent):  # the outline itself arrives as the `plan` event
             self.emit(event)
-        elif event["event"] == "progress":
-            self.emit({**event, "phase": "planning"})
+        elif isinstance(event, TickEvent):
+            self.emit(replace(event, phase="planning"))
 
-    def _section_emit(self, event: dict[str, Any]) -> None:
-        kind = event["event"]
-        if kind.startswith("section_"):
+    def _section_emit(self, event: Event) -> None:
+        if isinstance(event, (SectionStartEvent, SectionEndEvent)):
             return  # sub-headings inside a section are text; the plan's sections are ours
-        if kind == "progress":
-            event = {**event, "words": self._words_before() + event.get("words", 0),
-                     "tokens": self.totals["new"] + event.get("tokens", 0),
-                     "decode_seconds": self.totals["decode"] + event.get("decode_seconds", 0)}
+        if isinstance(event, TickEvent):  # counted from the document's start
+            event = event.offset(words=self._words_before(), tokens=self.totals["new"],
+                                 decode_seconds=self.totals["decode"])
         self.emit(event)
 
     def _add_totals(self, draft: Draft) -> None:
@@ -180,8 +180,7 @@ class PlannedRun:
         except OSError as exc:
             raise disk_error(exc, journal.dir, resume_command(self.prepared, journal)) from exc
         self._last_checkpoint = time.monotonic()
-        self.emit({"event": "checkpoint", "tokens": len(generated), "words": self._document_words(),
-                   "sections": len(self.done)})
+        self.emit(CheckpointEvent(len(generated), self._document_words(), len(self.done)))
 
     def snapshot(self, *, force: bool = False) -> None:
         if self.draft is not None:
@@ -215,20 +214,19 @@ class PlannedRun:
             checkpoint.generated)
         context = state.get("context")
         if self.plan is not None:
-            self.emit({"event": "plan", **self._plan_event()})
+            self.emit(self._plan_event())
             for i, entry in enumerate(self.done, 1):
-                self.emit({"event": "section_start", "index": i, "title": entry["title"], "level": 2,
-                           "budget": self.plan.sections[i - 1].budget})
-                self.emit({"event": "section_end", "index": i, "title": entry["title"],
-                           "words": entry["words"], "budget": self.plan.sections[i - 1].budget})
+                self.emit(SectionStartEvent(i, entry["title"], 2, self.plan.sections[i - 1].budget))
+                self.emit(SectionEndEvent(i, entry["title"], entry["words"],
+                                          self.plan.sections[i - 1].budget))
         if context is not None:
             self.draft = self._new_draft(list(context), planning=self.phase == "plan")
             self.snapshots.restore(self.draft.context + list(checkpoint.generated))
             self.draft.replay(list(checkpoint.generated))
-        self.emit({"event": "progress", "phase": "resumed", "words": self._document_words(),
-                   "draft_tail": (self.document() + self.heading_chunk +
-                                  (self.draft.text() if self.draft and self.phase == "sections" else ""))[-4000:],
-                   "tokens": 0})
+        self.emit(ResumedEvent(
+            self._document_words(),
+            (self.document() + self.heading_chunk +
+             (self.draft.text() if self.draft and self.phase == "sections" else ""))[-4000:]))
 
     # -- the run ------------------------------------------------------------------
 
@@ -253,10 +251,9 @@ class PlannedRun:
         raise Interrupted(f"interrupted; {self._document_words()} words are saved",
                           hint=f"continue with: {resume_command(self.prepared, self.journal)}")
 
-    def _plan_event(self) -> dict[str, Any]:
-        return {"title": self.plan.title, "sections": [
-            {"index": i, "title": s.title, "points": s.points, "budget": s.budget}
-            for i, s in enumerate(self.plan.sections, 1)]}
+    def _plan_event(self) -> PlanEvent:
+        return PlanEvent(self.plan.title, tuple(
+            PlanEntry(i, s.title, s.points, s.budget) for i, s in enumerate(self.plan.sections, 1)))
 
     def make_plan(self) -> None:
         target = self.prepared.target_words
@@ -272,17 +269,17 @@ class PlannedRun:
         self.plan.planned_count = len(self.plan.sections)  # extensions are counted against it
         if self.plan.sections != parsed.sections:
             reason = "" if parsed.sections else " (no outline found in the model's answer)"
-            self.emit({"event": "warning", "message": f"the model's outline was adjusted to "
-                       f"{len(self.plan.sections)} sections summing to {target:,} words{reason}"})
+            self.emit(WarningEvent(f"the model's outline was adjusted to {len(self.plan.sections)} "
+                                   f"sections summing to {target:,} words{reason}"))
         self._add_totals(draft)
         # an outline the model could not write is not worth keeping in its context
         usable = self.plan.sections == parsed.sections
         self.base = draft.context + draft.generated[: draft.clean_count] if usable else None
         self.draft = None
         self.phase = "sections"
-        self.emit({"event": "plan", **self._plan_event()})
+        self.emit(self._plan_event())
         if self.plan.title:
-            self.emit({"event": "text", "text": f"# {self.plan.title}\n\n"})
+            self.emit(TextEvent(f"# {self.plan.title}\n\n"))
         self.checkpoint()
 
     def _next_context(self, index: int, *, base: list[int] | None = None,
@@ -319,9 +316,8 @@ class PlannedRun:
         if self.draft is None:  # a new section (not one being resumed)
             self.continuations = 0
             self.heading_chunk = f"## {section.title}\n\n"
-            self.emit({"event": "section_start", "index": index + 1, "title": section.title,
-                       "level": 2, "budget": section.budget})
-            self.emit({"event": "text", "text": self.heading_chunk})
+            self.emit(SectionStartEvent(index + 1, section.title, 2, section.budget))
+            self.emit(TextEvent(self.heading_chunk))
             notes, self.notes = self.notes, None
             self.draft = self._new_draft(self._next_context(index, base=self.base, notes=notes),
                                          planning=False)
@@ -367,10 +363,9 @@ class PlannedRun:
         body = draft.text()
         tail = "" if body.endswith("\n\n") else ("\n" if body.endswith("\n") else "\n\n")
         if tail:
-            self.emit({"event": "text", "text": tail})
+            self.emit(TextEvent(tail))
         chunk = heading + body + tail
-        self.emit({"event": "section_end", "index": index + 1, "title": section.title,
-                   "words": count_words(chunk), "budget": section.budget})
+        self.emit(SectionEndEvent(index + 1, section.title, count_words(chunk), section.budget))
         return chunk
 
     def rewrite_section(self, index: int, *, notes: str | None = None) -> str:
@@ -385,9 +380,8 @@ class PlannedRun:
         # the last section's turn went onto `turn_base`; others are re-prompted from the text
         base = self.turn_base if last else None
         heading = f"## {section.title}\n\n"
-        self.emit({"event": "section_start", "index": index + 1, "title": section.title,
-                   "level": 2, "budget": section.budget})
-        self.emit({"event": "text", "text": heading})
+        self.emit(SectionStartEvent(index + 1, section.title, 2, section.budget))
+        self.emit(TextEvent(heading))
         context = self._next_context(index, base=base, notes=notes)
         self.totals["prompt"] = self.totals.get("prompt", 0) + len(context)
         sampling = self.prepared.request.sampling
@@ -414,11 +408,11 @@ class PlannedRun:
         """Progress of a rewritten section, counting the words around it."""
         others = sum(d["words"] for i, d in enumerate(self.done) if i != index)
 
-        def emit(event: dict[str, Any]) -> None:
-            if event["event"].startswith("section_"):
+        def emit(event: Event) -> None:
+            if isinstance(event, (SectionStartEvent, SectionEndEvent)):
                 return
-            if event["event"] == "progress":
-                event = {**event, "words": others + event.get("words", 0)}
+            if isinstance(event, TickEvent):
+                event = event.offset(words=others)
             self.emit(event)
         return emit
 
@@ -441,9 +435,9 @@ class PlannedRun:
         plan.sections.insert(self.index, Section(source.title + more, source.points,
                                                  min(missing, WORDS_PER_SECTION)))
         closing.budget = closing_budget
-        self.emit({"event": "warning", "message": f"{target - missing - closing_budget:,} of "
-                   f"{target:,} words before the closing section; adding section {self.index + 1}"})
-        self.emit({"event": "plan", **self._plan_event()})
+        self.emit(WarningEvent(f"{target - missing - closing_budget:,} of {target:,} words before "
+                               f"the closing section; adding section {self.index + 1}"))
+        self.emit(self._plan_event())
 
     def run(self) -> dict[str, Any]:
         """Plan (unless resumed past it), write every section; returns totals."""
@@ -451,8 +445,7 @@ class PlannedRun:
             self.make_plan()
         while self.index < len(self.plan.sections):
             if self._remaining_tokens() <= 64:
-                self.emit({"event": "warning", "message": "stopped at the token limit "
-                           "(raise --max-tokens)"})
+                self.emit(WarningEvent("stopped at the token limit (raise --max-tokens)"))
                 break
             if self.index == len(self.plan.sections) - 1 and self.draft is None:
                 self.extend()
@@ -468,8 +461,8 @@ class PlannedRun:
         words = count_words(text)
         target = prepared.target_words
         if target and words < 0.5 * target:
-            self.emit({"event": "warning", "message": f"the document is short: {words} of "
-                       f"{target} words ({100 * words // target}%)"})
+            self.emit(WarningEvent(f"the document is short: {words} of "
+                                   f"{target} words ({100 * words // target}%)"))
         output = request.output
         try:
             if output is not None:
@@ -478,22 +471,22 @@ class PlannedRun:
         except OSError as exc:
             raise disk_error(exc, output.parent, resume_command(prepared, self.journal)) from exc
         t = self.totals
-        done = {
-            "event": "done", "output": str(output) if output else None,
-            "words": words, "target_words": target,
-            "generated_tokens": t["generated"], "prompt_tokens_evaluated": t["evaluated"],
-            "decode_seconds": round(t["decode"], 3),
-            "tokens_per_second": round(t["new"] / t["decode"], 2) if t["decode"] > 0 else 0.0,
-            "prefill_seconds": round(t["prefill"], 3),
-            "seconds": round(time.monotonic() - started, 3),
-            "resumed": self.resumed, "resumed_tokens": self.resumed_tokens,
-            "finish_reason": "plan", "repetition_rewinds": t["rewinds"],
-            "sections": len(outline(text)), "planned_sections": len(self.plan.sections),
-            "model": prepared.model_name, "strategy": "planned",
-        }
         token_counts = self.engine.token_counts
-        if token_counts:  # an endpoint: "server usage" or "counted pieces"
-            done["token_counts"] = token_counts
+        done = DoneEvent(
+            output=str(output) if output else None,
+            words=words, target_words=target,
+            generated_tokens=t["generated"], prompt_tokens_evaluated=t["evaluated"],
+            decode_seconds=round(t["decode"], 3),
+            tokens_per_second=round(t["new"] / t["decode"], 2) if t["decode"] > 0 else 0.0,
+            prefill_seconds=round(t["prefill"], 3),
+            seconds=round(time.monotonic() - started, 3),
+            resumed=self.resumed, resumed_tokens=self.resumed_tokens,
+            finish_reason="plan", repetition_rewinds=t["rewinds"], continuations=None,
+            sections=len(outline(text)), think_chars=None,
+            planned_sections=len(self.plan.sections),
+            model=prepared.model_name, strategy="planned",
+            # an endpoint: "server usage" or "counted pieces"
+            token_counts=token_counts or None)
         if self.journal is not None:
             try:
                 self.journal.drop_snapshot()

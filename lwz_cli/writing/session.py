@@ -190,7 +190,9 @@ def open_backend(request: WriteRequest) -> Backend:
     if request.endpoints:
         from lwz_cli.writing.endpoint import open_endpoint
 
-        return open_endpoint(request)
+        return open_endpoint(request.endpoints, api_key=request.api_key,
+                             model_spec=request.model, endpoint_model=request.endpoint_model,
+                             ctx=request.ctx)
     return LocalBackend.resolve(request.model)
 
 
