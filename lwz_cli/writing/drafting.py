@@ -19,16 +19,20 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from lwz_cli.atomic import atomic_write_text
 from lwz_cli.config import default
-from lwz_cli.engine.protocol import Sampling
+from lwz_cli.engine.protocol import Engine, Sampling
 from lwz_cli.errors import Interrupted, UsageError
 from lwz_cli.events import Emit
 from lwz_cli.journal import Journal, partial_path
 from lwz_cli.strategy import Strategy
+from lwz_cli.writing.engines import EngineCache
 from lwz_cli.writing.length import count_words
 from lwz_cli.writing.plan import WORDS_PER_SECTION, Plan, Section, parse_plan
 
 if TYPE_CHECKING:  # for annotations only: the methods import these where they use them
     from lwz_cli.writing.planned import DocumentState, PlannedRun
+    from lwz_cli.writing.session import Prepared
+
+if TYPE_CHECKING:
     from lwz_cli.writing.session import Prepared
 
 DEFAULT_WORDS = 1500  # a chat draft needs a target to plan against
@@ -80,8 +84,7 @@ class DraftingSession:
         self.stats = StepStats()
         self.notes: str | None = None  # guidance waiting for the next generation
         self.cancel = threading.Event()
-        self._engine = None
-        self._engine_key: tuple | None = None
+        self.engines = EngineCache()  # one model stays loaded across steps and documents
 
     # -- what there is -------------------------------------------------------------
 
@@ -230,9 +233,7 @@ class DraftingSession:
 
     def close(self) -> None:
         self.close_document()
-        if self._engine is not None:
-            self._engine.close()
-            self._engine = None
+        self.engines.close()
 
     # -- steps ------------------------------------------------------------------------------
 
@@ -410,22 +411,11 @@ class DraftingSession:
             self.journal.manifest["request"].update(words=words, target_words=words)
             self.journal.save_manifest()
 
-    def _engine_for(self, prepared):
-        from lwz_cli.writing.session import load_engine
-
-        key = (str(prepared.model.path), prepared.tokens.n_ctx, prepared.gpu_layers,
-               prepared.kv_type)
-        if self._engine is None or key != self._engine_key:
-            if self._engine is not None:
-                self._engine.close()
-                self._engine = None
-            self._engine = load_engine(prepared)
-            self._engine_key = key
-        return self._engine
+    def _engine_for(self, prepared: Prepared) -> Engine:
+        return self.engines.get(prepared.backend, prepared.engine_settings)
 
     def _reprepare(self, spec: str) -> None:
         """Move the open draft to another model: new prompts and engine, same text."""
-        from lwz_cli.journal import model_fingerprint
         from lwz_cli.writing.session import manifest_for, prepare
 
         old = self.prepared
@@ -435,7 +425,6 @@ class DraftingSession:
         manifest = manifest_for(prepared)
         self.journal.manifest.update(model=manifest["model"], prompt=manifest["prompt"],
                                      engine=manifest["engine"])
-        self.journal.manifest["model"].update(model_fingerprint(prepared.model.path))
         self.journal.save_manifest()
 
     def _write_on(self) -> str:

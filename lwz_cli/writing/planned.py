@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from lwz_cli.atomic import atomic_write_text
-from lwz_cli.engine.protocol import count_tokens
+from lwz_cli.engine.protocol import Engine
 from lwz_cli.errors import Interrupted, RuntimeFailure
 from lwz_cli.events import (CheckpointEvent, DoneEvent, Emit, Event, PlanEntry, PlanEvent,
                             ResumedEvent, SectionEndEvent, SectionStartEvent, TextEvent, ThinkEvent,
@@ -112,8 +112,8 @@ def _section_request(plan: Plan, index: int, *, language: str, first: bool,
 
 
 class PlannedRun:
-    def __init__(self, prepared: Prepared, emit: Emit, *, engine, journal: Journal | None = None,
-                 cancel: threading.Event | None = None, resumed: bool = False):
+    def __init__(self, prepared: Prepared, emit: Emit, *, engine: Engine,
+                 journal: Journal | None = None, cancel: threading.Event | None = None, resumed: bool = False):
         self.prepared = prepared
         self.emit = emit
         self.engine = engine
@@ -240,8 +240,8 @@ class PlannedRun:
         self.heading_chunk = state.get("heading", "")
         self.continuations = state.get("continuations", 0)
         self.totals.update(state.get("totals", {}))
-        self.resumed_tokens = self.totals["generated"] + count_tokens(self.engine,
-                                                                      checkpoint.generated)
+        self.resumed_tokens = self.totals["generated"] + self.engine.count_tokens(
+            checkpoint.generated)
         context = state.get("context")
         if self.plan is not None:
             self.emit(self._plan_event())
@@ -325,7 +325,7 @@ class PlannedRun:
         self.turn_base = None
         if turn is not None and base is not None:
             context = base + self.engine.tokenize(turn, add_bos=False)
-            if count_tokens(self.engine, context) + room <= self.prepared.tokens.n_ctx:
+            if self.engine.count_tokens(context) + room <= self.prepared.tokens.n_ctx:
                 self.turn_base = base
                 return context
         before = self.document(upto=index)
@@ -334,7 +334,7 @@ class PlannedRun:
                                request=self.prepared.request.prompt, recent=recent, notes=notes)
         text = conv.first(user) + conv.assistant_prefix
         context = self.engine.tokenize(text, add_bos=self.prepared.prompt.add_bos)
-        if count_tokens(self.engine, context) + min(room, 256) > self.prepared.tokens.n_ctx:
+        if self.engine.count_tokens(context) + min(room, 256) > self.prepared.tokens.n_ctx:
             raise RuntimeFailure(
                 f"section {index + 1} does not fit the {self.prepared.tokens.n_ctx}-token context",
                 hint="raise --ctx or ask for fewer words")
@@ -599,7 +599,7 @@ class PlannedRun:
         except OSError as exc:
             raise disk_error(exc, output.parent, resume_command(prepared, self.journal)) from exc
         t = self.totals
-        token_counts = getattr(self.engine, "token_counts", None)
+        token_counts = self.engine.token_counts
         done = DoneEvent(
             output=str(output) if output else None,
             words=words, target_words=target,
