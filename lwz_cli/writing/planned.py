@@ -59,13 +59,6 @@ class DocumentState:
         """The same state for another model: token ids of this one mean nothing there."""
         return replace(self, base=None, turn_base=None)
 
-    def __getitem__(self, name: str) -> Any:
-        """`state["base"]`: the undo stack held dicts before this class; callers that
-        read it that way (tests/test_chat.py) keep working."""
-        if name not in self.__dataclass_fields__:
-            raise KeyError(name)
-        return getattr(self, name)
-
 
 def section_request(plan: Plan, index: int, *, language: str, first: bool,
                     request: str | None = None, recent: str | None = None,
