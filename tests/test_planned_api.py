@@ -103,7 +103,7 @@ def test_state_is_a_copy_that_later_changes_do_not_reach(home):
     assert state.plan.sections[0].budget != 5
     run.restore_state(state)
     assert run.state() == state
-    assert state.without_tokens()["base"] is None and state.base is not None
+    assert state.without_tokens().base is None and state.base is not None
 
 
 def test_replace_plan_takes_the_kept_sections_and_writes_on_after_them(home):
