@@ -56,8 +56,8 @@ def run_one(row: dict, model: str, strategy: str, seed: int) -> dict:
         "strategy": prepared.strategy, "words": words,
         "score": length_score(row["length"], words),
         "repetition": repetition_rate(result.document),
-        "prefill": done["prompt_tokens_evaluated"] / max(1, done["generated_tokens"]),
-        "rewinds": done.get("repetition_rewinds", 0),
+        "prefill": done.prompt_tokens_evaluated / max(1, done.generated_tokens),
+        "rewinds": done.repetition_rewinds,
         "seconds": time.monotonic() - started,
     }
 

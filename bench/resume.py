@@ -31,6 +31,7 @@ def main() -> None:
     os.environ["LWZ_HOME"] = home
 
     from lwz_cli.errors import Interrupted
+    from lwz_cli.events import TextEvent, ThinkEvent
     from lwz_cli.journal import Journal
     from lwz_cli.writing.resume import prepare_resume
     from lwz_cli.writing.session import WriteRequest, load_engine, manifest_for, prepare
@@ -69,7 +70,7 @@ def main() -> None:
         cancel_resume = threading.Event()
 
         def on_event(event):  # the first new text ends the measurement
-            if event["event"] in ("text", "think") and not stamp:
+            if isinstance(event, (TextEvent, ThinkEvent)) and not stamp:
                 stamp.append(time.monotonic())
                 cancel_resume.set()
 

@@ -5,10 +5,11 @@ A reader (or a crash) sees either the old file or the new one, never a torn one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 
 def fsync_dir(directory: Path) -> None:
@@ -24,8 +25,9 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path | str, data: bytes,
-                       before_rename: Callable[[], None] | None = None) -> None:
+def atomic_write_bytes(
+    path: Path | str, data: bytes, before_rename: Callable[[], None] | None = None
+) -> None:
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
@@ -38,10 +40,8 @@ def atomic_write_bytes(path: Path | str, data: bytes,
             before_rename()
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
     fsync_dir(directory)
 

@@ -14,18 +14,19 @@ import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Callable
 
 from lwz_cli.config import default
 from lwz_cli.engine.protocol import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, Sampling
 from lwz_cli.errors import Interrupted, LwzError, UsageError
+from lwz_cli.events import DoneEvent, ErrorEvent, Event, JobEndEvent, JobStartEvent, WarningEvent
 from lwz_cli.journal import Journal
 from lwz_cli.output import DocumentOutput
 from lwz_cli.recipes import Job
 from lwz_cli.runstate import BatchRecord, RunStatus
+from lwz_cli.writing.engines import EngineCache
 from lwz_cli.writing.session import WriteRequest
 
-Emit = Callable[[dict[str, Any]], None]
 ENDPOINT_STRIKES = 3  # consecutive failures before an endpoint is dropped
 JOB_ATTEMPTS = 4  # tries per job across endpoints (each resumes from the journal)
 
@@ -68,11 +69,11 @@ class Outcome:
     message: str = ""
     endpoint: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return {"job": self.job.id, "output": str(self.job.output), "action": self.action,
-                "status": self.status, "words": self.words, "target_words": self.target,
-                "seconds": round(self.seconds, 3), "message": self.message,
-                "endpoint": self.endpoint}
+    def event(self) -> JobEndEvent:
+        return JobEndEvent(job=self.job.id, output=str(self.job.output), action=self.action,
+                           status=self.status, words=self.words, target_words=self.target,
+                           seconds=round(self.seconds, 3), message=self.message,
+                           endpoint=self.endpoint)
 
 
 def effective_model(job: Job, defaults: Defaults) -> str:
@@ -192,7 +193,7 @@ class BatchRunner:
     """Runs jobs; `emit(job, event)` receives each job's events (the same events as
     `lwz write`), plus `job_start` / `job_end` / `warning` of its own."""
 
-    def __init__(self, jobs: list[Job], defaults: Defaults, emit: Callable[[Job | None, dict], None],
+    def __init__(self, jobs: list[Job], defaults: Defaults, emit: Callable[[Job | None, Event], None],
                  *, parallel: int = 1, continue_on_error: bool = False,
                  cancel: threading.Event | None = None):
         check_parallel(jobs, defaults, parallel)
@@ -204,12 +205,11 @@ class BatchRunner:
         self.cancel = cancel or threading.Event()
         self.pools: dict[tuple[str, ...], EndpointPool] = {}
         self.stop_launching = False
-        self._engine = None
-        self._engine_key = None
-        self._engine_lock = threading.Lock()
+        self.engines = EngineCache()  # one in-process model for consecutive jobs that need it
+        self._pools_lock = threading.Lock()
 
     def warn(self, message: str) -> None:
-        self.emit(None, {"event": "warning", "message": message})
+        self.emit(None, WarningEvent(message))
 
     def endpoints_for(self, job: Job) -> tuple[str, ...]:
         return self.defaults.endpoints or job.endpoint
@@ -218,7 +218,7 @@ class BatchRunner:
         urls = self.endpoints_for(job)
         if not urls:
             return None
-        with self._engine_lock:
+        with self._pools_lock:
             if urls not in self.pools:
                 self.pools[urls] = EndpointPool(urls, self.warn)
             return self.pools[urls]
@@ -245,7 +245,7 @@ class BatchRunner:
             for n, job in queue:  # never started (an error stopped the batch, or Ctrl-C)
                 outcomes[n] = Outcome(job, "none", "not run", target=job.words,
                                       message="not started")
-        self._close_engine()
+        self.engines.close()
         return [outcomes[n] for n in sorted(outcomes)]
 
     def run_one(self, job: Job) -> Outcome:
@@ -254,15 +254,14 @@ class BatchRunner:
             decision = decide(job, self.defaults)
         except LwzError as exc:
             return self._finish(job, Outcome(job, "none", "failed", message=str(exc)), started)
-        self.emit(job, {"event": "job_start", "job": job.id, "output": str(job.output),
-                        "action": decision.action, "reason": decision.reason})
+        self.emit(job, JobStartEvent(job.id, str(job.output), decision.action, decision.reason))
         if decision.action in (SKIP, KEEP):
             words = _words_of(job.output)
             status = "skipped" if decision.action == SKIP else "kept"
             return self._finish(job, Outcome(job, decision.action, status, words, job.words,
                                              message=decision.reason), started)
         if decision.action == REGENERATE:
-            self.emit(job, {"event": "warning", "message": f"{job.id}: regenerating: {decision.reason}"})
+            self.emit(job, WarningEvent(f"{job.id}: regenerating: {decision.reason}"))
             existing = Journal.find(job.output)
             if existing is not None and existing.is_live():
                 return self._finish(job, Outcome(job, decision.action, "failed", target=job.words,
@@ -294,9 +293,9 @@ class BatchRunner:
                 if pool:
                     pool.give(endpoint, not retry)
                 if retry and not self.cancel.is_set() and attempt + 1 < JOB_ATTEMPTS:
-                    self.emit(job, {"event": "warning", "message": f"{job.id}: {exc}; resuming "
-                                    "from its journal" + (" on another endpoint" if pool and
-                                                          len(pool.alive) > 1 else "")})
+                    elsewhere = " on another endpoint" if pool and len(pool.alive) > 1 else ""
+                    self.emit(job, WarningEvent(f"{job.id}: {exc}; resuming from its journal"
+                                                + elsewhere))
                     self.cancel.wait(min(30.0, 2.0 * 2 ** attempt))
                     decision = Decision(RESUME, "retry", decision.fingerprint)
                     continue
@@ -309,8 +308,8 @@ class BatchRunner:
             else:
                 if pool:
                     pool.give(endpoint, True)
-                return self._finish(job, Outcome(job, action, "done", done.get("words", 0),
-                                                 done.get("target_words", job.words),
+                return self._finish(job, Outcome(job, action, "done", done.words if done else 0,
+                                                 done.target_words if done else job.words,
                                                  endpoint=endpoint), started)
         return self._finish(job, Outcome(job, action, "failed", target=job.words,
                                          message=last_error), started)
@@ -318,11 +317,11 @@ class BatchRunner:
     def _finish(self, job: Job, outcome: Outcome, started: float) -> Outcome:
         outcome.seconds = time.monotonic() - started
         if outcome.status == "failed":
-            self.emit(job, {"event": "error", "message": outcome.message, "exit_code": 1})
-        self.emit(job, {"event": "job_end", **outcome.to_json()})
+            self.emit(job, ErrorEvent(outcome.message, 1))
+        self.emit(job, outcome.event())
         return outcome
 
-    def _write(self, job: Job, decision: Decision, endpoint: str | None) -> dict[str, Any]:
+    def _write(self, job: Job, decision: Decision, endpoint: str | None) -> DoneEvent | None:
         from lwz_cli.writing.resume import open_run
         from lwz_cli.writing.run import write_document
         from lwz_cli.writing.session import prepare
@@ -335,15 +334,18 @@ class BatchRunner:
                                              job=job.id)
         journal.save_manifest()
         journal.lock()
-        done: dict[str, Any] = {}
+        done: list[DoneEvent] = []
 
-        def emit(event: dict[str, Any]) -> None:
-            if event["event"] == "done":
-                done.update(event)
+        def emit(event: Event) -> None:
+            if isinstance(event, DoneEvent):
+                done.append(event)
             self.emit(job, event)
 
         try:
-            engine = None if prepared.endpoint else self._engine_for(prepared)
+            # an engine worth keeping loaded is shared with the next jobs; else the
+            # job loads (and closes) its own
+            engine = self.engines.get(prepared.backend, prepared.engine_settings) \
+                if prepared.backend.reuses_engine else None
             write_document(prepared, emit, engine=engine, cancel=self.cancel, journal=journal,
                            checkpoint=checkpoint)
         except BaseException:
@@ -356,26 +358,7 @@ class BatchRunner:
             raise
         finally:
             journal.unlock()
-        return done
-
-    def _engine_for(self, prepared):
-        """One in-process model for consecutive jobs that need the same one."""
-        from lwz_cli.writing.session import engine_gpu_layers, load_engine
-
-        key = (str(prepared.model.path), prepared.tokens.n_ctx, engine_gpu_layers(prepared),
-               prepared.kv_type)
-        with self._engine_lock:
-            if self._engine is not None and self._engine_key != key:
-                self._close_engine()
-            if self._engine is None:
-                self._engine = load_engine(prepared)
-                self._engine_key = key
-            return self._engine
-
-    def _close_engine(self) -> None:
-        if self._engine is not None:
-            self._engine.close()
-            self._engine = None
+        return done[-1] if done else None
 
 
 def _words_of(path) -> int:

@@ -38,32 +38,61 @@ class Setting:
 
 # The one place a setting's built-in default is written: the flags, `lwz config show`
 # and the library (through `default`) all read it from here.
-SETTINGS = {s.key: s for s in (
-    Setting("model", str, "longwriter-zero-32b", "default --model"),  # the Hub alias
-    Setting("strategy", str, Strategy.AUTO.value, "default --strategy", STRATEGY_NAMES),
-    Setting("words", int, None, "default --words (else the request's own length)", minimum=1),
-    Setting("temperature", float, 0.6, "sampling temperature", minimum=0),  # model card
-    Setting("top_p", float, 0.95, "nucleus sampling", minimum=0),  # model card
-    Setting("seed", int, None, "random seed"),
-    Setting("max_tokens", int, None, "generation cap", minimum=1),
-    Setting("ctx", int, None, "context size (tokens)", minimum=256),
-    Setting("threads", int, None, "CPU threads (default: physical cores)", minimum=1),
-    Setting("gpu_layers", int, None, "layers on the GPU (-1 all; default: the fit plan)"),
-    Setting("kv_type", str, None, "KV cache type (default: the fit plan)", ("f16", "q8_0", "q4_0")),
-    Setting("kv_snapshot", bool, True, "save KV snapshots for fast resume"),
-    Setting("snapshot_max_gb", float, 4.0, "largest KV snapshot to save", minimum=0),
-    Setting("endpoint", str, None, "OpenAI-compatible server(s) to write with (space-separated)"),
-    Setting("endpoint_model", str, None, "model name to ask the endpoint for"),
-    Setting("api_key", str, None, "bearer key for the endpoint"),
-)}
+SETTINGS = {
+    s.key: s
+    for s in (
+        Setting("model", str, "longwriter-zero-32b", "default --model"),  # the Hub alias
+        Setting("strategy", str, Strategy.AUTO.value, "default --strategy", STRATEGY_NAMES),
+        Setting("words", int, None, "default --words (else the request's own length)", minimum=1),
+        Setting("temperature", float, 0.6, "sampling temperature", minimum=0),  # model card
+        Setting("top_p", float, 0.95, "nucleus sampling", minimum=0),  # model card
+        Setting("seed", int, None, "random seed"),
+        Setting("max_tokens", int, None, "generation cap", minimum=1),
+        Setting("ctx", int, None, "context size (tokens)", minimum=256),
+        Setting("threads", int, None, "CPU threads (default: physical cores)", minimum=1),
+        Setting("gpu_layers", int, None, "layers on the GPU (-1 all; default: the fit plan)"),
+        Setting(
+            "kv_type", str, None, "KV cache type (default: the fit plan)", ("f16", "q8_0", "q4_0")
+        ),
+        Setting("kv_snapshot", bool, True, "save KV snapshots for fast resume"),
+        Setting("snapshot_max_gb", float, 4.0, "largest KV snapshot to save", minimum=0),
+        Setting(
+            "endpoint", str, None, "OpenAI-compatible server(s) to write with (space-separated)"
+        ),
+        Setting("endpoint_model", str, None, "model name to ask the endpoint for"),
+        Setting("api_key", str, None, "bearer key for the endpoint"),
+    )
+}
 # env names that differ from LWZ_<KEY>
 ENV_NAMES = {"snapshot_max_gb": "LWZ_KV_SNAPSHOT_MAX_GB"}
-COMMANDS_USING = {"write": list(SETTINGS), "resume": ["threads", "gpu_layers", "kv_snapshot",
-                                                      "snapshot_max_gb", "api_key"],
-                  "chat": ["model", "words", "temperature", "top_p", "seed", "ctx", "threads",
-                           "gpu_layers", "kv_type"],
-                  "batch": ["model", "strategy", "temperature", "top_p", "seed", "ctx", "threads",
-                            "gpu_layers", "endpoint", "endpoint_model", "api_key"]}
+COMMANDS_USING = {
+    "write": list(SETTINGS),
+    "resume": ["threads", "gpu_layers", "kv_snapshot", "snapshot_max_gb", "api_key"],
+    "chat": [
+        "model",
+        "words",
+        "temperature",
+        "top_p",
+        "seed",
+        "ctx",
+        "threads",
+        "gpu_layers",
+        "kv_type",
+    ],
+    "batch": [
+        "model",
+        "strategy",
+        "temperature",
+        "top_p",
+        "seed",
+        "ctx",
+        "threads",
+        "gpu_layers",
+        "endpoint",
+        "endpoint_model",
+        "api_key",
+    ],
+}
 MULTIPLE = {"endpoint"}  # repeatable options: the file's value is split on spaces and commas
 
 
@@ -93,7 +122,16 @@ def convert(setting: Setting, value: Any, where: str) -> Any:
     if kind is bool:
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "on", "off", "1", "0"):
+        if isinstance(value, str) and value.lower() in (
+            "true",
+            "false",
+            "yes",
+            "no",
+            "on",
+            "off",
+            "1",
+            "0",
+        ):
             return value.lower() in ("true", "yes", "on", "1")
         raise UsageError(f"{where}: {setting.key} must be true or false, not {value!r}")
     if kind is int and (isinstance(value, bool) or not isinstance(value, (int, str))):
@@ -108,10 +146,13 @@ def convert(setting: Setting, value: Any, where: str) -> Any:
     if kind is int and isinstance(value, str) and str(converted) != value.strip():
         raise UsageError(f"{where}: {setting.key} must be a whole number, not {value!r}")
     if setting.choices and converted not in setting.choices:
-        raise UsageError(f"{where}: {setting.key} must be one of {', '.join(setting.choices)}, "
-                         f"not {value!r}")
+        raise UsageError(
+            f"{where}: {setting.key} must be one of {', '.join(setting.choices)}, not {value!r}"
+        )
     if setting.minimum is not None and converted < setting.minimum:
-        raise UsageError(f"{where}: {setting.key} must be at least {setting.minimum:g}, not {value!r}")
+        raise UsageError(
+            f"{where}: {setting.key} must be at least {setting.minimum:g}, not {value!r}"
+        )
     return converted
 
 
@@ -129,21 +170,27 @@ def load_file(path: Path | None = None) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise UsageError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})",
-                         hint="fix the file, or `lwz config path` to find it") from None
+        raise UsageError(
+            f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})",
+            hint="fix the file, or `lwz config path` to find it",
+        ) from None
     if root is None:
         return {}
     if not isinstance(root, yaml.MappingNode):
-        raise UsageError(f"{_position(path, root)}: the config must be a mapping of key: value",
-                         hint="for example `model: tiny`")
+        raise UsageError(
+            f"{_position(path, root)}: the config must be a mapping of key: value",
+            hint="for example `model: tiny`",
+        )
     values: dict[str, Any] = {}
     for key_node, value_node in root.value:
         key = key_node.value
         if key not in SETTINGS:
             close = difflib.get_close_matches(str(key), SETTINGS, n=1)
-            raise UsageError(f"{_position(path, key_node)}: unknown key {key!r}"
-                             + (f" (did you mean {close[0]!r}?)" if close else ""),
-                             hint="`lwz config show` lists the keys")
+            raise UsageError(
+                f"{_position(path, key_node)}: unknown key {key!r}"
+                + (f" (did you mean {close[0]!r}?)" if close else ""),
+                hint="`lwz config show` lists the keys",
+            )
         if not isinstance(value_node, yaml.ScalarNode):
             raise UsageError(f"{_position(path, value_node)}: {key} must be a single value")
         value = yaml.safe_load(yaml.serialize(value_node)) if value_node.value != "" else None
@@ -156,9 +203,13 @@ def default_map() -> dict[str, dict[str, Any]]:
     values = {k: v for k, v in load_file().items() if v is not None}
     mapping = {}
     for command, keys in COMMANDS_USING.items():
-        mapping[command] = {("json_mode" if k == "json" else k):
-                            (values[k].replace(",", " ").split() if k in MULTIPLE else values[k])
-                            for k in keys if k in values}
+        mapping[command] = {
+            ("json_mode" if k == "json" else k): (
+                values[k].replace(",", " ").split() if k in MULTIPLE else values[k]
+            )
+            for k in keys
+            if k in values
+        }
     return mapping
 
 

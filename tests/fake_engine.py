@@ -278,3 +278,10 @@ def outline(title: str, sections: Sequence[tuple[str, str, int]]) -> str:
     lines += [f"{i}. {name} | {points} | {words} words"
               for i, (name, points, words) in enumerate(sections, 1)]
     return "\n".join(lines) + "\n"
+
+
+class Recorder(list):
+    """An `Emit` that keeps each event as its `--json` form: the contract the tests check."""
+
+    def __call__(self, event) -> None:
+        self.append(event.to_json())

@@ -23,6 +23,7 @@ from prompt_toolkit.output import DummyOutput
 
 from lwz_cli.engine.protocol import Sampling
 from lwz_cli.errors import UsageError
+from lwz_cli.events import SectionStartEvent, TextEvent
 from lwz_cli.journal import Journal
 from lwz_cli.output import DocumentOutput
 from lwz_cli.repl import commands
@@ -170,7 +171,7 @@ def test_redo_undo_continue_keep_other_sections_byte_identical(chat_home):
             session.expand(1, 10, view)
 
         assert session.set_model("tiny") == "tiny"  # /model re-prepares the open draft
-        assert session.undo_stack and all(st["base"] is None for _, st in session.undo_stack)
+        assert session.undo_stack and all(st.base is None for _, st in session.undo_stack)
 
         session.set_words(2000)
         assert session.target == 2000
@@ -196,9 +197,9 @@ def test_stopped_section_is_kept_and_resumable(chat_home, run_lwz):
 
     def stop_inside_section_two(event):
         view(event)
-        if event["event"] == "section_start":
-            seen["section"] = event["index"]
-        elif event["event"] == "text" and seen["section"] == 2:
+        if isinstance(event, SectionStartEvent):
+            seen["section"] = event.index
+        elif isinstance(event, TextEvent) and seen["section"] == 2:
             seen["text"] += 1
             if seen["text"] == 20:
                 session.cancel.set()  # what Ctrl-C does

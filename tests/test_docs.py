@@ -56,3 +56,26 @@ def test_the_wheel_installs_the_man_page_where_man_finds_it(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     # <venv>/share/man/man1/lwz.1: man-db maps <venv>/bin on PATH to <venv>/share/man
     assert any(n.endswith(".data/data/share/man/man1/lwz.1") for n in names)
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's id for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_links_between_the_readme_and_docs_resolve():
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    broken = []
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if re.match(r"[a-z]+:", target):
+                continue  # a web address
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            if not linked.is_file():
+                broken.append(f"{page.name}: {target} (no such file)")
+            elif anchor and anchor not in {
+                _anchor(h) for h in re.findall(r"^#+ (.+)$", linked.read_text(), re.M)
+            }:
+                broken.append(f"{page.name}: {target} (no such heading)")
+    assert not broken, "broken links:\n  " + "\n  ".join(broken)

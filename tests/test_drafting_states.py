@@ -11,7 +11,7 @@ from typing import Callable
 
 import pytest
 
-from fake_engine import FakeEngine, Reply, outline, prose
+from fake_engine import Recorder, FakeEngine, Reply, outline, prose
 from lwz_cli.engine.protocol import Sampling
 from lwz_cli.errors import Interrupted, UsageError
 from lwz_cli.journal import Journal
@@ -77,8 +77,8 @@ def section_file(output, number: int) -> str:
 def test_redo_undo_continue_expand_words_save(chat, tmp_path):
     session, fake = chat()
     output = tmp_path / "tea.md"
-    events: list[dict] = []
-    session.write("a guide to green tea", events.append)
+    events = Recorder()
+    session.write("a guide to green tea", events)
     assert [s.title for s in session.sections] == TITLES and session.written == 3
     first = chunks(session)
     for i, chunk in enumerate(first):  # each section is the start of what the model wrote
@@ -88,7 +88,7 @@ def test_redo_undo_continue_expand_words_save(chat, tmp_path):
     assert session.stats.action == "write" and session.stats.generated > 0
 
     # redo a middle section with notes: the others stay byte-identical
-    session.redo(2, events.append, notes="say more about water temperature")
+    session.redo(2, events, notes="say more about water temperature")
     call = fake.calls[-1]
     assert last_turn(call.prompt).count("The author's notes: say more about water temperature") == 1
     # its prompt is rebuilt from the request and the text before it, not the later sections
@@ -108,7 +108,7 @@ def test_redo_undo_continue_expand_words_save(chat, tmp_path):
 
     # all written: continue adds a section after the last, and the target grows with it
     target = session.target
-    session.continue_(events.append, words=200)
+    session.continue_(events, words=200)
     assert [s.title for s in session.sections] == TITLES + ["Going Further"]
     assert session.sections[-1].budget == 200 and session.target == target + 200
     assert Journal.find(output).manifest.request.target_words == target + 200
@@ -119,7 +119,7 @@ def test_redo_undo_continue_expand_words_save(chat, tmp_path):
 
     # redoing the last section re-reads only its turn: the KV cache holds the rest
     before = chunks(session)
-    session.redo(4, events.append, notes="end with a question")
+    session.redo(4, events, notes="end with a question")
     assert chunks(session)[:3] == before[:3] and chunks(session)[3] != before[3]
     assert session.stats.prompt_tokens > 1000
     assert session.stats.prefilled <= 30, session.stats
@@ -128,16 +128,16 @@ def test_redo_undo_continue_expand_words_save(chat, tmp_path):
     # expand: the section is rewritten at the new length from its own text
     before = chunks(session)
     words_before, total = session.run.done[0]["words"], session.words
-    session.expand(1, 500, events.append)
+    session.expand(1, 500, events)
     turn = last_turn(fake.prompts[-1])
     assert "Expand this section to about 500 words" in turn and body(before[0])[:300] in turn
     assert session.sections[0].budget == 500 and session.target == total - words_before + 500
     assert session.run.done[0]["words"] > words_before and chunks(session)[1:] == before[1:]
 
     with pytest.raises(UsageError, match="no written section 9"):
-        session.redo(9, events.append)
+        session.redo(9, events)
     with pytest.raises(UsageError, match="already has"):
-        session.expand(1, 10, events.append)
+        session.expand(1, 10, events)
     assert [label for label, _ in session.undo_stack] == ["continue", "redo 4", "expand 1"]
 
     session.set_words(2000)
@@ -234,14 +234,14 @@ def test_ctrl_c_during_a_redo_or_expand_keeps_the_old_section(chat, tmp_path):
     assert session.sections[0].budget == budget and session.target == target
 
 
-class Recorder:
+class ViewRecorder:
     """A view that keeps the events (what `lwz chat`'s live view would draw)."""
 
     def __init__(self) -> None:
-        self.events: list[dict] = []
+        self.events = Recorder()
 
-    def __call__(self, event: dict) -> None:
-        self.events.append(event)
+    def __call__(self, event) -> None:
+        self.events(event)
 
     def close(self) -> None:
         pass
@@ -262,7 +262,7 @@ def test_the_chat_loop_over_pipe_input(chat, tmp_path, monkeypatch):
     out = io.StringIO()
     history = tmp_path / "lwz-home" / "state" / "chat-history"
     with create_pipe_input() as pipe:
-        app = ChatApp(session, view_factory=Recorder, out=out, history=history, pt_input=pipe,
+        app = ChatApp(session, view_factory=ViewRecorder, out=out, history=history, pt_input=pipe,
                       pt_output=DummyOutput())
         for line in ("/help", "/redo 1", "/rdo 1", "a guide to green tea", "/show 1", "/plan",
                      "mention the price", "/redo 2", "/plan edit", "/show 1", "/undo", "/undo",

@@ -8,6 +8,7 @@ def run(chunks):
     for chunk in chunks:
         events += parser.feed(chunk)
     events += parser.finish()
+    events = [e.to_json() for e in events]  # as `--json` writes them
     doc = "".join(e["text"] for e in events if e["event"] == "text")
     think = "".join(e["text"] for e in events if e["event"] == "think")
     other = [e for e in events if e["event"] not in ("text", "think")]

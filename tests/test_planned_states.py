@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from fake_engine import FakeEngine, Reply, outline, prose
+from fake_engine import Recorder, FakeEngine, Reply, outline, prose
 from lwz_cli.engine.protocol import Sampling
 from lwz_cli.errors import Interrupted
 from lwz_cli.journal import Journal
@@ -47,8 +47,8 @@ def kinds(events, *names):
 def test_sections_follow_the_outline_with_append_only_prompts(home):
     bodies = [prose(300, seed=i) for i in range(3)]
     fake = FakeEngine([PLAN, *bodies])
-    events: list[dict] = []
-    result = write_document(planned(home), events.append, engine=fake)
+    events = Recorder()
+    result = write_document(planned(home), events, engine=fake)
 
     text = (home / "doc.md").read_text()
     assert text == result.document and text.startswith("# Green Tea\n\n## Origins\n\n")
@@ -75,8 +75,8 @@ def test_sections_follow_the_outline_with_append_only_prompts(home):
 
 def test_a_short_section_passes_its_shortfall_on(home):
     fake = FakeEngine([PLAN, prose(265, seed=1), prose(400, seed=2), prose(400, seed=3)])
-    events: list[dict] = []
-    write_document(planned(home), events.append, engine=fake)
+    events = Recorder()
+    write_document(planned(home), events, engine=fake)
     starts = kinds(events, "section_start")
     assert starts[0]["budget"] == 300
     ends = kinds(events, "section_end")
@@ -91,8 +91,8 @@ def test_a_short_section_passes_its_shortfall_on(home):
 def test_a_section_that_stops_early_is_continued_as_the_models_own_text(home):
     early, rest = prose(60, seed=1), prose(300, seed=2)
     fake = FakeEngine([PLAN, early, rest, prose(300, seed=3), prose(300, seed=4)])
-    events: list[dict] = []
-    result = write_document(planned(home), events.append, engine=fake)
+    events = Recorder()
+    result = write_document(planned(home), events, engine=fake)
     # the continuation is the same turn: the section so far, a paragraph break, no new request
     assert fake.prompts[2] == fake.prompts[1] + early + "\n\n"
     section = result.document.split("## Brewing")[0]
@@ -106,8 +106,8 @@ def test_a_document_that_falls_short_gets_extra_sections_before_the_closing_one(
                            ("Closing", "", 450)])
     count = iter(range(1000))
     fake = FakeEngine(lambda prompt: plan if next(count) == 0 else prose(40, seed=next(count)))
-    events: list[dict] = []
-    result = write_document(planned(home, "Write a 1800-word guide to tea."), events.append,
+    events = Recorder()
+    result = write_document(planned(home, "Write a 1800-word guide to tea."), events,
                             engine=fake)
     warnings = [e["message"] for e in kinds(events, "warning")]
     added = [w for w in warnings if "before the closing section; adding section" in w]
@@ -125,8 +125,8 @@ def test_a_loop_is_rewound_and_resampled_and_never_shown_twice(home):
     loop = "The garden is a quiet place where tea grows slowly in the morning sun. "
     looping = Reply(prose(50, seed=1) + " ", loop=loop)
     fake = FakeEngine([PLAN, looping, prose(300, seed=2), prose(300, seed=3), prose(300, seed=4)])
-    events: list[dict] = []
-    result = write_document(planned(home), events.append, engine=fake)
+    events = Recorder()
+    result = write_document(planned(home), events, engine=fake)
     assert result.document.count(loop.strip()) == 1
     streamed = "".join(e["text"] for e in kinds(events, "text"))
     assert streamed.count(loop.strip()) == 1  # the second occurrence was never released
@@ -144,9 +144,9 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_goes_on_from_it(home):
     cancel = threading.Event()
     second = prose(300, seed=2)
     fake = FakeEngine([PLAN, prose(300, seed=1), Reply(second, interrupt_after=40)])
-    first_events: list[dict] = []
+    first_events = Recorder()
     with pytest.raises(Interrupted, match="words are saved"):
-        write_document(prepared, first_events.append, engine=fake, journal=journal, cancel=cancel)
+        write_document(prepared, first_events, engine=fake, journal=journal, cancel=cancel)
 
     held = DocumentOutput(output).partial.read_text()
     assert headings(held) == ["Origins"] and not output.exists()
@@ -158,8 +158,8 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_goes_on_from_it(home):
 
     prepared2, checkpoint2 = prepare_resume(reopened)
     fake2 = FakeEngine([prose(250, seed=5), prose(300, seed=3)])
-    events: list[dict] = []
-    result = write_document(prepared2, events.append, engine=fake2, journal=reopened,
+    events = Recorder()
+    result = write_document(prepared2, events, engine=fake2, journal=reopened,
                             checkpoint=checkpoint2)
     # the model is asked to go on from exactly the saved tokens
     assert fake2.calls[0].prompt_tokens == fake.calls[2].prompt_tokens + checkpoint.generated

@@ -2,7 +2,7 @@
 
 import pytest
 
-from fake_engine import FakeEngine, Reply, prose
+from fake_engine import Recorder, FakeEngine, Reply, prose
 from lwz_cli.engine.protocol import Sampling
 from lwz_cli.writing.draft import MAX_REWINDS, Draft
 from lwz_cli.writing.repetition import RepetitionGuard, SentenceSplitter, repetition_rate
@@ -57,10 +57,10 @@ def test_a_loop_that_never_ends_is_cut_where_it_started():
     with the looping sentence shown once and nothing shown that is not the text."""
     loop = "Green tea is picked in spring and dried the same day on the hills. "
     fake = FakeEngine([Reply(prose(30, seed=1) + " ", loop=loop)] * (MAX_REWINDS + 1))
-    events: list[dict] = []
+    events = Recorder()
     context = fake.tokenize("<|im_start|>user\nWrite about tea.<|im_end|>\n<|im_start|>assistant\n",
                             add_bos=False)
-    draft = Draft(fake, events.append, context=context, stop=("<|im_end|>",),
+    draft = Draft(fake, events, context=context, stop=("<|im_end|>",),
                   sampling=Sampling(seed=3))
     assert draft.run(2000) == "repetition"
     draft.flush()
@@ -83,8 +83,8 @@ def test_draft_rewinds_a_loop_on_the_real_model(tiny_engine):
 
     prompt = ("<|im_start|>user\nWrite a 400-word blog post about green tea.<|im_end|>\n"
               "<|im_start|>assistant\n")
-    events = []
-    draft = Draft(tiny_engine, events.append, context=tiny_engine.tokenize(prompt, add_bos=False),
+    events = Recorder()
+    draft = Draft(tiny_engine, events, context=tiny_engine.tokenize(prompt, add_bos=False),
                   stop=("<|im_end|>",), sampling=Sampling(seed=3, temperature=0.6))
     draft.run(900)
     draft.flush()
@@ -92,7 +92,9 @@ def test_draft_rewinds_a_loop_on_the_real_model(tiny_engine):
     keys = [normalise(s) for _, s in sentences(text, step=50)]
     long_keys = [k for k in keys if len(k) >= 24]
     assert len(long_keys) == len(set(long_keys))  # no sentence twice
-    released = "".join(e["text"] for e in events if e["event"] == "text")
+    from lwz_cli.events import TextEvent
+
+    released = "".join(e.text for e in events if isinstance(e, TextEvent))
     assert released == text  # what was shown is exactly the document
 
 

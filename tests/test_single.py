@@ -5,6 +5,7 @@ import dataclasses
 import pytest
 
 from lwz_cli.errors import RuntimeFailure
+from lwz_cli.events import TextEvent, ThinkEvent
 from lwz_cli.writing.parser import THINK, ProtocolParser
 from lwz_cli.writing.session import WriteRequest, prepare
 from lwz_cli.writing.single import SinglePass
@@ -22,8 +23,8 @@ def test_think_text_never_becomes_the_document(tiny_engine, tmp_path):
     with pytest.raises(RuntimeFailure, match="spent all 20 tokens thinking"):
         writer.run()
     assert not (tmp_path / "tea.md").exists()
-    assert any(e["event"] == "think" for e in events)
-    assert not any(e["event"] == "text" for e in events)
+    assert any(isinstance(e, ThinkEvent) for e in events)
+    assert not any(isinstance(e, TextEvent) for e in events)
 
 
 def test_library_run_returns_the_document_and_done(tiny_engine, tmp_path):
@@ -34,5 +35,5 @@ def test_library_run_returns_the_document_and_done(tiny_engine, tmp_path):
     events = []
     result = SinglePass(prepared, events.append, engine=tiny_engine).run()
     assert (tmp_path / "rain.md").read_text() == result.document
-    assert result.done["words"] > 10 and result.done["target_words"] == 100
+    assert result.done.words > 10 and result.done.target_words == 100
     assert events[-1] is result.done

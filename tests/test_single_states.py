@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from fake_engine import FakeEngine, Reply, prose
+from fake_engine import Recorder, FakeEngine, Reply, prose
 from lwz_cli.engine.protocol import Sampling
 from lwz_cli.errors import Interrupted, RuntimeFailure
 from lwz_cli.journal import Journal
@@ -38,8 +38,8 @@ def answer(body: str) -> str:
 
 def test_think_goes_to_think_events_and_the_answer_to_the_file(home):
     fake = FakeEngine([answer(prose(280, seed=1))])
-    events: list[dict] = []
-    result = write_document(single(home), events.append, engine=fake)
+    events = Recorder()
+    result = write_document(single(home), events, engine=fake)
     text = (home / "note.md").read_text()
     assert text == result.document and text.startswith("# Green Tea\n\n## Leaves\n\n")
     assert "A short plan." not in text and result.think == "A short plan."
@@ -55,8 +55,8 @@ def test_think_goes_to_think_events_and_the_answer_to_the_file(home):
 def test_a_short_answer_is_continued_then_reported_short(home):
     first, second = prose(40, seed=1), prose(40, seed=2)
     fake = FakeEngine([first, second, ""])
-    events: list[dict] = []
-    result = write_document(single(home), events.append, engine=fake)
+    events = Recorder()
+    result = write_document(single(home), events, engine=fake)
     warnings = [e["message"] for e in events if e["event"] == "warning"]
     one, two = count_words(first), count_words(first) + count_words(second)
     assert warnings[0] == f"the model stopped at {one} of 300 words; continuing (1/2)"
@@ -71,9 +71,9 @@ def test_a_short_answer_is_continued_then_reported_short(home):
 def test_a_model_that_never_leaves_think_writes_no_file(home):
     # it is nudged on once (no document words yet), then stalls with nothing to add
     fake = FakeEngine([Reply("<think>Let me think. " + prose(20, seed=1)), Reply("")])
-    events: list[dict] = []
+    events = Recorder()
     with pytest.raises(RuntimeFailure, match="the model wrote no document: it stopped inside"):
-        write_document(single(home), events.append, engine=fake)
+        write_document(single(home), events, engine=fake)
     assert not (home / "note.md").exists()
     assert any(e["event"] == "think" for e in events)
     assert not any(e["event"] == "text" for e in events)
@@ -96,8 +96,8 @@ def test_ctrl_c_then_resume_replays_the_saved_tokens(home):
     prepared2, checkpoint2 = prepare_resume(Journal.find(output))
     saved = fake.decode(checkpoint.generated)
     fake2 = FakeEngine([text[len(saved):]])  # the model goes on where it stopped
-    events: list[dict] = []
-    write_document(prepared2, events.append, engine=fake2, journal=Journal.find(output),
+    events = Recorder()
+    write_document(prepared2, events, engine=fake2, journal=Journal.find(output),
                    checkpoint=checkpoint2)
     assert fake2.calls[0].prompt_tokens == prepared.prompt_tokens + checkpoint.generated
     assert fake2.calls[0].evaluated == 1  # the KV snapshot held everything else

@@ -43,6 +43,7 @@ def batch(
     unfinished ones resumed, changed ones regenerated)."""
     from lwz_cli.batch import BatchRunner, Defaults, check_parallel, decide
     from lwz_cli.cli.write import check_engine_flags
+    from lwz_cli.events import BatchEvent, JobEvent
     from lwz_cli.recipes import load_recipes, parse_vars, select
     from lwz_cli.writing.endpoint import endpoint_list
 
@@ -68,13 +69,14 @@ def batch(
         plans = [(job, decide(job, defaults)) for job in todo]
         if json_mode:
             for job, d in plans:
-                _print_json({"event": "job", "job": job.id, "output": str(job.output),
-                             "action": d.action, "reason": d.reason, "words": job.words,
-                             "prompt": job.prompt})
+                _print_json(JobEvent(job.id, str(job.output), d.action, d.reason, job.words,
+                                     job.prompt).to_json())
         else:
             _dry_table(plans)
         return
     check_models(todo, defaults)
+
+    from lwz_cli.view.batch import BatchView
 
     view = BatchView(len(todo), json_mode=json_mode, quiet=quiet)
     cancel = threading.Event()
@@ -88,13 +90,13 @@ def batch(
     finally:
         view.close()
     failed = [o for o in outcomes if o.status == "failed"]
-    summary = {"event": "batch", "jobs": len(outcomes),
-               "done": sum(o.status == "done" for o in outcomes),
-               "skipped": sum(o.status in ("skipped", "kept") for o in outcomes),
-               "failed": len(failed), "interrupted": cancel.is_set(),
-               "results": [o.to_json() for o in outcomes]}
+    summary = BatchEvent(jobs=len(outcomes),
+                         done=sum(o.status == "done" for o in outcomes),
+                         skipped=sum(o.status in ("skipped", "kept") for o in outcomes),
+                         failed=len(failed), interrupted=cancel.is_set(),
+                         results=tuple(o.event() for o in outcomes))
     if json_mode:
-        _print_json(summary)
+        _print_json(summary.to_json())
     _summary_table(outcomes)
     if cancel.is_set():
         sys.stderr.write("lwz: interrupted; unfinished jobs resume when the batch is run again\n")
@@ -161,110 +163,6 @@ def _summary_table(outcomes) -> None:
         table.add_row(o.job.id, o.status, f"{o.words:,}{target}", duration(o.seconds),
                       o.message[:80])
     Console(stderr=True, width=max(100, Console(stderr=True).width)).print(table)
-
-
-class BatchView:
-    """Overall progress plus the running jobs: Rich on a terminal, plain lines when
-    piped, JSON Lines (every event tagged with its job) with --json."""
-
-    def __init__(self, total: int, *, json_mode: bool, quiet: bool):
-        self.total = total
-        self.json_mode = json_mode
-        self.quiet = quiet
-        self.lock = threading.Lock()
-        self.finished = 0
-        self.running: dict[str, dict] = {}
-        self.views: dict[str, object] = {}  # the running jobs' live views (embedded)
-        self.live = None
-        self._drawn = 0.0
-        if not json_mode and not quiet and sys.stderr.isatty():
-            from rich.console import Console
-            from rich.live import Live
-
-            self.console = Console(stderr=True)
-            self.live = Live(self._render(), console=self.console, auto_refresh=False,
-                             transient=True, redirect_stdout=False, redirect_stderr=False)
-            self.live.start()
-
-    def __call__(self, job, event: dict) -> None:
-        from lwz_cli.system import NATIVE_IO
-
-        with NATIVE_IO, self.lock:  # never while a model load has stdout/stderr muted
-            if self.json_mode:
-                _print_json({**event, "job": job.id if job else None})
-                if event["event"] == "job_end":
-                    self.finished += 1
-                return
-            kind = event["event"]
-            key = job.id if job else None
-            if self.live is not None and key in self.views:
-                self.views[key](event)  # state only: drawn below, under the jobs bar
-            if kind == "job_start":
-                self.running[key] = {"words": 0, "target": job.words, "tps": 0.0,
-                                     "action": event["action"]}
-                if self.live is not None and event["action"] in ("write", "resume", "regenerate"):
-                    from lwz_cli.view.live import LiveView
-
-                    self.views[key] = LiveView(self.console, attach=False)
-                if event["action"] in ("write", "resume", "regenerate"):
-                    self._line(f"[{self.finished + 1}/{self.total}] {key}: {event['action']}")
-            elif kind == "progress" and key in self.running:
-                row = self.running[key]
-                row["words"] = event.get("words", row["words"])
-                seconds = event.get("decode_seconds") or 0
-                if seconds:
-                    row["tps"] = event.get("tokens", 0) / seconds
-            elif kind == "start" and key in self.running:
-                self.running[key]["target"] = event.get("target_words")
-            elif kind == "warning":
-                self._line(f"warning: {event['message']}", always=True)
-            elif kind == "job_end":
-                self.running.pop(key, None)
-                self.views.pop(key, None)
-                self.finished += 1
-                target = f"/{event['target_words']:,}" if event.get("target_words") else ""
-                note = f" ({event['message']})" if event.get("message") and event["status"] != "done" else ""
-                self._line(f"[{self.finished}/{self.total}] {key}: {event['status']}, "
-                           f"{event['words']:,}{target} words{note}")
-            if self.live is not None:
-                import time
-
-                now = time.monotonic()  # at most 8 redraws a second, like lwz write's view
-                if now - self._drawn >= 0.125 or kind in ("job_start", "job_end", "done"):
-                    self._drawn = now
-                    self.live.update(self._render(), refresh=True)
-
-    def _line(self, text: str, *, always: bool = False) -> None:
-        if self.quiet and not always:
-            return
-        if self.live is not None:
-            self.live.console.print(f"lwz: {text}", markup=False, highlight=False)
-        else:
-            sys.stderr.write(f"lwz: {text}\n")
-            sys.stderr.flush()
-
-    def _render(self):
-        from rich.console import Group
-        from rich.progress_bar import ProgressBar
-        from rich.table import Table
-        from rich.text import Text
-
-        head = Table.grid(padding=(0, 1))
-        head.add_row(Text("jobs"), ProgressBar(total=max(1, self.total), completed=self.finished, width=40),
-                     Text(f"{self.finished}/{self.total}"))
-        rows = [head]
-        focus = next(iter(self.views), None)  # the oldest running job is shown in full
-        for key, row in list(self.running.items())[:8]:
-            target = f"/{row['target']:,}" if row.get("target") else ""
-            rows.append(Text(f"  {key}: {row['words']:,}{target} words, {row['tps']:.1f} tok/s"))
-        if focus is not None:
-            rows += [Text(f"{focus}:", style="bold"), self.views[focus].render()]
-        return Group(*rows)
-
-    def close(self) -> None:
-        if self.live is not None:
-            self.live.stop()
-            self.live = None
 
 
 def register(app: typer.Typer) -> None:

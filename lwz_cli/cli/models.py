@@ -85,7 +85,9 @@ def pull_(
     """Download a model into the HF cache: resumable across processes, sha256-verified."""
     path = pull_model(model, quant=quant, json_mode=json_mode, quiet=quiet)
     if json_mode:
-        _print_json({"event": "done", "path": str(path), "size": path.stat().st_size})
+        from lwz_cli.events import PulledEvent
+
+        _print_json(PulledEvent(str(path), path.stat().st_size).to_json())
     else:
         sys.stderr.write(f"lwz: ready: {path}\n")
 

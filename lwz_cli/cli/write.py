@@ -194,8 +194,9 @@ def run_job(job, *, json_mode: bool, quiet: bool) -> None:
 def _error_json(exc: LwzError) -> str:
     import json
 
-    return json.dumps({"event": "error", "message": str(exc), "exit_code": exc.exit_code},
-                      ensure_ascii=False) + "\n"
+    from lwz_cli.events import ErrorEvent
+
+    return json.dumps(ErrorEvent(str(exc), exc.exit_code).to_json(), ensure_ascii=False) + "\n"
 
 
 def register(app: typer.Typer) -> None:

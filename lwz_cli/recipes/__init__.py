@@ -27,15 +27,23 @@ built in. Jobs run items x matrix, the last matrix key varying fastest.
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Mapping
 
 from lwz_cli.errors import UsageError
 from lwz_cli.recipes.model import ITEM_SETTINGS, RESERVED, Job, Problem, Recipe, RecipeError
 from lwz_cli.recipes.reader import Reader
 
-__all__ = ["Job", "Problem", "Recipe", "RecipeError", "load_recipe", "load_recipes", "parse_vars",
-           "select"]
+__all__ = [
+    "Job",
+    "Problem",
+    "Recipe",
+    "RecipeError",
+    "load_recipe",
+    "load_recipes",
+    "parse_vars",
+    "select",
+]
 
 
 def parse_vars(pairs: Iterable[str]) -> dict[str, str]:
@@ -45,7 +53,9 @@ def parse_vars(pairs: Iterable[str]) -> dict[str, str]:
         key, sep, value = pair.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise UsageError(f"--var {pair!r} is not KEY=VALUE", hint="for example --var audience=beginners")
+            raise UsageError(
+                f"--var {pair!r} is not KEY=VALUE", hint="for example --var audience=beginners"
+            )
         _check_var_name(key)
         values[key] = value
     return values
@@ -53,23 +63,33 @@ def parse_vars(pairs: Iterable[str]) -> dict[str, str]:
 
 def _check_var_name(key: str) -> None:
     if not key.isidentifier():
-        raise UsageError(f"--var {key!r}: a variable name is letters, digits and _",
-                         hint="for example --var audience=beginners")
+        raise UsageError(
+            f"--var {key!r}: a variable name is letters, digits and _",
+            hint="for example --var audience=beginners",
+        )
     if key in RESERVED:
-        raise UsageError(f"--var {key}: {key!r} is set by the recipe or by lwz, not by --var",
-                         hint=f"set {key}: in the recipe" if key in ITEM_SETTINGS else "use another name")
+        raise UsageError(
+            f"--var {key}: {key!r} is set by the recipe or by lwz, not by --var",
+            hint=f"set {key}: in the recipe" if key in ITEM_SETTINGS else "use another name",
+        )
 
 
 def select(jobs: Iterable[Job], pattern: str) -> list[Job]:
     """The jobs whose id, output path, file name or file stem matches `pattern`."""
+
     def names(job: Job) -> tuple[str, ...]:
         rel = PurePosixPath(job.relpath)
         return job.id, job.relpath, rel.name, rel.stem
+
     return [job for job in jobs if any(fnmatch.fnmatchcase(n, pattern) for n in names(job))]
 
 
-def load_recipes(paths: Iterable[Path], *, variables: Mapping[str, str] | None = None,
-                 out_dir: Path | None = None) -> list[Recipe]:
+def load_recipes(
+    paths: Iterable[Path],
+    *,
+    variables: Mapping[str, str] | None = None,
+    out_dir: Path | None = None,
+) -> list[Recipe]:
     """Load every recipe, then refuse two jobs (from any recipes) writing one file."""
     recipes, problems = [], []
     for path in paths:
@@ -82,24 +102,36 @@ def load_recipes(paths: Iterable[Path], *, variables: Mapping[str, str] | None =
     for recipe in recipes:
         first = names.setdefault(recipe.name, recipe)
         if first is not recipe:  # job ids (name/relpath) must not clash across recipes
-            problems.append(Problem(str(recipe.path), *recipe.positions["name"],
-                                    f"recipe name {recipe.name!r} is also used by {first.path}",
-                                    "give each recipe its own name"))
+            problems.append(
+                Problem(
+                    str(recipe.path),
+                    *recipe.positions["name"],
+                    f"recipe name {recipe.name!r} is also used by {first.path}",
+                    "give each recipe its own name",
+                )
+            )
             continue
         line, column = recipe.positions["output"]
         for job in recipe.jobs:
             other = seen.setdefault(job.output.resolve(), job)
             if other is not job:
-                problems.append(Problem(str(recipe.path), line, column,
-                                        f"{job.id} writes {job.output}, as {other.id} ({other.where}) does",
-                                        "give the recipes different output templates or --out-dir"))
+                problems.append(
+                    Problem(
+                        str(recipe.path),
+                        line,
+                        column,
+                        f"{job.id} writes {job.output}, as {other.id} ({other.where}) does",
+                        "give the recipes different output templates or --out-dir",
+                    )
+                )
     if problems:
         raise RecipeError(problems)
     return recipes
 
 
-def load_recipe(path: Path, *, variables: Mapping[str, str] | None = None,
-                out_dir: Path | None = None) -> Recipe:
+def load_recipe(
+    path: Path, *, variables: Mapping[str, str] | None = None, out_dir: Path | None = None
+) -> Recipe:
     """Parse, validate and expand one recipe; RecipeError lists every problem."""
     path = Path(path)
     variables = dict(variables or {})

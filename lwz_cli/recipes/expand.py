@@ -5,8 +5,9 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from yaml.nodes import Node
 
@@ -14,80 +15,156 @@ from lwz_cli.recipes.model import MAX_JOBS, SUFFIXES, Job, Recipe
 from lwz_cli.strategy import Strategy
 from lwz_cli.writing.length import parse_target
 
-if TYPE_CHECKING:
-    from lwz_cli.recipes.reader import Item, Reader
+
+class Reader(Protocol):
+    """Where expand() records a fault (recipes.reader.Reader); a protocol, so that the
+    reader may import this module without a cycle."""
+
+    def error(
+        self, where: Node | tuple[int, int], message: str, hint: str | None = None
+    ) -> None: ...
 
 
-def expand(reader: Reader, recipe: Recipe, value: dict[str, Node], settings: dict, items: list[Item],
-           prompt_vars: list[str], output_vars: list[str], variables: dict[str, str]) -> None:
+@dataclass
+class Item:
+    """One entry of items:, checked: its template values and its own settings."""
+
+    number: int
+    line: int
+    values: dict[str, str]
+    settings: dict[str, tuple[Any, Node]]
+
+
+def expand(
+    reader: Reader,
+    recipe: Recipe,
+    value: dict[str, Node],
+    settings: dict,
+    items: list[Item],
+    prompt_vars: list[str],
+    output_vars: list[str],
+    variables: dict[str, str],
+) -> None:
     """Fill recipe.jobs: items x matrix, each checked (variables, output path)."""
-    axes = [(key, [variables[key]] if key in variables else values)  # --var pins an axis
-            for key, values in recipe.matrix.items()]
+    axes = [
+        (key, [variables[key]] if key in variables else values)  # --var pins an axis
+        for key, values in recipe.matrix.items()
+    ]
     total = max(len(items), 1) * math.prod(len(values) for _, values in axes)
     if total > MAX_JOBS:
-        reader.error(value["matrix"] if axes else value["items"],
-                     f"this recipe makes {total:,} jobs, more than {MAX_JOBS:,}",
-                     "split it into several recipes")
+        reader.error(
+            value["matrix"] if axes else value["items"],
+            f"this recipe makes {total:,} jobs, more than {MAX_JOBS:,}",
+            "split it into several recipes",
+        )
         return
     root = recipe.out_root
     faults = _Faults()
     outputs: dict[Path, str] = {}
     index = 0
-    for item in items or [None]:
+    each_item: list[Item | None] = list(items) or [None]  # no items: one pass, item None
+    for item in each_item:
         own = item.settings if item else {}
         merged = {**settings, **{k: v for k, v in own.items() if k != "params"}}
         for combo in itertools.product(*(values for _, values in axes)):
             index += 1
-            axis_values = dict(zip((key for key, _ in axes), combo))
-            values = {**recipe.vars, **axis_values, **(item.values if item else {}), **variables,
-                      "name": recipe.name, "index": str(index)}
+            axis_values = dict(zip((key for key, _ in axes), combo, strict=True))
+            values = {
+                **recipe.vars,
+                **axis_values,
+                **(item.values if item else {}),
+                **variables,
+                "name": recipe.name,
+                "index": str(index),
+            }
             words = setting(merged, "words")
             if words is not None:
                 values["words"] = str(words)
             who = f"item {item.number} at line {item.line}" if item else "the recipe"
-            job = who + (f" ({', '.join(f'{k}={v}' for k, v in axis_values.items())})"
-                         if axis_values else "")
+            job = who + (
+                f" ({', '.join(f'{k}={v}' for k, v in axis_values.items())})" if axis_values else ""
+            )
             missing = False
             for field_name, used in (("prompt", prompt_vars), ("output", output_vars)):
                 for var in dict.fromkeys(v for v in used if v not in values):
                     missing = True
                     if var == "words":
-                        faults.add(("words", field_name), value[field_name], who, "item",
-                                   f"{field_name} uses {{words}} but {who} has no target",
-                                   "set words: in the recipe or the item")
+                        faults.add(
+                            ("words", field_name),
+                            value[field_name],
+                            who,
+                            "item",
+                            f"{field_name} uses {{words}} but {who} has no target",
+                            "set words: in the recipe or the item",
+                        )
                     else:
-                        faults.add(("missing", field_name, var), value[field_name], who, "item",
-                                   f"{field_name} uses {{{var}}}, which has no value in {who}",
-                                   f"give the item a {var}, add it to vars: or matrix:, or pass --var {var}=VALUE")
+                        faults.add(
+                            ("missing", field_name, var),
+                            value[field_name],
+                            who,
+                            "item",
+                            f"{field_name} uses {{{var}}}, which has no value in {who}",
+                            f"give the item a {var}, add it to vars: or matrix:, or pass --var {var}=VALUE",
+                        )
             if missing:
                 continue
             prompt = recipe.prompt.format_map(values)
             if not prompt.strip():
-                faults.add(("empty prompt",), value["prompt"], job, "job", f"the prompt for {job} is empty",
-                           "check the variables that prompt: uses")
+                faults.add(
+                    ("empty prompt",),
+                    value["prompt"],
+                    job,
+                    "job",
+                    f"the prompt for {job} is empty",
+                    "check the variables that prompt: uses",
+                )
             rel, unsafe = output_path(recipe.output.format_map(values), root, job)
-            if unsafe:
+            if unsafe is not None:
                 faults.add(unsafe[0], value["output"], job, "job", *unsafe[1:])
+            if rel is None:
                 continue
             target = (root / rel).resolve()
             if target in outputs:
-                faults.add(("same output", target), value["output"], job, "job",
-                           f"{outputs[target]} and {job} both write {rel}",
-                           "use a variable that differs between them in output:, e.g. out/{topic}.md")
+                faults.add(
+                    ("same output", target),
+                    value["output"],
+                    job,
+                    "job",
+                    f"{outputs[target]} and {job} both write {rel}",
+                    "use a variable that differs between them in output:, e.g. out/{topic}.md",
+                )
                 continue
             outputs[target] = job
             strategy = setting(merged, "strategy")
             if strategy == Strategy.PLANNED and words is None and parse_target(prompt) is None:
-                faults.add(("planned",), merged["strategy"][1], job, "job",
-                           f"strategy planned needs a target length for {job}",
-                           "set words:, or state the length in the prompt")
+                faults.add(
+                    ("planned",),
+                    merged["strategy"][1],
+                    job,
+                    "job",
+                    f"strategy planned needs a target length for {job}",
+                    "set words:, or state the length in the prompt",
+                )
             params = {**(setting(settings, "params") or {}), **(setting(own, "params") or {})}
-            recipe.jobs.append(Job(
-                id=f"{recipe.name}/{rel}", index=index, prompt=prompt, output=root / rel,
-                relpath=str(rel), words=words, model=setting(merged, "model"), strategy=strategy,
-                params=params, endpoint=recipe.endpoint, recipe=recipe.name, source=recipe.path,
-                item=item.number if item else None, item_line=item.line if item else None,
-                variables={k: values[k] for k in dict.fromkeys(prompt_vars + output_vars)}))
+            recipe.jobs.append(
+                Job(
+                    id=f"{recipe.name}/{rel}",
+                    index=index,
+                    prompt=prompt,
+                    output=root / rel,
+                    relpath=str(rel),
+                    words=words,
+                    model=setting(merged, "model"),
+                    strategy=strategy,
+                    params=params,
+                    endpoint=recipe.endpoint,
+                    recipe=recipe.name,
+                    source=recipe.path,
+                    item=item.number if item else None,
+                    item_line=item.line if item else None,
+                    variables={k: values[k] for k in dict.fromkeys(prompt_vars + output_vars)},
+                )
+            )
     faults.report(reader)
 
 
@@ -106,8 +183,11 @@ class _Faults:
     def report(self, reader: Reader) -> None:
         for node, noun, message, hint, whos in self.found.values():
             more = len(whos) - 1
-            reader.error(node, message + (f" (and {more} more {noun}{'s' * (more > 1)})" if more else ""),
-                         hint)
+            reader.error(
+                node,
+                message + (f" (and {more} more {noun}{'s' * (more > 1)})" if more else ""),
+                hint,
+            )
 
 
 def output_path(rendered: str, root: Path, who: str) -> tuple[PurePosixPath | None, tuple | None]:
@@ -116,26 +196,48 @@ def output_path(rendered: str, root: Path, who: str) -> tuple[PurePosixPath | No
     shown = rendered if len(rendered) < 80 else rendered[:77] + "..."
     rel = PurePosixPath(rendered)
     if not rendered.strip():
-        return None, (("empty",), f"output is empty for {who}", "output: is a file path such as out/{topic}.md")
+        return None, (
+            ("empty",),
+            f"output is empty for {who}",
+            "output: is a file path such as out/{topic}.md",
+        )
     if any(c in rendered for c in "\0\n\r"):
-        return None, (("newline",), f"output for {who} contains a newline or NUL: {shown!r}",
-                      "use variables without line breaks in output:")
+        return None, (
+            ("newline",),
+            f"output for {who} contains a newline or NUL: {shown!r}",
+            "use variables without line breaks in output:",
+        )
     if rel.is_absolute() or re.match(r"[A-Za-z]:[\\/]|\\", rendered):  # Windows forms too
-        return None, (("absolute",), f"output {shown!r} for {who} is an absolute path; it must stay in {root}",
-                      "make it relative, e.g. out/{topic}.md; --out-dir chooses the folder")
+        return None, (
+            ("absolute",),
+            f"output {shown!r} for {who} is an absolute path; it must stay in {root}",
+            "make it relative, e.g. out/{topic}.md; --out-dir chooses the folder",
+        )
     if ".." in rel.parts:
-        return None, (("up",), f"output {shown!r} for {who} goes up with '..'; it must stay in {root}",
-                      "remove the '..'; --out-dir chooses the folder")
+        return None, (
+            ("up",),
+            f"output {shown!r} for {who} goes up with '..'; it must stay in {root}",
+            "remove the '..'; --out-dir chooses the folder",
+        )
     if rel.suffix.lower() not in SUFFIXES:
-        return None, (("suffix",), f"output {shown!r} for {who} must end in .md or .txt",
-                      "for example out/{topic}.md")
+        return None, (
+            ("suffix",),
+            f"output {shown!r} for {who} must end in .md or .txt",
+            "for example out/{topic}.md",
+        )
     target = (root / rel).resolve()  # follows symlinks in the parts that exist
     if root != target and root not in target.parents:
-        return None, (("symlink",), f"output {shown!r} for {who} leads outside {root} through a symlink "
-                      f"(to {target})", "remove the symlink or write somewhere else")
+        return None, (
+            ("symlink",),
+            f"output {shown!r} for {who} leads outside {root} through a symlink (to {target})",
+            "remove the symlink or write somewhere else",
+        )
     if target.is_dir():
-        return None, (("folder", target), f"output {shown!r} for {who} is a folder",
-                      "name a file, e.g. out/{topic}.md")
+        return None, (
+            ("folder", target),
+            f"output {shown!r} for {who} is a folder",
+            "name a file, e.g. out/{topic}.md",
+        )
     return rel, None
 
 

@@ -11,18 +11,42 @@ from typing import Any
 
 from lwz_cli.errors import UsageError
 
-KEYS = ("name", "model", "strategy", "words", "params", "prompt", "output", "items", "matrix",
-        "endpoint", "vars")
-REQUIRED = {"name": "name: my-series", "prompt": 'prompt: "Write a {words}-word guide to {topic}."',
-            "output": 'output: "out/{topic}.md"'}
+KEYS = (
+    "name",
+    "model",
+    "strategy",
+    "words",
+    "params",
+    "prompt",
+    "output",
+    "items",
+    "matrix",
+    "endpoint",
+    "vars",
+)
+REQUIRED = {
+    "name": "name: my-series",
+    "prompt": 'prompt: "Write a {words}-word guide to {topic}."',
+    "output": 'output: "out/{topic}.md"',
+}
 SUFFIXES = (".md", ".txt")
-ITEM_SETTINGS = ("words", "model", "strategy", "params")  # item keys that are settings, not variables
+ITEM_SETTINGS = (
+    "words",
+    "model",
+    "strategy",
+    "params",
+)  # item keys that are settings, not variables
 RESERVED = ("name", "index", "words", "model", "strategy", "params")  # not settable as variables
 # params: name -> (type, minimum, maximum, an example value)
-PARAMS = {"temperature": (float, 0.0, None, 0.6), "top_p": (float, 0.0, 1.0, 0.95),
-          "top_k": (int, 0, None, 40), "min_p": (float, 0.0, 1.0, 0.05),
-          "repeat_penalty": (float, 0.0, None, 1.1), "seed": (int, None, None, 7),
-          "max_tokens": (int, 1, None, 8192)}
+PARAMS = {
+    "temperature": (float, 0.0, None, 0.6),
+    "top_p": (float, 0.0, 1.0, 0.95),
+    "top_k": (int, 0, None, 40),
+    "min_p": (float, 0.0, 1.0, 0.05),
+    "repeat_penalty": (float, 0.0, None, 1.1),
+    "seed": (int, None, None, 7),
+    "max_tokens": (int, 1, None, 8192),
+}
 MAX_JOBS = 10_000  # items x matrix beyond this is a mistake (or a YAML alias bomb)
 MAX_SHOWN = 20  # problems listed in one error; the rest are counted
 
@@ -92,8 +116,14 @@ class Job:
         finished output can be kept or regenerated. Endpoint and output path are left out:
         where a text is computed or stored does not change it. Replace `model`/`strategy`
         with the effective ones (dataclasses.replace) before calling if they are None."""
-        data = {"v": 1, "prompt": self.prompt, "words": self.words, "model": self.model,
-                "strategy": self.strategy, "params": dict(sorted(self.params.items()))}
+        data = {
+            "v": 1,
+            "prompt": self.prompt,
+            "words": self.words,
+            "model": self.model,
+            "strategy": self.strategy,
+            "params": dict(sorted(self.params.items())),
+        }
         blob = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 

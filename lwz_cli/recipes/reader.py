@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import difflib
 import string
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,23 +12,23 @@ from urllib.parse import urlsplit
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from lwz_cli.recipes.expand import expand, setting
-from lwz_cli.recipes.model import (ITEM_SETTINGS, KEYS, NAME, PARAMS, REQUIRED, RESERVED,
-                                   SCALAR_TAGS, YAML_TAG, Problem, Recipe)
+from lwz_cli.recipes.expand import Item, expand, setting
+from lwz_cli.recipes.model import (
+    ITEM_SETTINGS,
+    KEYS,
+    NAME,
+    PARAMS,
+    REQUIRED,
+    RESERVED,
+    SCALAR_TAGS,
+    YAML_TAG,
+    Problem,
+    Recipe,
+)
 from lwz_cli.strategy import STRATEGY_NAMES
 from lwz_cli.writing.length import MAX_TARGET_WORDS
 
 _BAD = object()  # a value whose problem is already recorded
-
-
-@dataclass
-class Item:
-    """One entry of items:, checked: its template values and its own settings."""
-
-    number: int
-    line: int
-    values: dict[str, str]
-    settings: dict[str, tuple[Any, Node]]
 
 
 class Reader:
@@ -49,11 +48,18 @@ class Reader:
     # -- nodes -------------------------------------------------------------------------
 
     def tag_ok(self, node: Node) -> bool:
-        allowed = {ScalarNode: SCALAR_TAGS, SequenceNode: {YAML_TAG + "seq"}, MappingNode: {YAML_TAG + "map"}}
+        allowed = {
+            ScalarNode: SCALAR_TAGS,
+            SequenceNode: {YAML_TAG + "seq"},
+            MappingNode: {YAML_TAG + "map"},
+        }
         if node.tag in allowed[type(node)]:
             return True
-        self.error(node, f"tag {node.tag.replace(YAML_TAG, '!!')} is not allowed: a recipe is plain YAML data",
-                   "remove the tag; recipes load with yaml.safe_load rules, never code")
+        self.error(
+            node,
+            f"tag {node.tag.replace(YAML_TAG, '!!')} is not allowed: a recipe is plain YAML data",
+            "remove the tag; recipes load with yaml.safe_load rules, never code",
+        )
         return False
 
     def scalar(self, node: Node, what: str) -> Any:
@@ -62,14 +68,20 @@ class Reader:
             return _BAD
         if not isinstance(node, ScalarNode):
             kind = "list" if isinstance(node, SequenceNode) else "mapping"
-            self.error(node, f"{what} must be a single value, not a {kind}",
-                       "write one value; quote it if it starts with [ or {")
+            self.error(
+                node,
+                f"{what} must be a single value, not a {kind}",
+                "write one value; quote it if it starts with [ or {",
+            )
             return _BAD
         try:
             return self.constructor.construct_object(node)
         except (yaml.YAMLError, ValueError) as exc:
-            self.error(node, f"{what}: not a valid value ({getattr(exc, 'problem', None) or exc})",
-                       "quote it to use it as text")
+            self.error(
+                node,
+                f"{what}: not a valid value ({getattr(exc, 'problem', None) or exc})",
+                "quote it to use it as text",
+            )
             return _BAD
 
     def text(self, node: Node, what: str, example: str) -> str | None:
@@ -82,8 +94,9 @@ class Reader:
             return None
         return value
 
-    def number(self, node: Node, what: str, kind: type, low: float | None, high: float | None,
-               example: str):
+    def number(
+        self, node: Node, what: str, kind: type, low: float | None, high: float | None, example: str
+    ):
         value = self.scalar(node, what)
         if value is _BAD:
             return None
@@ -120,18 +133,27 @@ class Reader:
             if not isinstance(key, ScalarNode) or key.tag not in SCALAR_TAGS:
                 self.error(key, f"a key in {what} must be a plain name", "for example topic")
             elif key.value in own:
-                self.error(key, f"duplicate key {key.value!r} in {what} "
-                           f"(also at line {own[key.value].start_mark.line + 1})",
-                           "YAML would keep only the last one; remove one")
+                self.error(
+                    key,
+                    f"duplicate key {key.value!r} in {what} "
+                    f"(also at line {own[key.value].start_mark.line + 1})",
+                    "YAML would keep only the last one; remove one",
+                )
             else:
                 own[key.value] = key
         try:
             self.constructor.flatten_mapping(node)
         except yaml.MarkedYAMLError as exc:
-            self.error(exc.problem_mark and (exc.problem_mark.line + 1, exc.problem_mark.column + 1)
-                       or node, f"{what}: {exc.problem}", "merge (<<) only mappings")
+            self.error(
+                (exc.problem_mark and (exc.problem_mark.line + 1, exc.problem_mark.column + 1))
+                or node,
+                f"{what}: {exc.problem}",
+                "merge (<<) only mappings",
+            )
             return None
-        entries = {k.value: (k, v) for k, v in node.value if isinstance(k, ScalarNode)}
+        entries: dict[str, tuple[Node, Node]] = {
+            k.value: (k, v) for k, v in node.value if isinstance(k, ScalarNode)
+        }
         self._mappings[id(node)] = entries
         return entries
 
@@ -149,11 +171,20 @@ class Reader:
         for _, name, spec, conversion in parsed:
             if name is None:
                 continue
-            shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            shown = (
+                "{"
+                + name
+                + (f"!{conversion}" if conversion else "")
+                + (f":{spec}" if spec else "")
+                + "}"
+            )
             if conversion or spec or not name.isidentifier():
-                self.error(node, f"{what}: {shown} is not a plain {{name}} field",
-                           "use {name} only (no attributes, indexes, !conversions or :formats); "
-                           "{{ and }} for literal braces")
+                self.error(
+                    node,
+                    f"{what}: {shown} is not a plain {{name}} field",
+                    "use {name} only (no attributes, indexes, !conversions or :formats); "
+                    "{{ and }} for literal braces",
+                )
                 return None
             names.append(name)
         return text, names
@@ -164,9 +195,10 @@ class Reader:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            before = data[:exc.start].decode("utf-8", "replace")
-            self.error(_position(before, len(before)),
-                       "the recipe is not UTF-8 text", "save it as UTF-8")
+            before = data[: exc.start].decode("utf-8", "replace")
+            self.error(
+                _position(before, len(before)), "the recipe is not UTF-8 text", "save it as UTF-8"
+            )
             return None
         try:
             root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -175,16 +207,23 @@ class Reader:
             where = (mark.line + 1, mark.column + 1) if mark else (1, 1)
             problem = exc.problem or exc.context
             if exc.problem and exc.context and exc.context_mark:  # where the broken construct began
-                problem += (f", {exc.context} at line {exc.context_mark.line + 1}, "
-                            f"column {exc.context_mark.column + 1}")
+                problem = (
+                    f"{exc.problem}, {exc.context} at line {exc.context_mark.line + 1}, "
+                    f"column {exc.context_mark.column + 1}"
+                )
             self.error(where, f"not valid YAML ({problem})", "fix the YAML syntax")
             return None
         except yaml.reader.ReaderError as exc:  # a control character; it has an offset, not a mark
-            self.error(_position(text, exc.position), f"not valid YAML ({exc.reason})",
-                       "remove the character")
+            self.error(
+                _position(text, exc.position),
+                f"not valid YAML ({exc.reason})",
+                "remove the character",
+            )
             return None
         if root is None:
-            self.error((1, 1), "the recipe is empty", "see recipes/ in lwz's repository for examples")
+            self.error(
+                (1, 1), "the recipe is empty", "see recipes/ in lwz's repository for examples"
+            )
             return None
         top = self.mapping(root, "the recipe", "name: my-series")
         if top is None:
@@ -194,36 +233,62 @@ class Reader:
             if key not in KEYS:
                 close = difflib.get_close_matches(key, KEYS, n=1)
                 suggested.update(close)
-                self.error(key_node, f"unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
-                           "the keys are " + ", ".join(KEYS))
+                self.error(
+                    key_node,
+                    f"unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
+                    "the keys are " + ", ".join(KEYS),
+                )
         for key, example in REQUIRED.items():
             if key not in top and key not in suggested:  # a misspelt key is reported once, above
                 self.error(root, f"missing required key {key!r}", f"add {example}")
         value = {k: v for k, (_, v) in top.items()}
 
-        name = value.get("name") and self.text(value["name"], "name", "name: espresso-guides")
+        name = (
+            self.text(value["name"], "name", "name: espresso-guides") if "name" in value else None
+        )
         if name and not NAME.fullmatch(name):
-            self.error(value["name"], f"name {name!r} cannot be a folder name",
-                       "use letters, digits, '-', '_' and '.', e.g. espresso-guides")
+            self.error(
+                value["name"],
+                f"name {name!r} cannot be a folder name",
+                "use letters, digits, '-', '_' and '.', e.g. espresso-guides",
+            )
         settings = self.settings(value, "")
-        prompt = "prompt" in value and self.template(value["prompt"], "prompt",
-                                                     'prompt: "Write a guide to {topic}."')
-        output = "output" in value and self.template(value["output"], "output",
-                                                     'output: "out/{topic}.md"')
+        prompt = (
+            self.template(value["prompt"], "prompt", 'prompt: "Write a guide to {topic}."')
+            if "prompt" in value
+            else None
+        )
+        output = (
+            self.template(value["output"], "output", 'output: "out/{topic}.md"')
+            if "output" in value
+            else None
+        )
         endpoint = self.endpoint(value["endpoint"]) if "endpoint" in value else ()
         defaults = self.variables(value["vars"], "vars") if "vars" in value else {}
         matrix = self.matrix(value["matrix"]) if "matrix" in value else {}
         items = self.items(value["items"], matrix) if "items" in value else []
-        if self.problems:
-            return None
+        if self.problems or name is None or prompt is None or output is None:
+            return None  # a None above has recorded its problem
         recipe = Recipe(
-            path=self.path, name=name, prompt=prompt[0], output=output[0],
+            path=self.path,
+            name=name,
+            prompt=prompt[0],
+            output=output[0],
             out_root=Path(out_dir or self.path.parent).resolve(),
-            model=setting(settings, "model"), strategy=setting(settings, "strategy"),
-            words=setting(settings, "words"), params=setting(settings, "params") or {},
-            endpoint=endpoint, vars=defaults, matrix=matrix,
-            items=[dict(item.values, **{k: v for k, (v, _) in item.settings.items()}) for item in items],
-            positions={k: (n.start_mark.line + 1, n.start_mark.column + 1) for k, n in value.items()})
+            model=setting(settings, "model"),
+            strategy=setting(settings, "strategy"),
+            words=setting(settings, "words"),
+            params=setting(settings, "params") or {},
+            endpoint=endpoint,
+            vars=defaults,
+            matrix=matrix,
+            items=[
+                dict(item.values, **{k: v for k, (v, _) in item.settings.items()}) for item in items
+            ],
+            positions={
+                k: (n.start_mark.line + 1, n.start_mark.column + 1) for k, n in value.items()
+            },
+        )
         expand(self, recipe, value, settings, items, prompt[1], output[1], variables)
         return recipe
 
@@ -231,30 +296,46 @@ class Reader:
         """words, model, strategy, params: at the top or in an item ("item 2 ")."""
         found: dict[str, tuple[Any, Node]] = {}
         if "words" in value:
-            found["words"] = self.number(value["words"], f"{where}words", int, 1, MAX_TARGET_WORDS,
-                                         "words: 3000"), value["words"]
+            found["words"] = (
+                self.number(
+                    value["words"], f"{where}words", int, 1, MAX_TARGET_WORDS, "words: 3000"
+                ),
+                value["words"],
+            )
         if "model" in value:
-            found["model"] = self.text(value["model"], f"{where}model", "model: tiny"), value["model"]
+            found["model"] = (
+                self.text(value["model"], f"{where}model", "model: tiny"),
+                value["model"],
+            )
         if "strategy" in value:
             node = value["strategy"]
             strategy = self.text(node, f"{where}strategy", "strategy: auto")
             if strategy is not None and strategy not in STRATEGY_NAMES:
-                self.error(node, f"{where}strategy must be one of {', '.join(STRATEGY_NAMES)}, not {strategy!r}",
-                           "auto picks single or planned by length")
+                self.error(
+                    node,
+                    f"{where}strategy must be one of {', '.join(STRATEGY_NAMES)}, not {strategy!r}",
+                    "auto picks single or planned by length",
+                )
             found["strategy"] = strategy, node
         if "params" in value:
-            entries = self.mapping(value["params"], f"{where}params", "{temperature: 0.6, seed: 7}") or {}
+            entries = (
+                self.mapping(value["params"], f"{where}params", "{temperature: 0.6, seed: 7}") or {}
+            )
             params = {}
             for key, (key_node, node) in entries.items():
                 if key not in PARAMS:
                     close = difflib.get_close_matches(key, PARAMS, n=1)
-                    self.error(key_node, f"unknown {where}params key {key!r}"
-                               + (f" (did you mean {close[0]!r}?)" if close else ""),
-                               "params are " + ", ".join(PARAMS))
+                    self.error(
+                        key_node,
+                        f"unknown {where}params key {key!r}"
+                        + (f" (did you mean {close[0]!r}?)" if close else ""),
+                        "params are " + ", ".join(PARAMS),
+                    )
                 else:
                     kind, low, high, example = PARAMS[key]
-                    params[key] = self.number(node, f"{where}params {key}", kind, low, high,
-                                              f"{key}: {example}")
+                    params[key] = self.number(
+                        node, f"{where}params {key}", kind, low, high, f"{key}: {example}"
+                    )
             found["params"] = params, value["params"]
         return found
 
@@ -271,39 +352,59 @@ class Reader:
                 continue
             parts = urlsplit(url.strip())
             if parts.scheme not in ("http", "https") or not parts.netloc:
-                self.error(url_node, f"endpoint {url!r} is not an http(s) URL",
-                           "for example http://127.0.0.1:8080")
+                self.error(
+                    url_node,
+                    f"endpoint {url!r} is not an http(s) URL",
+                    "for example http://127.0.0.1:8080",
+                )
             urls.append(url.strip())
         return tuple(urls)
 
     def variable_name(self, key_node: Node, key: str, what: str) -> bool:
         if key in RESERVED:
-            self.error(key_node, f"{what} {key!r} is reserved (name, index and words are built in; "
-                       "model, strategy and params are settings)", "use another name")
+            self.error(
+                key_node,
+                f"{what} {key!r} is reserved (name, index and words are built in; "
+                "model, strategy and params are settings)",
+                "use another name",
+            )
         elif not key.isidentifier():
-            self.error(key_node, f"{what} {key!r} cannot be used in a template",
-                       "use letters, digits and _ (not starting with a digit)")
+            self.error(
+                key_node,
+                f"{what} {key!r} cannot be used in a template",
+                "use letters, digits and _ (not starting with a digit)",
+            )
         else:
             return True
         return False
 
     def variables(self, node: Node, what: str) -> dict[str, str]:
         found = {}
-        for key, (key_node, value_node) in (self.mapping(node, what, "{tone: friendly}") or {}).items():
-            if self.variable_name(key_node, key, f"{what} key"):
-                found[key] = self.variable(value_node, f"{what} {key}")
+        for key, (key_node, value_node) in (
+            self.mapping(node, what, "{tone: friendly}") or {}
+        ).items():
+            if not self.variable_name(key_node, key, f"{what} key"):
+                continue
+            text = self.variable(value_node, f"{what} {key}")
+            if text is not None:  # None has recorded its problem
+                found[key] = text
         return found
 
     def matrix(self, node: Node) -> dict[str, list[str]]:
         axes = {}
-        for key, (key_node, list_node) in (self.mapping(node, "matrix", "{audience: [a, b]}") or {}).items():
+        for key, (key_node, list_node) in (
+            self.mapping(node, "matrix", "{audience: [a, b]}") or {}
+        ).items():
             if not self.variable_name(key_node, key, "matrix key"):
                 continue
             if not self.tag_ok(list_node):
                 continue
             if not isinstance(list_node, SequenceNode) or not list_node.value:
-                self.error(list_node, f"matrix {key} must be a non-empty list of values",
-                           f"for example {key}: [beginners, baristas]")
+                self.error(
+                    list_node,
+                    f"matrix {key} must be a non-empty list of values",
+                    f"for example {key}: [beginners, baristas]",
+                )
                 continue
             values: list[str] = []
             for value_node in list_node.value:
@@ -319,30 +420,45 @@ class Reader:
         if not self.tag_ok(node):
             return []
         if not isinstance(node, SequenceNode):
-            self.error(node, "items must be a list of mappings", "for example:  - {topic: grinders}")
+            self.error(
+                node, "items must be a list of mappings", "for example:  - {topic: grinders}"
+            )
             return []
         if not node.value:
-            self.error(node, "items is empty", "list at least one item, or remove items: for one job")
+            self.error(
+                node, "items is empty", "list at least one item, or remove items: for one job"
+            )
         found = []
         for number, item_node in enumerate(node.value, 1):
             entries = self.mapping(item_node, f"item {number}", "- {topic: grinders}")
             if entries is None:
                 continue
             value = {k: v for k, (_, v) in entries.items()}
-            item = Item(number, item_node.start_mark.line + 1, {},
-                        self.settings({k: value[k] for k in ITEM_SETTINGS if k in value}, f"item {number} "))
+            item = Item(
+                number,
+                item_node.start_mark.line + 1,
+                {},
+                self.settings(
+                    {k: value[k] for k in ITEM_SETTINGS if k in value}, f"item {number} "
+                ),
+            )
             for key, (key_node, value_node) in entries.items():
                 if key in ITEM_SETTINGS or not self.variable_name(key_node, key, "item key"):
                     continue
                 if key in matrix:
-                    self.error(key_node, f"item key {key!r} is also a matrix key",
-                               "set it in the items or in the matrix, not both")
-                item.values[key] = self.variable(value_node, f"item {number} {key}")
+                    self.error(
+                        key_node,
+                        f"item key {key!r} is also a matrix key",
+                        "set it in the items or in the matrix, not both",
+                    )
+                text = self.variable(value_node, f"item {number} {key}")
+                if text is not None:  # None has recorded its problem
+                    item.values[key] = text
             found.append(item)
         return found
 
 
-def _shown(node: ScalarNode) -> str:
+def _shown(node: Node) -> str:
     return repr(node.value) if node.tag == YAML_TAG + "str" else node.value or "nothing"
 
 

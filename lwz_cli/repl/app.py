@@ -12,18 +12,20 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Callable, TextIO
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.history import FileHistory, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings
 
 from lwz_cli.errors import Interrupted, LwzError, UsageError
+from lwz_cli.events import Emit
 from lwz_cli.repl import commands
 from lwz_cli.runstate import RunStatus
+from lwz_cli.view import View
 from lwz_cli.writing.drafting import DraftingSession
 
-ViewFactory = Callable[[], Callable[[dict[str, Any]], None]]
+ViewFactory = Callable[[], View]
 
 
 def _key_bindings() -> KeyBindings:
@@ -145,7 +147,7 @@ class ChatApp:
         else:
             self.do_write(text)
 
-    def _generate(self, step: Callable[[Callable[[dict[str, Any]], None]], None]) -> None:
+    def _generate(self, step: Callable[[Emit], None]) -> None:
         """Run a generating step under the live view; Ctrl-C stops it."""
         from lwz_cli.cli.write import interrupt_sets
 
@@ -179,7 +181,7 @@ class ChatApp:
         self._generate(lambda emit: self.session.write(args, emit, replace_existing=replace))
 
     def do_plan(self, args: str) -> None:
-        self.session._need_draft()
+        self.session.need_draft()
         if args == "edit":
             self._edit_plan()
         elif args:
@@ -208,7 +210,7 @@ class ChatApp:
         self.say(self.session.plan_text())
 
     def do_show(self, args: str) -> None:
-        self.session._need_draft()
+        self.session.need_draft()
         if args:
             number = commands.int_arg(args, "the section number", commands.usage("show"))
             self.say(self.session.section_text(number))
@@ -220,7 +222,7 @@ class ChatApp:
         if not head:
             raise UsageError("/redo needs a section number", hint=f"usage: {commands.usage('redo')}")
         number = commands.int_arg(head, "the section number", commands.usage("redo"))
-        self.session._written_index(number)
+        self.session.written_index(number)
         self._generate(lambda emit: self.session.redo(number, emit, notes=notes.strip() or None))
 
     def do_expand(self, args: str) -> None:
@@ -234,7 +236,7 @@ class ChatApp:
 
     def do_continue(self, args: str) -> None:
         words = commands.int_arg(args, "WORDS", commands.usage("continue")) if args else None
-        self.session._need_draft()
+        self.session.need_draft()
         self._generate(lambda emit: self.session.continue_(emit, words=words))
 
     def do_words(self, args: str) -> None:
@@ -262,7 +264,7 @@ class ChatApp:
                                      " (the draft's next sections are written with it)"))
 
     def do_undo(self, args: str) -> None:
-        self.session._need_draft()
+        self.session.need_draft()
         label = self.session.undo()
         self.say(f"undid {label}; {self._summary()}")
 
@@ -277,7 +279,7 @@ class ChatApp:
         self.session.open(args, self.view_factory_quiet())
         self.say(f"opened {args}: {self._summary()}")
 
-    def view_factory_quiet(self) -> Callable[[dict[str, Any]], None]:
+    def view_factory_quiet(self) -> Emit:
         return lambda event: None
 
     def do_runs(self, args: str) -> None:

@@ -37,7 +37,12 @@ class DownloadProgress:
                 self._last_line = now
                 import json
 
-                sys.stdout.write(json.dumps({"event": "download", **update}) + "\n")
+                from lwz_cli.events import DownloadEvent
+
+                event = DownloadEvent(file=update["file"], done=done, total=update["total"],
+                                      rate=update["rate"], resumed_from=update["resumed_from"],
+                                      offset=update["offset"])
+                sys.stdout.write(json.dumps(event.to_json()) + "\n")
                 sys.stdout.flush()
             return
         if self.quiet or now - self._last_line < 5.0:

@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, TextIO
+from typing import TextIO
+
+from lwz_cli.events import (CheckpointEvent, DoneEvent, ErrorEvent, Event, PlanEvent,
+                            SectionEndEvent, SectionStartEvent, StartEvent, TextEvent, ThinkEvent,
+                            WarningEvent)
 
 # `progress` ticks are for the interactive views only; scripts get the contract.
-PUBLIC_EVENTS = frozenset({
-    "start", "think", "plan", "section_start", "text", "section_end",
-    "checkpoint", "warning", "done", "error",
-})
+PUBLIC_EVENTS = (StartEvent, ThinkEvent, PlanEvent, SectionStartEvent, TextEvent, SectionEndEvent,
+                 CheckpointEvent, WarningEvent, DoneEvent, ErrorEvent)
 
 
 class JsonLinesView:
     def __init__(self, stream: TextIO | None = None):
         self.stream = stream or sys.stdout
 
-    def __call__(self, event: dict[str, Any]) -> None:
-        if event["event"] in PUBLIC_EVENTS:
-            self.stream.write(json.dumps(event, ensure_ascii=False) + "\n")
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, PUBLIC_EVENTS):
+            self.stream.write(json.dumps(event.to_json(), ensure_ascii=False) + "\n")
             self.stream.flush()
 
     def close(self) -> None:

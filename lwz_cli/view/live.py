@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Any
+from typing import Callable
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -17,6 +17,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from lwz_cli.events import (CheckpointEvent, DoneEvent, Event, LoadingEvent, PlanEntry, PlanEvent,
+                            ResumedEvent, SectionEndEvent, SectionStartEvent, StartEvent, TextEvent,
+                            ThinkEvent, TickEvent, WarningEvent)
 from lwz_cli.view.format import duration, eta_seconds, words_of
 
 REFRESH_HZ = 8
@@ -49,11 +52,14 @@ class BoundedTail:
 
 
 class LiveView:
-    def __init__(self, console: Console | None = None, *, attach: bool = True):
+    def __init__(self, console: Console | None = None, *, attach: bool = True,
+                 clock: Callable[[], float] = time.monotonic):
         """`attach=False`: keep state and `render()` on demand, drawing nothing itself
-        (lwz batch embeds the running job's view under its jobs bar)."""
+        (lwz batch embeds the running job's view under its jobs bar). `clock`: seconds,
+        for redraw pacing, rates and ages (bench/view.py runs it on a simulated one)."""
         self.console = console or Console(stderr=True)
-        self.start: dict[str, Any] = {}
+        self._clock = clock
+        self.start: StartEvent | None = None
         self.think = BoundedTail(2000)
         self.draft = BoundedTail()
         self.sections: deque[list] = deque(maxlen=200)
@@ -63,8 +69,8 @@ class LiveView:
         self.decode_seconds = 0.0
         self.warnings: deque[str] = deque(maxlen=3)
         self.saved_at: float | None = None
-        self.planned: dict[int, dict] = {}  # planned strategy: index -> section with budget
-        self._began = time.monotonic()
+        self.planned: dict[int, PlanEntry] = {}  # planned strategy: index -> section with budget
+        self._began = self._clock()
         self._first_words_at: tuple[float, int] | None = None
         self._last_draw = 0.0
         self._live = None
@@ -75,49 +81,57 @@ class LiveView:
 
     # -- events -------------------------------------------------------------
 
-    def __call__(self, event: dict[str, Any]) -> None:
-        kind = event["event"]
-        if kind == "text":
-            self.draft.append(event["text"])
-        elif kind == "think":
-            self.think.append(event["text"])
-        elif kind == "progress":
-            if event.get("phase") == "resumed":
-                self.draft.append(event.get("draft_tail", ""))
-                self.think.append(event.get("think_tail", ""))
-            self.phase = event.get("phase", self.phase)
-            self.tokens = event.get("tokens", self.tokens)
-            self.words = event.get("words", self.words)
-            self.decode_seconds = event.get("decode_seconds", self.decode_seconds)
-            if self.words and self._first_words_at is None:
-                self._first_words_at = (time.monotonic(), self.words)
-        elif kind == "plan":
-            self.planned = {s["index"]: s for s in event["sections"]}
-        elif kind == "section_start":
-            if event.get("index") not in [row[0] for row in self.sections]:
-                self.sections.append([event["index"], event["level"], event["title"], None])
-        elif kind == "section_end":
-            for row in reversed(self.sections):
-                if row[0] == event["index"]:
-                    row[3] = event["words"]
-                    break
-        elif kind == "start":
-            self.start = event
-        elif kind == "checkpoint":
-            self.saved_at = time.monotonic()
-        elif kind == "warning":
-            self.warnings.append(event["message"])
-        elif kind == "done":
-            self.words = event["words"]
-            self.phase = "done"
-            self._draw(force=True)
-            return
+    def __call__(self, event: Event) -> None:
+        match event:
+            case TextEvent(text=text):
+                self.draft.append(text)
+            case ThinkEvent(text=text):
+                self.think.append(text)
+            case LoadingEvent():
+                self.phase = "loading"
+            case ResumedEvent():
+                self.draft.append(event.draft_tail)
+                self.think.append(event.think_tail or "")
+                self.phase = "resumed"
+                self.tokens = 0
+                self._words(event.words)
+            case TickEvent():
+                self.phase = event.phase
+                self.tokens = event.tokens
+                self.decode_seconds = event.decode_seconds
+                self._words(event.words)
+            case PlanEvent(sections=sections):
+                self.planned = {s.index: s for s in sections}
+            case SectionStartEvent():
+                if event.index not in [row[0] for row in self.sections]:
+                    self.sections.append([event.index, event.level, event.title, None])
+            case SectionEndEvent():
+                for row in reversed(self.sections):
+                    if row[0] == event.index:
+                        row[3] = event.words
+                        break
+            case StartEvent():
+                self.start = event
+            case CheckpointEvent():
+                self.saved_at = self._clock()
+            case WarningEvent(message=message):
+                self.warnings.append(message)
+            case DoneEvent(words=words):
+                self.words = words
+                self.phase = "done"
+                self._draw(force=True)
+                return
         self._draw()
+
+    def _words(self, words: int) -> None:
+        self.words = words
+        if self.words and self._first_words_at is None:
+            self._first_words_at = (self._clock(), self.words)
 
     def _draw(self, force: bool = False) -> None:
         if self._live is None:
             return
-        now = time.monotonic()
+        now = self._clock()
         if force or now - self._last_draw >= 1.0 / REFRESH_HZ:
             self._last_draw = now
             self._live.update(self.render(), refresh=True)
@@ -128,7 +142,7 @@ class LiveView:
         if self._first_words_at is None:
             return 0.0
         since, words0 = self._first_words_at
-        elapsed = time.monotonic() - since
+        elapsed = self._clock() - since
         return (self.words - words0) / elapsed if elapsed > 1 else 0.0
 
     def _plan_rows(self) -> list[tuple[int, str, str]]:
@@ -142,11 +156,11 @@ class LiveView:
             row = written.get(index)
             plan = self.planned.get(index)
             level = row[1] if row else 2
-            title = row[2] if row else plan["title"]
+            title = row[2] if row else plan.title
             words = row[3] if row else None
             active = row is not None and words is None and self.phase != "done"
             mark = "▸ " if active or (index == current and words is None) else "  "
-            budget = f" / {plan['budget']:,}" if plan else ""
+            budget = f" / {plan.budget:,}" if plan else ""
             shown = ("…" if row else "") if words is None else f"{words:,}"
             rows.append((index, mark + "  " * max(0, level - 2 if plan else level - 1) + title,
                          f"{shown}{budget}"))
@@ -160,10 +174,13 @@ class LiveView:
     def render(self) -> Group:
         width = max(20, self.console.size.width - 4)
         height = self.console.size.height
-        target = self.start.get("target_words")
+        start = self.start
+        target = start.target_words if start else None
+        strategy = start.strategy if start else ""
         parts = []
-        title = Text.assemble(("lwz ", "bold cyan"), (str(self.start.get("model", "")), "cyan"),
-                              ("  " + (self.start.get("output") or "stdout"), "dim"))
+        output = start.output if start and start.output else "stdout"
+        title = Text.assemble(("lwz ", "bold cyan"), (start.model if start else "", "cyan"),
+                              ("  " + output, "dim"))
         parts.append(title)
         if self.think.text:
             rows = self.think.rows(width, THINK_LINES)
@@ -193,12 +210,12 @@ class LiveView:
         eta = eta_seconds(self.words, target, self._words_per_second())
         status = Text.assemble(
             (f"{self.phase:<8} ", "bold"),
-            (f"{self.start.get('strategy', '')} · ", "dim") if self.start.get("strategy") else "",
+            (f"{strategy} · ", "dim") if strategy else "",
             words_of(self.words, target),
             f" · {self.tokens:,} tok · {rate:.1f} tok/s",
-            f" · {duration(time.monotonic() - self._began)} elapsed",
+            f" · {duration(self._clock() - self._began)} elapsed",
             f" · ETA {duration(eta)}" if self.phase != "done" else "",
-            (f" · saved {duration(time.monotonic() - self.saved_at)} ago", "dim")
+            (f" · saved {duration(self._clock() - self.saved_at)} ago", "dim")
             if self.saved_at is not None and self.phase != "done" else "",
         )
         parts.append(status)

@@ -22,13 +22,14 @@ import threading
 import time
 from bisect import bisect_right
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Callable
 
-from lwz_cli.engine.protocol import Sampling, count_tokens
-from lwz_cli.writing.parser import ProtocolParser
+from lwz_cli.engine.protocol import Engine, Sampling
+from lwz_cli.events import (Emit, SectionEndEvent, SectionStartEvent, TextEvent, ThinkEvent,
+                            TickEvent, WarningEvent)
+from lwz_cli.writing.parser import ParserEvent, ProtocolParser
 from lwz_cli.writing.repetition import RepetitionGuard, SentenceSplitter
 
-Emit = Callable[[dict[str, Any]], None]
 PROGRESS_INTERVAL = 0.25  # seconds between `progress` ticks to the views
 SHORT = 0.85  # a draft that ends below this share of its target is continued...
 CONTINUATIONS = 2  # ...this many times at most
@@ -38,10 +39,10 @@ RESEED_STEP = 7919  # a retry's seed is seed + this x attempt: a prime, far from
 
 
 class Draft:
-    def __init__(self, engine, emit: Emit, *, context: list[int], stop: tuple[str, ...],
+    def __init__(self, engine: Engine, emit: Emit, *, context: list[int], stop: tuple[str, ...],
                  sampling: Sampling, mode: str = "pre", cancel: threading.Event | None = None,
                  on_clean: Callable[["Draft"], None] | None = None,
-                 on_event: Callable[[dict[str, Any]], None] | None = None):
+                 on_event: Callable[[ParserEvent], None] | None = None):
         self.engine = engine
         self.emit = emit
         self.context = list(context)  # the tokens before this draft's own output
@@ -75,7 +76,8 @@ class Draft:
         self.guard = RepetitionGuard()
         self.released = 0  # document offset up to which events went out
         self.section_starts: list[int] = []  # document offset of each heading
-        self.pending: list[tuple[int, dict[str, Any]]] = []  # (doc offset at emit, event)
+        # (doc offset at emit, event): parser events held until their sentence is checked
+        self.pending: list[tuple[int, TextEvent | SectionStartEvent | SectionEndEvent]] = []
 
     @property
     def words(self) -> int:
@@ -91,30 +93,29 @@ class Draft:
 
     # -- feeding ----------------------------------------------------------------
 
-    def _absorb(self, events: list[dict[str, Any]], live: bool) -> int | None:
+    def _absorb(self, events: list[ParserEvent], live: bool) -> int | None:
         """Take parser events; returns the offset of a repeated sentence, if any."""
         repeat_at = None
         for event in events:
-            kind = event["event"]
             if self.on_event is not None:
                 self.on_event(event)
-            if kind == "think":
-                self.think.append(event["text"])
+            if isinstance(event, ThinkEvent):
+                self.think.append(event.text)
                 if live:
                     self.emit(event)
                 continue
             offset = self.doc_len
-            if kind == "text":
-                self.doc.append(event["text"])
-                self.doc_len += len(event["text"])
+            if isinstance(event, TextEvent):
+                self.doc.append(event.text)
+                self.doc_len += len(event.text)
                 self.pending.append((offset, event))
-                for start, sentence in self.splitter.feed(event["text"]):
+                for start, sentence in self.splitter.feed(event.text):
                     if self.guard.is_repeat(sentence) and live and repeat_at is None:
                         repeat_at = start
                     elif repeat_at is None:
                         self._release(start + len(sentence), live)
             else:
-                if kind == "section_start":
+                if isinstance(event, SectionStartEvent):
                     self.section_starts.append(offset)
                 self.pending.append((offset, event))
         return repeat_at
@@ -127,16 +128,16 @@ class Draft:
         else:
             index = bisect_right(self.marks, upto)
             boundary = self.marks[index - 1] if index else 0
-        keep: list[tuple[int, dict[str, Any]]] = []
+        keep: list[tuple[int, TextEvent | SectionStartEvent | SectionEndEvent]] = []
         for offset, event in self.pending:
-            if event["event"] != "text":
+            if not isinstance(event, TextEvent):
                 if offset <= boundary:
                     if live:
                         self.emit(event)
                 else:
                     keep.append((offset, event))
                 continue
-            text = event["text"]
+            text = event.text
             end = offset + len(text)
             if end <= boundary:
                 if live:
@@ -144,8 +145,8 @@ class Draft:
             elif offset < boundary:
                 cut = boundary - offset
                 if live:
-                    self.emit({"event": "text", "text": text[:cut]})
-                keep.append((boundary, {"event": "text", "text": text[cut:]}))
+                    self.emit(TextEvent(text[:cut]))
+                keep.append((boundary, TextEvent(text[cut:])))
             else:
                 keep.append((offset, event))
         self.pending = keep
@@ -175,7 +176,7 @@ class Draft:
             self.marks.append(self.doc_len)
         self.clean_count = len(self.generated)
         if token_marks is None:  # ids only (a resume): model tokens by the engine's count
-            total, n = count_tokens(self.engine, tokens), len(tokens)
+            total, n = self.engine.count_tokens(tokens), len(tokens)
             token_marks = [(i + 1) * total // n for i in range(n)]
         self.token_marks = list(token_marks)
         self.model_tokens = self.token_marks[-1] if self.token_marks else 0
@@ -198,8 +199,8 @@ class Draft:
             if reason == "repeat":
                 self.rewinds += 1
                 attempts += 1
-                self.emit({"event": "warning", "message": f"repetition caught at word "
-                           f"{self.words}; rewinding and resampling ({attempts}/{MAX_REWINDS})"})
+                self.emit(WarningEvent(f"repetition caught at word {self.words}; rewinding "
+                                       f"and resampling ({attempts}/{MAX_REWINDS})"))
                 self._rewind_to(repeat_at)
                 if attempts >= MAX_REWINDS:
                     reason = "repetition"
@@ -225,7 +226,7 @@ class Draft:
         self.replay(self.generated[:keep], sent=self.released, token_marks=self.token_marks[:keep])
         self._absorb(self.parser.feed(text), live=True)
         added = self.engine.tokenize(text, add_bos=False)
-        base, count = self.model_tokens, count_tokens(self.engine, added)
+        base, count = self.model_tokens, self.engine.count_tokens(added)
         for i, token in enumerate(added, 1):
             self.generated.append(token)
             self.marks.append(self.doc_len)
@@ -259,9 +260,8 @@ class Draft:
                     first_at = now
                 if now - last_tick >= PROGRESS_INTERVAL:
                     last_tick = now
-                    self.emit({"event": "progress", "phase": self.parser.mode,
-                               "tokens": self.new_tokens + used, "words": self.parser.words,
-                               "decode_seconds": self.decode_seconds + (now - first_at)})
+                    self.emit(TickEvent(self.parser.mode, self.new_tokens + used, self.parser.words,
+                                        self.decode_seconds + (now - first_at)))
                 if piece.token >= 0:
                     self.generated.append(piece.token)
                     self.model_tokens += piece.tokens

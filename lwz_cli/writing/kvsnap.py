@@ -6,19 +6,21 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Callable
+from typing import Any
 
+from lwz_cli.engine.protocol import Engine
+from lwz_cli.events import Emit, WarningEvent
 from lwz_cli.journal import Journal
 
 SNAPSHOT_INTERVAL = 30.0  # seconds between snapshots at section ends
 
 
 class Snapshots:
-    def __init__(self, journal: Journal | None, engine, *, enabled: bool, budget_gb: float,
-                 n_ctx: int, emit: Callable[[dict[str, Any]], None]):
+    def __init__(self, journal: Journal | None, engine: Engine, *, enabled: bool, budget_gb: float,
+                 n_ctx: int, emit: Emit):
         self.journal = journal
         self.engine = engine
-        self.enabled = enabled and journal is not None
+        self.enabled = enabled and journal is not None and engine.supports_snapshots
         self.budget = budget_gb * (1 << 30)
         self.n_ctx = n_ctx
         self.emit = emit
@@ -55,12 +57,12 @@ class Snapshots:
             return 0
         found = self.journal.verified_snapshot(sequence, self.key())
         for message in self.journal.warnings:
-            self.emit({"event": "warning", "message": message})
+            self.emit(WarningEvent(message))
         self.journal.warnings.clear()
         if found is None:
             return 0
         self.restored = self.engine.load_snapshot(str(found[0]), sequence)
         if self.restored == 0:
-            self.emit({"event": "warning", "message": "llama.cpp refused the KV snapshot; "
-                       "re-reading the text instead"})
+            self.emit(WarningEvent("llama.cpp refused the KV snapshot; "
+                                   "re-reading the text instead"))
         return self.restored

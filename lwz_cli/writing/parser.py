@@ -16,9 +16,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from lwz_cli.events import SectionEndEvent, SectionStartEvent, TextEvent, ThinkEvent
 from lwz_cli.writing.length import WordCounter
 
-Event = dict[str, Any]
+ParserEvent = TextEvent | ThinkEvent | SectionStartEvent | SectionEndEvent  # what the parser yields
 
 TAGS = ("<think>", "</think>", "<answer>", "</answer>")
 _TAG = re.compile(r"</?(?:think|answer)>")
@@ -46,7 +47,7 @@ class SectionTracker:
         self._in_fence = False
         self._section_words_at_start = 0
 
-    def feed(self, text: str, out: list[Event]) -> None:
+    def feed(self, text: str, out: list[ParserEvent]) -> None:
         i, n = 0, len(text)
         while i < n:
             if self._line is not None:
@@ -75,7 +76,7 @@ class SectionTracker:
             i = newline + 1
             self._at_line_start = True
 
-    def _complete_line(self, line: str, out: list[Event]) -> None:
+    def _complete_line(self, line: str, out: list[ParserEvent]) -> None:
         heading = _HEADING.match(line.rstrip("\n"))
         if heading and not self._in_fence:
             self._close_section(out)
@@ -86,28 +87,28 @@ class SectionTracker:
             }
             self.sections.append(section)
             self._section_words_at_start = self.words.total
-            out.append({"event": "section_start", **section})
+            out.append(SectionStartEvent(section["index"], section["title"], section["level"]))
         elif _FENCE.match(line):
             self._in_fence = not self._in_fence
         self._emit(line, out)
         self._at_line_start = line.endswith("\n")
 
-    def _emit(self, text: str, out: list[Event]) -> None:
+    def _emit(self, text: str, out: list[ParserEvent]) -> None:
         if text:
             self.words.feed(text)
-            if out and out[-1]["event"] == "text":
-                out[-1]["text"] += text
+            last = out[-1] if out else None
+            if isinstance(last, TextEvent):  # one event per piece: merge with the last
+                out[-1] = TextEvent(last.text + text)
             else:
-                out.append({"event": "text", "text": text})
+                out.append(TextEvent(text))
 
-    def _close_section(self, out: list[Event]) -> None:
+    def _close_section(self, out: list[ParserEvent]) -> None:
         if self.sections and "words" not in self.sections[-1]:
             section = self.sections[-1]
             section["words"] = self.words.total - self._section_words_at_start
-            out.append({"event": "section_end", "index": section["index"],
-                        "title": section["title"], "words": section["words"]})
+            out.append(SectionEndEvent(section["index"], section["title"], section["words"]))
 
-    def finish(self, out: list[Event]) -> None:
+    def finish(self, out: list[ParserEvent]) -> None:
         if self._line is not None:
             line, self._line = self._line, None
             self._complete_line(line, out)
@@ -129,8 +130,8 @@ class ProtocolParser:
     def words(self) -> int:
         return self.sections.words.total
 
-    def feed(self, piece: str) -> list[Event]:
-        out: list[Event] = []
+    def feed(self, piece: str) -> list[ParserEvent]:
+        out: list[ParserEvent] = []
         text = self._held + piece
         self._held = ""
         cut = text.rfind("<", max(0, len(text) - 9))
@@ -146,14 +147,14 @@ class ProtocolParser:
         self._route(text[position:], out)
         return out
 
-    def finish(self) -> list[Event]:
-        out: list[Event] = []
+    def finish(self) -> list[ParserEvent]:
+        out: list[ParserEvent] = []
         held, self._held = self._held, ""
         self._route(held, out)
         self.sections.finish(out)
         return out
 
-    def _tag(self, tag: str, out: list[Event]) -> None:
+    def _tag(self, tag: str, out: list[ParserEvent]) -> None:
         self.saw_tags = True
         if tag == "<think>":
             if self.mode != POST:
@@ -167,16 +168,17 @@ class ProtocolParser:
         elif tag == "</answer>":
             self.mode = POST
 
-    def _route(self, text: str, out: list[Event]) -> None:
+    def _route(self, text: str, out: list[ParserEvent]) -> None:
         if not text:
             return
         mode = self.mode
         if mode == THINK:
             self.think_chars += len(text)
-            if out and out[-1]["event"] == "think":
-                out[-1]["text"] += text
+            last = out[-1] if out else None
+            if isinstance(last, ThinkEvent):
+                out[-1] = ThinkEvent(last.text + text)
             else:
-                out.append({"event": "think", "text": text})
+                out.append(ThinkEvent(text))
             return
         if mode == POST:
             return

@@ -15,13 +15,17 @@ on to the sections left.
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
-from dataclasses import replace
-from typing import Any, Callable
+from dataclasses import dataclass, replace
+from typing import Any
 
-from lwz_cli.engine.protocol import count_tokens
+from lwz_cli.engine.protocol import Engine
 from lwz_cli.errors import Interrupted, RuntimeFailure
+from lwz_cli.events import (CheckpointEvent, DoneEvent, Emit, Event, PlanEntry, PlanEvent,
+                            ResumedEvent, SectionEndEvent, SectionStartEvent, TextEvent, ThinkEvent,
+                            TickEvent, WarningEvent)
 from lwz_cli.journal import CHECKPOINT_INTERVAL, Checkpoint, Journal, disk_error
 from lwz_cli.output import DocumentOutput
 from lwz_cli.profiles import profile
@@ -36,8 +40,25 @@ from lwz_cli.writing.plan import (WORDS_PER_SECTION, Plan, Section, normalise_pl
 from lwz_cli.writing.result import WriteResult, resume_command
 from lwz_cli.writing.session import Prepared
 
-Emit = Callable[[dict[str, Any]], None]
 RECENT_CHARS = 1500  # text carried into a rebuilt prompt
+
+
+@dataclass(frozen=True)
+class DocumentState:
+    """What an interactive edit can change in a planned run, held by value (for
+    undo): the outline, the written sections, where writing goes on, the tokens
+    the conversation continues from, and the target."""
+
+    plan: Plan
+    done: tuple[dict[str, Any], ...]  # {title, chunk, words} per written section
+    index: int
+    base: tuple[int, ...] | None
+    turn_base: tuple[int, ...] | None
+    target: int | None
+
+    def without_tokens(self) -> DocumentState:
+        """The same state for another model: token ids of this one mean nothing there."""
+        return replace(self, base=None, turn_base=None)
 
 
 def section_request(plan: Plan, index: int, *, language: str, first: bool,
@@ -85,8 +106,8 @@ def _section_request(plan: Plan, index: int, *, language: str, first: bool,
 
 
 class PlannedRun:
-    def __init__(self, prepared: Prepared, emit: Emit, *, engine, journal: Journal | None = None,
-                 cancel: threading.Event | None = None, resumed: bool = False):
+    def __init__(self, prepared: Prepared, emit: Emit, *, engine: Engine,
+                 journal: Journal | None = None, cancel: threading.Event | None = None, resumed: bool = False):
         self.prepared = prepared
         self.emit = emit
         self.engine = engine
@@ -121,20 +142,18 @@ class PlannedRun:
     def _words_before(self) -> int:
         return sum(d["words"] for d in self.done) + count_words(self.heading_chunk)
 
-    def _plan_emit(self, event: dict[str, Any]) -> None:
-        if event["event"] == "think":  # the outline itself arrives as the `plan` event
+    def _plan_emit(self, event: Event) -> None:
+        if isinstance(event, ThinkEvent):  # the outline itself arrives as the `plan` event
             self.emit(event)
-        elif event["event"] == "progress":
-            self.emit({**event, "phase": "planning"})
+        elif isinstance(event, TickEvent):
+            self.emit(replace(event, phase="planning"))
 
-    def _section_emit(self, event: dict[str, Any]) -> None:
-        kind = event["event"]
-        if kind.startswith("section_"):
+    def _section_emit(self, event: Event) -> None:
+        if isinstance(event, (SectionStartEvent, SectionEndEvent)):
             return  # sub-headings inside a section are text; the plan's sections are ours
-        if kind == "progress":
-            event = {**event, "words": self._words_before() + event.get("words", 0),
-                     "tokens": self.totals["new"] + event.get("tokens", 0),
-                     "decode_seconds": self.totals["decode"] + event.get("decode_seconds", 0)}
+        if isinstance(event, TickEvent):  # counted from the document's start
+            event = event.offset(words=self._words_before(), tokens=self.totals["new"],
+                                 decode_seconds=self.totals["decode"])
         self.emit(event)
 
     def _add_totals(self, draft: Draft) -> None:
@@ -179,8 +198,7 @@ class PlannedRun:
         except OSError as exc:
             raise disk_error(exc, journal.dir, resume_command(self.prepared, journal)) from exc
         self._last_checkpoint = time.monotonic()
-        self.emit({"event": "checkpoint", "tokens": len(generated), "words": self._document_words(),
-                   "sections": len(self.done)})
+        self.emit(CheckpointEvent(len(generated), self._document_words(), len(self.done)))
 
     def snapshot(self, *, force: bool = False) -> None:
         if self.draft is not None:
@@ -188,10 +206,14 @@ class PlannedRun:
 
     # -- document ---------------------------------------------------------------
 
-    def document(self, upto: int | None = None) -> str:
-        """The document so far (or its sections before `upto`)."""
+    def document(self, upto: int | None = None, *, partial: bool = False) -> str:
+        """The document so far (or its sections before `upto`); `partial` adds the
+        section stopped mid-way, if any."""
         title = f"# {self.plan.title}\n\n" if self.plan and self.plan.title else ""
-        return title + "".join(d["chunk"] for d in self.done[:upto])
+        text = title + "".join(d["chunk"] for d in self.done[:upto])
+        if partial and self.section_in_progress:
+            text += self.heading_chunk + self.draft.text()
+        return text
 
     def _document_words(self) -> int:
         return self._words_before() + (self.draft.words if self.draft and self.phase == "sections" else 0)
@@ -210,24 +232,23 @@ class PlannedRun:
         self.heading_chunk = state.heading
         self.continuations = state.continuations
         self.totals.update(state.totals.to_json())
-        self.resumed_tokens = self.totals["generated"] + count_tokens(self.engine,
-                                                                      checkpoint.generated)
+        self.resumed_tokens = self.totals["generated"] + self.engine.count_tokens(
+            checkpoint.generated)
         context = state.context
         if self.plan is not None:
-            self.emit({"event": "plan", **self._plan_event()})
+            self.emit(self._plan_event())
             for i, entry in enumerate(self.done, 1):
-                self.emit({"event": "section_start", "index": i, "title": entry["title"], "level": 2,
-                           "budget": self.plan.sections[i - 1].budget})
-                self.emit({"event": "section_end", "index": i, "title": entry["title"],
-                           "words": entry["words"], "budget": self.plan.sections[i - 1].budget})
+                self.emit(SectionStartEvent(i, entry["title"], 2, self.plan.sections[i - 1].budget))
+                self.emit(SectionEndEvent(i, entry["title"], entry["words"],
+                                          self.plan.sections[i - 1].budget))
         if context is not None:
             self.draft = self._new_draft(list(context), planning=self.phase == "plan")
             self.snapshots.restore(self.draft.context + list(checkpoint.generated))
             self.draft.replay(list(checkpoint.generated))
-        self.emit({"event": "progress", "phase": "resumed", "words": self._document_words(),
-                   "draft_tail": (self.document() + self.heading_chunk +
-                                  (self.draft.text() if self.draft and self.phase == "sections" else ""))[-4000:],
-                   "tokens": 0})
+        self.emit(ResumedEvent(
+            self._document_words(),
+            (self.document() + self.heading_chunk +
+             (self.draft.text() if self.draft and self.phase == "sections" else ""))[-4000:]))
 
     # -- the run ------------------------------------------------------------------
 
@@ -252,10 +273,9 @@ class PlannedRun:
         raise Interrupted(f"interrupted; {self._document_words()} words are saved",
                           hint=f"continue with: {resume_command(self.prepared, self.journal)}")
 
-    def _plan_event(self) -> dict[str, Any]:
-        return {"title": self.plan.title, "sections": [
-            {"index": i, "title": s.title, "points": s.points, "budget": s.budget}
-            for i, s in enumerate(self.plan.sections, 1)]}
+    def _plan_event(self) -> PlanEvent:
+        return PlanEvent(self.plan.title, tuple(
+            PlanEntry(i, s.title, s.points, s.budget) for i, s in enumerate(self.plan.sections, 1)))
 
     def make_plan(self) -> None:
         target = self.prepared.target_words
@@ -271,17 +291,17 @@ class PlannedRun:
         self.plan.planned_count = len(self.plan.sections)  # extensions are counted against it
         if self.plan.sections != parsed.sections:
             reason = "" if parsed.sections else " (no outline found in the model's answer)"
-            self.emit({"event": "warning", "message": f"the model's outline was adjusted to "
-                       f"{len(self.plan.sections)} sections summing to {target:,} words{reason}"})
+            self.emit(WarningEvent(f"the model's outline was adjusted to {len(self.plan.sections)} "
+                                   f"sections summing to {target:,} words{reason}"))
         self._add_totals(draft)
         # an outline the model could not write is not worth keeping in its context
         usable = self.plan.sections == parsed.sections
         self.base = draft.context + draft.generated[: draft.clean_count] if usable else None
         self.draft = None
         self.phase = "sections"
-        self.emit({"event": "plan", **self._plan_event()})
+        self.emit(self._plan_event())
         if self.plan.title:
-            self.emit({"event": "text", "text": f"# {self.plan.title}\n\n"})
+            self.emit(TextEvent(f"# {self.plan.title}\n\n"))
         self.checkpoint()
 
     def _next_context(self, index: int, *, base: list[int] | None = None,
@@ -297,7 +317,7 @@ class PlannedRun:
         self.turn_base = None
         if turn is not None and base is not None:
             context = base + self.engine.tokenize(turn, add_bos=False)
-            if count_tokens(self.engine, context) + room <= self.prepared.tokens.n_ctx:
+            if self.engine.count_tokens(context) + room <= self.prepared.tokens.n_ctx:
                 self.turn_base = base
                 return context
         before = self.document(upto=index)
@@ -306,7 +326,7 @@ class PlannedRun:
                                request=self.prepared.request.prompt, recent=recent, notes=notes)
         text = conv.first(user) + conv.assistant_prefix
         context = self.engine.tokenize(text, add_bos=self.prepared.prompt.add_bos)
-        if count_tokens(self.engine, context) + min(room, 256) > self.prepared.tokens.n_ctx:
+        if self.engine.count_tokens(context) + min(room, 256) > self.prepared.tokens.n_ctx:
             raise RuntimeFailure(
                 f"section {index + 1} does not fit the {self.prepared.tokens.n_ctx}-token context",
                 hint="raise --ctx or ask for fewer words")
@@ -318,9 +338,8 @@ class PlannedRun:
         if self.draft is None:  # a new section (not one being resumed)
             self.continuations = 0
             self.heading_chunk = f"## {section.title}\n\n"
-            self.emit({"event": "section_start", "index": index + 1, "title": section.title,
-                       "level": 2, "budget": section.budget})
-            self.emit({"event": "text", "text": self.heading_chunk})
+            self.emit(SectionStartEvent(index + 1, section.title, 2, section.budget))
+            self.emit(TextEvent(self.heading_chunk))
             notes, self.notes = self.notes, None
             self.draft = self._new_draft(self._next_context(index, base=self.base, notes=notes),
                                          planning=False)
@@ -366,10 +385,9 @@ class PlannedRun:
         body = draft.text()
         tail = "" if body.endswith("\n\n") else ("\n" if body.endswith("\n") else "\n\n")
         if tail:
-            self.emit({"event": "text", "text": tail})
+            self.emit(TextEvent(tail))
         chunk = heading + body + tail
-        self.emit({"event": "section_end", "index": index + 1, "title": section.title,
-                   "words": count_words(chunk), "budget": section.budget})
+        self.emit(SectionEndEvent(index + 1, section.title, count_words(chunk), section.budget))
         return chunk
 
     def rewrite_section(self, index: int, *, notes: str | None = None) -> str:
@@ -384,9 +402,8 @@ class PlannedRun:
         # the last section's turn went onto `turn_base`; others are re-prompted from the text
         base = self.turn_base if last else None
         heading = f"## {section.title}\n\n"
-        self.emit({"event": "section_start", "index": index + 1, "title": section.title,
-                   "level": 2, "budget": section.budget})
-        self.emit({"event": "text", "text": heading})
+        self.emit(SectionStartEvent(index + 1, section.title, 2, section.budget))
+        self.emit(TextEvent(heading))
         context = self._next_context(index, base=base, notes=notes)
         self.totals["prompt"] = self.totals.get("prompt", 0) + len(context)
         sampling = self.prepared.request.sampling
@@ -413,13 +430,111 @@ class PlannedRun:
         """Progress of a rewritten section, counting the words around it."""
         others = sum(d["words"] for i, d in enumerate(self.done) if i != index)
 
-        def emit(event: dict[str, Any]) -> None:
-            if event["event"].startswith("section_"):
+        def emit(event: Event) -> None:
+            if isinstance(event, (SectionStartEvent, SectionEndEvent)):
                 return
-            if event["event"] == "progress":
-                event = {**event, "words": others + event.get("words", 0)}
+            if isinstance(event, TickEvent):
+                event = event.offset(words=others)
             self.emit(event)
         return emit
+
+    # -- interactive drafting (`lwz chat`, lwz_cli.writing.drafting) ----------------
+
+    @property
+    def target(self) -> int | None:
+        return self.prepared.target_words
+
+    @property
+    def stopped_mid_way(self) -> bool:
+        """The outline or a section was stopped before its end; `run()` goes on with it."""
+        return self.draft is not None
+
+    @property
+    def section_in_progress(self) -> bool:
+        """A section was stopped mid-way: its text is in the draft, not yet in `done`."""
+        return self.draft is not None and self.phase == "sections"
+
+    @property
+    def all_written(self) -> bool:
+        """The outline exists and every section of it is written."""
+        return (self.plan is not None and self.index >= len(self.plan.sections)
+                and self.draft is None)
+
+    def set_emit(self, emit: Emit) -> None:
+        """Send the next events to `emit` (each chat step has its own view)."""
+        self.emit = emit
+
+    def set_notes(self, notes: str | None) -> None:
+        """The author's guidance for the next new section."""
+        self.notes = notes
+
+    def set_target(self, words: int | None) -> None:
+        self.prepared = replace(self.prepared, target_words=words)
+
+    def allow_tokens(self, tokens: int) -> None:
+        """Let the run generate `tokens` more from here: a chat draft is redone without
+        end, so its token budget is per step rather than per document."""
+        budget = replace(self.prepared.tokens, max_tokens=self.totals["generated"] + tokens)
+        self.prepared = replace(self.prepared, tokens=budget)
+
+    def set_budget(self, index: int, words: int) -> None:
+        """Section `index` (0-based) is to be about `words` long."""
+        self.plan.sections[index].budget = words
+
+    def rebalance_unwritten(self) -> None:
+        """Share what the target leaves after the text so far among the sections
+        not yet written."""
+        written = count_words(self.document(partial=True))
+        rebalance(written, self.prepared.target_words, self.plan.sections[len(self.done):])
+
+    def add_section(self, title: str, budget: int) -> None:
+        """Plan one more section after the last; the next `run()` writes it."""
+        self.plan.sections.append(Section(title, "", budget))
+        self.emit(self._plan_event())
+
+    def replace_plan(self, plan: Plan, written: list[dict[str, Any]]) -> None:
+        """Take an edited outline and the written sections it keeps ({title, chunk,
+        words}, the first of its sections, in order). Writing goes on after them,
+        prompted from the request and the text: the conversation no longer matches."""
+        if len(written) > len(plan.sections):
+            raise ValueError(f"{len(written)} written sections for an outline of "
+                             f"{len(plan.sections)}")
+        self.plan = plan
+        self.done = list(written)
+        self.index = len(self.done)
+        self.draft = None
+        self.base = self.turn_base = None
+
+    def state(self) -> DocumentState:
+        """A copy of what an edit can change; `restore_state` puts it back."""
+        if self.plan is None:
+            raise ValueError("a planned run has no document state before its outline")
+        return DocumentState(
+            plan=copy.deepcopy(self.plan), done=tuple(copy.deepcopy(self.done)), index=self.index,
+            base=tuple(self.base) if self.base is not None else None,
+            turn_base=tuple(self.turn_base) if self.turn_base is not None else None,
+            target=self.target)
+
+    def restore_state(self, state: DocumentState) -> None:
+        """Back to `state`, a section stopped mid-way dropped; the state stays usable."""
+        self.phase = "sections"
+        self.plan = copy.deepcopy(state.plan)
+        self.done = copy.deepcopy(list(state.done))
+        self.index = state.index
+        self.base = list(state.base) if state.base is not None else None
+        self.turn_base = list(state.turn_base) if state.turn_base is not None else None
+        self.draft = None
+        self.set_target(state.target)
+
+    def move_to(self, prepared: Prepared, engine) -> None:
+        """Go on with another model: its prompts and engine, the same text and plan.
+        The conversation's tokens are the old model's, so the next section is
+        prompted afresh."""
+        self.prepared = prepared
+        self.conversation = prepared.conversation
+        self.language = prepared.prompt.language
+        self.engine = engine
+        self.base = self.turn_base = None
 
     def extend(self) -> None:
         """Before the closing section: if the sections so far fell short (weak models
@@ -440,9 +555,9 @@ class PlannedRun:
         plan.sections.insert(self.index, Section(source.title + more, source.points,
                                                  min(missing, WORDS_PER_SECTION)))
         closing.budget = closing_budget
-        self.emit({"event": "warning", "message": f"{target - missing - closing_budget:,} of "
-                   f"{target:,} words before the closing section; adding section {self.index + 1}"})
-        self.emit({"event": "plan", **self._plan_event()})
+        self.emit(WarningEvent(f"{target - missing - closing_budget:,} of {target:,} words before "
+                               f"the closing section; adding section {self.index + 1}"))
+        self.emit(self._plan_event())
 
     def run(self) -> dict[str, Any]:
         """Plan (unless resumed past it), write every section; returns totals."""
@@ -450,8 +565,7 @@ class PlannedRun:
             self.make_plan()
         while self.index < len(self.plan.sections):
             if self._remaining_tokens() <= 64:
-                self.emit({"event": "warning", "message": "stopped at the token limit "
-                           "(raise --max-tokens)"})
+                self.emit(WarningEvent("stopped at the token limit (raise --max-tokens)"))
                 break
             if self.index == len(self.plan.sections) - 1 and self.draft is None:
                 self.extend()
@@ -467,8 +581,8 @@ class PlannedRun:
         words = count_words(text)
         target = prepared.target_words
         if target and words < 0.5 * target:
-            self.emit({"event": "warning", "message": f"the document is short: {words} of "
-                       f"{target} words ({100 * words // target}%)"})
+            self.emit(WarningEvent(f"the document is short: {words} of "
+                                   f"{target} words ({100 * words // target}%)"))
         output = request.output
         try:
             if output is not None:
@@ -476,22 +590,22 @@ class PlannedRun:
         except OSError as exc:
             raise disk_error(exc, output.parent, resume_command(prepared, self.journal)) from exc
         t = self.totals
-        done = {
-            "event": "done", "output": str(output) if output else None,
-            "words": words, "target_words": target,
-            "generated_tokens": t["generated"], "prompt_tokens_evaluated": t["evaluated"],
-            "decode_seconds": round(t["decode"], 3),
-            "tokens_per_second": round(t["new"] / t["decode"], 2) if t["decode"] > 0 else 0.0,
-            "prefill_seconds": round(t["prefill"], 3),
-            "seconds": round(time.monotonic() - started, 3),
-            "resumed": self.resumed, "resumed_tokens": self.resumed_tokens,
-            "finish_reason": "plan", "repetition_rewinds": t["rewinds"],
-            "sections": len(outline(text)), "planned_sections": len(self.plan.sections),
-            "model": prepared.model_name, "strategy": "planned",
-        }
-        token_counts = getattr(self.engine, "token_counts", None)
-        if token_counts:  # an endpoint: "server usage" or "counted pieces"
-            done["token_counts"] = token_counts
+        token_counts = self.engine.token_counts
+        done = DoneEvent(
+            output=str(output) if output else None,
+            words=words, target_words=target,
+            generated_tokens=t["generated"], prompt_tokens_evaluated=t["evaluated"],
+            decode_seconds=round(t["decode"], 3),
+            tokens_per_second=round(t["new"] / t["decode"], 2) if t["decode"] > 0 else 0.0,
+            prefill_seconds=round(t["prefill"], 3),
+            seconds=round(time.monotonic() - started, 3),
+            resumed=self.resumed, resumed_tokens=self.resumed_tokens,
+            finish_reason="plan", repetition_rewinds=t["rewinds"], continuations=None,
+            sections=len(outline(text)), think_chars=None,
+            planned_sections=len(self.plan.sections),
+            model=prepared.model_name, strategy="planned",
+            # an endpoint: "server usage" or "counted pieces"
+            token_counts=token_counts or None)
         if self.journal is not None:
             try:
                 self.journal.drop_snapshot()
@@ -500,3 +614,4 @@ class PlannedRun:
                 pass
         self.emit(done)
         return WriteResult(text, "", done)
+

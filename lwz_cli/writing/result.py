@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from lwz_cli.events import DoneEvent
 from lwz_cli.journal import Journal
 from lwz_cli.writing.session import Prepared
 
@@ -13,7 +13,7 @@ from lwz_cli.writing.session import Prepared
 class WriteResult:
     document: str
     think: str
-    done: dict[str, Any]
+    done: DoneEvent
 
 
 def resume_command(prepared: Prepared, journal: Journal | None) -> str:

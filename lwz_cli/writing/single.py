@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
-
-from lwz_cli.engine.protocol import count_tokens
+from lwz_cli.engine.protocol import Engine
 from lwz_cli.errors import Interrupted, RuntimeFailure
+from lwz_cli.events import (CheckpointEvent, DoneEvent, Emit, SectionEndEvent, SectionStartEvent,
+                            WarningEvent)
 from lwz_cli.journal import CHECKPOINT_INTERVAL, Checkpoint, Journal, disk_error
 from lwz_cli.output import DocumentOutput
 from lwz_cli.profiles import profile
@@ -26,15 +26,13 @@ from lwz_cli.writing.kvsnap import Snapshots
 from lwz_cli.writing.result import WriteResult, resume_command
 from lwz_cli.writing.session import Prepared
 
-Emit = Callable[[dict[str, Any]], None]
-
 
 
 class SinglePass:
     """The whole answer as one draft, with the journal's checkpoints."""
 
-    def __init__(self, prepared: Prepared, emit: Emit, *, engine, journal: Journal | None = None,
-                 cancel: threading.Event | None = None, resumed: bool = False):
+    def __init__(self, prepared: Prepared, emit: Emit, *, engine: Engine,
+                 journal: Journal | None = None, cancel: threading.Event | None = None, resumed: bool = False):
         self.prepared = prepared
         self.emit = emit
         self.engine = engine
@@ -57,15 +55,16 @@ class SinglePass:
 
     def replay(self, generated: list[int]) -> None:
         """Rebuild the draft from stored token ids, without the model."""
-        sections: list[dict[str, Any]] = []
-        self.draft.on_event = lambda e: sections.append(e) if e["event"].startswith("section_") else None
+        sections: list[SectionStartEvent | SectionEndEvent] = []
+        self.draft.on_event = lambda e: sections.append(e) \
+            if isinstance(e, (SectionStartEvent, SectionEndEvent)) else None
         try:
             self.draft.replay(generated)
         finally:
             self.draft.on_event = None
         for event in sections:  # the plan panel shows the finished sections again
             self.emit(event)
-        self.resumed_tokens = count_tokens(self.engine, generated)
+        self.resumed_tokens = self.engine.count_tokens(generated)
         self.sections_saved = len(self.draft.section_starts)
         self._think_saved = len(self.draft.think_text())
 
@@ -107,8 +106,7 @@ class SinglePass:
         except OSError as exc:
             raise disk_error(exc, journal.dir, resume_command(self.prepared, journal)) from exc
         self._last_checkpoint = time.monotonic()
-        self.emit({"event": "checkpoint", "tokens": draft.clean_count, "words": draft.words,
-                   "sections": len(starts)})
+        self.emit(CheckpointEvent(draft.clean_count, draft.words, len(starts)))
 
     def snapshot(self, *, force: bool = False) -> None:
         self.snapshots.save(self.prepared.prompt_tokens + self.draft.generated, force=force)
@@ -129,12 +127,12 @@ class SinglePass:
             short = target and draft.words < SHORT * target and reason in ("eos", "stop")
             progressed = draft.words > self._words_at_continuation
             if short and progressed and self.continuations < CONTINUATIONS and \
-                    prepared.tokens.max_tokens - count_tokens(
-                        self.engine, draft.generated[: draft.clean_count]) > 64:
+                    prepared.tokens.max_tokens - self.engine.count_tokens(
+                        draft.generated[: draft.clean_count]) > 64:
                 self._words_at_continuation = draft.words
                 self.continuations += 1
-                self.emit({"event": "warning", "message": f"the model stopped at {draft.words} of "
-                           f"{target} words; continuing ({self.continuations}/{CONTINUATIONS})"})
+                self.emit(WarningEvent(f"the model stopped at {draft.words} of {target} words; "
+                                       f"continuing ({self.continuations}/{CONTINUATIONS})"))
                 draft.nudge("\n\n")
                 continue
             break
@@ -171,24 +169,23 @@ class SinglePass:
             raise disk_error(exc, output.parent if output else self.journal.dir,
                              resume_command(prepared, self.journal)) from exc
         decode = draft.decode_seconds
-        done = {
-            "event": "done", "output": str(output) if output else None,
-            "words": words, "target_words": prepared.target_words,
-            "generated_tokens": draft.model_tokens,
-            "prompt_tokens_evaluated": draft.prompt_tokens_evaluated,
-            "decode_seconds": round(decode, 3),
-            "tokens_per_second": round(draft.new_tokens / decode, 2) if decode > 0 else 0.0,
-            "prefill_seconds": round(draft.prefill_seconds, 3),
-            "seconds": round(time.monotonic() - started, 3),
-            "resumed": self.resumed, "resumed_tokens": self.resumed_tokens,
-            "finish_reason": reason, "repetition_rewinds": draft.rewinds,
-            "continuations": self.continuations,
-            "sections": len(outline(text)), "think_chars": len(think_text),
-            "model": prepared.model_name, "strategy": prepared.strategy,
-        }
-        token_counts = getattr(self.engine, "token_counts", None)
-        if token_counts:  # an endpoint: "server usage" or "counted pieces"
-            done["token_counts"] = token_counts
+        token_counts = self.engine.token_counts
+        done = DoneEvent(
+            output=str(output) if output else None,
+            words=words, target_words=prepared.target_words,
+            generated_tokens=draft.model_tokens,
+            prompt_tokens_evaluated=draft.prompt_tokens_evaluated,
+            decode_seconds=round(decode, 3),
+            tokens_per_second=round(draft.new_tokens / decode, 2) if decode > 0 else 0.0,
+            prefill_seconds=round(draft.prefill_seconds, 3),
+            seconds=round(time.monotonic() - started, 3),
+            resumed=self.resumed, resumed_tokens=self.resumed_tokens,
+            finish_reason=reason, repetition_rewinds=draft.rewinds,
+            continuations=self.continuations,
+            sections=len(outline(text)), think_chars=len(think_text), planned_sections=None,
+            model=prepared.model_name, strategy=prepared.strategy,
+            # an endpoint: "server usage" or "counted pieces"
+            token_counts=token_counts or None)
         if self.journal is not None:
             try:
                 self.journal.drop_snapshot()
@@ -218,10 +215,10 @@ class SinglePass:
     def _warn(self, text: str, words: int, reason: str, tokens: int) -> None:
         target = self.prepared.target_words
         if reason == "length":
-            self.emit({"event": "warning", "message": f"stopped at the token limit ({tokens} "
-                       "tokens); the document may end mid-sentence (raise --max-tokens or --ctx)"})
+            self.emit(WarningEvent(f"stopped at the token limit ({tokens} tokens); the document "
+                                   "may end mid-sentence (raise --max-tokens or --ctx)"))
         if target and words < 0.5 * target:
-            self.emit({"event": "warning", "message": f"the document is short: {words} of "
-                       f"{target} words ({100 * words // target}%)"})
+            self.emit(WarningEvent(f"the document is short: {words} of "
+                                   f"{target} words ({100 * words // target}%)"))
         if unclosed_fence(text):
-            self.emit({"event": "warning", "message": "the document ends inside a code block"})
+            self.emit(WarningEvent("the document ends inside a code block"))
