@@ -27,7 +27,7 @@ import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from lwz_cli import __version__
 from lwz_cli.atomic import atomic_write_bytes, atomic_write_text, fsync_dir
@@ -130,6 +130,7 @@ class Journal:
         self.manifest = Manifest()
         self.seq = 0
         self.warnings: list[str] = []
+        self._lock: TextIO | None = None  # held while this process writes the run
 
     # -- finding and creating ---------------------------------------------------
 
@@ -321,17 +322,17 @@ class Journal:
         """Hold an exclusive lock while writing; a second lwz on the run is refused."""
         import fcntl
 
-        self._lock = open(self.dir / "lock", "a+")
+        handle = open(self.dir / "lock", "a+")
         try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            self._lock.close()
-            self._lock = None
+            handle.close()
             raise UsageError(f"another lwz is writing this document right now ({self.dir.name})",
                              hint="wait for it to finish, or stop it first") from None
+        self._lock = handle
 
     def unlock(self) -> None:
-        handle = getattr(self, "_lock", None)
+        handle = self._lock
         if handle is not None:
             handle.close()
             self._lock = None

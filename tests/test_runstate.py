@@ -9,8 +9,16 @@ import pytest
 
 from lwz_cli.errors import UsageError
 from lwz_cli.journal import MANIFEST, SLOTS, Journal, JournalCorrupt
-from lwz_cli.runstate import (UNFINISHED, BatchRecord, Checkpoint, Manifest, PlannedState,
-                              RunStatus, RunTotals, WrittenSection)
+from lwz_cli.runstate import (
+    UNFINISHED,
+    BatchRecord,
+    Checkpoint,
+    Manifest,
+    PlannedState,
+    RunStatus,
+    RunTotals,
+    WrittenSection,
+)
 from lwz_cli.writing.plan import Plan, Section
 
 
@@ -151,7 +159,7 @@ def test_a_manifest_missing_a_field_is_damaged_and_listed_as_such(runs):
     del data["prompt"]
     directory = runs / "guide.md-0123456789"
     write_journal(directory, data, None)
-    with pytest.raises(JournalCorrupt, match="damaged.*prompt"):
+    with pytest.raises(JournalCorrupt, match=r"damaged.*prompt"):
         Journal(directory).load_manifest()
     [listed] = Journal.all()
     assert listed.manifest.status is RunStatus.DAMAGED and "prompt" in listed.manifest.error
