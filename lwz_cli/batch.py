@@ -278,7 +278,7 @@ class BatchRunner:
             try:
                 done = self._write(job, decision, endpoint)
             except Interrupted as exc:
-                if pool and endpoint is not None:  # a pool always hands out an endpoint
+                if pool and endpoint is not None:  # set whenever pool is (checked above)
                     pool.give(endpoint, True)
                 return self._finish(job, Outcome(job, action, "interrupted", target=job.words,
                                                  message=str(exc), endpoint=endpoint), started)
