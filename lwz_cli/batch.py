@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -227,7 +227,7 @@ class BatchRunner:
         outcomes: dict[int, Outcome] = {}
         queue = deque(enumerate(self.jobs))
         with ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="lwz-job") as ex:
-            running = {}
+            running: dict[Future[Outcome], int] = {}
             while queue or running:
                 while queue and len(running) < self.parallel and not self.stop_launching \
                         and not self.cancel.is_set():
@@ -281,7 +281,7 @@ class BatchRunner:
             try:
                 done = self._write(job, decision, endpoint)
             except Interrupted as exc:
-                if pool:
+                if pool and endpoint is not None:  # set whenever pool is (checked above)
                     pool.give(endpoint, True)
                 return self._finish(job, Outcome(job, action, "interrupted", target=job.words,
                                                  message=str(exc), endpoint=endpoint), started)
@@ -290,7 +290,7 @@ class BatchRunner:
 
                 last_error = str(exc)
                 retry = isinstance(exc, EndpointError) and not isinstance(exc, EndpointRejected)
-                if pool:
+                if pool and endpoint is not None:
                     pool.give(endpoint, not retry)
                 if retry and not self.cancel.is_set() and attempt + 1 < JOB_ATTEMPTS:
                     elsewhere = " on another endpoint" if pool and len(pool.alive) > 1 else ""
@@ -302,11 +302,11 @@ class BatchRunner:
                 break
             except Exception as exc:  # a bug in one job must not take the batch down
                 last_error = f"internal error: {type(exc).__name__}: {exc}"
-                if pool:
+                if pool and endpoint is not None:
                     pool.give(endpoint, True)
                 break
             else:
-                if pool:
+                if pool and endpoint is not None:
                     pool.give(endpoint, True)
                 return self._finish(job, Outcome(job, action, "done", done.words if done else 0,
                                                  done.target_words if done else job.words,

@@ -82,7 +82,9 @@ def main(argv: list[str] | None = None) -> None:
         error_line("interrupted")
         code = EXIT_INTERRUPTED
     except TyperException as exc:  # Click's usage errors: bad option, missing argument
-        exc.show()
+        # typer exports only the base class; what it raises here is its vendored
+        # ClickException (typer._click, private), which has show()
+        exc.show()  # type: ignore[attr-defined]
         code = getattr(exc, "exit_code", EXIT_USAGE)
     except Interrupted as exc:
         sys.stderr.write(f"lwz: {exc}\n")

@@ -198,8 +198,8 @@ def render(app: typer.Typer) -> str:
     for code, text in EXIT_STATUS:
         out += [".TP", f"\\fB{code}\\fR", _para(text)]
     out.append(".SH EXAMPLES")
-    for text, command in EXAMPLES:
-        out += [".PP", _para(text), ".PP", ".RS 4", ".nf", _esc(command), ".fi", ".RE"]
+    for text, example in EXAMPLES:
+        out += [".PP", _para(text), ".PP", ".RS 4", ".nf", _esc(example), ".fi", ".RE"]
     out += [".SH SEE ALSO", "\\fBllama-server\\fR(1), \\fBhf\\fR(1)",
             ".PP", _para("README.md and CHANGELOG.md in the lwz source tree.")]
     return "\n".join(out) + "\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -47,7 +47,7 @@ def list_(json_mode: bool = typer.Option(False, "--json", help="JSON on stdout."
 
     machine = probe()
     local = local_models()
-    known = []
+    known: list[dict[str, Any]] = []  # JSON rows: str, int, bool and None values
     for q in LWZ_QUANTS:
         p = plan(machine, weights=q.size, quant=q.name, words=10_000)
         where = "GPU" if p.gpu_layers == p.n_layers else (f"{p.gpu_layers} layers GPU" if p.gpu_layers else "CPU")

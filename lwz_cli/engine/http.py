@@ -39,7 +39,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Generator, Iterator, Sequence
 from urllib.parse import urlsplit
 
 from lwz_cli.engine.protocol import GenerationStats, Piece, Sampling, WarningCallback
@@ -173,6 +173,8 @@ def _headers(api_key: str | None) -> dict[str, str]:
 
 def _connection(url: str, timeout: float) -> tuple[http.client.HTTPConnection, str]:
     parts = urlsplit(url)
+    if parts.hostname is None:  # unreachable: every caller passes a normalize_url() URL
+        raise UsageError(f"--endpoint {url!r} is not an http(s) URL")
     cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     return cls(parts.hostname, parts.port, timeout=timeout), parts.path.rstrip("/")
 
@@ -514,7 +516,7 @@ class HttpEngine:
         sampling: Sampling = Sampling(),
         cancel: threading.Event | None = None,
         ignore_eos: bool = False,
-    ) -> Iterator[Piece]:
+    ) -> Generator[Piece, None, None]:  # callers close() it to stop early
         prompt = "".join(map(chr, prompt_tokens))
         stats = self.last = GenerationStats(prompt_tokens=self.count_tokens(prompt_tokens))
         if self.ctx_known:

@@ -13,7 +13,7 @@ import os
 import sys
 import threading
 import time
-from typing import Iterator, Sequence
+from typing import Generator, Sequence
 
 from lwz_cli.engine.detokenizer import IncrementalDetokenizer, llama_token_bytes
 from lwz_cli.engine.protocol import GenerationStats, Piece, Sampling, WarningCallback
@@ -246,7 +246,7 @@ class LlamaEngine:
         sampling: Sampling = Sampling(),
         cancel: threading.Event | None = None,
         ignore_eos: bool = False,
-    ) -> Iterator[Piece]:
+    ) -> Generator[Piece, None, None]:  # callers close() it to stop early
         prompt = list(prompt_tokens)
         room = self.n_ctx - len(prompt)
         if room <= 0:

@@ -7,7 +7,7 @@ implement it, which is why nothing here mentions llama.cpp.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -114,7 +114,7 @@ class Engine(Protocol):
         sampling: Sampling = Sampling(),
         cancel: threading.Event | None = None,
         ignore_eos: bool = False,
-    ) -> Iterator[Piece]: ...
+    ) -> Generator[Piece, None, None]: ...  # callers close() it to stop early
 
     def snapshot_size(self) -> int:
         """Bytes a snapshot of the KV cache would take now."""

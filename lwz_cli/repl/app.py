@@ -48,7 +48,7 @@ class ChatApp:
         self.confirm = confirm or self._confirm
         if history is not None:
             history.parent.mkdir(parents=True, exist_ok=True)
-        self.prompt = PromptSession(
+        self.prompt: PromptSession[str] = PromptSession(
             history=FileHistory(str(history)) if history is not None else InMemoryHistory(),
             completer=commands.ChatCompleter(self._section_choices, self._model_choices),
             complete_while_typing=False, key_bindings=_key_bindings(),

@@ -13,6 +13,8 @@ from lwz_cli.events import (DoneEvent, Event, JobEndEvent, JobStartEvent, Progre
 from lwz_cli.system import NATIVE_IO
 
 if TYPE_CHECKING:
+    from rich.console import RenderableType
+
     from lwz_cli.recipes import Job
     from lwz_cli.view.live import LiveView
 
@@ -56,7 +58,8 @@ class BatchView:
             if self.live is not None and key in self.views:
                 self.views[key](event)  # state only: drawn below, under the jobs bar
             match event:
-                case JobStartEvent(action=action):
+                case JobStartEvent(action=action) if job is not None:  # job events carry their job
+                    key = job.id
                     self.running[key] = {"words": 0, "target": job.words, "tps": 0.0,
                                          "action": action}
                     if self.live is not None and action in ("write", "resume", "regenerate"):
@@ -75,14 +78,15 @@ class BatchView:
                     self.running[key]["target"] = target
                 case WarningEvent(message=message):
                     self._line(f"warning: {message}", always=True)
-                case JobEndEvent():
+                case JobEndEvent() if job is not None:
+                    key = job.id
                     self.running.pop(key, None)
                     self.views.pop(key, None)
                     self.finished += 1
-                    target = f"/{event.target_words:,}" if event.target_words else ""
+                    of_target = f"/{event.target_words:,}" if event.target_words else ""
                     note = f" ({event.message})" if event.message and event.status != "done" else ""
                     self._line(f"[{self.finished}/{self.total}] {key}: {event.status}, "
-                               f"{event.words:,}{target} words{note}")
+                               f"{event.words:,}{of_target} words{note}")
             if self.live is not None:
                 now = time.monotonic()  # at most 8 redraws a second, like lwz write's view
                 if now - self._drawn >= 0.125 or isinstance(event, (JobStartEvent, JobEndEvent,
@@ -108,7 +112,7 @@ class BatchView:
         head = Table.grid(padding=(0, 1))
         head.add_row(Text("jobs"), ProgressBar(total=max(1, self.total), completed=self.finished, width=40),
                      Text(f"{self.finished}/{self.total}"))
-        rows = [head]
+        rows: list[RenderableType] = [head]
         focus = next(iter(self.views), None)  # the oldest running job is shown in full
         for key, row in list(self.running.items())[:8]:
             target = f"/{row['target']:,}" if row.get("target") else ""

@@ -11,7 +11,7 @@ import time
 from collections import deque
 from typing import Callable
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
@@ -156,7 +156,7 @@ class LiveView:
             row = written.get(index)
             plan = self.planned.get(index)
             level = row[1] if row else 2
-            title = row[2] if row else plan.title
+            title = row[2] if row else self.planned[index].title  # not written: so planned
             words = row[3] if row else None
             active = row is not None and words is None and self.phase != "done"
             mark = "▸ " if active or (index == current and words is None) else "  "
@@ -177,14 +177,14 @@ class LiveView:
         start = self.start
         target = start.target_words if start else None
         strategy = start.strategy if start else ""
-        parts = []
+        parts: list[RenderableType] = []
         output = start.output if start and start.output else "stdout"
         title = Text.assemble(("lwz ", "bold cyan"), (start.model if start else "", "cyan"),
                               ("  " + output, "dim"))
         parts.append(title)
         if self.think.text:
-            rows = self.think.rows(width, THINK_LINES)
-            parts.append(Panel(Text("\n".join(rows), style="dim italic"), title="think",
+            think_rows = self.think.rows(width, THINK_LINES)
+            parts.append(Panel(Text("\n".join(think_rows), style="dim italic"), title="think",
                                title_align="left", border_style="dim"))
         rows = self._plan_rows()
         if rows:

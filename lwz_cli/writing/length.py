@@ -130,8 +130,8 @@ def parse_target(request: str) -> int | None:
         unit = {"千": 1000, "万": 10_000}.get(m.group(2) or "", 1)
         found.append((m.start(), int(_number(m.group(1)) * unit)))
     for m in _ZH_NUMERAL_TARGET.finditer(request):
-        value = chinese_numeral(m.group(1))
-        if value:
-            found.append((m.start(), value))
+        numeral = chinese_numeral(m.group(1))
+        if numeral:
+            found.append((m.start(), numeral))
     found = [item for item in found if item[1] > 0]
     return min(found)[1] if found else None

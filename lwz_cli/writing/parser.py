@@ -80,14 +80,12 @@ class SectionTracker:
         heading = _HEADING.match(line.rstrip("\n"))
         if heading and not self._in_fence:
             self._close_section(out)
-            section = {
-                "index": len(self.sections) + 1,
-                "title": heading.group(2).strip(),
-                "level": len(heading.group(1)),
-            }
-            self.sections.append(section)
+            index = len(self.sections) + 1
+            title = heading.group(2).strip()
+            level = len(heading.group(1))
+            self.sections.append({"index": index, "title": title, "level": level})
             self._section_words_at_start = self.words.total
-            out.append(SectionStartEvent(section["index"], section["title"], section["level"]))
+            out.append(SectionStartEvent(index, title, level))
         elif _FENCE.match(line):
             self._in_fence = not self._in_fence
         self._emit(line, out)

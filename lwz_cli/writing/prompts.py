@@ -12,9 +12,13 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from typing import TYPE_CHECKING, cast
 
 from lwz_cli.profiles import CHAT, LWZ
 from lwz_cli.writing.length import has_cjk
+
+if TYPE_CHECKING:
+    from llama_cpp.llama_types import ChatCompletionRequestMessage
 
 ANSWER_CLOSE = "</answer>"
 
@@ -102,7 +106,8 @@ def chat_prompt(
             template=template, eos_token=eos_token, bos_token=bos_token,
             add_generation_prompt=True,
         )
-        rendered = formatter(messages=messages)
+        # our role/content dicts are what its message TypedDicts describe
+        rendered = formatter(messages=cast("list[ChatCompletionRequestMessage]", messages))
         text = rendered.prompt
         extra = rendered.stop
         stop += [extra] if isinstance(extra, str) else list(extra or [])
@@ -158,7 +163,7 @@ class Conversation:
 
         formatter = Jinja2ChatFormatter(template=self.template, eos_token=self.eos_token,
                                         bos_token=self.bos_token, add_generation_prompt=True)
-        rendered = formatter(messages=messages)
+        rendered = formatter(messages=cast("list[ChatCompletionRequestMessage]", messages))
         stop = rendered.stop
         return rendered.prompt, tuple([stop] if isinstance(stop, str) else list(stop or []))
 
