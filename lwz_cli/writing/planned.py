@@ -28,7 +28,7 @@ from lwz_cli.events import (CheckpointEvent, DoneEvent, Emit, Event, PlanEntry, 
                             TickEvent, WarningEvent)
 from lwz_cli.journal import CHECKPOINT_INTERVAL, Checkpoint, Journal, disk_error, partial_path
 from lwz_cli.profiles import profile
-from lwz_cli.writing.budget import TOKENS_PER_WORD
+from lwz_cli.tokens import TOKENS_PER_WORD
 from lwz_cli.writing.draft import CONTINUATIONS, RESEED_STEP, SHORT, Draft
 from lwz_cli.writing.kvsnap import Snapshots
 from lwz_cli.writing.length import count_words
