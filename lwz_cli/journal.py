@@ -19,11 +19,13 @@ also mirrored to `PATH.partial` beside the output.
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,8 +54,6 @@ def _fault_pause() -> None:
     stderr, so a test can kill -9 lwz in the middle of a checkpoint write."""
     pause = os.environ.get("LWZ_FAULT_PAUSE_IN_CHECKPOINT")
     if pause:
-        import sys
-
         sys.stderr.write("lwz: [fault] paused inside a checkpoint write\n")
         sys.stderr.flush()
         time.sleep(float(pause))
@@ -329,8 +329,6 @@ class Journal:
 
     def lock(self) -> None:
         """Hold an exclusive lock while writing; a second lwz on the run is refused."""
-        import fcntl
-
         self._lock = open(self.dir / "lock", "a+")
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -348,8 +346,6 @@ class Journal:
 
     def is_live(self) -> bool:
         """True while some process holds the run's lock."""
-        import fcntl
-
         try:
             handle = open(self.dir / "lock", "a+")
         except OSError:

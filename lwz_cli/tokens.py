@@ -16,7 +16,7 @@ CTX_STEP = 256
 
 
 def round_up(value: int, step: int = CTX_STEP) -> int:
-    return max(step, int(math.ceil(value / step)) * step)
+    return max(step, math.ceil(value / step) * step)
 
 
 def round_down(value: int, step: int = CTX_STEP) -> int:
