@@ -24,10 +24,11 @@ from lwz_cli.events import DoneEvent, ErrorEvent, Event, JobEndEvent, JobStartEv
 from lwz_cli.journal import Journal, partial_path
 from lwz_cli.models.registry import DEFAULT_MODEL
 from lwz_cli.recipes import Job
+from lwz_cli.writing.engines import EngineCache
 from lwz_cli.writing.length import count_words
 from lwz_cli.writing.resume import UNFINISHED, open_run
 from lwz_cli.writing.run import write_document
-from lwz_cli.writing.session import WriteRequest, engine_gpu_layers, load_engine, prepare
+from lwz_cli.writing.session import WriteRequest, prepare
 
 ENDPOINT_STRIKES = 3  # consecutive failures before an endpoint is dropped
 JOB_ATTEMPTS = 4  # tries per job across endpoints (each resumes from the journal)
@@ -202,9 +203,8 @@ class BatchRunner:
         self.cancel = cancel or threading.Event()
         self.pools: dict[tuple[str, ...], EndpointPool] = {}
         self.stop_launching = False
-        self._engine = None
-        self._engine_key = None
-        self._engine_lock = threading.Lock()
+        self.engines = EngineCache()  # one in-process model for consecutive jobs that need it
+        self._pools_lock = threading.Lock()
 
     def warn(self, message: str) -> None:
         self.emit(None, WarningEvent(message))
@@ -216,7 +216,7 @@ class BatchRunner:
         urls = self.endpoints_for(job)
         if not urls:
             return None
-        with self._engine_lock:
+        with self._pools_lock:
             if urls not in self.pools:
                 self.pools[urls] = EndpointPool(urls, self.warn)
             return self.pools[urls]
@@ -243,7 +243,7 @@ class BatchRunner:
             for n, job in queue:  # never started (an error stopped the batch, or Ctrl-C)
                 outcomes[n] = Outcome(job, "none", "not run", target=job.words,
                                       message="not started")
-        self._close_engine()
+        self.engines.close()
         return [outcomes[n] for n in sorted(outcomes)]
 
     def run_one(self, job: Job) -> Outcome:
@@ -334,7 +334,10 @@ class BatchRunner:
             self.emit(job, event)
 
         try:
-            engine = None if prepared.endpoint else self._engine_for(prepared)
+            # an engine worth keeping loaded is shared with the next jobs; else the
+            # job loads (and closes) its own
+            engine = self.engines.get(prepared.backend, prepared.engine_settings) \
+                if prepared.backend.reuses_engine else None
             write_document(prepared, emit, engine=engine, cancel=self.cancel, journal=journal,
                            checkpoint=checkpoint)
         except BaseException:
@@ -347,23 +350,6 @@ class BatchRunner:
         finally:
             journal.unlock()
         return done[-1] if done else None
-
-    def _engine_for(self, prepared):
-        """One in-process model for consecutive jobs that need the same one."""
-        key = (str(prepared.model.path), prepared.tokens.n_ctx, engine_gpu_layers(prepared),
-               prepared.kv_type)
-        with self._engine_lock:
-            if self._engine is not None and self._engine_key != key:
-                self._close_engine()
-            if self._engine is None:
-                self._engine = load_engine(prepared)
-                self._engine_key = key
-            return self._engine
-
-    def _close_engine(self) -> None:
-        if self._engine is not None:
-            self._engine.close()
-            self._engine = None
 
 
 def _words_of(path) -> int:

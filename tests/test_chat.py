@@ -170,7 +170,7 @@ def test_redo_undo_continue_keep_other_sections_byte_identical(chat_home):
             session.expand(1, 10, view)
 
         assert session.set_model("tiny") == "tiny"  # /model re-prepares the open draft
-        assert session.undo_stack and all(st["base"] is None for _, st in session.undo_stack)
+        assert session.undo_stack and all(st.base is None for _, st in session.undo_stack)
 
         session.set_words(2000)
         assert session.target == 2000

@@ -39,10 +39,10 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 from urllib.parse import urlsplit
 
-from lwz_cli.engine.protocol import GenerationStats, Piece, Sampling
+from lwz_cli.engine.protocol import GenerationStats, Piece, Sampling, WarningCallback
 from lwz_cli.engine.stops import StopMatcher
 from lwz_cli.errors import RuntimeFailure, UsageError
 
@@ -345,7 +345,7 @@ class HttpEngine:
                  retries: int | None = None, backoff: float | None = None,
                  timeout: float | None = None, connect_timeout: float = CONNECT_TIMEOUT,
                  fallbacks: Sequence[str] = (),
-                 on_warning: Callable[[str], None] | None = None):
+                 on_warning: WarningCallback | None = None):
         self.url = normalize_url(url)
         self.model = model
         self._api_key = api_key
@@ -411,6 +411,8 @@ class HttpEngine:
         return None
 
     # -- KV snapshots: not for remote servers ----------------------------------------
+
+    supports_snapshots = False
 
     def snapshot_size(self) -> int:
         return 1 << 62  # larger than any budget: Snapshots never saves one

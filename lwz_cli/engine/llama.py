@@ -16,7 +16,7 @@ import time
 from typing import Iterator, Sequence
 
 from lwz_cli.engine.detokenizer import IncrementalDetokenizer, llama_token_bytes
-from lwz_cli.engine.protocol import GenerationStats, Piece, Sampling
+from lwz_cli.engine.protocol import GenerationStats, Piece, Sampling, WarningCallback
 from lwz_cli.engine.stops import StopMatcher
 from lwz_cli.errors import RuntimeFailure, UsageError
 from lwz_cli.system import NATIVE_IO, use_extra_buffers
@@ -115,6 +115,10 @@ class VocabTokenizer:
     def tokenize(self, text: str, *, add_bos: bool = True) -> list[int]:
         return self._model.tokenize(text.encode("utf-8"), add_bos, True)
 
+    def count_tokens(self, ids: Sequence[int]) -> int:
+        """The ids are model tokens."""
+        return len(ids)
+
     def token_text(self, token: int) -> str:
         return self._model.token_get_text(token)
 
@@ -149,6 +153,7 @@ class LlamaEngine:
         seed: int | None = None,
         extra_buffers: bool | None = None,
         verbose: bool = False,
+        on_warning: WarningCallback | None = None,
     ):
         llama_cpp = _llama_cpp()
         kwargs = dict(
@@ -187,11 +192,25 @@ class LlamaEngine:
         self._eog: dict[int, bool] = {}
         self._is_eog_native = llama_cpp.llama_vocab_is_eog
         self.last = GenerationStats()
+        self.on_warning = on_warning  # the in-process engine has nothing to warn about yet
+
+    # -- capabilities ---------------------------------------------------------
+
+    supports_snapshots = True
+
+    @property
+    def token_counts(self) -> str | None:
+        """None: generated tokens are the engine's own count."""
+        return None
 
     # -- tokens -------------------------------------------------------------
 
     def tokenize(self, text: str, *, add_bos: bool = True) -> list[int]:
         return self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+
+    def count_tokens(self, ids: Sequence[int]) -> int:
+        """The ids are model tokens."""
+        return len(ids)
 
     def detokenizer(self) -> IncrementalDetokenizer:
         return IncrementalDetokenizer(self._token_bytes)

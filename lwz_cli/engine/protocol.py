@@ -7,8 +7,9 @@ implement it, which is why nothing here mentions llama.cpp.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Protocol, Sequence
+from typing import Protocol
 
 from lwz_cli.config import default
 
@@ -56,19 +57,53 @@ class GenerationStats:
     stop_string: str | None = None
 
 
-def count_tokens(engine, ids) -> int:
-    """Model tokens a sequence of the engine's ids stands for: len() for engines
-    whose ids are tokens; the HTTP engine's ids are code points, and it estimates."""
-    count = getattr(engine, "count_tokens", None)
-    return len(ids) if count is None else count(ids)
+class Detokenizer(Protocol):
+    """Turns an engine's ids back into text, one id at a time."""
+
+    @property
+    def pending(self) -> bool:
+        """True while bytes of an incomplete character are held back."""
+        ...
+
+    def feed(self, token: int) -> str: ...
+
+    def flush(self) -> str: ...
+
+    def reset(self) -> None: ...
+
+
+WarningCallback = Callable[[str], None]
 
 
 class Engine(Protocol):
-    n_ctx: int
+    """Everything a strategy asks of a backend. Ids are the engine's own units:
+    model tokens in process, code points over HTTP; `count_tokens` converts."""
+
+    n_ctx: int  # the context size in model tokens the job plans for
     n_ctx_train: int
-    last: GenerationStats
+    last: GenerationStats  # the latest stream's numbers
+    # Called with a message when the engine recovers from a fault on its own (an
+    # endpoint retried or dropped); None: such messages are not reported.
+    on_warning: WarningCallback | None
+
+    @property
+    def supports_snapshots(self) -> bool:
+        """Whether save_snapshot/load_snapshot can hold the KV cache."""
+        ...
+
+    @property
+    def token_counts(self) -> str | None:
+        """How `last.generated_tokens` were obtained when they are not the engine's
+        own count ("server usage", "counted pieces"); None in process."""
+        ...
 
     def tokenize(self, text: str, *, add_bos: bool = True) -> list[int]: ...
+
+    def count_tokens(self, ids: Sequence[int]) -> int:
+        """Model tokens a sequence of this engine's ids stands for."""
+        ...
+
+    def detokenizer(self) -> Detokenizer: ...
 
     def stream(
         self,
@@ -80,5 +115,17 @@ class Engine(Protocol):
         cancel: threading.Event | None = None,
         ignore_eos: bool = False,
     ) -> Iterator[Piece]: ...
+
+    def snapshot_size(self) -> int:
+        """Bytes a snapshot of the KV cache would take now."""
+        ...
+
+    def save_snapshot(self, path: str) -> int:
+        """Write the KV cache to `path`; returns the tokens it holds. OSError on failure."""
+        ...
+
+    def load_snapshot(self, path: str, expected: Sequence[int]) -> int:
+        """Restore a snapshot holding a prefix of `expected`; returns the tokens restored."""
+        ...
 
     def close(self) -> None: ...

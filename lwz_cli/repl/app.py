@@ -180,7 +180,7 @@ class ChatApp:
         self._generate(lambda emit: self.session.write(args, emit, replace_existing=replace))
 
     def do_plan(self, args: str) -> None:
-        self.session._need_draft()
+        self.session.need_draft()
         if args == "edit":
             self._edit_plan()
         elif args:
@@ -209,7 +209,7 @@ class ChatApp:
         self.say(self.session.plan_text())
 
     def do_show(self, args: str) -> None:
-        self.session._need_draft()
+        self.session.need_draft()
         if args:
             number = commands.int_arg(args, "the section number", commands.usage("show"))
             self.say(self.session.section_text(number))
@@ -221,7 +221,7 @@ class ChatApp:
         if not head:
             raise UsageError("/redo needs a section number", hint=f"usage: {commands.usage('redo')}")
         number = commands.int_arg(head, "the section number", commands.usage("redo"))
-        self.session._written_index(number)
+        self.session.written_index(number)
         self._generate(lambda emit: self.session.redo(number, emit, notes=notes.strip() or None))
 
     def do_expand(self, args: str) -> None:
@@ -235,7 +235,7 @@ class ChatApp:
 
     def do_continue(self, args: str) -> None:
         words = commands.int_arg(args, "WORDS", commands.usage("continue")) if args else None
-        self.session._need_draft()
+        self.session.need_draft()
         self._generate(lambda emit: self.session.continue_(emit, words=words))
 
     def do_words(self, args: str) -> None:
@@ -261,7 +261,7 @@ class ChatApp:
                                      " (the draft's next sections are written with it)"))
 
     def do_undo(self, args: str) -> None:
-        self.session._need_draft()
+        self.session.need_draft()
         label = self.session.undo()
         self.say(f"undid {label}; {self._summary()}")
 

@@ -24,7 +24,7 @@ from bisect import bisect_right
 from dataclasses import replace
 from typing import Callable
 
-from lwz_cli.engine.protocol import Sampling, count_tokens
+from lwz_cli.engine.protocol import Engine, Sampling
 from lwz_cli.events import (Emit, SectionEndEvent, SectionStartEvent, TextEvent, ThinkEvent,
                             TickEvent, WarningEvent)
 from lwz_cli.writing.parser import ParserEvent, ProtocolParser
@@ -39,7 +39,7 @@ RESEED_STEP = 7919  # a retry's seed is seed + this x attempt: a prime, far from
 
 
 class Draft:
-    def __init__(self, engine, emit: Emit, *, context: list[int], stop: tuple[str, ...],
+    def __init__(self, engine: Engine, emit: Emit, *, context: list[int], stop: tuple[str, ...],
                  sampling: Sampling, mode: str = "pre", cancel: threading.Event | None = None,
                  on_clean: Callable[["Draft"], None] | None = None,
                  on_event: Callable[[ParserEvent], None] | None = None):
@@ -176,7 +176,7 @@ class Draft:
             self.marks.append(self.doc_len)
         self.clean_count = len(self.generated)
         if token_marks is None:  # ids only (a resume): model tokens by the engine's count
-            total, n = count_tokens(self.engine, tokens), len(tokens)
+            total, n = self.engine.count_tokens(tokens), len(tokens)
             token_marks = [(i + 1) * total // n for i in range(n)]
         self.token_marks = list(token_marks)
         self.model_tokens = self.token_marks[-1] if self.token_marks else 0
@@ -226,7 +226,7 @@ class Draft:
         self.replay(self.generated[:keep], sent=self.released, token_marks=self.token_marks[:keep])
         self._absorb(self.parser.feed(text), live=True)
         added = self.engine.tokenize(text, add_bos=False)
-        base, count = self.model_tokens, count_tokens(self.engine, added)
+        base, count = self.model_tokens, self.engine.count_tokens(added)
         for i, token in enumerate(added, 1):
             self.generated.append(token)
             self.marks.append(self.doc_len)

@@ -11,22 +11,29 @@ KV cache: redoing or continuing the last section re-reads nothing before it.
 
 from __future__ import annotations
 
-import copy
 import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from lwz_cli.atomic import atomic_write_text
 from lwz_cli.config import default
-from lwz_cli.engine.protocol import Sampling
+from lwz_cli.engine.protocol import Engine, Sampling
 from lwz_cli.errors import Interrupted, UsageError
 from lwz_cli.events import Emit
 from lwz_cli.journal import Journal, partial_path
 from lwz_cli.strategy import Strategy
+from lwz_cli.writing.engines import EngineCache
 from lwz_cli.writing.length import count_words
-from lwz_cli.writing.plan import WORDS_PER_SECTION, Plan, Section, parse_plan, rebalance
+from lwz_cli.writing.plan import WORDS_PER_SECTION, Plan, Section, parse_plan
+
+if TYPE_CHECKING:  # for annotations only: the methods import these where they use them
+    from lwz_cli.writing.planned import DocumentState, PlannedRun
+    from lwz_cli.writing.session import Prepared
+
+if TYPE_CHECKING:
+    from lwz_cli.writing.session import Prepared
 
 DEFAULT_WORDS = 1500  # a chat draft needs a target to plan against
 UNDO_DEPTH = 50
@@ -70,18 +77,21 @@ class Settings:
 class DraftingSession:
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.run = None  # PlannedRun of the open document
-        self.prepared = None
+        self.run: PlannedRun | None = None  # the open document
         self.journal: Journal | None = None
         self.output: Path | None = settings.output
-        self.undo_stack: list[tuple[str, dict[str, Any]]] = []
+        self.undo_stack: list[tuple[str, DocumentState]] = []
         self.stats = StepStats()
         self.notes: str | None = None  # guidance waiting for the next generation
         self.cancel = threading.Event()
-        self._engine = None
-        self._engine_key: tuple | None = None
+        self.engines = EngineCache()  # one model stays loaded across steps and documents
 
     # -- what there is -------------------------------------------------------------
+
+    @property
+    def prepared(self) -> Prepared | None:
+        """The open document's job (its run owns it: the target and model change it)."""
+        return self.run.prepared if self.run is not None else None
 
     @property
     def has_draft(self) -> bool:
@@ -117,14 +127,10 @@ class DraftingSession:
         """Everything written, a section stopped mid-way included."""
         if not self.has_plan:
             return ""
-        run = self.run
-        text = run.document()
-        if run.draft is not None and run.phase == "sections":
-            text += run.heading_chunk + run.draft.text()
-        return text
+        return self.run.document(partial=True)
 
     def section_text(self, number: int) -> str:
-        index = self._written_index(number)
+        index = self.written_index(number)
         return self.run.done[index]["chunk"]
 
     def plan_text(self) -> str:
@@ -179,7 +185,6 @@ class DraftingSession:
         if existing is not None:
             existing.remove()
             partial_path(self.output).unlink(missing_ok=True)
-        self.prepared = prepared
         self.journal = Journal.create(manifest_for(prepared), self.output)
         self.journal.lock()
         self.run = PlannedRun(prepared, emit, engine=self._engine_for(prepared),
@@ -201,19 +206,13 @@ class DraftingSession:
         if journal.manifest.get("request", {}).get("strategy") != Strategy.PLANNED:
             raise UsageError(f"{target} was written in one pass, without sections to edit",
                              hint=f"`lwz resume {target}` finishes it")
-        was_done = journal.manifest.get("status") == "done"
-        if was_done:
-            journal.manifest["status"] = "interrupted"  # in memory: prepare_resume refuses "done"
-        try:
-            prepared, checkpoint = prepare_resume(
-                journal, model=None, threads=self.settings.threads,
-                gpu_layers=self.settings.gpu_layers, kv_snapshot=False,
-                verbose=self.settings.verbose)
-        finally:
-            if was_done:
-                journal.manifest["status"] = "done"  # changed only when a step changes it
+        # a saved (done) draft opens too; its status changes only when a step changes it
+        prepared, checkpoint = prepare_resume(
+            journal, model=None, threads=self.settings.threads,
+            gpu_layers=self.settings.gpu_layers, kv_snapshot=False,
+            verbose=self.settings.verbose, allow_done=True)
         self.close_document()
-        self.prepared, self.journal = prepared, journal
+        self.journal = journal
         self.output = prepared.request.output
         journal.lock()
         self.run = PlannedRun(prepared, emit, engine=self._engine_for(prepared), journal=journal,
@@ -230,37 +229,34 @@ class DraftingSession:
             except OSError:
                 pass
             self.journal.unlock()
-        self.run = self.prepared = self.journal = None
+        self.run = self.journal = None
 
     def close(self) -> None:
         self.close_document()
-        if self._engine is not None:
-            self._engine.close()
-            self._engine = None
+        self.engines.close()
 
     # -- steps ------------------------------------------------------------------------------
 
     def continue_(self, emit: Emit, *, words: int | None = None) -> None:
         """Write on: finish an interrupted section and the planned ones left; when
         all are written, add a section (`words` long) after the last."""
-        self._need_draft()
+        self.need_draft()
         run = self.run
-        if run.plan is not None and run.index >= len(run.plan.sections) and run.draft is None:
+        if run.all_written:
             budget = words or min(WORDS_PER_SECTION, max(200, (self.target or 0) // 4))
             title = "延伸" if run.language == "zh" else "Going Further"
             self._push("continue")
-            run.plan.sections.append(Section(title, "", budget))
+            run.add_section(title, budget)  # its plan event goes to the last step's view
             self._set_target((self.target or 0) + budget)
-            run.emit(run._plan_event())
         else:
             self._push("continue")
-        run.notes = self._take_notes()  # guidance for the next section written
+        run.set_notes(self._take_notes())  # guidance for the next section written
         self._step("continue", emit, self._write_on)
 
     def redo(self, number: int, emit: Emit, *, notes: str | None = None) -> None:
         """Write section `number` (1-based) again; the others stay byte-identical."""
-        self._need_draft()
-        index = self._written_index(number)
+        self.need_draft()
+        index = self.written_index(number)
         self._no_section_in_progress()
         notes = " ".join(n for n in (self._take_notes(), notes) if n) or None
         self._push(f"redo {number}")
@@ -268,8 +264,8 @@ class DraftingSession:
 
     def expand(self, number: int, words: int, emit: Emit) -> None:
         """Rewrite section `number` at about `words` words, keeping what it says."""
-        self._need_draft()
-        index = self._written_index(number)
+        self.need_draft()
+        index = self.written_index(number)
         self._no_section_in_progress()
         current = self.run.done[index]
         if words <= current["words"]:
@@ -279,8 +275,7 @@ class DraftingSession:
             raise UsageError(f"/expand {number} {words}: too long for one section",
                              hint="add sections with /continue instead")
         self._push(f"expand {number}")
-        section = self.run.plan.sections[index]
-        section.budget = words
+        self.run.set_budget(index, words)
         body = current["chunk"].split("\n\n", 1)[-1].strip()
         if self.run.language == "zh":
             ask = f"把这一部分扩写到约{words}字，保留原有内容并加以深化。原文：\n{body}"
@@ -298,7 +293,7 @@ class DraftingSession:
         self._need_plan()
         self._push(f"words {words}")
         self._set_target(words)
-        rebalance(self.words, words, self.run.plan.sections[self.written:])
+        self.run.rebalance_unwritten()
         self._checkpoint()
 
     def set_model(self, spec: str) -> str:
@@ -309,8 +304,7 @@ class DraftingSession:
         if self.has_draft:
             self._no_section_in_progress()
             self._reprepare(spec)
-            for _, state in self.undo_stack:  # token ids of the old model mean nothing now
-                state["base"] = state["turn_base"] = None
+            self.undo_stack = [(label, state.without_tokens()) for label, state in self.undo_stack]
         self.settings.model = spec
         return resolved.alias or resolved.path.name
 
@@ -329,11 +323,8 @@ class DraftingSession:
         for section, line in zip(parsed.sections, _budgets(text)):
             if line:
                 section.budget = line
-        run.plan = Plan(parsed.title or run.plan.title, parsed.sections, run.plan.planned_count)
-        run.done = _match_written(run.done, [sec.title for sec in parsed.sections])
-        run.index = len(run.done)
-        run.draft = None
-        run.base = run.turn_base = None  # the conversation no longer matches the document
+        plan = Plan(parsed.title or run.plan.title, parsed.sections, run.plan.planned_count)
+        run.replace_plan(plan, _match_written(run.done, [sec.title for sec in parsed.sections]))
         self._set_target(sum(s.budget for s in parsed.sections))
         self._checkpoint(all_sections=True)
 
@@ -343,14 +334,8 @@ class DraftingSession:
             raise UsageError("nothing to undo", hint="/undo reverts /redo, /expand, /continue, "
                              "/words and /plan edit")
         label, state = self.undo_stack.pop()
-        run = self.run
-        run.phase = "sections"
-        run.plan = Plan.from_json(state["plan"])
-        run.done = state["done"]
-        run.index = state["index"]
-        run.base, run.turn_base = state["base"], state["turn_base"]
-        run.draft = None
-        self._set_target(state["target"])
+        self.run.restore_state(state)
+        self._set_target(state.target)  # the manifest's copy of it
         self._checkpoint(all_sections=True)
         return label
 
@@ -361,7 +346,7 @@ class DraftingSession:
         if target is None:
             raise UsageError("no file to save to", hint="/save PATH, e.g. /save guide.md")
         own = self.output is not None and target.resolve() == self.output.resolve()
-        complete = self.run.index >= len(self.run.plan.sections) and self.run.draft is None
+        complete = self.run.all_written
         if own and not complete:  # PATH existing means "complete"; PATH.partial has the rest
             left = len(self.run.plan.sections) - self.written
             raise UsageError(f"the draft is not finished ({left} planned section(s) left); "
@@ -378,30 +363,34 @@ class DraftingSession:
             self.journal.set_status("done", words=self.words, finished=time.time())
         return target
 
-    # -- internals -----------------------------------------------------------------------------
+    # -- checks (`lwz chat` runs them before a step, to fail before its view opens) -------------
 
-    def _need_draft(self) -> None:
+    def need_draft(self) -> None:
+        """UsageError unless a document is open."""
         if not self.has_draft:
             raise UsageError("there is no draft yet", hint="/write PROMPT starts one (or /open PATH)")
 
     def _need_plan(self) -> None:
-        self._need_draft()
+        self.need_draft()
         if self.run.plan is None:
             raise UsageError("the outline is not written yet (planning was stopped)",
                              hint="/continue writes it")
 
     def _no_section_in_progress(self) -> None:
-        if self.run.draft is not None and self.run.phase == "sections":
+        if self.run.section_in_progress:
             raise UsageError(f"section {self.run.index + 1} was stopped mid-way",
                              hint="/continue finishes it; /undo drops it")
 
-    def _written_index(self, number: int) -> int:
+    def written_index(self, number: int) -> int:
+        """The 0-based index of written section `number` (1-based), or a UsageError."""
         self._need_plan()
         if not 1 <= number <= self.written:
             have = f"sections 1-{self.written} are written" if self.written else "no section is written yet"
             raise UsageError(f"there is no written section {number}: {have}",
                              hint="/plan lists them")
         return number - 1
+
+    # -- internals -----------------------------------------------------------------------------
 
     def _take_notes(self) -> str | None:
         notes, self.notes = self.notes, None
@@ -411,55 +400,32 @@ class DraftingSession:
         return sum(s.budget for s in self.run.plan.sections[self.written:])
 
     def _push(self, label: str) -> None:
-        run = self.run
-        if run.plan is None:
+        if self.run.plan is None:
             return  # nothing to go back to before the outline
-        state = {"plan": copy.deepcopy(run.plan.to_json()), "done": list(run.done),
-                 "index": run.index, "base": run.base, "turn_base": run.turn_base,
-                 "target": self.target}
-        self.undo_stack.append((label, state))
+        self.undo_stack.append((label, self.run.state()))
         del self.undo_stack[:-UNDO_DEPTH]
 
-    def _set_target(self, words: int) -> None:
-        self.prepared.target_words = words
+    def _set_target(self, words: int | None) -> None:
+        self.run.set_target(words)
         if self.journal is not None:
             self.journal.manifest["request"].update(words=words, target_words=words)
             self.journal.save_manifest()
 
-    def _engine_for(self, prepared):
-        from lwz_cli.writing.session import load_engine
-
-        key = (str(prepared.model.path), prepared.tokens.n_ctx, prepared.gpu_layers,
-               prepared.kv_type)
-        if self._engine is None or key != self._engine_key:
-            if self._engine is not None:
-                self._engine.close()
-                self._engine = None
-            self._engine = load_engine(prepared)
-            self._engine_key = key
-        return self._engine
+    def _engine_for(self, prepared: Prepared) -> Engine:
+        return self.engines.get(prepared.backend, prepared.engine_settings)
 
     def _reprepare(self, spec: str) -> None:
         """Move the open draft to another model: new prompts and engine, same text."""
-        from lwz_cli.journal import model_fingerprint
         from lwz_cli.writing.session import manifest_for, prepare
 
         old = self.prepared
         request = replace(old.request, model=spec, words=old.target_words, ctx=self.settings.ctx)
-        prepared = prepare(request)
-        prepared.target_words = old.target_words
-        run = self.run
-        run.prepared = prepared
-        run.conversation = prepared.conversation
-        run.language = prepared.prompt.language
-        run.engine = self._engine_for(prepared)
-        run.base = run.turn_base = None
+        prepared = replace(prepare(request), target_words=old.target_words)
+        self.run.move_to(prepared, self._engine_for(prepared))
         manifest = manifest_for(prepared)
         self.journal.manifest.update(model=manifest["model"], prompt=manifest["prompt"],
                                      engine=manifest["engine"])
-        self.journal.manifest["model"].update(model_fingerprint(prepared.model.path))
         self.journal.save_manifest()
-        self.prepared = prepared
 
     def _write_on(self) -> str:
         self.run.run()
@@ -495,19 +461,17 @@ class DraftingSession:
         """Run one generating step with `emit` as the view; Ctrl-C (the cancel
         event) stops it with everything written so far checkpointed."""
         run = self.run
-        run.emit = emit
+        run.set_emit(emit)
         before = dict(run.totals)
         if self.journal is not None and self.journal.manifest.get("status") == "done":
             self.journal.set_status("running")  # being changed after a save: unfinished again
-        # the token budget is per step: a chat draft can be redone without end
-        run.prepared.tokens = replace(run.prepared.tokens,
-                                      max_tokens=run.totals["generated"] + self._step_allowance())
+        run.allow_tokens(self._step_allowance())
         started = time.monotonic()
         stats = StepStats(action=action)
         try:
             work()
         except Interrupted:
-            if run.draft is not None:  # a section stopped mid-way: keep it for /continue
+            if run.stopped_mid_way:  # keep the outline or section so far for /continue
                 self._resync()
             raise
         finally:

@@ -17,30 +17,35 @@ The job is prepared as for the in-process engine, with three differences:
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from lwz_cli.engine.http import (EndpointError, HttpEngine, estimate_tokens, first_reachable,
-                                 normalize_url)
+from lwz_cli.engine.http import HttpEngine, estimate_tokens, first_reachable, normalize_url
+from lwz_cli.engine.protocol import Engine
 from lwz_cli.errors import UsageError
-from lwz_cli.models.gguf import GGUFInfo, read_gguf
-from lwz_cli.models.registry import ModelNotDownloaded, ResolvedModel, resolve_model
+from lwz_cli.models.gguf import read_gguf
+from lwz_cli.models.identity import ModelIdentity
+from lwz_cli.models.registry import ModelNotDownloaded, resolve_model
 from lwz_cli.profiles import profile_for
 from lwz_cli.writing import prompts
+from lwz_cli.writing.backend import EngineSettings, Fit, Vocab, local_manifest_model
+
+if TYPE_CHECKING:
+    from lwz_cli.engine.llama import VocabTokenizer
 
 
 class RemoteVocab:
     """`prepare`'s tokenizer for an endpoint job: code points, as HttpEngine has them,
     with BOS/EOS text from the local GGUF when there is one."""
 
-    def __init__(self, local=None, server_ctx: int | None = None):
+    def __init__(self, local: VocabTokenizer | None = None):
         self._local = local
-        self.server_ctx = server_ctx  # overrides the GGUF's trained context
 
     def tokenize(self, text: str, *, add_bos: bool = True) -> list[int]:
         return [ord(c) for c in text]
 
-    def count_tokens(self, ids) -> int:
+    def count_tokens(self, ids: Sequence[int]) -> int:
         return estimate_tokens(ids)
 
     @property
@@ -59,7 +64,7 @@ class RemoteVocab:
             self._local.close()
 
 
-def endpoint_list(values) -> list[str]:
+def endpoint_list(values: Iterable[str] | None) -> list[str]:
     """--endpoint values (repeatable; a config or env value may hold several,
     separated by spaces or commas), normalized, duplicates dropped."""
     urls: list[str] = []
@@ -71,89 +76,93 @@ def endpoint_list(values) -> list[str]:
     return urls
 
 
-def _placeholder(name: str, n_ctx: int) -> tuple[ResolvedModel, GGUFInfo]:
-    """Model identity for a model that lives only on the server."""
-    info = GGUFInfo(path=Path(name), version=0, tensor_count=0,
-                    metadata={"general.name": name, "general.architecture": "remote",
-                              "remote.context_length": n_ctx})
-    return ResolvedModel(path=Path(name), spec=name), info
+@dataclass(frozen=True)
+class EndpointBackend:
+    """An OpenAI-compatible server runs the model; `identity` is a local GGUF when
+    --model names one (its template and BOS/EOS text), else the served name."""
+
+    identity: ModelIdentity
+    url: str  # the endpoint that answered
+    urls: tuple[str, ...]  # `url` first, then the fallbacks
+    model: str | None  # the served model name sent with each request
+    n_ctx: int | None  # the server's context size, when it says
+    server: str = ""
+    warnings: tuple[str, ...] = ()
+    api_key: str | None = field(default=None, repr=False)  # never in the journal
+
+    supports_snapshots = False
+    reuses_engine = False
+
+    @property
+    def endpoint_url(self) -> str | None:
+        return self.url
+
+    @property
+    def n_ctx_train(self) -> int:
+        return self.n_ctx or self.identity.context_length or 0
+
+    def vocab(self, *, verbose: bool = False) -> Vocab:
+        from lwz_cli.engine.llama import VocabTokenizer
+
+        local = VocabTokenizer(self.identity.location, verbose=verbose) \
+            if self.identity.is_local else None
+        return RemoteVocab(local)
+
+    def count_tokens(self, ids: Sequence[int]) -> int:
+        return estimate_tokens(ids)
+
+    def fit(self, *, n_ctx: int, gpu_layers: int | None, kv_type: str | None) -> Fit:
+        return Fit(reason=f"the endpoint {self.url} runs the model")
+
+    def engine_key(self, settings: EngineSettings) -> Hashable:
+        return (self.url, self.model, settings.n_ctx)
+
+    def load_engine(self, settings: EngineSettings) -> Engine:
+        return HttpEngine(self.url, model=self.model, api_key=self.api_key, n_ctx=settings.n_ctx,
+                          n_ctx_train=self.identity.context_length, ctx_known=bool(self.n_ctx),
+                          fallbacks=self.urls[1:])
+
+    def manifest_model(self) -> dict[str, Any]:
+        """A local model's fingerprint, or an entry without a file."""
+        return local_manifest_model(self.identity)
+
+    def manifest_endpoint(self) -> dict[str, Any] | None:
+        return {"url": self.url, "urls": list(self.urls), "model": self.model,
+                "n_ctx": self.n_ctx, "server": self.server,
+                "local_model": self.identity.is_local}
 
 
-def open_identity(request) -> tuple[ResolvedModel, GGUFInfo, RemoteVocab, dict[str, Any]]:
+def open_endpoint(endpoints: Iterable[str], *, api_key: str | None, model_spec: str | None,
+                  endpoint_model: str | None, ctx: int | None) -> EndpointBackend:
     """Probe the endpoints (the first that answers is used) and settle the model
-    identity; returns what `prepare` needs in place of a local model."""
-    urls = endpoint_list(request.endpoints)
-    found, warnings = first_reachable(urls, api_key=request.api_key)
-    served = request.endpoint_model or found.model
+    identity: `model_spec` (--model) when it names a local GGUF, else the served name."""
+    urls = endpoint_list(endpoints)
+    found, warnings = first_reachable(urls, api_key=api_key)
+    served = endpoint_model or found.model
     model = None
-    if request.model is not None:
+    if model_spec is not None:
         try:
-            model = resolve_model(request.model)
+            model = resolve_model(model_spec)
         except ModelNotDownloaded:
             model = None  # the server runs it: its name still tells the protocol
     if model is not None:
-        from lwz_cli.engine.llama import VocabTokenizer
-
-        info = read_gguf(model.path)
-        vocab = RemoteVocab(VocabTokenizer(str(model.path), verbose=request.verbose),
-                            server_ctx=found.n_ctx)
+        identity = ModelIdentity.local(model, read_gguf(model.path))
     else:
-        name = served or request.model or "endpoint"
-        names = (name, request.model, request.endpoint_model)
-        lwz = prompts.is_longwriter_zero(*names)
-        model, info = _placeholder(name, found.n_ctx or request.ctx or profile_for(lwz).endpoint_ctx)
-        vocab = RemoteVocab(None, server_ctx=found.n_ctx)
-    endpoint = {
-        "url": found.url, "urls": [found.url] + [u for u in urls if u != found.url],
-        "model": served, "n_ctx": found.n_ctx, "server": found.server,
-        "local_model": model.path.is_file() and info.version > 0,
-        "warnings": warnings,
-    }
-    request.kv_snapshot = False
-    return model, info, vocab, endpoint
+        name = served or model_spec or "endpoint"
+        lwz = prompts.is_longwriter_zero(name, model_spec, endpoint_model)
+        identity = ModelIdentity.served(
+            name, context_length=found.n_ctx or ctx or profile_for(lwz).endpoint_ctx)
+    return EndpointBackend(identity, found.url,
+                           (found.url, *[u for u in urls if u != found.url]), served, found.n_ctx,
+                           found.server, tuple(warnings), api_key)
 
 
-def manifest_model(prepared) -> dict[str, Any]:
-    """The manifest's model entry: a local model's fingerprint, or none."""
-    from lwz_cli.journal import model_fingerprint
-
-    model = prepared.model
-    entry = {"spec": model.spec, "name": prepared.model_name, "alias": model.alias,
-             "repo_id": model.repo_id}
-    if prepared.endpoint and not prepared.endpoint.get("local_model"):
-        return {**entry, "path": None, "size": 0, "fingerprint": None, "sha256": None}
-    return {**entry, **model_fingerprint(model.path)}
-
-
-def manifest_endpoint(prepared) -> dict[str, Any]:
-    """What the journal records of the endpoint (never the API key)."""
-    endpoint = prepared.endpoint
-    return {"url": endpoint["url"], "urls": endpoint["urls"], "model": endpoint["model"],
-            "n_ctx": endpoint.get("n_ctx"), "server": endpoint.get("server", ""),
-            "local_model": endpoint.get("local_model", False)}
-
-
-def load_engine(prepared) -> HttpEngine:
-    endpoint = prepared.endpoint
-    return HttpEngine(endpoint["url"], model=endpoint.get("model"),
-                      api_key=prepared.request.api_key, n_ctx=prepared.tokens.n_ctx,
-                      n_ctx_train=prepared.info.context_length,
-                      ctx_known=bool(endpoint.get("n_ctx")),
-                      fallbacks=endpoint.get("urls", [])[1:])
-
-
-def prompt_token_count(prepared) -> int:
-    """The prompt's length in model tokens (estimated for an endpoint)."""
-    if prepared.endpoint:
-        return estimate_tokens(prepared.prompt_tokens)
-    return len(prepared.prompt_tokens)
-
-
-def resume_identity(journal, *, model: str | None, force: bool, endpoints, api_key: str | None,
-                    endpoint_model: str | None):
-    """Model identity and endpoint for resuming a run written through an endpoint:
-    the recorded endpoint unless `endpoints` overrides it."""
-    manifest = journal.manifest
+def resume_endpoint(manifest: dict[str, Any], *, local_model: Callable[[], ModelIdentity],
+                    endpoints: Iterable[str] | None, api_key: str | None,
+                    endpoint_model: str | None) -> EndpointBackend:
+    """The backend for resuming a run written through an endpoint: the recorded
+    endpoint unless `endpoints` overrides it. `local_model` gives the run's GGUF
+    when it was written with one."""
     recorded = manifest.get("endpoint")
     if recorded is None:
         raise UsageError("this run was written by the in-process engine; its token ids are "
@@ -164,34 +173,12 @@ def resume_identity(journal, *, model: str | None, force: bool, endpoints, api_k
     served = endpoint_model or recorded.get("model") or found.model
     entry = manifest["model"]
     if recorded.get("local_model") and entry.get("path"):
-        from lwz_cli.writing.resume import _model_for
-
-        resolved = _model_for(journal, model, force)
-        info = read_gguf(resolved.path)
+        identity = local_model()
     else:
         name = entry.get("name") or served or "endpoint"
-        resolved, info = _placeholder(name, manifest["engine"]["n_ctx"])
-        resolved = ResolvedModel(path=resolved.path, spec=entry.get("spec") or name)
-    endpoint = {"url": found.url, "urls": [found.url] + [u for u in urls if u != found.url],
-                "model": served, "n_ctx": found.n_ctx or recorded.get("n_ctx"),
-                "server": found.server, "local_model": bool(recorded.get("local_model")),
-                "warnings": warnings}
-    return resolved, info, endpoint
-
-
-def failed(exc: EndpointError, prepared, journal, save) -> EndpointError:
-    """After the engine gave up: save what was written (`save` takes the checkpoint
-    and marks the run interrupted), and say how to continue."""
-    from lwz_cli.errors import Interrupted
-    from lwz_cli.writing.result import resume_command
-
-    if journal is not None:
-        try:
-            save()
-        except Interrupted:
-            pass
-        except OSError:
-            pass
-    exc.hint = f"{exc.hint or 'check the server'}; then continue with: " \
-               f"{resume_command(prepared, journal)}"
-    return exc
+        identity = ModelIdentity.served(name, spec=entry.get("spec") or name,
+                                        context_length=manifest["engine"]["n_ctx"])
+    return EndpointBackend(identity, found.url,
+                           (found.url, *[u for u in urls if u != found.url]), served,
+                           found.n_ctx or recorded.get("n_ctx"), found.server, tuple(warnings),
+                           api_key)

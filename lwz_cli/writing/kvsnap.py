@@ -8,6 +8,7 @@ import os
 import time
 from typing import Any
 
+from lwz_cli.engine.protocol import Engine
 from lwz_cli.events import Emit, WarningEvent
 from lwz_cli.journal import Journal
 
@@ -15,11 +16,11 @@ SNAPSHOT_INTERVAL = 30.0  # seconds between snapshots at section ends
 
 
 class Snapshots:
-    def __init__(self, journal: Journal | None, engine, *, enabled: bool, budget_gb: float,
+    def __init__(self, journal: Journal | None, engine: Engine, *, enabled: bool, budget_gb: float,
                  n_ctx: int, emit: Emit):
         self.journal = journal
         self.engine = engine
-        self.enabled = enabled and journal is not None
+        self.enabled = enabled and journal is not None and engine.supports_snapshots
         self.budget = budget_gb * (1 << 30)
         self.n_ctx = n_ctx
         self.emit = emit

@@ -15,13 +15,14 @@ on to the sections left.
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from lwz_cli.atomic import atomic_write_text
-from lwz_cli.engine.protocol import count_tokens
+from lwz_cli.engine.protocol import Engine
 from lwz_cli.errors import Interrupted, RuntimeFailure
 from lwz_cli.events import (CheckpointEvent, DoneEvent, Emit, Event, PlanEntry, PlanEvent,
                             ResumedEvent, SectionEndEvent, SectionStartEvent, TextEvent, ThinkEvent,
@@ -39,6 +40,24 @@ from lwz_cli.writing.result import WriteResult, resume_command
 from lwz_cli.writing.session import Prepared
 
 RECENT_CHARS = 1500  # text carried into a rebuilt prompt
+
+
+@dataclass(frozen=True)
+class DocumentState:
+    """What an interactive edit can change in a planned run, held by value (for
+    undo): the outline, the written sections, where writing goes on, the tokens
+    the conversation continues from, and the target."""
+
+    plan: Plan
+    done: tuple[dict[str, Any], ...]  # {title, chunk, words} per written section
+    index: int
+    base: tuple[int, ...] | None
+    turn_base: tuple[int, ...] | None
+    target: int | None
+
+    def without_tokens(self) -> DocumentState:
+        """The same state for another model: token ids of this one mean nothing there."""
+        return replace(self, base=None, turn_base=None)
 
 
 def section_request(plan: Plan, index: int, *, language: str, first: bool,
@@ -86,8 +105,8 @@ def _section_request(plan: Plan, index: int, *, language: str, first: bool,
 
 
 class PlannedRun:
-    def __init__(self, prepared: Prepared, emit: Emit, *, engine, journal: Journal | None = None,
-                 cancel: threading.Event | None = None, resumed: bool = False):
+    def __init__(self, prepared: Prepared, emit: Emit, *, engine: Engine,
+                 journal: Journal | None = None, cancel: threading.Event | None = None, resumed: bool = False):
         self.prepared = prepared
         self.emit = emit
         self.engine = engine
@@ -188,10 +207,14 @@ class PlannedRun:
 
     # -- document ---------------------------------------------------------------
 
-    def document(self, upto: int | None = None) -> str:
-        """The document so far (or its sections before `upto`)."""
+    def document(self, upto: int | None = None, *, partial: bool = False) -> str:
+        """The document so far (or its sections before `upto`); `partial` adds the
+        section stopped mid-way, if any."""
         title = f"# {self.plan.title}\n\n" if self.plan and self.plan.title else ""
-        return title + "".join(d["chunk"] for d in self.done[:upto])
+        text = title + "".join(d["chunk"] for d in self.done[:upto])
+        if partial and self.section_in_progress:
+            text += self.heading_chunk + self.draft.text()
+        return text
 
     def _document_words(self) -> int:
         return self._words_before() + (self.draft.words if self.draft and self.phase == "sections" else 0)
@@ -210,8 +233,8 @@ class PlannedRun:
         self.heading_chunk = state.get("heading", "")
         self.continuations = state.get("continuations", 0)
         self.totals.update(state.get("totals", {}))
-        self.resumed_tokens = self.totals["generated"] + count_tokens(self.engine,
-                                                                      checkpoint.generated)
+        self.resumed_tokens = self.totals["generated"] + self.engine.count_tokens(
+            checkpoint.generated)
         context = state.get("context")
         if self.plan is not None:
             self.emit(self._plan_event())
@@ -295,7 +318,7 @@ class PlannedRun:
         self.turn_base = None
         if turn is not None and base is not None:
             context = base + self.engine.tokenize(turn, add_bos=False)
-            if count_tokens(self.engine, context) + room <= self.prepared.tokens.n_ctx:
+            if self.engine.count_tokens(context) + room <= self.prepared.tokens.n_ctx:
                 self.turn_base = base
                 return context
         before = self.document(upto=index)
@@ -304,7 +327,7 @@ class PlannedRun:
                                request=self.prepared.request.prompt, recent=recent, notes=notes)
         text = conv.first(user) + conv.assistant_prefix
         context = self.engine.tokenize(text, add_bos=self.prepared.prompt.add_bos)
-        if count_tokens(self.engine, context) + min(room, 256) > self.prepared.tokens.n_ctx:
+        if self.engine.count_tokens(context) + min(room, 256) > self.prepared.tokens.n_ctx:
             raise RuntimeFailure(
                 f"section {index + 1} does not fit the {self.prepared.tokens.n_ctx}-token context",
                 hint="raise --ctx or ask for fewer words")
@@ -416,6 +439,104 @@ class PlannedRun:
             self.emit(event)
         return emit
 
+    # -- interactive drafting (`lwz chat`, lwz_cli.writing.drafting) ----------------
+
+    @property
+    def target(self) -> int | None:
+        return self.prepared.target_words
+
+    @property
+    def stopped_mid_way(self) -> bool:
+        """The outline or a section was stopped before its end; `run()` goes on with it."""
+        return self.draft is not None
+
+    @property
+    def section_in_progress(self) -> bool:
+        """A section was stopped mid-way: its text is in the draft, not yet in `done`."""
+        return self.draft is not None and self.phase == "sections"
+
+    @property
+    def all_written(self) -> bool:
+        """The outline exists and every section of it is written."""
+        return (self.plan is not None and self.index >= len(self.plan.sections)
+                and self.draft is None)
+
+    def set_emit(self, emit: Emit) -> None:
+        """Send the next events to `emit` (each chat step has its own view)."""
+        self.emit = emit
+
+    def set_notes(self, notes: str | None) -> None:
+        """The author's guidance for the next new section."""
+        self.notes = notes
+
+    def set_target(self, words: int | None) -> None:
+        self.prepared = replace(self.prepared, target_words=words)
+
+    def allow_tokens(self, tokens: int) -> None:
+        """Let the run generate `tokens` more from here: a chat draft is redone without
+        end, so its token budget is per step rather than per document."""
+        budget = replace(self.prepared.tokens, max_tokens=self.totals["generated"] + tokens)
+        self.prepared = replace(self.prepared, tokens=budget)
+
+    def set_budget(self, index: int, words: int) -> None:
+        """Section `index` (0-based) is to be about `words` long."""
+        self.plan.sections[index].budget = words
+
+    def rebalance_unwritten(self) -> None:
+        """Share what the target leaves after the text so far among the sections
+        not yet written."""
+        written = count_words(self.document(partial=True))
+        rebalance(written, self.prepared.target_words, self.plan.sections[len(self.done):])
+
+    def add_section(self, title: str, budget: int) -> None:
+        """Plan one more section after the last; the next `run()` writes it."""
+        self.plan.sections.append(Section(title, "", budget))
+        self.emit(self._plan_event())
+
+    def replace_plan(self, plan: Plan, written: list[dict[str, Any]]) -> None:
+        """Take an edited outline and the written sections it keeps ({title, chunk,
+        words}, the first of its sections, in order). Writing goes on after them,
+        prompted from the request and the text: the conversation no longer matches."""
+        if len(written) > len(plan.sections):
+            raise ValueError(f"{len(written)} written sections for an outline of "
+                             f"{len(plan.sections)}")
+        self.plan = plan
+        self.done = list(written)
+        self.index = len(self.done)
+        self.draft = None
+        self.base = self.turn_base = None
+
+    def state(self) -> DocumentState:
+        """A copy of what an edit can change; `restore_state` puts it back."""
+        if self.plan is None:
+            raise ValueError("a planned run has no document state before its outline")
+        return DocumentState(
+            plan=copy.deepcopy(self.plan), done=tuple(copy.deepcopy(self.done)), index=self.index,
+            base=tuple(self.base) if self.base is not None else None,
+            turn_base=tuple(self.turn_base) if self.turn_base is not None else None,
+            target=self.target)
+
+    def restore_state(self, state: DocumentState) -> None:
+        """Back to `state`, a section stopped mid-way dropped; the state stays usable."""
+        self.phase = "sections"
+        self.plan = copy.deepcopy(state.plan)
+        self.done = copy.deepcopy(list(state.done))
+        self.index = state.index
+        self.base = list(state.base) if state.base is not None else None
+        self.turn_base = list(state.turn_base) if state.turn_base is not None else None
+        self.draft = None
+        self.set_target(state.target)
+
+    def move_to(self, prepared: Prepared, engine) -> None:
+        """Go on with another model: its prompts and engine, the same text and plan.
+        The conversation's tokens are the old model's, so the next section is
+        prompted afresh."""
+        self.prepared = prepared
+        self.conversation = prepared.conversation
+        self.language = prepared.prompt.language
+        self.engine = engine
+        self.base = self.turn_base = None
+
     def extend(self) -> None:
         """Before the closing section: if the sections so far fell short (weak models
         do), add a section that goes deeper into a planned one, so the document
@@ -471,7 +592,7 @@ class PlannedRun:
         except OSError as exc:
             raise disk_error(exc, output.parent, resume_command(prepared, self.journal)) from exc
         t = self.totals
-        token_counts = getattr(self.engine, "token_counts", None)
+        token_counts = self.engine.token_counts
         done = DoneEvent(
             output=str(output) if output else None,
             words=words, target_words=target,
@@ -495,3 +616,4 @@ class PlannedRun:
                 pass
         self.emit(done)
         return WriteResult(text, "", done)
+

@@ -10,10 +10,12 @@ from lwz_cli.engine.protocol import Sampling
 from lwz_cli.errors import UsageError
 from lwz_cli.journal import Checkpoint, Journal, model_fingerprint
 from lwz_cli.models.gguf import read_gguf
+from lwz_cli.models.identity import ModelIdentity
 from lwz_cli.models.registry import ResolvedModel, resolve_model
 from lwz_cli.strategy import Strategy
 from lwz_cli.system import physical_cores
 from lwz_cli.writing import budget, prompts
+from lwz_cli.writing.backend import Backend, LocalBackend
 from lwz_cli.writing.session import Prepared, WriteRequest, make_conversation
 
 UNFINISHED = ("running", "interrupted", "failed")
@@ -54,64 +56,71 @@ def prepare_resume(journal: Journal, *, model: str | None = None, force: bool = 
                    verbose: bool = False, kv_snapshot: bool = True,
                    snapshot_budget_gb: float = default("snapshot_max_gb"),
                    output: Path | None = None, endpoints=(), api_key: str | None = None,
-                   endpoint_model: str | None = None) -> tuple[Prepared, Checkpoint]:
+                   endpoint_model: str | None = None,
+                   allow_done: bool = False) -> tuple[Prepared, Checkpoint]:
+    """The prepared job and checkpoint that continue `journal`'s run. A complete run
+    is refused unless `allow_done` (`lwz chat` reopens one to go on editing it)."""
     manifest = journal.manifest
     status = manifest.get("status")
-    if status == "done":
+    if status == "done" and not allow_done:
         where = manifest.get("output") or journal.dir.name
         raise UsageError(f"the run for {where} is already complete",
                          hint="`lwz write ... --restart` writes it again")
-    if status not in UNFINISHED:
+    if status not in UNFINISHED and not (status == "done" and allow_done):
         raise UsageError(f"the run {journal.dir.name} cannot be resumed (status {status})")
-    endpoint = None
-    if manifest.get("endpoint") is not None or endpoints:  # written through an endpoint
-        from lwz_cli.writing.endpoint import resume_identity
 
-        resolved, info, endpoint = resume_identity(
-            journal, model=model, force=force, endpoints=endpoints, api_key=api_key,
-            endpoint_model=endpoint_model)
-    else:
+    def local_model() -> ModelIdentity:
         resolved = _model_for(journal, model, force)
-        info = read_gguf(resolved.path)
+        return ModelIdentity.local(resolved, read_gguf(resolved.path))
+
+    backend: Backend
+    served: tuple[tuple[str, ...], str | None] | None = None  # an endpoint's urls and model
+    if manifest.get("endpoint") is not None or endpoints:  # written through an endpoint
+        from lwz_cli.writing.endpoint import resume_endpoint
+
+        remote = resume_endpoint(manifest, local_model=local_model, endpoints=endpoints,
+                                 api_key=api_key, endpoint_model=endpoint_model)
+        backend, served = remote, (remote.urls, remote.model)
+    else:
+        backend = LocalBackend(local_model())
+    identity = backend.identity
     req, prompt_data, engine = manifest["request"], manifest["prompt"], manifest["engine"]
     sampling = Sampling(**manifest["sampling"])
     out = output or (Path(manifest["output"]) if manifest.get("output") else None)
+    layers: int = engine["gpu_layers"] if gpu_layers is None else gpu_layers
+    kv_type: str = engine.get("kv_type", "f16")
     request = WriteRequest(
-        prompt=req["prompt"], model=resolved.spec, output=out, words=req.get("words"),
+        prompt=req["prompt"], model=identity.spec, output=out, words=req.get("words"),
         max_tokens=req.get("max_tokens_flag"), sampling=sampling, ctx=engine["n_ctx"],
-        threads=threads, gpu_layers=engine["gpu_layers"] if gpu_layers is None else gpu_layers,
-        kv_type=engine.get("kv_type", "f16"),
+        threads=threads, gpu_layers=layers, kv_type=kv_type,
         verbose=verbose, kv_snapshot=kv_snapshot, snapshot_budget_gb=snapshot_budget_gb,
         strategy=req.get("strategy_asked", req.get("strategy", Strategy.SINGLE)),
     )
-    if endpoint is not None:
-        request.endpoints, request.api_key = tuple(endpoint["urls"]), api_key
-        request.endpoint_model, request.kv_snapshot = endpoint["model"], False
+    if served is not None:
+        request.endpoints, request.endpoint_model = served
+        request.api_key = api_key
     prompt = prompts.Prompt(text=prompt_data["text"], stop=tuple(prompt_data["stop"]),
                             protocol=prompt_data["protocol"], language=prompt_data["language"],
                             add_bos=prompt_data.get("add_bos", True))
     strategy = req.get("strategy", Strategy.SINGLE)
     conversation = None
     if strategy == Strategy.PLANNED:
-        conversation = make_conversation(prompt.protocol, prompt.language, info.chat_template,
+        conversation = make_conversation(prompt.protocol, prompt.language, identity.chat_template,
                                          prompt_data.get("bos", ""), prompt_data.get("eos", ""))
     token_budget = budget.TokenBudget(n_ctx=engine["n_ctx"], max_tokens=req["max_tokens"],
                                       needed_tokens=req["max_tokens"])
     prepared = Prepared(
-        request=request, model=resolved, info=info, prompt=prompt,
+        request=request, backend=backend, prompt=prompt,
         prompt_tokens=list(prompt_data["tokens"]), target_words=req.get("target_words"),
         stated_words=req.get("stated_words"), tokens=token_budget,
         threads=threads or physical_cores(), strategy=strategy,
         strategy_reason=req.get("strategy_reason", ""), conversation=conversation,
         bos_text=prompt_data.get("bos", ""), eos_text=prompt_data.get("eos", ""),
+        gpu_layers=layers, kv_type=kv_type, flash_attn=kv_type != "f16" or layers != 0,
     )
-    prepared.gpu_layers = request.gpu_layers
-    prepared.kv_type = request.kv_type
-    prepared.flash_attn = request.kv_type != "f16" or request.gpu_layers != 0
-    prepared.endpoint = endpoint
     checkpoint = journal.latest_checkpoint() or Checkpoint(seq=0, generated=[])
-    if force and endpoint is None and \
-            model_fingerprint(resolved.path)["fingerprint"] != manifest["model"]["fingerprint"]:
+    if force and backend.supports_snapshots and identity.path is not None and \
+            model_fingerprint(identity.path)["fingerprint"] != manifest["model"]["fingerprint"]:
         request.kv_snapshot = False
     return prepared, checkpoint
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import replace
+from typing import Callable
 
-from lwz_cli.engine.http import EndpointError, estimate_tokens
-from lwz_cli.errors import LwzError
+from lwz_cli.engine.http import EndpointError
+from lwz_cli.engine.protocol import Engine
+from lwz_cli.errors import Interrupted, LwzError
 from lwz_cli.events import Emit, LoadingEvent, ResumedEvent, StartEvent, WarningEvent
 from lwz_cli.journal import Checkpoint, Journal
 from lwz_cli.strategy import Strategy
-from lwz_cli.writing.endpoint import failed as endpoint_failed
-from lwz_cli.writing.endpoint import prompt_token_count
-from lwz_cli.writing.result import WriteResult
+from lwz_cli.writing.result import WriteResult, resume_command
 from lwz_cli.writing.session import Prepared
 from lwz_cli.writing.single import SinglePass
 
@@ -23,45 +23,44 @@ def start_event(prepared: Prepared, *, resumed_tokens: int = 0, resumed_words: i
                 run_id: str | None = None) -> StartEvent:
     request = prepared.request
     return StartEvent(
-        model=prepared.model_name, model_path=str(prepared.model.path),
+        model=prepared.model_name, model_path=prepared.model.location,
         protocol=prepared.prompt.protocol, language=prepared.prompt.language,
         strategy=prepared.strategy, strategy_reason=prepared.strategy_reason,
         target_words=prepared.target_words,
-        prompt_tokens=prompt_token_count(prepared), n_ctx=prepared.tokens.n_ctx,
+        prompt_tokens=prepared.backend.count_tokens(prepared.prompt_tokens),
+        n_ctx=prepared.tokens.n_ctx,
         max_tokens=prepared.tokens.max_tokens, threads=prepared.threads,
         gpu_layers=prepared.gpu_layers, kv_type=prepared.kv_type,
         flash_attn=prepared.flash_attn, fit_reason=prepared.fit_reason,
         temperature=request.sampling.temperature, top_p=request.sampling.top_p,
-        seed=request.sampling.seed, kv_snapshot=request.kv_snapshot,
+        seed=request.sampling.seed,
+        kv_snapshot=request.kv_snapshot and prepared.backend.supports_snapshots,
         output=str(request.output) if request.output else None,
         run=run_id, resumed=resumed_tokens > 0 or resumed_words > 0,
         resumed_tokens=resumed_tokens, resumed_words=resumed_words,
-        endpoint=prepared.endpoint["url"] if prepared.endpoint else None,
+        endpoint=prepared.backend.endpoint_url,
     )
 
 
-def write_document(prepared: Prepared, emit: Emit, *, engine=None,
+def write_document(prepared: Prepared, emit: Emit, *, engine: Engine | None = None,
                    cancel: threading.Event | None = None, journal: Journal | None = None,
                    checkpoint: Checkpoint | None = None) -> WriteResult:
     """Run a prepared job (fresh, or from `checkpoint`). Raises Interrupted when
     `cancel` is set mid-run, after saving a checkpoint."""
-    from lwz_cli.writing.session import load_engine
-
     owns_engine = engine is None
     generated = checkpoint.generated if checkpoint else []
-    resumed_tokens = estimate_tokens(generated) if prepared.endpoint else len(generated)
+    resumed_tokens = prepared.backend.count_tokens(generated)
     start = start_event(prepared, resumed_tokens=resumed_tokens,
                         resumed_words=checkpoint.words if checkpoint else 0,
                         run_id=journal.dir.name if journal else None)
     emit(replace(start, resumed=checkpoint is not None))
     if engine is None:
         emit(LoadingEvent())
-        engine = load_engine(prepared)
-    if prepared.endpoint:  # endpoints skipped or dropped become warnings
-        for message in prepared.endpoint.get("warnings", ()):
-            emit(WarningEvent(message))
-        if hasattr(engine, "on_warning"):
-            engine.on_warning = lambda message: emit(WarningEvent(message))
+        engine = prepared.backend.load_engine(prepared.engine_settings)
+    for message in prepared.backend.warnings:  # endpoints skipped when it was opened
+        emit(WarningEvent(message))
+    # endpoints retried or dropped mid-run
+    engine.on_warning = lambda message: emit(WarningEvent(message))
     try:
         if journal is not None:
             for message in journal.warnings:
@@ -95,7 +94,8 @@ def write_document(prepared: Prepared, emit: Emit, *, engine=None,
             engine.close()
 
 
-def _run_planned(prepared, emit, engine, journal, cancel, checkpoint) -> WriteResult:
+def _run_planned(prepared: Prepared, emit: Emit, engine: Engine, journal: Journal | None,
+                 cancel: threading.Event | None, checkpoint: Checkpoint | None) -> WriteResult:
     from lwz_cli.writing.planned import PlannedRun
 
     run = PlannedRun(prepared, emit, engine=engine, journal=journal, cancel=cancel,
@@ -109,3 +109,19 @@ def _run_planned(prepared, emit, engine, journal, cancel, checkpoint) -> WriteRe
         raise endpoint_failed(exc, prepared, journal,
                               lambda: run._check_cancel("cancelled")) from None
     return run.finish(started)
+
+
+def endpoint_failed(exc: EndpointError, prepared: Prepared, journal: Journal | None,
+                    save: Callable[[], object]) -> EndpointError:
+    """After the engine gave up: save what was written (`save` takes the checkpoint
+    and marks the run interrupted), and say how to continue."""
+    if journal is not None:
+        try:
+            save()
+        except Interrupted:
+            pass
+        except OSError:
+            pass
+    exc.hint = f"{exc.hint or 'check the server'}; then continue with: " \
+               f"{resume_command(prepared, journal)}"
+    return exc

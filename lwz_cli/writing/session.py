@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lwz_cli.config import default
-from lwz_cli.engine.protocol import Sampling
+from lwz_cli.engine.protocol import Engine, Sampling
 from lwz_cli.errors import UsageError
-from lwz_cli.models.gguf import GGUFInfo, read_gguf
-from lwz_cli.models.registry import ResolvedModel, resolve_model
+from lwz_cli.models.identity import ModelIdentity
 from lwz_cli.profiles import profile_for
 from lwz_cli.strategy import Strategy, check_strategy
 from lwz_cli.system import physical_cores
 from lwz_cli.writing import budget, plan, prompts
+from lwz_cli.writing.backend import Backend, EngineSettings, LocalBackend, llama_gpu_layers
 from lwz_cli.writing.length import MAX_TARGET_WORDS, parse_target
 
 @dataclass
@@ -45,8 +45,7 @@ class WriteRequest:
 @dataclass
 class Prepared:
     request: WriteRequest
-    model: ResolvedModel
-    info: GGUFInfo
+    backend: Backend  # what runs the model: identity, engine, manifest entries
     prompt: prompts.Prompt
     prompt_tokens: list[int]
     target_words: int | None
@@ -62,11 +61,21 @@ class Prepared:
     kv_type: str = "f16"
     flash_attn: bool = False
     fit_reason: str = ""
-    endpoint: dict | None = None  # set when an endpoint runs the job (lwz_cli.writing.endpoint)
+
+    @property
+    def model(self) -> ModelIdentity:
+        return self.backend.identity
 
     @property
     def model_name(self) -> str:
-        return self.model.alias or self.info.name
+        return self.backend.identity.display_name
+
+    @property
+    def engine_settings(self) -> EngineSettings:
+        return EngineSettings(n_ctx=self.tokens.n_ctx, threads=self.threads,
+                              gpu_layers=self.gpu_layers, kv_type=self.kv_type,
+                              flash_attn=self.flash_attn, seed=self.request.sampling.seed,
+                              verbose=self.request.verbose)
 
 
 def check_output(path: Path | None) -> None:
@@ -119,29 +128,21 @@ def prepare(request: WriteRequest) -> Prepared:
         raise UsageError("--strategy planned needs a target length",
                          hint="say it in the request (\"a 3000-word ...\") or pass --words")
 
-    endpoint = None
-    if request.endpoints:  # an endpoint runs the model; "tokens" are code points
-        from lwz_cli.writing.endpoint import open_identity
-
-        model, info, vocab, endpoint = open_identity(request)
-    else:
-        model = resolve_model(request.model)
-        info = read_gguf(model.path)
-        from lwz_cli.engine.llama import VocabTokenizer
-
-        vocab = VocabTokenizer(str(model.path), verbose=request.verbose)
-    count = getattr(vocab, "count_tokens", len)  # model tokens in a list of the vocab's ids
+    backend = open_backend(request)
+    model = backend.identity
+    vocab = backend.vocab(verbose=request.verbose)
+    count = vocab.count_tokens  # model tokens in a list of the vocab's ids
     try:
-        lwz = prompts.is_longwriter_zero(info.name, model.path.name, model.repo_id)
+        lwz = prompts.is_longwriter_zero(model.name, model.file_name, model.repo_id)
         bos, eos = vocab.token_text(vocab.bos_token), vocab.token_text(vocab.eos_token)
-        name = model.alias or info.name
-        n_ctx_train = getattr(vocab, "server_ctx", None) or info.context_length or 0
+        name = model.display_name
+        n_ctx_train = backend.n_ctx_train
         single_error = None
         if request.strategy != Strategy.PLANNED:
             if lwz:
                 prompt = prompts.longwriter_zero_prompt(text, target, stated)
             else:
-                prompt = prompts.chat_prompt(text, target, stated, template=info.chat_template,
+                prompt = prompts.chat_prompt(text, target, stated, template=model.chat_template,
                                              bos_token=bos, eos_token=eos)
             tokens = vocab.tokenize(prompt.text, add_bos=prompt.add_bos)
             try:
@@ -161,7 +162,7 @@ def prepare(request: WriteRequest) -> Prepared:
         if strategy == Strategy.PLANNED:
             language = prompts.language_of(text)
             protocol = prompts.LWZ if lwz else prompts.CHAT
-            conversation = make_conversation(protocol, language, info.chat_template, bos, eos)
+            conversation = make_conversation(protocol, language, model.chat_template, bos, eos)
             plan_text = conversation.first(plan.plan_request(text, target, language))
             prompt = prompts.Prompt(text=plan_text, stop=conversation.stop, protocol=protocol,
                                     language=language,
@@ -173,42 +174,26 @@ def prepare(request: WriteRequest) -> Prepared:
                 max_tokens_override=request.max_tokens, model_name=name)
     finally:
         vocab.close()
-    prepared = Prepared(request, model, info, prompt, tokens, target, stated, token_budget,
-                        request.threads or physical_cores(), strategy, reason, conversation, bos, eos)
-    if endpoint is not None:
-        prepared.endpoint = endpoint
-        prepared.fit_reason = f"the endpoint {endpoint['url']} runs the model"
-    else:
-        apply_fit(prepared)
-    return prepared
+    # the fit plan (or the flags) places the model; a job that cannot fit is
+    # refused here, before the model loads
+    fit = backend.fit(n_ctx=token_budget.n_ctx, gpu_layers=request.gpu_layers,
+                      kv_type=request.kv_type)
+    return Prepared(request, backend, prompt, tokens, target, stated, token_budget,
+                    request.threads or physical_cores(), strategy, reason, conversation, bos, eos,
+                    gpu_layers=fit.gpu_layers, kv_type=fit.kv_type, flash_attn=fit.flash_attn,
+                    fit_reason=fit.reason)
 
 
-def apply_fit(prepared: Prepared) -> None:
-    """GPU layers, KV type and flash attention from the fit plan, unless flags set
-    them; a job that cannot fit is refused here, before the model loads."""
-    from lwz_cli.models.catalog import architecture_of
-    from lwz_cli.models.fit import plan as fit_plan
-    from lwz_cli.models.hardware import probe
+def open_backend(request: WriteRequest) -> Backend:
+    """What runs the request's model: an endpoint when --endpoint is given (its
+    "tokens" are code points), else the local GGUF."""
+    if request.endpoints:
+        from lwz_cli.writing.endpoint import open_endpoint
 
-    request = prepared.request
-    arch = architecture_of(prepared.info.metadata)
-    if arch is None:
-        prepared.gpu_layers = request.gpu_layers or 0
-        prepared.kv_type = request.kv_type or "f16"
-        prepared.flash_attn = prepared.kv_type != "f16"
-        return
-    machine = probe()
-    chosen = fit_plan(machine, arch=arch, weights=prepared.model.path.stat().st_size,
-                      quant=prepared.model.path.name, ctx=prepared.tokens.n_ctx)
-    if not chosen.fits and request.gpu_layers is None:
-        raise UsageError(f"{prepared.model_name} {chosen.reason}",
-                         hint=(f"nearest plan that would fit: {chosen.nearest}; " if chosen.nearest
-                               else "") + "`lwz fit` shows the arithmetic; --gpu-layers forces a plan")
-    prepared.gpu_layers = chosen.gpu_layers if request.gpu_layers is None else (
-        arch.layers if request.gpu_layers < 0 else request.gpu_layers)
-    prepared.kv_type = request.kv_type or (chosen.kv_type if request.gpu_layers is None else "f16")
-    prepared.flash_attn = prepared.kv_type != "f16" or (chosen.flash_attn and prepared.gpu_layers > 0)
-    prepared.fit_reason = chosen.reason if request.gpu_layers is None else "set by --gpu-layers"
+        return open_endpoint(request.endpoints, api_key=request.api_key,
+                             model_spec=request.model, endpoint_model=request.endpoint_model,
+                             ctx=request.ctx)
+    return LocalBackend.resolve(request.model)
 
 
 def make_conversation(protocol: str, language: str, template: str | None, bos: str,
@@ -235,40 +220,17 @@ def choose_strategy(asked: str, target: int | None, lwz: bool,
 
 
 def engine_gpu_layers(prepared: Prepared) -> int:
-    """llama.cpp's n_gpu_layers for the plan: it counts the output layer as one more
-    than the model's blocks, so "all N blocks" must be -1 or layer 0 stays on the
-    CPU (seen on an H100: "offloaded 30/31 layers" for a 30-block model)."""
-    from lwz_cli.models.catalog import architecture_of
-
-    arch = architecture_of(prepared.info.metadata)
-    if prepared.gpu_layers < 0 or (arch is not None and prepared.gpu_layers >= arch.layers):
-        return -1
-    return prepared.gpu_layers
+    """llama.cpp's n_gpu_layers for the job's plan (see `llama_gpu_layers`)."""
+    return llama_gpu_layers(prepared.model.info, prepared.gpu_layers)
 
 
-def load_engine(prepared: Prepared):
-    if prepared.endpoint:
-        from lwz_cli.writing.endpoint import load_engine as load_endpoint_engine
-
-        return load_endpoint_engine(prepared)
-    from lwz_cli.engine.llama import LlamaEngine
-
-    request = prepared.request
-    from lwz_cli.models.fit import GGML_TYPE
-
-    type_kv = GGML_TYPE[prepared.kv_type] if prepared.kv_type != "f16" else None
-    return LlamaEngine(
-        str(prepared.model.path), n_ctx=prepared.tokens.n_ctx, n_threads=prepared.threads,
-        n_gpu_layers=engine_gpu_layers(prepared), flash_attn=prepared.flash_attn, type_k=type_kv,
-        type_v=type_kv, seed=request.sampling.seed, verbose=request.verbose,
-    )
+def load_engine(prepared: Prepared) -> Engine:
+    return prepared.backend.load_engine(prepared.engine_settings)
 
 
 def manifest_for(prepared: Prepared) -> dict:
     """What a run's journal records so `lwz resume` can rebuild the exact job."""
     from dataclasses import asdict
-
-    from lwz_cli.writing.endpoint import manifest_endpoint, manifest_model
 
     request = prepared.request
     manifest = {
@@ -286,10 +248,11 @@ def manifest_for(prepared: Prepared) -> dict:
         "sampling": asdict(request.sampling),
         "engine": {"n_ctx": prepared.tokens.n_ctx, "gpu_layers": prepared.gpu_layers,
                    "kv_type": prepared.kv_type, "threads": prepared.threads},
-        "model": manifest_model(prepared),
+        "model": prepared.backend.manifest_model(),
     }
-    if prepared.endpoint:
-        manifest["endpoint"] = manifest_endpoint(prepared)
+    endpoint = prepared.backend.manifest_endpoint()
+    if endpoint is not None:
+        manifest["endpoint"] = endpoint
     return manifest
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from lwz_cli.atomic import atomic_write_text
-from lwz_cli.engine.protocol import count_tokens
+from lwz_cli.engine.protocol import Engine
 from lwz_cli.errors import Interrupted, RuntimeFailure
 from lwz_cli.events import (CheckpointEvent, DoneEvent, Emit, SectionEndEvent, SectionStartEvent,
                             WarningEvent)
@@ -30,8 +30,8 @@ from lwz_cli.writing.session import Prepared
 class SinglePass:
     """The whole answer as one draft, with the journal's checkpoints."""
 
-    def __init__(self, prepared: Prepared, emit: Emit, *, engine, journal: Journal | None = None,
-                 cancel: threading.Event | None = None, resumed: bool = False):
+    def __init__(self, prepared: Prepared, emit: Emit, *, engine: Engine,
+                 journal: Journal | None = None, cancel: threading.Event | None = None, resumed: bool = False):
         self.prepared = prepared
         self.emit = emit
         self.engine = engine
@@ -63,7 +63,7 @@ class SinglePass:
             self.draft.on_event = None
         for event in sections:  # the plan panel shows the finished sections again
             self.emit(event)
-        self.resumed_tokens = count_tokens(self.engine, generated)
+        self.resumed_tokens = self.engine.count_tokens(generated)
         self.sections_saved = len(self.draft.section_starts)
         self._think_saved = len(self.draft.think_text())
 
@@ -126,8 +126,8 @@ class SinglePass:
             short = target and draft.words < SHORT * target and reason in ("eos", "stop")
             progressed = draft.words > self._words_at_continuation
             if short and progressed and self.continuations < CONTINUATIONS and \
-                    prepared.tokens.max_tokens - count_tokens(
-                        self.engine, draft.generated[: draft.clean_count]) > 64:
+                    prepared.tokens.max_tokens - self.engine.count_tokens(
+                        draft.generated[: draft.clean_count]) > 64:
                 self._words_at_continuation = draft.words
                 self.continuations += 1
                 self.emit(WarningEvent(f"the model stopped at {draft.words} of {target} words; "
@@ -169,7 +169,7 @@ class SinglePass:
             raise disk_error(exc, output.parent if output else self.journal.dir,
                              resume_command(prepared, self.journal)) from exc
         decode = draft.decode_seconds
-        token_counts = getattr(self.engine, "token_counts", None)
+        token_counts = self.engine.token_counts
         done = DoneEvent(
             output=str(output) if output else None,
             words=words, target_words=prepared.target_words,
