@@ -17,15 +17,20 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from lwz_cli.config import default
+from lwz_cli.engine.http import EndpointError, EndpointRejected
 from lwz_cli.engine.protocol import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, Sampling
 from lwz_cli.errors import Interrupted, LwzError, UsageError
 from lwz_cli.events import DoneEvent, ErrorEvent, Event, JobEndEvent, JobStartEvent, WarningEvent
 from lwz_cli.journal import Journal
+from lwz_cli.models.registry import DEFAULT_MODEL
 from lwz_cli.output import DocumentOutput
 from lwz_cli.recipes import Job
 from lwz_cli.runstate import BatchRecord, RunStatus
 from lwz_cli.writing.engines import EngineCache
-from lwz_cli.writing.session import WriteRequest
+from lwz_cli.writing.length import count_words
+from lwz_cli.writing.resume import UNFINISHED, open_run
+from lwz_cli.writing.run import write_document
+from lwz_cli.writing.session import WriteRequest, prepare
 
 ENDPOINT_STRIKES = 3  # consecutive failures before an endpoint is dropped
 JOB_ATTEMPTS = 4  # tries per job across endpoints (each resumes from the journal)
@@ -77,8 +82,6 @@ class Outcome:
 
 
 def effective_model(job: Job, defaults: Defaults) -> str:
-    from lwz_cli.models.registry import DEFAULT_MODEL
-
     return job.model or defaults.model or DEFAULT_MODEL
 
 
@@ -111,8 +114,6 @@ def request_for(job: Job, defaults: Defaults, endpoint: str | None) -> WriteRequ
 
 def decide(job: Job, defaults: Defaults) -> Decision:
     """What a job needs, from its output file and its run's manifest."""
-    from lwz_cli.writing.resume import UNFINISHED
-
     fp = fingerprint(job, defaults)
     journal = Journal.find(job.output)
     batch = journal.manifest.batch if journal else None
@@ -286,8 +287,6 @@ class BatchRunner:
                 return self._finish(job, Outcome(job, action, "interrupted", target=job.words,
                                                  message=str(exc), endpoint=endpoint), started)
             except LwzError as exc:
-                from lwz_cli.engine.http import EndpointRejected, EndpointError
-
                 last_error = str(exc)
                 retry = isinstance(exc, EndpointError) and not isinstance(exc, EndpointRejected)
                 if pool and endpoint is not None:
@@ -322,10 +321,6 @@ class BatchRunner:
         return outcome
 
     def _write(self, job: Job, decision: Decision, endpoint: str | None) -> DoneEvent | None:
-        from lwz_cli.writing.resume import open_run
-        from lwz_cli.writing.run import write_document
-        from lwz_cli.writing.session import prepare
-
         request = request_for(job, self.defaults, endpoint)
         job.output.parent.mkdir(parents=True, exist_ok=True)  # inside the output folder (checked)
         prepared = prepare(request)
@@ -362,8 +357,6 @@ class BatchRunner:
 
 
 def _words_of(path) -> int:
-    from lwz_cli.writing.length import count_words
-
     try:
         return count_words(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError):

@@ -19,11 +19,13 @@ detected and reported, never silently used. The records themselves are typed in
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -52,8 +54,6 @@ def _fault_pause() -> None:
     stderr, so a test can kill -9 lwz in the middle of a checkpoint write."""
     pause = os.environ.get("LWZ_FAULT_PAUSE_IN_CHECKPOINT")
     if pause:
-        import sys
-
         sys.stderr.write("lwz: [fault] paused inside a checkpoint write\n")
         sys.stderr.flush()
         time.sleep(float(pause))
@@ -320,8 +320,6 @@ class Journal:
 
     def lock(self) -> None:
         """Hold an exclusive lock while writing; a second lwz on the run is refused."""
-        import fcntl
-
         handle = open(self.dir / "lock", "a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -339,8 +337,6 @@ class Journal:
 
     def is_live(self) -> bool:
         """True while some process holds the run's lock."""
-        import fcntl
-
         try:
             handle = open(self.dir / "lock", "a+")
         except OSError:

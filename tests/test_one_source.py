@@ -11,6 +11,7 @@ from lwz_cli.config import COMMANDS_USING, SETTINGS, default, env_name
 from lwz_cli.errors import UsageError
 from lwz_cli.profiles import CHAT, LWZ, PROFILES, profile
 from lwz_cli.strategy import STRATEGY_NAMES, Strategy, check_strategy
+from lwz_cli.tokens import MARGIN, TOKENS_PER_WORD, document_tokens
 from lwz_cli.writing import budget, prompts
 from lwz_cli.writing.session import choose_strategy
 
@@ -92,9 +93,9 @@ def test_sampling_defaults_and_new_tokens_are_the_model_cards():
 @pytest.mark.parametrize("protocol", [LWZ, CHAT])
 def test_the_budget_reads_the_profile(protocol):
     p = PROFILES[protocol]
-    assert budget.document_tokens(None, "en", protocol) == p.default_new_tokens
-    assert budget.document_tokens(1000, "en", protocol) == p.think_tokens + int(
-        1000 * budget.TOKENS_PER_WORD["en"] * budget.MARGIN)
+    assert document_tokens(None, "en", protocol) == p.default_new_tokens
+    assert document_tokens(1000, "en", protocol) == p.think_tokens + int(
+        1000 * TOKENS_PER_WORD["en"] * MARGIN)
     planned = budget.plan_planned(prompt_tokens=100, target_words=1000, language="en",
                                   protocol=protocol, n_ctx_train=32_768)
     assert planned.n_ctx == p.planned_ctx

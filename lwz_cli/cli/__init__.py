@@ -13,6 +13,7 @@ import typer
 from typer.exceptions import TyperException
 
 from lwz_cli import __version__
+from lwz_cli.config import default_map
 from lwz_cli.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_USAGE, Interrupted, LwzError
 
 app = typer.Typer(
@@ -60,8 +61,6 @@ def error_line(message: str) -> None:
 def _defaults(argv: list[str] | None) -> dict:
     """config.yaml as Click defaults. A broken file stops every command except the
     ones that help fix it."""
-    from lwz_cli.config import default_map
-
     args = sys.argv[1:] if argv is None else argv
     try:
         return default_map()

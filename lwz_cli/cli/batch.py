@@ -9,10 +9,14 @@ from pathlib import Path
 from typing import Annotated, List, Optional
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
 from lwz_cli.cli import options as opt
+from lwz_cli.cli.write import check_engine_flags
 from lwz_cli.config import default
 from lwz_cli.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, UsageError
+from lwz_cli.interrupt import interrupt_sets
 from lwz_cli.strategy import check_strategy
 
 
@@ -41,8 +45,8 @@ def batch(
 ) -> None:
     """Write many documents from recipe YAMLs: rerunnable (finished jobs are skipped,
     unfinished ones resumed, changed ones regenerated)."""
+    # lazy: lwz --help start-up
     from lwz_cli.batch import BatchRunner, Defaults, check_parallel, decide
-    from lwz_cli.cli.write import check_engine_flags
     from lwz_cli.events import BatchEvent, JobEvent
     from lwz_cli.recipes import load_recipes, parse_vars, select
     from lwz_cli.writing.endpoint import endpoint_list
@@ -76,14 +80,12 @@ def batch(
         return
     check_models(todo, defaults)
 
-    from lwz_cli.view.batch import BatchView
+    from lwz_cli.view.batch import BatchView  # lazy: lwz --help start-up
 
     view = BatchView(len(todo), json_mode=json_mode, quiet=quiet)
     cancel = threading.Event()
     runner = BatchRunner(todo, defaults, view, parallel=jobs,
                          continue_on_error=continue_on_error, cancel=cancel)
-    from lwz_cli.cli.write import interrupt_sets
-
     try:
         with interrupt_sets(cancel):
             outcomes = runner.run()
@@ -109,7 +111,7 @@ def batch(
 
 def check_models(jobs, defaults) -> None:
     """Every in-process job's model must be here before any job starts (exit 2)."""
-    from lwz_cli.batch import effective_model
+    from lwz_cli.batch import effective_model  # lazy: lwz --help start-up
     from lwz_cli.models.registry import ModelNotDownloaded, resolve_model
 
     seen: dict[str, str] = {}
@@ -138,9 +140,6 @@ def _print_json(event: dict) -> None:
 
 
 def _dry_table(plans) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     table = Table(box=None, pad_edge=False)
     for column in ("job", "action", "why", "words"):
         table.add_column(column)
@@ -150,10 +149,7 @@ def _dry_table(plans) -> None:
 
 
 def _summary_table(outcomes) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from lwz_cli.view.format import duration
+    from lwz_cli.view.format import duration  # lazy: lwz --help start-up
 
     table = Table(box=None, pad_edge=False, title="lwz batch")
     for column in ("job", "status", "words / target", "time", "note"):

@@ -10,9 +10,11 @@ import typer
 
 from lwz_cli.cli import complete
 from lwz_cli.cli import options as opt
+from lwz_cli.cli.write import check_engine_flags, make_view
 from lwz_cli.config import default
 from lwz_cli.engine.protocol import Sampling
 from lwz_cli.errors import UsageError
+from lwz_cli.paths import paths
 
 
 def chat(
@@ -34,9 +36,7 @@ def chat(
     line, Tab completes, Ctrl-C stops a generation, Ctrl-D leaves. The draft is
     a run: `lwz resume PATH` or `lwz chat PATH` goes on with it later.
     """
-    from lwz_cli.cli.write import check_engine_flags, make_view
-    from lwz_cli.journal import Journal
-    from lwz_cli.paths import paths
+    from lwz_cli.journal import Journal  # lazy: lwz --help start-up
     from lwz_cli.repl.app import ChatApp
     from lwz_cli.writing.drafting import DraftingSession, Settings
     from lwz_cli.writing.session import check_output, check_words

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
 
 import typer
 
+from lwz_cli.config import SETTINGS, config_path, convert, effective, env_name, load_file, save_file
 from lwz_cli.errors import UsageError
 
 config_app = typer.Typer(help="Show and change your defaults (config.yaml).", no_args_is_help=True)
 
 
 def _key(key: str):
-    from lwz_cli.config import SETTINGS
-
     if key not in SETTINGS:
-        import difflib
-
         close = difflib.get_close_matches(key, SETTINGS, n=1)
         raise UsageError(f"unknown setting {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
                          hint="`lwz config show` lists them")
@@ -27,16 +25,12 @@ def _key(key: str):
 @config_app.command("path")
 def path() -> None:
     """Print where config.yaml is (it may not exist yet)."""
-    from lwz_cli.config import config_path
-
     sys.stdout.write(f"{config_path()}\n")
 
 
 @config_app.command("show")
 def show(json_mode: bool = typer.Option(False, "--json", help="JSON on stdout.")) -> None:
     """Every setting, its value, and where it came from (env, file or default)."""
-    from lwz_cli.config import effective, env_name
-
     rows = effective()
     for row in rows:  # a secret is shown as set or not, never printed
         if row["key"] == "api_key" and row["value"] is not None:
@@ -53,8 +47,6 @@ def show(json_mode: bool = typer.Option(False, "--json", help="JSON on stdout.")
 @config_app.command("get")
 def get(key: str = typer.Argument(..., metavar="KEY")) -> None:
     """Print one setting's effective value."""
-    from lwz_cli.config import effective
-
     _key(key)
     row = next(r for r in effective() if r["key"] == key)
     sys.stdout.write("" if row["value"] is None else f"{row['value']}\n")
@@ -63,8 +55,6 @@ def get(key: str = typer.Argument(..., metavar="KEY")) -> None:
 @config_app.command("set")
 def set_(key: str = typer.Argument(..., metavar="KEY"), value: str = typer.Argument(..., metavar="VALUE")) -> None:
     """Set a default in config.yaml (validated first)."""
-    from lwz_cli.config import convert, load_file, save_file
-
     setting = _key(key)
     values = load_file()
     values[key] = convert(setting, value, f"lwz config set {key}")
@@ -75,8 +65,6 @@ def set_(key: str = typer.Argument(..., metavar="KEY"), value: str = typer.Argum
 @config_app.command("unset")
 def unset(key: str = typer.Argument(..., metavar="KEY")) -> None:
     """Remove a default from config.yaml."""
-    from lwz_cli.config import load_file, save_file
-
     _key(key)
     values = load_file()
     if values.pop(key, None) is None:

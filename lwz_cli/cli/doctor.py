@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from dataclasses import asdict, dataclass
 
 import typer
+from rich.console import Console
+
+from lwz_cli.config import config_path, load_file
+from lwz_cli.errors import LwzError, UsageError
+from lwz_cli.paths import paths
 
 GB = 1e9
 
@@ -21,11 +27,11 @@ class Check:
 
 
 def _engine(machine) -> list[Check]:
-    from lwz_cli.models.hardware import CUDA_REINSTALL, METAL_REINSTALL
+    from lwz_cli.models.hardware import CUDA_REINSTALL, METAL_REINSTALL  # lazy: lwz --help start-up
     from lwz_cli.system import cpu_flags, use_extra_buffers
 
     try:
-        import llama_cpp
+        import llama_cpp  # lazy: llama_cpp is slow to import; lwz --help start-up
     except Exception as exc:  # a broken build must be reported, not crash the doctor
         return [Check("llama-cpp-python", "fail", f"cannot be imported ({exc})",
                       "pip install --force-reinstall llama-cpp-python")]
@@ -53,7 +59,7 @@ def _hardware(machine) -> list[Check]:
     if not machine.gpus:
         checks.append(Check("GPU", "ok", "none found (nvidia-smi, Apple GPU): writing runs on the CPU"))
     ram = machine.ram / GB
-    from lwz_cli.models.fit import plan
+    from lwz_cli.models.fit import plan  # lazy: lwz --help start-up
 
     fit = plan(machine, words=10_000)
     if fit.fits:
@@ -65,8 +71,7 @@ def _hardware(machine) -> list[Check]:
 
 
 def _disk() -> list[Check]:
-    from lwz_cli.models.registry import hf_cache_dir
-    from lwz_cli.paths import paths
+    from lwz_cli.models.registry import hf_cache_dir  # lazy: lwz --help start-up
 
     checks = []
     for label, where, want in (("disk (HF cache)", hf_cache_dir(), 20 * GB),
@@ -88,8 +93,7 @@ def _disk() -> list[Check]:
 
 
 def _models() -> list[Check]:
-    from lwz_cli.errors import UsageError
-    from lwz_cli.models.gguf import read_gguf
+    from lwz_cli.models.gguf import read_gguf  # lazy: lwz --help start-up
     from lwz_cli.models.hub import cached_files
     from lwz_cli.models.registry import DEFAULT_MODEL, hf_cache_dir, resolve_model, tiny_model_path
 
@@ -126,9 +130,6 @@ def _models() -> list[Check]:
 
 
 def _config_and_runs() -> list[Check]:
-    from lwz_cli.config import config_path, load_file
-    from lwz_cli.errors import UsageError
-
     checks = []
     try:
         values = load_file()
@@ -138,7 +139,7 @@ def _config_and_runs() -> list[Check]:
         checks.append(Check("config", "ok", detail))
     except UsageError as exc:
         checks.append(Check("config", "fail", exc.message, exc.hint or "fix or remove the file"))
-    from lwz_cli.cli.runs import run_rows
+    from lwz_cli.run_listing import run_rows  # lazy: lwz --help start-up (the writing layer)
 
     open_runs = [r for r in run_rows() if r["resume"]]
     if open_runs:
@@ -152,11 +153,6 @@ def _config_and_runs() -> list[Check]:
 
 def _endpoints() -> list[Check]:
     """The configured --endpoint servers (LWZ_ENDPOINT or config `endpoint`), if any."""
-    import os
-
-    from lwz_cli.config import load_file
-    from lwz_cli.errors import LwzError
-
     try:
         values = load_file()
     except LwzError:
@@ -164,7 +160,7 @@ def _endpoints() -> list[Check]:
     raw = os.environ.get("LWZ_ENDPOINT") or values.get("endpoint")
     if not raw:
         return []
-    from lwz_cli.engine.http import EndpointRejected, probe
+    from lwz_cli.engine.http import EndpointRejected, probe  # lazy: lwz --help start-up
     from lwz_cli.writing.endpoint import endpoint_list
 
     key = os.environ.get("LWZ_API_KEY") or values.get("api_key")
@@ -189,7 +185,7 @@ def _endpoints() -> list[Check]:
 
 def doctor(json_mode: bool = typer.Option(False, "--json", help="JSON on stdout.")) -> None:
     """Check the install: engine build, GPU, memory, disk, models, config, runs."""
-    from lwz_cli.models.hardware import probe
+    from lwz_cli.models.hardware import probe  # lazy: lwz --help start-up
 
     machine = probe()
     checks = (_engine(machine) + _hardware(machine) + _disk() + _models() + _config_and_runs()
@@ -199,8 +195,6 @@ def doctor(json_mode: bool = typer.Option(False, "--json", help="JSON on stdout.
         sys.stdout.write(json.dumps({"ok": not failed, "checks": [asdict(c) for c in checks]},
                                     indent=2) + "\n")
     else:
-        from rich.console import Console
-
         console = Console(highlight=False)
         style = {"ok": "green", "warn": "yellow", "fail": "bold red"}
         for c in checks:

@@ -10,6 +10,7 @@ import re
 import typer
 
 from lwz_cli import __version__
+from lwz_cli.repl.commands import COMMANDS, usage
 
 ENVIRONMENT = [
     ("LWZ_HOME", "Directory for all of lwz's own state (config, runs, history, cache); "
@@ -173,7 +174,6 @@ def render(app: typer.Typer) -> str:
                      "adds a line, Tab completes, Ctrl-C stops a generation and keeps what was "
                      "written, Ctrl-D leaves. The draft is a run: lwz resume and /open go on "
                      "with it."))
-    from lwz_cli.repl.commands import COMMANDS, usage
 
     for name, command in COMMANDS.items():
         out += [".TP", f"\\fB{_esc(usage(name))}\\fR", _para(command.help)]

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
 from lwz_cli.config import default
 from lwz_cli.errors import UsageError
@@ -20,7 +24,7 @@ def _print_json(data) -> None:
 
 
 def local_models() -> list[dict]:
-    from lwz_cli.models import hub
+    from lwz_cli.models import hub  # lazy: lwz --help start-up
     from lwz_cli.models.registry import tiny_model_path
 
     rows = []
@@ -40,7 +44,7 @@ def local_models() -> list[dict]:
 def list_(json_mode: bool = typer.Option(False, "--json", help="JSON on stdout.")) -> None:
     """Local models (from the shared HF cache) and the known LongWriter-Zero quants, with
     which fits this machine."""
-    from lwz_cli.models.catalog import LWZ_QUANTS
+    from lwz_cli.models.catalog import LWZ_QUANTS  # lazy: lwz --help start-up
     from lwz_cli.models.fit import plan
     from lwz_cli.models.hardware import probe
     from lwz_cli.models.registry import DEFAULT_MODEL
@@ -56,8 +60,6 @@ def list_(json_mode: bool = typer.Option(False, "--json", help="JSON on stdout."
     if json_mode:
         _print_json({"local": local, "known": known})
         return
-    from rich.console import Console
-    from rich.table import Table
 
     console = Console()
     table = Table(title="local models", title_justify="left", box=None)
@@ -85,7 +87,7 @@ def pull_(
     """Download a model into the HF cache: resumable across processes, sha256-verified."""
     path = pull_model(model, quant=quant, json_mode=json_mode, quiet=quiet)
     if json_mode:
-        from lwz_cli.events import PulledEvent
+        from lwz_cli.events import PulledEvent  # lazy: lwz --help start-up
 
         _print_json(PulledEvent(str(path), path.stat().st_size).to_json())
     else:
@@ -93,7 +95,7 @@ def pull_(
 
 
 def default_quant() -> str:
-    from lwz_cli.models.catalog import DEFAULT_QUANT
+    from lwz_cli.models.catalog import DEFAULT_QUANT  # lazy: lwz --help start-up
     from lwz_cli.models.fit import plan
     from lwz_cli.models.hardware import probe
 
@@ -103,7 +105,7 @@ def default_quant() -> str:
 
 def pull_model(model: str, *, quant: str | None = None, json_mode: bool = False,
                quiet: bool = False) -> Path:
-    from lwz_cli.models.pull import pull
+    from lwz_cli.models.pull import pull  # lazy: lwz --help start-up
     from lwz_cli.models.registry import DEFAULT_MODEL
     from lwz_cli.view.download import DownloadProgress
 
@@ -128,9 +130,7 @@ def pull_model(model: str, *, quant: str | None = None, json_mode: bool = False,
 def rm(model: str = typer.Argument(..., metavar="MODEL", help="repo_id, repo_id:QUANT, repo_id/file.gguf or a path in the HF cache."),
        json_mode: bool = typer.Option(False, "--json", help="JSON on stdout.")) -> None:
     """Remove a model from the HF cache and say how much space that freed."""
-    import shutil
-
-    from lwz_cli.models import hub
+    from lwz_cli.models import hub  # lazy: lwz --help start-up
     from lwz_cli.models.pull import parse_spec
 
     repos, quant, filename = parse_spec(model)
@@ -166,7 +166,7 @@ def rm(model: str = typer.Argument(..., metavar="MODEL", help="repo_id, repo_id:
 def path_(model: str = typer.Argument(..., metavar="MODEL", help="What --model would take."),
           json_mode: bool = typer.Option(False, "--json", help="JSON on stdout.")) -> None:
     """Print the local file a model name resolves to."""
-    from lwz_cli.models.registry import resolve_model
+    from lwz_cli.models.registry import resolve_model  # lazy: lwz --help start-up
 
     resolved = resolve_model(model)
     if json_mode:
@@ -180,10 +180,9 @@ def info(model: str = typer.Argument(..., metavar="MODEL", help="What --model wo
          json_mode: bool = typer.Option(False, "--json", help="JSON on stdout."),
          sha256: bool = typer.Option(True, "--sha256/--no-sha256", help="Hash the file (seconds per GB).")) -> None:
     """GGUF metadata: architecture, parameters, layers, context, quant, size, sha256."""
-    import hashlib
-    import os
+    import hashlib  # lazy: lwz --help start-up
 
-    from lwz_cli.models.catalog import architecture_of
+    from lwz_cli.models.catalog import architecture_of  # lazy: lwz --help start-up
     from lwz_cli.models.gguf import read_gguf
     from lwz_cli.models.registry import resolve_model
 
@@ -225,6 +224,7 @@ def fit(
     json_mode: bool = typer.Option(False, "--json", help="JSON on stdout."),
 ) -> None:
     """Show the hardware plan for a job (quant, GPU layers, context, KV type) and why."""
+    # lazy: lwz --help start-up
     from lwz_cli.models.catalog import architecture_of, quant as find_quant
     from lwz_cli.models.fit import plan
     from lwz_cli.models.gguf import read_gguf

@@ -28,7 +28,7 @@ def resume(
     endpoint_model: Annotated[Optional[str], opt.endpoint_model("The model name to ask the endpoint for (default: the recorded one).", env=False)] = None,
 ) -> None:
     """Continue an unfinished document where it stopped (Ctrl-C, a crash, kill -9)."""
-    from lwz_cli.writing.resume import find_run, prepare_resume
+    from lwz_cli.writing.resume import find_run, prepare_resume  # lazy: lwz --help start-up
 
     def job():
         journal = find_run(target)

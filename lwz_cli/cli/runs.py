@@ -8,35 +8,13 @@ import time
 from typing import Optional
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
 from lwz_cli.errors import UsageError
 
 runs_app = typer.Typer(help="List unfinished and finished runs; remove them.",
                        invoke_without_command=True, no_args_is_help=False)
-
-
-def run_rows() -> list[dict]:
-    from lwz_cli.journal import Journal
-    from lwz_cli.runstate import RunStatus
-
-    rows = []
-    for journal in Journal.all():
-        m = journal.manifest
-        status = m.status
-        if status == RunStatus.RUNNING and not journal.is_live():
-            status = RunStatus.INTERRUPTED  # its process is gone (crash, kill -9)
-        damaged = status == RunStatus.DAMAGED  # only the id and the error are known
-        output = m.output
-        rows.append({
-            "id": m.id or journal.dir.name, "status": status.value,
-            "words": m.words or 0, "target_words": None if damaged else m.request.target_words,
-            "model": m.model.get("name"), "output": output,
-            "updated": m.updated or None, "dir": str(journal.dir),
-            "resume": (f"lwz resume {output or journal.dir.name}"
-                       if status.resumable else None),
-        })
-    rows.sort(key=lambda r: r.get("updated") or 0, reverse=True)
-    return rows
 
 
 @runs_app.callback()
@@ -47,6 +25,8 @@ def runs(
     """List unfinished and finished runs with status, words / target, model and the resume command."""
     if ctx.invoked_subcommand is not None:
         return
+    from lwz_cli.run_listing import run_rows  # lazy: lwz --help start-up (the writing layer)
+
     rows = run_rows()
     if json_mode:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
@@ -54,8 +34,6 @@ def runs(
     if not rows:
         sys.stderr.write("lwz: no runs yet\n")
         return
-    from rich.console import Console
-    from rich.table import Table
 
     table = Table(box=None, pad_edge=False)
     for column in ("status", "words", "model", "updated", "document", "resume with"):
@@ -75,8 +53,8 @@ def rm(
     finished: bool = typer.Option(False, "--finished", help="Remove every finished run."),
 ) -> None:
     """Remove runs (their journal and KV snapshots; documents are left alone)."""
-    from lwz_cli.journal import Journal
-    from lwz_cli.runstate import RunStatus
+    from lwz_cli.journal import Journal  # lazy: lwz --help start-up
+    from lwz_cli.runstate import RunStatus  # lazy: lwz --help start-up
 
     if not targets and not finished:
         raise UsageError("name the runs to remove, or pass --finished",

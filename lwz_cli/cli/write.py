@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import signal
+import json
 import sys
 import threading
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from lwz_cli.cli import options as opt
+from lwz_cli.cli.models import default_quant, pull_model
 from lwz_cli.config import default, env_name
 from lwz_cli.engine.protocol import Sampling
 from lwz_cli.errors import LwzError, UsageError
+from lwz_cli.interrupt import interrupt_sets
 
 
 def read_prompt(prompt: str) -> str:
@@ -26,33 +27,15 @@ def read_prompt(prompt: str) -> str:
     return prompt
 
 
-@contextmanager
-def interrupt_sets(cancel: threading.Event):
-    """First Ctrl-C / SIGTERM asks the run to stop at the next token; a second one
-    stops at once."""
-
-    def handler(signum, frame):
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
 def make_view(json_mode: bool, quiet: bool):
-    from lwz_cli.view import JsonLinesView, PlainView, QuietView
+    from lwz_cli.view import JsonLinesView, PlainView, QuietView  # lazy: lwz --help start-up
 
     if json_mode:
         return JsonLinesView(sys.stdout)
     if quiet:
         return QuietView(sys.stderr)
     if sys.stderr.isatty():
-        from lwz_cli.view.live import LiveView
+        from lwz_cli.view.live import LiveView  # lazy: lwz --help start-up
 
         return LiveView()
     return PlainView(sys.stderr)
@@ -84,7 +67,7 @@ def write(
     endpoint_model: Annotated[Optional[str], opt.endpoint_model("The model name to ask --endpoint for (default: the first one its /v1/models lists).")] = None,
 ) -> None:
     """Write a document from a request, watching the model think and write."""
-    from lwz_cli.writing.session import WriteRequest
+    from lwz_cli.writing.session import WriteRequest  # lazy: lwz --help start-up
 
     def job():
         check_engine_flags(temperature=temperature, top_p=top_p, kv_type=kv_type)
@@ -116,7 +99,7 @@ def check_engine_flags(*, temperature: float, top_p: float, kv_type: str | None 
 
 def prepare_pulling(request, *, no_pull: bool, json_mode: bool, quiet: bool):
     """`prepare`, pulling a Hub model that is not here yet (after asking, on a terminal)."""
-    from lwz_cli.models.registry import ModelNotDownloaded
+    from lwz_cli.models.registry import ModelNotDownloaded  # lazy: lwz --help start-up
     from lwz_cli.writing.session import prepare
 
     try:
@@ -125,8 +108,7 @@ def prepare_pulling(request, *, no_pull: bool, json_mode: bool, quiet: bool):
         if no_pull:
             raise UsageError(missing.message, hint=f"run `lwz models pull {missing.spec}` first "
                              "(or drop --no-pull)") from None
-        from lwz_cli.cli.models import default_quant, pull_model
-        from lwz_cli.models.pull import plan_files
+        from lwz_cli.models.pull import plan_files  # lazy: lwz --help start-up
         from lwz_cli.models.registry import DEFAULT_MODEL
 
         quant = default_quant() if missing.spec.lower() == DEFAULT_MODEL else None
@@ -149,7 +131,7 @@ def _interactive(json_mode: bool) -> bool:
 def open_run(prepared, *, restart: bool, interactive: bool):
     """The journal and checkpoint for this job (see `lwz_cli.writing.resume.open_run`);
     on a terminal, an unfinished run is resumed only if the user says so."""
-    from lwz_cli.writing.resume import open_run as open_or_resume
+    from lwz_cli.writing.resume import open_run as open_or_resume  # lazy: lwz --help start-up
 
     def ask(words: int) -> bool:
         return typer.confirm(f"lwz: {prepared.request.output} has an unfinished run ({words} words). "
@@ -161,7 +143,7 @@ def open_run(prepared, *, restart: bool, interactive: bool):
 def run_job(job, *, json_mode: bool, quiet: bool) -> None:
     """Prepare (through `job`), run with the right view, then print the document
     when it goes to stdout. Shared by `write` and `resume`."""
-    from lwz_cli.writing.run import write_document
+    from lwz_cli.writing.run import write_document  # lazy: lwz --help start-up
 
     view = None
     journal = None
@@ -192,9 +174,7 @@ def run_job(job, *, json_mode: bool, quiet: bool) -> None:
 
 
 def _error_json(exc: LwzError) -> str:
-    import json
-
-    from lwz_cli.events import ErrorEvent
+    from lwz_cli.events import ErrorEvent  # lazy: lwz --help start-up
 
     return json.dumps(ErrorEvent(str(exc), exc.exit_code).to_json(), ensure_ascii=False) + "\n"
 

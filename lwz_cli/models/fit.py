@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 
 from lwz_cli.models.catalog import LWZ_QUANTS, QWEN25_32B, Architecture, Quant
 from lwz_cli.models.hardware import GIB, Machine
+from lwz_cli.profiles import LWZ
+from lwz_cli.tokens import document_tokens, round_up
 
 KV_BYTES = {"f16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
 GGML_TYPE = {"f16": 1, "q8_0": 8, "q4_0": 2}  # type_k / type_v ids
@@ -64,9 +66,6 @@ def kv_bytes(arch: Architecture, tokens: int, kv_type: str) -> float:
 
 def context_for(words: int | None, arch: Architecture, prompt_tokens: int = 400) -> int:
     """Tokens a job needs: prompt + think + the target with margin, in 256s."""
-    from lwz_cli.profiles import LWZ
-    from lwz_cli.writing.budget import document_tokens, round_up
-
     needed = prompt_tokens + document_tokens(words, "en", LWZ)
     return min(round_up(needed), arch.context)
 

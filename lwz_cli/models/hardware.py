@@ -92,7 +92,7 @@ def torch_gpus() -> list[GPU]:
     if importlib.util.find_spec("torch") is None:
         return []
     try:
-        import torch
+        import torch  # lazy: optional and slow to import
 
         if not torch.cuda.is_available():
             return []
@@ -107,7 +107,7 @@ def torch_gpus() -> list[GPU]:
 
 def offload_supported() -> bool:
     try:
-        import llama_cpp
+        import llama_cpp  # lazy: llama_cpp is slow to import
 
         return bool(llama_cpp.llama_supports_gpu_offload())
     except Exception:

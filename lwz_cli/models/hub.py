@@ -29,6 +29,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from lwz_cli.errors import RuntimeFailure, UsageError
+from lwz_cli.models.registry import hf_cache_dir
 
 CHUNK = 1 << 20
 SHARD = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$")
@@ -47,20 +48,18 @@ Progress = Callable[[dict], None]
 
 
 def offline() -> bool:
-    from huggingface_hub import constants
+    from huggingface_hub import constants  # lazy: huggingface_hub is slow to import
 
     return bool(constants.HF_HUB_OFFLINE)
 
 
 def endpoint() -> str:
-    from huggingface_hub import constants
+    from huggingface_hub import constants  # lazy: huggingface_hub is slow to import
 
     return constants.ENDPOINT.rstrip("/")
 
 
 def repo_dir(repo_id: str) -> Path:
-    from lwz_cli.models.registry import hf_cache_dir
-
     return hf_cache_dir() / ("models--" + repo_id.replace("/", "--"))
 
 
@@ -71,7 +70,7 @@ def list_files(repo_id: str, revision: str = "main") -> list[RemoteFile]:
             f"HF_HUB_OFFLINE is set, so {repo_id} cannot be listed on the Hub",
             hint="unset HF_HUB_OFFLINE, or use a model that is already downloaded",
         )
-    from huggingface_hub import HfApi
+    from huggingface_hub import HfApi  # lazy: huggingface_hub is slow to import
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
     try:
@@ -176,7 +175,7 @@ def _request(url: str, headers: dict[str, str], method: str = "GET"):
 
 
 def _auth_headers() -> dict[str, str]:
-    from huggingface_hub.utils import build_hf_headers
+    from huggingface_hub.utils import build_hf_headers  # lazy: huggingface_hub is slow to import
 
     headers = build_hf_headers()
     return {k: v for k, v in headers.items() if k.lower() in ("authorization", "user-agent")}
@@ -303,8 +302,6 @@ def _verify(file: RemoteFile, partial: Path) -> None:
 
 def cached_files(pattern: str = "*.gguf") -> list[tuple[str, Path]]:
     """(repo_id, snapshot path) of every complete GGUF in the HF cache."""
-    from lwz_cli.models.registry import hf_cache_dir
-
     root = hf_cache_dir()
     found: list[tuple[str, Path]] = []
     if not root.is_dir():

@@ -47,7 +47,7 @@ class ResolvedModel:
 
 
 def hf_cache_dir() -> Path:
-    from huggingface_hub import constants
+    from huggingface_hub import constants  # lazy: huggingface_hub is slow to import
 
     return Path(constants.HF_HUB_CACHE)
 

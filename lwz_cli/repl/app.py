@@ -20,10 +20,14 @@ from prompt_toolkit.key_binding import KeyBindings
 
 from lwz_cli.errors import Interrupted, LwzError, UsageError
 from lwz_cli.events import Emit
+from lwz_cli.interrupt import interrupt_sets
+from lwz_cli.models.names import model_names
 from lwz_cli.repl import commands
+from lwz_cli.run_listing import run_rows
 from lwz_cli.runstate import RunStatus
 from lwz_cli.view import View
 from lwz_cli.writing.drafting import DraftingSession
+from lwz_cli.writing.session import check_words
 
 ViewFactory = Callable[[], View]
 
@@ -79,9 +83,7 @@ class ChatApp:
 
     @staticmethod
     def _model_choices(prefix: str) -> list[str]:
-        from lwz_cli.cli.complete import models
-
-        return models(prefix)
+        return model_names(prefix)
 
     def _confirm(self, question: str) -> bool:
         try:
@@ -149,8 +151,6 @@ class ChatApp:
 
     def _generate(self, step: Callable[[Emit], None]) -> None:
         """Run a generating step under the live view; Ctrl-C stops it."""
-        from lwz_cli.cli.write import interrupt_sets
-
         self.session.cancel.clear()  # a Ctrl-C from here on (model load included) stops the step
         view = self.view_factory()
         try:
@@ -246,8 +246,6 @@ class ChatApp:
             return
         words = commands.int_arg(args, "the target", commands.usage("words"))
         if not self.session.has_plan:
-            from lwz_cli.writing.session import check_words
-
             check_words(words, "/words")
             self.session.settings.words = words
             self.say(f"target for the next draft: {words:,} words")
@@ -283,8 +281,6 @@ class ChatApp:
         return lambda event: None
 
     def do_runs(self, args: str) -> None:
-        from lwz_cli.cli.runs import run_rows
-
         rows = run_rows()
         if not rows:
             self.say("no runs yet")

@@ -8,15 +8,21 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
 from lwz_cli.events import (DoneEvent, Event, JobEndEvent, JobStartEvent, ProgressEvent,
                             ResumedEvent, StartEvent, TickEvent, WarningEvent)
 from lwz_cli.system import NATIVE_IO
+from lwz_cli.view.live import LiveView
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
     from lwz_cli.recipes import Job
-    from lwz_cli.view.live import LiveView
 
 
 def _print_event_json(event: dict[str, Any]) -> None:
@@ -39,9 +45,6 @@ class BatchView:
         self.live = None
         self._drawn = 0.0
         if not json_mode and not quiet and sys.stderr.isatty():
-            from rich.console import Console
-            from rich.live import Live
-
             self.console = Console(stderr=True)
             self.live = Live(self._render(), console=self.console, auto_refresh=False,
                              transient=True, redirect_stdout=False, redirect_stderr=False)
@@ -63,8 +66,6 @@ class BatchView:
                     self.running[key] = {"words": 0, "target": job.words, "tps": 0.0,
                                          "action": action}
                     if self.live is not None and action in ("write", "resume", "regenerate"):
-                        from lwz_cli.view.live import LiveView
-
                         self.views[key] = LiveView(self.console, attach=False)
                     if action in ("write", "resume", "regenerate"):
                         self._line(f"[{self.finished + 1}/{self.total}] {key}: {action}")
@@ -104,11 +105,6 @@ class BatchView:
             sys.stderr.flush()
 
     def _render(self):
-        from rich.console import Group
-        from rich.progress_bar import ProgressBar
-        from rich.table import Table
-        from rich.text import Text
-
         head = Table.grid(padding=(0, 1))
         head.add_row(Text("jobs"), ProgressBar(total=max(1, self.total), completed=self.finished, width=40),
                      Text(f"{self.finished}/{self.total}"))

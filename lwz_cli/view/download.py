@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 
+from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
+                           TransferSpeedColumn)
+
+from lwz_cli.events import DownloadEvent
 from lwz_cli.view.format import duration
 
 
@@ -16,9 +21,6 @@ class DownloadProgress:
         self._last_line = 0.0
         self._bar = None
         if not (json_mode or quiet) and sys.stderr.isatty():
-            from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
-                                       TimeRemainingColumn, TransferSpeedColumn)
-
             self._bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                                  TransferSpeedColumn(), TimeRemainingColumn(), transient=False)
             self._bar.start()
@@ -35,10 +37,6 @@ class DownloadProgress:
         if self.json_mode:
             if now - self._last_line >= 1.0 or done == update["total"]:
                 self._last_line = now
-                import json
-
-                from lwz_cli.events import DownloadEvent
-
                 event = DownloadEvent(file=update["file"], done=done, total=update["total"],
                                       rate=update["rate"], resumed_from=update["resumed_from"],
                                       offset=update["offset"])

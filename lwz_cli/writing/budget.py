@@ -6,23 +6,11 @@ context, say so before generating.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from lwz_cli.errors import UsageError
 from lwz_cli.profiles import profile
-
-TOKENS_PER_WORD = {"en": 1.4, "zh": 1.6}  # generous: Qwen ~1.3/word, ~1/字
-MARGIN = 1.25
-CTX_STEP = 256
-
-
-def round_up(value: int, step: int = CTX_STEP) -> int:
-    return max(step, int(math.ceil(value / step)) * step)
-
-
-def round_down(value: int, step: int = CTX_STEP) -> int:
-    return max(step, (value // step) * step)
+from lwz_cli.tokens import MARGIN, TOKENS_PER_WORD, document_tokens, round_down, round_up
 
 
 @dataclass(frozen=True)
@@ -30,13 +18,6 @@ class TokenBudget:
     n_ctx: int
     max_tokens: int
     needed_tokens: int  # what the target is expected to take (prompt excluded)
-
-
-def document_tokens(target_words: int | None, language: str, protocol: str) -> int:
-    if target_words is None:
-        return profile(protocol).default_new_tokens
-    per_word = TOKENS_PER_WORD[language]
-    return profile(protocol).think_tokens + int(target_words * per_word * MARGIN)
 
 
 def plan_tokens(

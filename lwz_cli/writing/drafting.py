@@ -491,7 +491,7 @@ class DraftingSession:
             self._checkpoint(all_sections=False)
 
     def _step_allowance(self) -> int:
-        from lwz_cli.writing.budget import TOKENS_PER_WORD
+        from lwz_cli.tokens import TOKENS_PER_WORD
         from lwz_cli.profiles import profile
 
         words = max(self._unwritten_budget() if self.has_plan else (self.target or DEFAULT_WORDS),

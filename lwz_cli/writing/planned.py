@@ -30,7 +30,7 @@ from lwz_cli.journal import CHECKPOINT_INTERVAL, Checkpoint, Journal, disk_error
 from lwz_cli.output import DocumentOutput
 from lwz_cli.profiles import profile
 from lwz_cli.runstate import PlannedState, RunStatus, RunTotals, WrittenSection
-from lwz_cli.writing.budget import TOKENS_PER_WORD
+from lwz_cli.tokens import TOKENS_PER_WORD
 from lwz_cli.writing.draft import CONTINUATIONS, RESEED_STEP, SHORT, Draft
 from lwz_cli.writing.kvsnap import Snapshots
 from lwz_cli.writing.length import count_words

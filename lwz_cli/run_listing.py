@@ -1,0 +1,46 @@
+"""The runs lwz has journals for, as `lwz runs`, `lwz doctor`, the REPL's /runs and
+shell completion list them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lwz_cli.journal import Journal
+from lwz_cli.runstate import UNFINISHED, RunStatus
+
+
+def run_rows() -> list[dict[str, Any]]:
+    """One row per run, newest first: status, words / target, model, document and the
+    command that resumes it."""
+    rows = []
+    for journal in Journal.all():
+        m = journal.manifest
+        status = m.status
+        if status == RunStatus.RUNNING and not journal.is_live():
+            status = RunStatus.INTERRUPTED  # its process is gone (crash, kill -9)
+        damaged = status == RunStatus.DAMAGED  # only the id and the error are known
+        output = m.output
+        rows.append({
+            "id": m.id or journal.dir.name, "status": status.value,
+            "words": m.words or 0, "target_words": None if damaged else m.request.target_words,
+            "model": m.model.get("name"), "output": output,
+            "updated": m.updated or None, "dir": str(journal.dir),
+            "resume": (f"lwz resume {output or journal.dir.name}"
+                       if status.resumable else None),
+        })
+    rows.sort(key=lambda r: r.get("updated") or 0, reverse=True)
+    return rows
+
+
+def unfinished_runs(prefix: str) -> list[str]:
+    """Documents (or run ids) of the unfinished runs whose path or file name starts with
+    `prefix`; never raises (completion must not fail loudly)."""
+    try:
+        found = []
+        for journal in Journal.all():
+            if journal.manifest.status in UNFINISHED:
+                found.append(journal.manifest.output or journal.dir.name)
+        return [f for f in found if f.startswith(prefix) or
+                f.split("/")[-1].startswith(prefix)]
+    except Exception:
+        return []
