@@ -83,8 +83,8 @@ def test_draft_rewinds_a_loop_on_the_real_model(tiny_engine):
 
     prompt = ("<|im_start|>user\nWrite a 400-word blog post about green tea.<|im_end|>\n"
               "<|im_start|>assistant\n")
-    events = Recorder()
-    draft = Draft(tiny_engine, events, context=tiny_engine.tokenize(prompt, add_bos=False),
+    events: list = []
+    draft = Draft(tiny_engine, events.append, context=tiny_engine.tokenize(prompt, add_bos=False),
                   stop=("<|im_end|>",), sampling=Sampling(seed=3, temperature=0.6))
     draft.run(900)
     draft.flush()
