@@ -6,13 +6,33 @@ import json
 import sys
 from typing import TextIO
 
-from lwz_cli.events import (CheckpointEvent, DoneEvent, ErrorEvent, Event, PlanEvent,
-                            SectionEndEvent, SectionStartEvent, StartEvent, TextEvent, ThinkEvent,
-                            WarningEvent)
+from lwz_cli.events import (
+    CheckpointEvent,
+    DoneEvent,
+    ErrorEvent,
+    Event,
+    PlanEvent,
+    SectionEndEvent,
+    SectionStartEvent,
+    StartEvent,
+    TextEvent,
+    ThinkEvent,
+    WarningEvent,
+)
 
 # `progress` ticks are for the interactive views only; scripts get the contract.
-PUBLIC_EVENTS = (StartEvent, ThinkEvent, PlanEvent, SectionStartEvent, TextEvent, SectionEndEvent,
-                 CheckpointEvent, WarningEvent, DoneEvent, ErrorEvent)
+PUBLIC_EVENTS = (
+    StartEvent,
+    ThinkEvent,
+    PlanEvent,
+    SectionStartEvent,
+    TextEvent,
+    SectionEndEvent,
+    CheckpointEvent,
+    WarningEvent,
+    DoneEvent,
+    ErrorEvent,
+)
 
 
 class JsonLinesView:
