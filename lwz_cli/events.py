@@ -351,3 +351,20 @@ class PulledEvent(Event):
     NAME: ClassVar[str] = "done"
     path: str
     size: int
+
+
+# The `--json` contract of a run (design.md): what `JsonLinesView` writes. Progress
+# ticks are for the interactive views only; a new run event that scripts should see
+# is added here, next to its class.
+CONTRACT: tuple[type[Event], ...] = (
+    StartEvent,
+    ThinkEvent,
+    PlanEvent,
+    SectionStartEvent,
+    TextEvent,
+    SectionEndEvent,
+    CheckpointEvent,
+    WarningEvent,
+    DoneEvent,
+    ErrorEvent,
+)
