@@ -433,7 +433,7 @@ class DraftingSession:
         self.journal.save_manifest()
 
     def _write_on(self) -> str:
-        self.run.run()
+        self.run.write_sections()
         return "done"
 
     def _rewrite(self, index: int, notes: str | None) -> str:
