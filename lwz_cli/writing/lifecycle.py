@@ -25,6 +25,7 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -114,8 +115,9 @@ class RunLifecycle(ABC):
     def checkpoint_state(self, *, interrupting: bool) -> CheckpointState:
         """What a checkpoint saves now; `interrupting`: the run stops after it."""
 
+    @abstractmethod
     def checkpoint_saved(self, state: CheckpointState) -> None:
-        """`state` is in the journal (and PATH.partial): bookkeeping of what is saved."""
+        """`state` is in the journal (and PATH.partial): note what is saved."""
 
     @abstractmethod
     def kv_sequence(self) -> list[int] | None:
@@ -153,10 +155,8 @@ class RunLifecycle(ABC):
     def mark(self, status: RunStatus, *, words: int) -> None:
         """Record `status` if the journal can take it: the run is ending either way."""
         if self.journal is not None:
-            try:
+            with suppress(OSError):
                 self.journal.set_status(status, words=words)
-            except OSError:
-                pass
 
     # -- checkpoints ---------------------------------------------------------------------------
 
@@ -210,10 +210,8 @@ class RunLifecycle(ABC):
         """After the engine gave up: save what was written as for a Ctrl-C, and say
         how to continue."""
         if self.journal is not None:
-            try:
+            with suppress(Interrupted, OSError):
                 self.interrupted()
-            except (Interrupted, OSError):
-                pass
         exc.hint = f"{exc.hint or 'check the server'}; then continue with: " \
                    f"{self.resume_command()}"
         return exc
@@ -229,11 +227,11 @@ class RunLifecycle(ABC):
         record the run done, and send the `done` event."""
         prepared, output = self.prepared, self.output
         words = count_words(text)
-        try:
-            if output is not None:
+        if output is not None:
+            try:
                 output.finish(text)
-        except OSError as exc:
-            raise disk_error(exc, output.path.parent, self.resume_command()) from exc
+            except OSError as exc:
+                raise disk_error(exc, output.path.parent, self.resume_command()) from exc
         decode = figures.decode_seconds
         done = DoneEvent(
             output=str(output.path) if output else None,

@@ -556,7 +556,7 @@ class PlannedRun(RunLifecycle):
         self.warn_if_short(count_words(text))
         t = self.totals
         return self.finish(text, RunFigures(
-            generated_tokens=t["generated"], prompt_tokens_evaluated=t["evaluated"],
-            decode_seconds=t["decode"], new_tokens=t["new"], prefill_seconds=t["prefill"],
-            finish_reason="plan", repetition_rewinds=t["rewinds"],
+            generated_tokens=int(t["generated"]), prompt_tokens_evaluated=int(t["evaluated"]),
+            decode_seconds=t["decode"], new_tokens=int(t["new"]), prefill_seconds=t["prefill"],
+            finish_reason="plan", repetition_rewinds=int(t["rewinds"]),
             planned_sections=len(self.plan.sections)))

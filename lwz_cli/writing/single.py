@@ -88,7 +88,7 @@ class SinglePass(RunLifecycle):
         partial = None
         if len(starts) > first:
             text = draft.text()
-            bounds = [0] + starts
+            bounds = [0, *starts]
             # sections finished since the last checkpoint; 0000 is any preamble
             sections = tuple((index, text[bounds[index]:bounds[index + 1]])
                              for index in range(first, len(starts))
