@@ -27,19 +27,39 @@ from llama_server import LlamaServer  # noqa: E402
 
 
 def recipe_text(jobs: int, words: int) -> str:
-    topics = ["green tea", "rainwater tanks", "bicycle chains", "sourdough", "city trees",
-              "lighthouses", "beekeeping", "tide pools"][:jobs]
+    topics = [
+        "green tea",
+        "rainwater tanks",
+        "bicycle chains",
+        "sourdough",
+        "city trees",
+        "lighthouses",
+        "beekeeping",
+        "tide pools",
+    ][:jobs]
     items = "\n".join(f"  - {{topic: {t}, slug: {t.replace(' ', '-')}}}" for t in topics)
-    return (f"name: bench\nmodel: tiny\nstrategy: single\nwords: {words}\n"
-            f"params: {{seed: 1, max_tokens: {int(words * 2.2)}}}\n"
-            "prompt: 'Write a {words}-word note about {topic}.'\n"
-            f"output: 'out/{{slug}}.md'\nitems:\n{items}\n")
+    return (
+        f"name: bench\nmodel: tiny\nstrategy: single\nwords: {words}\n"
+        f"params: {{seed: 1, max_tokens: {int(words * 2.2)}}}\n"
+        "prompt: 'Write a {words}-word note about {topic}.'\n"
+        f"output: 'out/{{slug}}.md'\nitems:\n{items}\n"
+    )
 
 
 def run_batch(recipe: Path, endpoints: list[str], jobs: int, home: Path) -> dict:
     env = {**os.environ, "LWZ_HOME": str(home)}
-    cmd = [sys.executable, "-m", "lwz_cli", "batch", str(recipe), "--json", "--jobs", str(jobs),
-           "--out-dir", str(home / "docs")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "lwz_cli",
+        "batch",
+        str(recipe),
+        "--json",
+        "--jobs",
+        str(jobs),
+        "--out-dir",
+        str(home / "docs"),
+    ]
     for url in endpoints:
         cmd += ["--endpoint", url]
     started = time.monotonic()
@@ -50,10 +70,13 @@ def run_batch(recipe: Path, endpoints: list[str], jobs: int, home: Path) -> dict
     events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     dones = [e for e in events if e["event"] == "done"]
     summary = events[-1]
-    return {"seconds": seconds, "jobs": summary["done"],
-            "tokens": sum(d["generated_tokens"] for d in dones),
-            "words": sum(d["words"] for d in dones),
-            "token_counts": sorted({d.get("token_counts", "?") for d in dones})}
+    return {
+        "seconds": seconds,
+        "jobs": summary["done"],
+        "tokens": sum(d["generated_tokens"] for d in dones),
+        "words": sum(d["words"] for d in dones),
+        "token_counts": sorted({d.get("token_counts", "?") for d in dones}),
+    }
 
 
 def main() -> None:
@@ -68,27 +91,33 @@ def main() -> None:
         base = Path(folder)
         recipe = base / "bench.yaml"
         recipe.write_text(recipe_text(args.jobs_in_recipe, args.words))
-        servers = [LlamaServer(model, threads=1, log=base / f"server{i}.log").start()
-                   for i in range(2)]
+        servers = [
+            LlamaServer(model, threads=1, log=base / f"server{i}.log").start() for i in range(2)
+        ]
         try:
             urls = [s.url for s in servers]
-            print(f"{args.jobs_in_recipe} jobs of ~{args.words} words, tiny model, "
-                  f"2 llama_cpp.server slots (1 thread each)")
+            print(
+                f"{args.jobs_in_recipe} jobs of ~{args.words} words, tiny model, "
+                f"2 llama_cpp.server slots (1 thread each)"
+            )
             results = {}
             for jobs in (1, 2):
                 r = run_batch(recipe, urls, jobs, base / f"home-{jobs}")
                 r["per_minute"] = r["jobs"] / r["seconds"] * 60
                 results[jobs] = r
-                print(f"  --jobs {jobs}: {r['jobs']} jobs in {r['seconds']:.1f} s = "
-                      f"{r['per_minute']:.2f} jobs/min; {r['tokens']} tokens "
-                      f"({r['tokens'] / r['seconds']:.1f} tok/s overall, "
-                      f"{', '.join(r['token_counts'])}), {r['words']} words")
+                print(
+                    f"  --jobs {jobs}: {r['jobs']} jobs in {r['seconds']:.1f} s = "
+                    f"{r['per_minute']:.2f} jobs/min; {r['tokens']} tokens "
+                    f"({r['tokens'] / r['seconds']:.1f} tok/s overall, "
+                    f"{', '.join(r['token_counts'])}), {r['words']} words"
+                )
         finally:
             for server in servers:
                 server.stop()
     ratio = results[2]["per_minute"] / results[1]["per_minute"]
     tok_ratio = (results[2]["tokens"] / results[2]["seconds"]) / (
-        results[1]["tokens"] / results[1]["seconds"])
+        results[1]["tokens"] / results[1]["seconds"]
+    )
     print(f"jobs/min ratio (--jobs 2 / --jobs 1): {ratio:.2f}x; tokens/s ratio: {tok_ratio:.2f}x")
 
 

@@ -25,17 +25,24 @@ from lwz_cli.models.registry import resolve_model
 from lwz_cli.system import physical_cores
 from lwz_cli.writing.parser import ProtocolParser
 
-PROMPT = ("<|im_start|>user\nWrite a very long, detailed history of lighthouses, "
-          "with many sections.<|im_end|>\n<|im_start|>assistant\n")
+PROMPT = (
+    "<|im_start|>user\nWrite a very long, detailed history of lighthouses, "
+    "with many sections.<|im_end|>\n<|im_start|>assistant\n"
+)
 WINDOW = 1000
-SAMPLING = dict(top_k=40, top_p=0.95, min_p=0.05, temp=0.6, repeat_penalty=1.0)
+SAMPLING = {"top_k": 40, "top_p": 0.95, "min_p": 0.05, "temp": 0.6, "repeat_penalty": 1.0}
 
 
 def lwz_engine(engine, prompt, n):
     stamps = []
     clock = time.perf_counter
-    for _ in engine.stream(prompt, max_tokens=n, stop=("</answer>", "<|user|>"),
-                           sampling=Sampling(seed=1), ignore_eos=True):
+    for _ in engine.stream(
+        prompt,
+        max_tokens=n,
+        stop=("</answer>", "<|user|>"),
+        sampling=Sampling(seed=1),
+        ignore_eos=True,
+    ):
         stamps.append(clock())
     return stamps
 
@@ -45,8 +52,13 @@ def lwz_full(engine, prompt, n):
     stamps = []
     clock = time.perf_counter
     parser = ProtocolParser()
-    for piece in engine.stream(prompt, max_tokens=n, stop=("</answer>", "<|user|>"),
-                               sampling=Sampling(seed=1), ignore_eos=True):
+    for piece in engine.stream(
+        prompt,
+        max_tokens=n,
+        stop=("</answer>", "<|user|>"),
+        sampling=Sampling(seed=1),
+        ignore_eos=True,
+    ):
         if piece.text:
             parser.feed(piece.text)
         stamps.append(clock())
@@ -78,8 +90,16 @@ def create_completion(engine, prompt, n):
     stamps = []
     clock = time.perf_counter
     try:
-        for _ in llm.create_completion(prompt, max_tokens=n, stream=True, seed=1,
-                                       temperature=0.6, top_p=0.95, top_k=40, min_p=0.05):
+        for _ in llm.create_completion(
+            prompt,
+            max_tokens=n,
+            stream=True,
+            seed=1,
+            temperature=0.6,
+            top_p=0.95,
+            top_k=40,
+            min_p=0.05,
+        ):
             stamps.append(clock())
     finally:
         llama_module.llama_cpp.llama_vocab_is_eog = native
@@ -96,6 +116,7 @@ WAYS = {
 
 def rates(stamps):
     """(whole, first 1k, last 1k) tok/s, from the first token on (prefill excluded)."""
+
     def rate(a, b):
         return (b - a) / (stamps[b] - stamps[a]) if stamps[b] > stamps[a] else 0.0
 
@@ -114,11 +135,18 @@ def main() -> None:
     args = ap.parse_args()
 
     path = resolve_model(args.model).path
-    engine = LlamaEngine(str(path), n_ctx=((args.tokens + 512) // 256 + 1) * 256,
-                         n_threads=args.threads, n_gpu_layers=args.gpu_layers, seed=1)
+    engine = LlamaEngine(
+        str(path),
+        n_ctx=((args.tokens + 512) // 256 + 1) * 256,
+        n_threads=args.threads,
+        n_gpu_layers=args.gpu_layers,
+        seed=1,
+    )
     prompt = engine.tokenize(PROMPT, add_bos=False)
-    print(f"model {path.name}, {args.tokens} tokens, {args.threads} threads, "
-          f"n_ctx {engine.n_ctx}, {args.rounds} round(s), best kept")
+    print(
+        f"model {path.name}, {args.tokens} tokens, {args.threads} threads, "
+        f"n_ctx {engine.n_ctx}, {args.rounds} round(s), best kept"
+    )
     results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in WAYS}
     for _ in range(args.rounds):
         for name, way in WAYS.items():  # interleaved so drift hits every way alike
@@ -127,23 +155,27 @@ def main() -> None:
             assert len(stamps) >= args.tokens - 1, (name, len(stamps))
             results[name].append(rates(stamps))
     best = {name: max(runs) for name, runs in results.items()}
-    print(f"{'way':<20}{'tok/s':>9}{'first 1k':>10}{'last 1k':>9}{'last/first':>12}"
-          f"{'spread':>8}")
+    print(f"{'way':<20}{'tok/s':>9}{'first 1k':>10}{'last 1k':>9}{'last/first':>12}{'spread':>8}")
     for name, (whole, first, last) in best.items():
         spread = (statistics.pstdev([r[0] for r in results[name]]) / whole * 100) if whole else 0
-        print(f"{name:<20}{whole:>9.1f}{first:>10.1f}{last:>9.1f}{last / first:>12.3f}"
-              f"{spread:>7.1f}%")
+        print(
+            f"{name:<20}{whole:>9.1f}{first:>10.1f}{last:>9.1f}{last / first:>12.3f}{spread:>7.1f}%"
+        )
     plain = best["plain generate()"]
     lwz = best["lwz engine"]
     print()
     print(f"lwz engine / plain generate(), whole run: {lwz[0] / plain[0]:.3f}x (target >= 0.98)")
-    print(f"last-1k slowdown, lwz engine: {lwz[2] / lwz[1]:.3f}, plain: {plain[2] / plain[1]:.3f} "
-          f"(target: lwz's no worse)")
+    print(
+        f"last-1k slowdown, lwz engine: {lwz[2] / lwz[1]:.3f}, plain: {plain[2] / plain[1]:.3f} "
+        f"(target: lwz's no worse)"
+    )
     full = best["lwz engine+parser"]
     print(f"lwz engine+parser / plain generate(): {full[0] / plain[0]:.3f}x")
     cc = best["create_completion"]
-    print(f"create_completion / plain generate(): {cc[0] / plain[0]:.3f}x, last-1k slowdown "
-          f"{cc[2] / cc[1]:.3f}")
+    print(
+        f"create_completion / plain generate(): {cc[0] / plain[0]:.3f}x, last-1k slowdown "
+        f"{cc[2] / cc[1]:.3f}"
+    )
     engine.close()
 
 

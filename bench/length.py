@@ -25,8 +25,8 @@ from lwz_cli.engine.protocol import Sampling
 from lwz_cli.errors import UsageError
 from lwz_cli.writing.length import count_words, length_score
 from lwz_cli.writing.repetition import repetition_rate
-from lwz_cli.writing.session import WriteRequest, prepare
 from lwz_cli.writing.run import write_document
+from lwz_cli.writing.session import WriteRequest, prepare
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "longbench_write_en.jsonl"
 
@@ -42,8 +42,13 @@ def pick(rows: list[dict], limit: int | None) -> list[dict]:
 
 
 def run_one(row: dict, model: str, strategy: str, seed: int) -> dict:
-    request = WriteRequest(prompt=row["prompt"], model=model, words=row["length"],
-                           strategy=strategy, sampling=Sampling(seed=seed))
+    request = WriteRequest(
+        prompt=row["prompt"],
+        model=model,
+        words=row["length"],
+        strategy=strategy,
+        sampling=Sampling(seed=seed),
+    )
     try:
         prepared = prepare(request)
     except UsageError as exc:
@@ -53,7 +58,8 @@ def run_one(row: dict, model: str, strategy: str, seed: int) -> dict:
     done = result.done
     words = count_words(result.document)
     return {
-        "strategy": prepared.strategy, "words": words,
+        "strategy": prepared.strategy,
+        "words": words,
         "score": length_score(row["length"], words),
         "repetition": repetition_rate(result.document),
         "prefill": done.prompt_tokens_evaluated / max(1, done.generated_tokens),
@@ -78,10 +84,14 @@ def main() -> None:
     rows = [r for r in rows if args.min_words <= r["length"] <= args.max_words]
     rows = pick(rows, args.limit)
     strategies = [s.strip() for s in args.strategy.split(",") if s.strip()]
-    print(f"model {args.model}, {len(rows)} prompts ({rows[0]['length']}-{rows[-1]['length']} "
-          f"words), strategies {', '.join(strategies)}")
-    print(f"{'target':>7} {'asked':<8} {'ran':<8} {'words':>6} {'S_l':>6} {'rep4':>6} "
-          f"{'prefill':>8} {'rewind':>6} {'secs':>6}  prompt")
+    print(
+        f"model {args.model}, {len(rows)} prompts ({rows[0]['length']}-{rows[-1]['length']} "
+        f"words), strategies {', '.join(strategies)}"
+    )
+    print(
+        f"{'target':>7} {'asked':<8} {'ran':<8} {'words':>6} {'S_l':>6} {'rep4':>6} "
+        f"{'prefill':>8} {'rewind':>6} {'secs':>6}  prompt"
+    )
     results: dict[str, list[dict]] = {s: [] for s in strategies}
     for row in rows:
         for strategy in strategies:
@@ -90,27 +100,35 @@ def main() -> None:
             results[strategy].append(r)
             prompt = row["prompt"][:48].replace("\n", " ")
             if "skipped" in r:
-                print(f"{row['length']:>7} {strategy:<8} {'-':<8} {'':>6} {'n/a':>6} {'':>6} "
-                      f"{'':>8} {'':>6} {'':>6}  {prompt}  ({r['skipped'][:60]})")
+                print(
+                    f"{row['length']:>7} {strategy:<8} {'-':<8} {'':>6} {'n/a':>6} {'':>6} "
+                    f"{'':>8} {'':>6} {'':>6}  {prompt}  ({r['skipped'][:60]})"
+                )
             else:
-                print(f"{row['length']:>7} {strategy:<8} {r['strategy']:<8} {r['words']:>6} "
-                      f"{r['score']:>6.1f} {r['repetition']:>6.3f} {r['prefill']:>8.3f} "
-                      f"{r['rewinds']:>6} {r['seconds']:>6.0f}  {prompt}")
+                print(
+                    f"{row['length']:>7} {strategy:<8} {r['strategy']:<8} {r['words']:>6} "
+                    f"{r['score']:>6.1f} {r['repetition']:>6.3f} {r['prefill']:>8.3f} "
+                    f"{r['rewinds']:>6} {r['seconds']:>6.0f}  {prompt}"
+                )
             if args.json:
                 print(json.dumps({"prompt": row["prompt"], **r}))
     print()
-    print(f"{'strategy':<10}{'mean S_l':>9}{'min S_l':>9}{'runs':>6}{'mean prefill':>14}"
-          f"{'mean rep4':>11}")
+    print(
+        f"{'strategy':<10}{'mean S_l':>9}{'min S_l':>9}{'runs':>6}{'mean prefill':>14}"
+        f"{'mean rep4':>11}"
+    )
     for strategy, runs in results.items():
         ran = [r for r in runs if "skipped" not in r]
         if not ran:
             print(f"{strategy:<10}{'n/a':>9}")
             continue
         planned = [r["prefill"] for r in ran if r["strategy"] == "planned"]
-        print(f"{strategy:<10}{statistics.mean(r['score'] for r in ran):>9.1f}"
-              f"{min(r['score'] for r in ran):>9.1f}{len(ran):>4}/{len(runs):<2}"
-              f"{(statistics.mean(planned) if planned else float('nan')):>13.3f}"
-              f"{statistics.mean(r['repetition'] for r in ran):>11.3f}")
+        print(
+            f"{strategy:<10}{statistics.mean(r['score'] for r in ran):>9.1f}"
+            f"{min(r['score'] for r in ran):>9.1f}{len(ran):>4}/{len(runs):<2}"
+            f"{(statistics.mean(planned) if planned else float('nan')):>13.3f}"
+            f"{statistics.mean(r['repetition'] for r in ran):>11.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ Target (issue 3): with a snapshot <= 10% of the re-prefill time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import tempfile
 import threading
@@ -34,13 +35,17 @@ def main() -> None:
     from lwz_cli.events import TextEvent, ThinkEvent
     from lwz_cli.journal import Journal
     from lwz_cli.writing.resume import prepare_resume
-    from lwz_cli.writing.session import WriteRequest, load_engine, manifest_for, prepare
     from lwz_cli.writing.run import write_document
+    from lwz_cli.writing.session import WriteRequest, load_engine, manifest_for, prepare
 
     output = Path(home) / "doc.md"
-    request = WriteRequest(prompt="Write a very long history of lighthouses, with many sections.",
-                           model=args.model, output=output, max_tokens=args.tokens + 100,
-                           ctx=args.ctx)
+    request = WriteRequest(
+        prompt="Write a very long history of lighthouses, with many sections.",
+        model=args.model,
+        output=output,
+        max_tokens=args.tokens + 100,
+        ctx=args.ctx,
+    )
     prepared = prepare(request)
     engine = load_engine(prepared)
     journal = Journal.create(manifest_for(prepared), output)
@@ -53,15 +58,19 @@ def main() -> None:
     began = time.monotonic()
     try:
         write_document(prepared, stop_at_length, engine=engine, journal=journal, cancel=cancel)
-        raise SystemExit("the model finished before the interrupt; raise --tokens or change the prompt")
+        raise SystemExit(
+            "the model finished before the interrupt; raise --tokens or change the prompt"
+        )
     except Interrupted:
         pass
     written = time.monotonic() - began
     snapshot = journal.kv_path
     size = snapshot.stat().st_size if snapshot.exists() else 0
     checkpoint_tokens = len(journal.latest_checkpoint().generated)
-    print(f"document: {checkpoint_tokens} generated tokens + {len(prepared.prompt_tokens)} prompt "
-          f"tokens, written in {written:.1f}s; KV snapshot {size / 1e6:.1f} MB")
+    print(
+        f"document: {checkpoint_tokens} generated tokens + {len(prepared.prompt_tokens)} prompt "
+        f"tokens, written in {written:.1f}s; KV snapshot {size / 1e6:.1f} MB"
+    )
 
     def time_to_first_token(use_snapshot: bool) -> tuple[float, int]:
         found = Journal.find(output)
@@ -77,24 +86,34 @@ def main() -> None:
         engine.llm.reset()
         engine.llm._ctx.kv_cache_clear()
         start = time.monotonic()
-        try:
-            write_document(resumed, on_event, engine=engine, journal=found, checkpoint=checkpoint,
-                           cancel=cancel_resume)
-        except Interrupted:
-            pass
+        with contextlib.suppress(Interrupted):
+            write_document(
+                resumed,
+                on_event,
+                engine=engine,
+                journal=found,
+                checkpoint=checkpoint,
+                cancel=cancel_resume,
+            )
         evaluated = engine.last.prompt_tokens_evaluated
         return (stamp[0] if stamp else time.monotonic()) - start, evaluated
 
     with_snapshot, evaluated_snap = time_to_first_token(True)
     size_after = snapshot.stat().st_size if snapshot.exists() else size
     prefill, evaluated_full = time_to_first_token(False)
-    print(f"resume from KV snapshot: {with_snapshot:.2f}s to the first new token "
-          f"({evaluated_snap} tokens prefilled)")
-    print(f"resume by re-prefill:    {prefill:.2f}s to the first new token "
-          f"({evaluated_full} tokens prefilled)")
-    print(f"snapshot / re-prefill:   {with_snapshot / prefill:.3f} (target <= 0.10); "
-          f"snapshot size {max(size, size_after) / 1e6:.1f} MB "
-          f"({max(size, size_after) / max(checkpoint_tokens, 1) / 1e3:.1f} kB per token)")
+    print(
+        f"resume from KV snapshot: {with_snapshot:.2f}s to the first new token "
+        f"({evaluated_snap} tokens prefilled)"
+    )
+    print(
+        f"resume by re-prefill:    {prefill:.2f}s to the first new token "
+        f"({evaluated_full} tokens prefilled)"
+    )
+    print(
+        f"snapshot / re-prefill:   {with_snapshot / prefill:.3f} (target <= 0.10); "
+        f"snapshot size {max(size, size_after) / 1e6:.1f} MB "
+        f"({max(size, size_after) / max(checkpoint_tokens, 1) / 1e3:.1f} kB per token)"
+    )
     engine.close()
 
 

@@ -26,8 +26,9 @@ import argparse
 import random
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, TextIO
+from typing import TextIO
 
 from rich.console import Console
 
@@ -42,10 +43,55 @@ TICK = 0.25  # seconds between progress ticks (lwz_cli.writing.draft.PROGRESS_IN
 CHECKPOINT = 2.0  # seconds between checkpoints (lwz_cli.journal.CHECKPOINT_INTERVAL)
 SECTION_WORDS = 450  # lwz_cli.writing.plan.WORDS_PER_SECTION
 PLAN_TOKENS = 1200  # think tokens before the outline
-VOCAB = ("tea leaf water light harbour keeper lamp storm coast ship night signal stone tower "
-         "lens oil wick glass beacon rock tide wind fog mile island river garden soil root "
-         "season harvest market village history century family craft method careful steady "
-         "bright quiet narrow ancient modern simple useful").split()
+VOCAB = [
+    "tea",
+    "leaf",
+    "water",
+    "light",
+    "harbour",
+    "keeper",
+    "lamp",
+    "storm",
+    "coast",
+    "ship",
+    "night",
+    "signal",
+    "stone",
+    "tower",
+    "lens",
+    "oil",
+    "wick",
+    "glass",
+    "beacon",
+    "rock",
+    "tide",
+    "wind",
+    "fog",
+    "mile",
+    "island",
+    "river",
+    "garden",
+    "soil",
+    "root",
+    "season",
+    "harvest",
+    "market",
+    "village",
+    "history",
+    "century",
+    "family",
+    "craft",
+    "method",
+    "careful",
+    "steady",
+    "bright",
+    "quiet",
+    "narrow",
+    "ancient",
+    "modern",
+    "simple",
+    "useful",
+]
 
 
 @dataclass
@@ -133,21 +179,49 @@ def planned_run(words: int, rate: float, tokens_per_word: float, seed: int) -> l
     count = max(2, round(words / SECTION_WORDS))
     budgets = [words // count + (1 if i < words % count else 0) for i in range(count)]
     titles = [" ".join(s.rng.choice(VOCAB) for _ in range(3)).title() for _ in budgets]
-    s.emit(ev.StartEvent(
-        model="longwriter-zero-32b", model_path="/models/LongWriter-Zero-32B.Q4_K_M.gguf",
-        protocol="longwriter-zero", language="en", strategy="planned",
-        strategy_reason=f"{words:,} words is beyond one pass", target_words=words,
-        prompt_tokens=120, n_ctx=32768, max_tokens=int(words * tokens_per_word * 1.5),
-        threads=16, gpu_layers=-1, kv_type="q8_0", flash_attn=True, fit_reason="fits the GPU",
-        temperature=0.6, top_p=0.95, seed=seed, kv_snapshot=True, output="lighthouses.md",
-        run="bench", resumed=False, resumed_tokens=0, resumed_words=0, endpoint=None))
+    s.emit(
+        ev.StartEvent(
+            model="longwriter-zero-32b",
+            model_path="/models/LongWriter-Zero-32B.Q4_K_M.gguf",
+            protocol="longwriter-zero",
+            language="en",
+            strategy="planned",
+            strategy_reason=f"{words:,} words is beyond one pass",
+            target_words=words,
+            prompt_tokens=120,
+            n_ctx=32768,
+            max_tokens=int(words * tokens_per_word * 1.5),
+            threads=16,
+            gpu_layers=-1,
+            kv_type="q8_0",
+            flash_attn=True,
+            fit_reason="fits the GPU",
+            temperature=0.6,
+            top_p=0.95,
+            seed=seed,
+            kv_snapshot=True,
+            output="lighthouses.md",
+            run="bench",
+            resumed=False,
+            resumed_tokens=0,
+            resumed_words=0,
+            endpoint=None,
+        )
+    )
     s.emit(ev.LoadingEvent())
     s.think(PLAN_TOKENS)
-    s.emit(ev.PlanEvent("A History of Lighthouses", tuple(
-        ev.PlanEntry(i, t, "", b) for i, (t, b) in enumerate(zip(titles, budgets), 1))))
+    s.emit(
+        ev.PlanEvent(
+            "A History of Lighthouses",
+            tuple(
+                ev.PlanEntry(i, t, "", b)
+                for i, (t, b) in enumerate(zip(titles, budgets, strict=True), 1)
+            ),
+        )
+    )
     s.emit(ev.CheckpointEvent(s.tokens, 0, 0))
     s.emit(ev.TextEvent("# A History of Lighthouses\n\n"))
-    for i, (title, budget) in enumerate(zip(titles, budgets), 1):
+    for i, (title, budget) in enumerate(zip(titles, budgets, strict=True), 1):
         s.emit(ev.SectionStartEvent(i, title, 2, budget))
         s.emit(ev.TextEvent(f"## {title}\n\n"))
         written = s.body(budget)
@@ -156,13 +230,29 @@ def planned_run(words: int, rate: float, tokens_per_word: float, seed: int) -> l
         s.next_checkpoint = s.now + CHECKPOINT
         s.emit(ev.CheckpointEvent(s.tokens, s.words, i))
     decode = s.tokens / rate
-    s.emit(ev.DoneEvent(
-        output="lighthouses.md", words=s.words, target_words=words, generated_tokens=s.tokens,
-        prompt_tokens_evaluated=s.tokens + 120, decode_seconds=round(decode, 3),
-        tokens_per_second=rate, prefill_seconds=0.5, seconds=round(s.now, 3), resumed=False,
-        resumed_tokens=0, finish_reason="plan", repetition_rewinds=0, continuations=None,
-        sections=count + 1, think_chars=None, planned_sections=count,
-        model="longwriter-zero-32b", strategy="planned"))
+    s.emit(
+        ev.DoneEvent(
+            output="lighthouses.md",
+            words=s.words,
+            target_words=words,
+            generated_tokens=s.tokens,
+            prompt_tokens_evaluated=s.tokens + 120,
+            decode_seconds=round(decode, 3),
+            tokens_per_second=rate,
+            prefill_seconds=0.5,
+            seconds=round(s.now, 3),
+            resumed=False,
+            resumed_tokens=0,
+            finish_reason="plan",
+            repetition_rewinds=0,
+            continuations=None,
+            sections=count + 1,
+            think_chars=None,
+            planned_sections=count,
+            model="longwriter-zero-32b",
+            strategy="planned",
+        )
+    )
     return s.out
 
 
@@ -176,20 +266,21 @@ class SimClock:
         return self.now
 
 
-def measure(make: Callable[[SimClock, TextIO], View], stream: list[Timed], path: str) -> list[float]:
+def measure(
+    make: Callable[[SimClock, TextIO], View], stream: list[Timed], path: str
+) -> list[float]:
     """Seconds spent in the view for each event (its output goes to the file `path`)."""
     clock = SimClock()
-    file = open(path, "w", encoding="utf-8")
-    view = make(clock, file)
     spent = []
     counter = time.perf_counter
-    for timed in stream:
-        clock.now = timed.at
-        began = counter()
-        view(timed.event)
-        spent.append(counter() - began)
-    view.close()
-    file.close()
+    with open(path, "w", encoding="utf-8") as file:
+        view = make(clock, file)
+        for timed in stream:
+            clock.now = timed.at
+            began = counter()
+            view(timed.event)
+            spent.append(counter() - began)
+        view.close()
     return spent
 
 
@@ -201,30 +292,44 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=120)
     ap.add_argument("--height", type=int, default=40)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--rounds", type=int, default=3,
-                    help="runs per view; each event's fastest is kept")
+    ap.add_argument(
+        "--rounds", type=int, default=3, help="runs per view; each event's fastest is kept"
+    )
     args = ap.parse_args()
 
     stream = planned_run(args.words, args.rate, args.tokens_per_word, args.seed)
     tokens = stream[-1].event.generated_tokens  # type: ignore[attr-defined]
     decode = tokens / args.rate
     words = stream[-1].words
-    first = [i for i, t in enumerate(stream) if 0 < t.words <= WINDOW
-             and not isinstance(t.event, ev.DoneEvent)]
-    last = [i for i, t in enumerate(stream) if t.words > words - WINDOW
-            and not isinstance(t.event, ev.DoneEvent)]
+    first = [
+        i
+        for i, t in enumerate(stream)
+        if 0 < t.words <= WINDOW and not isinstance(t.event, ev.DoneEvent)
+    ]
+    last = [
+        i
+        for i, t in enumerate(stream)
+        if t.words > words - WINDOW and not isinstance(t.event, ev.DoneEvent)
+    ]
     kinds: dict[str, int] = {}
     for t in stream:
         kinds[t.event.NAME] = kinds.get(t.event.NAME, 0) + 1
-    print(f"stream: {len(stream):,} events for {words:,} words, {tokens:,} tokens "
-          f"({', '.join(f'{k} {v:,}' for k, v in sorted(kinds.items()))}); "
-          f"decode at {args.rate:g} tok/s: {decode:.1f} s")
+    print(
+        f"stream: {len(stream):,} events for {words:,} words, {tokens:,} tokens "
+        f"({', '.join(f'{k} {v:,}' for k, v in sorted(kinds.items()))}); "
+        f"decode at {args.rate:g} tok/s: {decode:.1f} s"
+    )
 
     scratch = tempfile.TemporaryDirectory(prefix="lwz-bench-view-")
 
     def live(clock: SimClock, file: TextIO) -> View:
-        console = Console(file=file, force_terminal=True, width=args.width, height=args.height,
-                          color_system="truecolor")
+        console = Console(
+            file=file,
+            force_terminal=True,
+            width=args.width,
+            height=args.height,
+            color_system="truecolor",
+        )
         return LiveView(console, clock=clock)
 
     def plain(clock: SimClock, file: TextIO) -> View:
@@ -233,19 +338,23 @@ def main() -> None:
     def json_lines(clock: SimClock, file: TextIO) -> View:
         return JsonLinesView(file)
 
-    print(f"{'view':<6} {'µs/event':>9} {'share':>7} {'first 1k':>9} {'last 1k':>9} "
-          f"{'last/first':>10} {'max ms':>7}")
+    print(
+        f"{'view':<6} {'µs/event':>9} {'share':>7} {'first 1k':>9} {'last 1k':>9} "
+        f"{'last/first':>10} {'max ms':>7}"
+    )
     for name, make in (("live", live), ("plain", plain), ("json", json_lines)):
         rounds = [measure(make, stream, f"{scratch.name}/{name}.out") for _ in range(args.rounds)]
         # the views run on the simulated clock, so every round draws the same frames:
         # each event's fastest round is its cost without the machine's noise
-        best = [min(times) for times in zip(*rounds)]
+        best = [min(times) for times in zip(*rounds, strict=True)]
         total = sum(best)
         per = total / len(best) * 1e6
         head = sum(best[i] for i in first) / len(first) * 1e6
         tail = sum(best[i] for i in last) / len(last) * 1e6
-        print(f"{name:<6} {per:>9.1f} {100 * total / decode:>6.2f}% {head:>9.1f} {tail:>9.1f} "
-              f"{tail / head:>10.2f} {max(best) * 1e3:>7.2f}")
+        print(
+            f"{name:<6} {per:>9.1f} {100 * total / decode:>6.2f}% {head:>9.1f} {tail:>9.1f} "
+            f"{tail / head:>10.2f} {max(best) * 1e3:>7.2f}"
+        )
     scratch.cleanup()
     print("goal: live < 2% of decode time, last/first near 1")
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 from lwz_cli.config import default
 from lwz_cli.engine.http import EndpointError, EndpointRejected
@@ -75,10 +75,17 @@ class Outcome:
     endpoint: str | None = None
 
     def event(self) -> JobEndEvent:
-        return JobEndEvent(job=self.job.id, output=str(self.job.output), action=self.action,
-                           status=self.status, words=self.words, target_words=self.target,
-                           seconds=round(self.seconds, 3), message=self.message,
-                           endpoint=self.endpoint)
+        return JobEndEvent(
+            job=self.job.id,
+            output=str(self.job.output),
+            action=self.action,
+            status=self.status,
+            words=self.words,
+            target_words=self.target,
+            seconds=round(self.seconds, 3),
+            message=self.message,
+            endpoint=self.endpoint,
+        )
 
 
 def effective_model(job: Job, defaults: Defaults) -> str:
@@ -88,28 +95,47 @@ def effective_model(job: Job, defaults: Defaults) -> str:
 def fingerprint(job: Job, defaults: Defaults) -> str:
     """The job's inputs, with the defaults it inherits filled in (so a changed
     default model or sampling setting regenerates too)."""
-    params = {"temperature": defaults.temperature, "top_p": defaults.top_p,
-              "seed": defaults.seed, **job.params}
+    params = {
+        "temperature": defaults.temperature,
+        "top_p": defaults.top_p,
+        "seed": defaults.seed,
+        **job.params,
+    }
     if defaults.endpoint_model:  # the served model writes the text
         params["endpoint_model"] = defaults.endpoint_model
-    return replace(job, model=effective_model(job, defaults),
-                   strategy=job.strategy or defaults.strategy, params=params).fingerprint()
+    return replace(
+        job,
+        model=effective_model(job, defaults),
+        strategy=job.strategy or defaults.strategy,
+        params=params,
+    ).fingerprint()
 
 
 def request_for(job: Job, defaults: Defaults, endpoint: str | None) -> WriteRequest:
     p = job.params
     sampling = Sampling(
-        temperature=p.get("temperature", defaults.temperature), top_p=p.get("top_p", defaults.top_p),
-        top_k=p.get("top_k", Sampling.top_k), min_p=p.get("min_p", Sampling.min_p),
+        temperature=p.get("temperature", defaults.temperature),
+        top_p=p.get("top_p", defaults.top_p),
+        top_k=p.get("top_k", Sampling.top_k),
+        min_p=p.get("min_p", Sampling.min_p),
         repeat_penalty=p.get("repeat_penalty", Sampling.repeat_penalty),
-        seed=p.get("seed", defaults.seed))
+        seed=p.get("seed", defaults.seed),
+    )
     return WriteRequest(
-        prompt=job.prompt, model=job.model or defaults.model, output=job.output, words=job.words,
-        max_tokens=p.get("max_tokens"), sampling=sampling, ctx=defaults.ctx,
-        threads=defaults.threads, gpu_layers=defaults.gpu_layers,
+        prompt=job.prompt,
+        model=job.model or defaults.model,
+        output=job.output,
+        words=job.words,
+        max_tokens=p.get("max_tokens"),
+        sampling=sampling,
+        ctx=defaults.ctx,
+        threads=defaults.threads,
+        gpu_layers=defaults.gpu_layers,
         strategy=job.strategy or defaults.strategy,
-        endpoints=(endpoint,) if endpoint else (), endpoint_model=defaults.endpoint_model,
-        api_key=defaults.api_key)
+        endpoints=(endpoint,) if endpoint else (),
+        endpoint_model=defaults.endpoint_model,
+        api_key=defaults.api_key,
+    )
 
 
 def decide(job: Job, defaults: Defaults) -> Decision:
@@ -123,8 +149,12 @@ def decide(job: Job, defaults: Defaults) -> Decision:
         if journal is None or recorded is None:
             if defaults.force:
                 return Decision(REGENERATE, "--force: the file is not from a recipe run", fp)
-            return Decision(KEEP, "the file exists and no recipe run made it "
-                            "(delete it or pass --force to regenerate)", fp)
+            return Decision(
+                KEEP,
+                "the file exists and no recipe run made it "
+                "(delete it or pass --force to regenerate)",
+                fp,
+            )
         if recorded != fp:
             return Decision(REGENERATE, _what_changed(journal, job), fp)
         if status == RunStatus.DONE:
@@ -132,7 +162,9 @@ def decide(job: Job, defaults: Defaults) -> Decision:
     if journal is not None and status in UNFINISHED:
         if recorded == fp:
             return Decision(RESUME, f"unfinished run ({journal.manifest.words or 0} words)", fp)
-        return Decision(REGENERATE, "an unfinished run of other inputs: " + _what_changed(journal, job), fp)
+        return Decision(
+            REGENERATE, "an unfinished run of other inputs: " + _what_changed(journal, job), fp
+        )
     return Decision(WRITE, "new", fp)
 
 
@@ -149,10 +181,12 @@ def check_parallel(jobs: list[Job], defaults: Defaults, parallel: int) -> None:
     """More than one job at a time needs an endpoint for every job."""
     local = [j for j in jobs if not (defaults.endpoints or j.endpoint)]
     if parallel > 1 and local:
-        raise UsageError(f"--jobs {parallel} needs --endpoint (or endpoint: in every recipe): "
-                         f"one in-process model writes one document at a time ({local[0].id} "
-                         "has no endpoint)",
-                         hint="start servers (llama-server, vLLM, ...) and pass --endpoint URL")
+        raise UsageError(
+            f"--jobs {parallel} needs --endpoint (or endpoint: in every recipe): "
+            f"one in-process model writes one document at a time ({local[0].id} "
+            "has no endpoint)",
+            hint="start servers (llama-server, vLLM, ...) and pass --endpoint URL",
+        )
 
 
 class EndpointPool:
@@ -160,8 +194,8 @@ class EndpointPool:
     that fails ENDPOINT_STRIKES times in a row is dropped with a warning."""
 
     def __init__(self, urls: tuple[str, ...], warn: Callable[[str], None]):
-        self.busy = {url: 0 for url in urls}
-        self.strikes = {url: 0 for url in urls}
+        self.busy = dict.fromkeys(urls, 0)
+        self.strikes = dict.fromkeys(urls, 0)
         self.warn = warn
         self.lock = threading.Lock()
 
@@ -186,17 +220,26 @@ class EndpointPool:
             if self.strikes[url] >= ENDPOINT_STRIKES and len(self.busy) > 1:  # never the last
                 del self.busy[url]
                 left = ", ".join(self.busy) or "none"
-                self.warn(f"dropping endpoint {url} after {ENDPOINT_STRIKES} failures in a row "
-                          f"(left: {left})")
+                self.warn(
+                    f"dropping endpoint {url} after {ENDPOINT_STRIKES} failures in a row "
+                    f"(left: {left})"
+                )
 
 
 class BatchRunner:
     """Runs jobs; `emit(job, event)` receives each job's events (the same events as
     `lwz write`), plus `job_start` / `job_end` / `warning` of its own."""
 
-    def __init__(self, jobs: list[Job], defaults: Defaults, emit: Callable[[Job | None, Event], None],
-                 *, parallel: int = 1, continue_on_error: bool = False,
-                 cancel: threading.Event | None = None):
+    def __init__(
+        self,
+        jobs: list[Job],
+        defaults: Defaults,
+        emit: Callable[[Job | None, Event], None],
+        *,
+        parallel: int = 1,
+        continue_on_error: bool = False,
+        cancel: threading.Event | None = None,
+    ):
         check_parallel(jobs, defaults, parallel)
         self.jobs = jobs
         self.defaults = defaults
@@ -230,8 +273,12 @@ class BatchRunner:
         with ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="lwz-job") as ex:
             running: dict[Future[Outcome], int] = {}
             while queue or running:
-                while queue and len(running) < self.parallel and not self.stop_launching \
-                        and not self.cancel.is_set():
+                while (
+                    queue
+                    and len(running) < self.parallel
+                    and not self.stop_launching
+                    and not self.cancel.is_set()
+                ):
                     n, job = queue.popleft()
                     running[ex.submit(self.run_one, job)] = n
                 if not running:
@@ -244,8 +291,9 @@ class BatchRunner:
                     if outcome.status == "failed" and not self.continue_on_error:
                         self.stop_launching = True
             for n, job in queue:  # never started (an error stopped the batch, or Ctrl-C)
-                outcomes[n] = Outcome(job, "none", "not run", target=job.words,
-                                      message="not started")
+                outcomes[n] = Outcome(
+                    job, "none", "not run", target=job.words, message="not started"
+                )
         self.engines.close()
         return [outcomes[n] for n in sorted(outcomes)]
 
@@ -259,14 +307,26 @@ class BatchRunner:
         if decision.action in (SKIP, KEEP):
             words = _words_of(job.output)
             status = "skipped" if decision.action == SKIP else "kept"
-            return self._finish(job, Outcome(job, decision.action, status, words, job.words,
-                                             message=decision.reason), started)
+            return self._finish(
+                job,
+                Outcome(job, decision.action, status, words, job.words, message=decision.reason),
+                started,
+            )
         if decision.action == REGENERATE:
             self.emit(job, WarningEvent(f"{job.id}: regenerating: {decision.reason}"))
             existing = Journal.find(job.output)
             if existing is not None and existing.is_live():
-                return self._finish(job, Outcome(job, decision.action, "failed", target=job.words,
-                                                 message="its run is open in another lwz"), started)
+                return self._finish(
+                    job,
+                    Outcome(
+                        job,
+                        decision.action,
+                        "failed",
+                        target=job.words,
+                        message="its run is open in another lwz",
+                    ),
+                    started,
+                )
             if existing is not None:
                 existing.remove()
             DocumentOutput(job.output).discard()
@@ -284,8 +344,18 @@ class BatchRunner:
             except Interrupted as exc:
                 if pool and endpoint is not None:  # set whenever pool is (checked above)
                     pool.give(endpoint, True)
-                return self._finish(job, Outcome(job, action, "interrupted", target=job.words,
-                                                 message=str(exc), endpoint=endpoint), started)
+                return self._finish(
+                    job,
+                    Outcome(
+                        job,
+                        action,
+                        "interrupted",
+                        target=job.words,
+                        message=str(exc),
+                        endpoint=endpoint,
+                    ),
+                    started,
+                )
             except LwzError as exc:
                 last_error = str(exc)
                 retry = isinstance(exc, EndpointError) and not isinstance(exc, EndpointRejected)
@@ -293,9 +363,10 @@ class BatchRunner:
                     pool.give(endpoint, not retry)
                 if retry and not self.cancel.is_set() and attempt + 1 < JOB_ATTEMPTS:
                     elsewhere = " on another endpoint" if pool and len(pool.alive) > 1 else ""
-                    self.emit(job, WarningEvent(f"{job.id}: {exc}; resuming from its journal"
-                                                + elsewhere))
-                    self.cancel.wait(min(30.0, 2.0 * 2 ** attempt))
+                    self.emit(
+                        job, WarningEvent(f"{job.id}: {exc}; resuming from its journal" + elsewhere)
+                    )
+                    self.cancel.wait(min(30.0, 2.0 * 2**attempt))
                     decision = Decision(RESUME, "retry", decision.fingerprint)
                     continue
                 break
@@ -307,11 +378,21 @@ class BatchRunner:
             else:
                 if pool and endpoint is not None:
                     pool.give(endpoint, True)
-                return self._finish(job, Outcome(job, action, "done", done.words if done else 0,
-                                                 done.target_words if done else job.words,
-                                                 endpoint=endpoint), started)
-        return self._finish(job, Outcome(job, action, "failed", target=job.words,
-                                         message=last_error), started)
+                return self._finish(
+                    job,
+                    Outcome(
+                        job,
+                        action,
+                        "done",
+                        done.words if done else 0,
+                        done.target_words if done else job.words,
+                        endpoint=endpoint,
+                    ),
+                    started,
+                )
+        return self._finish(
+            job, Outcome(job, action, "failed", target=job.words, message=last_error), started
+        )
 
     def _finish(self, job: Job, outcome: Outcome, started: float) -> Outcome:
         outcome.seconds = time.monotonic() - started
@@ -325,8 +406,9 @@ class BatchRunner:
         job.output.parent.mkdir(parents=True, exist_ok=True)  # inside the output folder (checked)
         prepared = prepare(request)
         prepared, journal, checkpoint = open_run(prepared, restart=decision.action != RESUME)
-        journal.manifest.batch = BatchRecord(fingerprint=decision.fingerprint, recipe=job.recipe,
-                                             job=job.id)
+        journal.manifest.batch = BatchRecord(
+            fingerprint=decision.fingerprint, recipe=job.recipe, job=job.id
+        )
         journal.save_manifest()
         journal.lock()
         done: list[DoneEvent] = []
@@ -339,15 +421,25 @@ class BatchRunner:
         try:
             # an engine worth keeping loaded is shared with the next jobs; else the
             # job loads (and closes) its own
-            engine = self.engines.get(prepared.backend, prepared.engine_settings) \
-                if prepared.backend.reuses_engine else None
-            write_document(prepared, emit, engine=engine, cancel=self.cancel, journal=journal,
-                           checkpoint=checkpoint)
+            engine = (
+                self.engines.get(prepared.backend, prepared.engine_settings)
+                if prepared.backend.reuses_engine
+                else None
+            )
+            write_document(
+                prepared,
+                emit,
+                engine=engine,
+                cancel=self.cancel,
+                journal=journal,
+                checkpoint=checkpoint,
+            )
         except BaseException:
             try:
                 if journal.manifest.status == RunStatus.RUNNING:
-                    journal.set_status(RunStatus.INTERRUPTED if self.cancel.is_set()
-                                       else RunStatus.FAILED)
+                    journal.set_status(
+                        RunStatus.INTERRUPTED if self.cancel.is_set() else RunStatus.FAILED
+                    )
             except OSError:
                 pass
             raise

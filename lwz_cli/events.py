@@ -11,8 +11,9 @@ A new event is one class here plus its cases in the views.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 
 class Event:
@@ -94,8 +95,12 @@ class PlanEntry:
     budget: int
 
     def to_json(self) -> dict[str, Any]:
-        return {"index": self.index, "title": self.title, "points": self.points,
-                "budget": self.budget}
+        return {
+            "index": self.index,
+            "title": self.title,
+            "points": self.points,
+            "budget": self.budget,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +110,11 @@ class PlanEvent(Event):
     sections: tuple[PlanEntry, ...]
 
     def to_json(self) -> dict[str, Any]:
-        return {"event": self.NAME, "title": self.title,
-                "sections": [s.to_json() for s in self.sections]}
+        return {
+            "event": self.NAME,
+            "title": self.title,
+            "sections": [s.to_json() for s in self.sections],
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +161,8 @@ class DoneEvent(Event):
 
     NAME: ClassVar[str] = "done"
     OMIT_NONE: ClassVar[frozenset[str]] = frozenset(
-        {"continuations", "think_chars", "planned_sections", "token_counts"})
+        {"continuations", "think_chars", "planned_sections", "token_counts"}
+    )
     output: str | None
     words: int
     target_words: int | None
@@ -214,10 +223,21 @@ class ResumedEvent(ProgressEvent):
 
     def to_json(self) -> dict[str, Any]:
         if self.think_tail is None:
-            return {"event": self.NAME, "phase": "resumed", "words": self.words,
-                    "draft_tail": self.draft_tail, "tokens": 0}
-        return {"event": self.NAME, "phase": "resumed", "draft_tail": self.draft_tail,
-                "think_tail": self.think_tail, "words": self.words, "tokens": 0}
+            return {
+                "event": self.NAME,
+                "phase": "resumed",
+                "words": self.words,
+                "draft_tail": self.draft_tail,
+                "tokens": 0,
+            }
+        return {
+            "event": self.NAME,
+            "phase": "resumed",
+            "draft_tail": self.draft_tail,
+            "think_tail": self.think_tail,
+            "words": self.words,
+            "tokens": 0,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,8 +252,12 @@ class TickEvent(ProgressEvent):
 
     def offset(self, *, words: int = 0, tokens: int = 0, decode_seconds: float = 0.0) -> TickEvent:
         """This tick counted from the start of the document rather than of one draft."""
-        return TickEvent(self.phase, self.tokens + tokens, self.words + words,
-                         self.decode_seconds + decode_seconds)
+        return TickEvent(
+            self.phase,
+            self.tokens + tokens,
+            self.words + words,
+            self.decode_seconds + decode_seconds,
+        )
 
 
 # -- lwz batch --------------------------------------------------------------------------------
@@ -288,9 +312,15 @@ class BatchEvent(Event):
     results: tuple[JobEndEvent, ...]
 
     def to_json(self) -> dict[str, Any]:
-        return {"event": self.NAME, "jobs": self.jobs, "done": self.done,
-                "skipped": self.skipped, "failed": self.failed, "interrupted": self.interrupted,
-                "results": [_body(r) for r in self.results]}
+        return {
+            "event": self.NAME,
+            "jobs": self.jobs,
+            "done": self.done,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "interrupted": self.interrupted,
+            "results": [_body(r) for r in self.results],
+        }
 
 
 def _body(event: Event) -> dict[str, Any]:
@@ -321,3 +351,20 @@ class PulledEvent(Event):
     NAME: ClassVar[str] = "done"
     path: str
     size: int
+
+
+# The `--json` contract of a run (design.md): what `JsonLinesView` writes. Progress
+# ticks are for the interactive views only; a new run event that scripts should see
+# is added here, next to its class.
+CONTRACT: tuple[type[Event], ...] = (
+    StartEvent,
+    ThinkEvent,
+    PlanEvent,
+    SectionStartEvent,
+    TextEvent,
+    SectionEndEvent,
+    CheckpointEvent,
+    WarningEvent,
+    DoneEvent,
+    ErrorEvent,
+)

@@ -18,6 +18,7 @@ detected and reported, never silently used. The records themselves are typed in
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -62,8 +63,9 @@ def _fault_pause() -> None:
 def _sealed(data: dict[str, Any]) -> bytes:
     body = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
-    return (json.dumps({"sha256": digest, "data": data}, ensure_ascii=False, sort_keys=True)
-            + "\n").encode("utf-8")
+    return (
+        json.dumps({"sha256": digest, "data": data}, ensure_ascii=False, sort_keys=True) + "\n"
+    ).encode("utf-8")
 
 
 def _unseal(path: Path) -> dict[str, Any]:
@@ -77,8 +79,9 @@ def _unseal(path: Path) -> dict[str, Any]:
         wrapper = json.loads(raw)
         data, digest = wrapper["data"], wrapper["sha256"]
     except (ValueError, KeyError, TypeError):
-        raise JournalCorrupt(f"journal file {path} is damaged (not the JSON lwz wrote; "
-                             f"{len(raw)} bytes)") from None
+        raise JournalCorrupt(
+            f"journal file {path} is damaged (not the JSON lwz wrote; {len(raw)} bytes)"
+        ) from None
     body = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     if hashlib.sha256(body.encode("utf-8")).hexdigest() != digest:
         raise JournalCorrupt(f"journal file {path} is damaged (checksum mismatch)")
@@ -94,8 +97,12 @@ def model_fingerprint(path: Path) -> dict[str, Any]:
         if size > _FINGERPRINT_SPAN:
             handle.seek(max(_FINGERPRINT_SPAN, size - _FINGERPRINT_SPAN))
             digest.update(handle.read(_FINGERPRINT_SPAN))
-    identity: dict[str, Any] = {"path": str(path), "size": size,
-                                "fingerprint": digest.hexdigest()[:32], "sha256": None}
+    identity: dict[str, Any] = {
+        "path": str(path),
+        "size": size,
+        "fingerprint": digest.hexdigest()[:32],
+        "sha256": None,
+    }
     # In the HF cache a file links to blobs/<sha256 of its content> (LFS files).
     target = Path(os.path.realpath(path))
     if target.parent.name == "blobs" and re.fullmatch(r"[0-9a-f]{64}", target.name):
@@ -116,12 +123,16 @@ def run_id_for(output: Path | None) -> str:
 
 
 def disk_error(exc: OSError, where: Path, resume_hint: str) -> RuntimeFailure:
-    reason = {errno.ENOSPC: "the disk is full", errno.EROFS: "the filesystem is read-only",
-              errno.EACCES: "permission denied", errno.EDQUOT: "the disk quota is exceeded",
-              }.get(exc.errno or 0, exc.strerror or str(exc))
-    return RuntimeFailure(f"cannot save a checkpoint in {where}: {reason}; "
-                          "the previous checkpoint is intact",
-                          hint=f"free space or fix the folder, then {resume_hint}")
+    reason = {
+        errno.ENOSPC: "the disk is full",
+        errno.EROFS: "the filesystem is read-only",
+        errno.EACCES: "permission denied",
+        errno.EDQUOT: "the disk quota is exceeded",
+    }.get(exc.errno or 0, exc.strerror or str(exc))
+    return RuntimeFailure(
+        f"cannot save a checkpoint in {where}: {reason}; the previous checkpoint is intact",
+        hint=f"free space or fix the folder, then {resume_hint}",
+    )
 
 
 class Journal:
@@ -139,7 +150,7 @@ class Journal:
         return runs_dir() / (run_id or run_id_for(output))
 
     @classmethod
-    def find(cls, target: str | Path) -> "Journal | None":
+    def find(cls, target: str | Path) -> Journal | None:
         """The run for an output path, or a run id; None when there is none."""
         text = str(target)
         candidates = [cls.path_for(Path(text))]
@@ -153,7 +164,7 @@ class Journal:
         return None
 
     @classmethod
-    def create(cls, manifest: Manifest, output: Path | None) -> "Journal":
+    def create(cls, manifest: Manifest, output: Path | None) -> Journal:
         """A new run directory recording `manifest` (with its id, times, format and status)."""
         directory = cls.path_for(output, manifest.id or None)
         if directory.exists():
@@ -162,14 +173,20 @@ class Journal:
         fsync_dir(directory.parent)
         journal = cls(directory)
         now = time.time()
-        journal.manifest = replace(manifest, format=FORMAT, lwz_version=__version__,
-                                   id=directory.name, created=now, updated=now,
-                                   status=RunStatus.RUNNING)
+        journal.manifest = replace(
+            manifest,
+            format=FORMAT,
+            lwz_version=__version__,
+            id=directory.name,
+            created=now,
+            updated=now,
+            status=RunStatus.RUNNING,
+        )
         journal.save_manifest()
         return journal
 
     @classmethod
-    def all(cls) -> list["Journal"]:
+    def all(cls) -> list[Journal]:
         root = runs_dir()
         found = []
         if root.is_dir():
@@ -192,7 +209,8 @@ class Journal:
             raise UsageError(
                 f"the run in {self.dir} was written by a newer lwz "
                 f"({data.get('lwz_version')}, journal format {data.get('format')})",
-                hint="upgrade lwz to resume it")
+                hint="upgrade lwz to resume it",
+            )
         try:
             self.manifest = Manifest.from_json(data)
         except StateError as exc:
@@ -203,8 +221,9 @@ class Journal:
         self.manifest.updated = time.time()
         atomic_write_bytes(self.dir / MANIFEST, _sealed(self.manifest.to_json()))
 
-    def set_status(self, status: RunStatus, *, words: int | None = None,
-                   finished: float | None = None) -> None:
+    def set_status(
+        self, status: RunStatus, *, words: int | None = None, finished: float | None = None
+    ) -> None:
         """Record a status (and the words written, the time finished, when given)."""
         self.manifest.status = status
         if words is not None:
@@ -244,8 +263,10 @@ class Journal:
             except StateError as exc:
                 damaged.append(f"journal file {self.dir / name} is damaged ({exc})")
         if damaged and not good:
-            raise JournalCorrupt(damaged[0] + "; no intact checkpoint is left",
-                                 hint="lwz write --restart starts the document again")
+            raise JournalCorrupt(
+                damaged[0] + "; no intact checkpoint is left",
+                hint="lwz write --restart starts the document again",
+            )
         if not good:
             return None
         best = max(good, key=lambda cp: cp.seq)
@@ -273,9 +294,13 @@ class Journal:
         size = tmp.stat().st_size
         os.replace(tmp, self.kv_path)
         fsync_dir(self.dir)
-        meta = {"n_tokens": n_tokens, "size": size, "sha256": digest.hexdigest(),
-                "tokens_sha256": hashlib.sha256(json.dumps(tokens[:n_tokens]).encode()).hexdigest(),
-                **engine_key}
+        meta = {
+            "n_tokens": n_tokens,
+            "size": size,
+            "sha256": digest.hexdigest(),
+            "tokens_sha256": hashlib.sha256(json.dumps(tokens[:n_tokens]).encode()).hexdigest(),
+            **engine_key,
+        }
         atomic_write_bytes(self.dir / KV_META, _sealed(meta))
         return size
 
@@ -287,13 +312,18 @@ class Journal:
         try:
             meta = _unseal(self.dir / KV_META)
         except (FileNotFoundError, JournalCorrupt):
-            self.warnings.append("the KV snapshot has no intact metadata; re-reading the text instead")
+            self.warnings.append(
+                "the KV snapshot has no intact metadata; re-reading the text instead"
+            )
             return None
         reason = None
         if any(meta.get(k) != v for k, v in engine_key.items()):
             reason = "it was made with another model or context size"
-        elif meta["n_tokens"] > len(tokens) or hashlib.sha256(
-                json.dumps(tokens[:meta["n_tokens"]]).encode()).hexdigest() != meta["tokens_sha256"]:
+        elif (
+            meta["n_tokens"] > len(tokens)
+            or hashlib.sha256(json.dumps(tokens[: meta["n_tokens"]]).encode()).hexdigest()
+            != meta["tokens_sha256"]
+        ):
             reason = "it does not match the checkpoint's tokens"
         elif self.kv_path.stat().st_size != meta["size"]:
             reason = "its size is wrong (torn write?)"
@@ -305,28 +335,30 @@ class Journal:
             if digest.hexdigest() != meta["sha256"]:
                 reason = "its checksum does not match"
         if reason:
-            self.warnings.append(f"the KV snapshot is not usable: {reason}; re-reading the text instead")
+            self.warnings.append(
+                f"the KV snapshot is not usable: {reason}; re-reading the text instead"
+            )
             return None
         return self.kv_path, meta["n_tokens"]
 
     def drop_snapshot(self) -> None:
         for name in (KV_FILE, KV_META):
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 (self.dir / name).unlink()
-            except FileNotFoundError:
-                pass
 
     # -- one writer at a time --------------------------------------------------
 
     def lock(self) -> None:
         """Hold an exclusive lock while writing; a second lwz on the run is refused."""
-        handle = open(self.dir / "lock", "a+")
+        handle = open(self.dir / "lock", "a+")  # noqa: SIM115 -- held until unlock()
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.close()
-            raise UsageError(f"another lwz is writing this document right now ({self.dir.name})",
-                             hint="wait for it to finish, or stop it first") from None
+            raise UsageError(
+                f"another lwz is writing this document right now ({self.dir.name})",
+                hint="wait for it to finish, or stop it first",
+            ) from None
         self._lock = handle
 
     def unlock(self) -> None:
@@ -338,16 +370,14 @@ class Journal:
     def is_live(self) -> bool:
         """True while some process holds the run's lock."""
         try:
-            handle = open(self.dir / "lock", "a+")
+            with open(self.dir / "lock", "a+") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                except OSError:
+                    return True  # a writer holds it
+                return False
         except OSError:
-            return False
-        try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            return False
-        except OSError:
-            return True
-        finally:
-            handle.close()
+            return False  # no lock file to be held (the run directory is gone)
 
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)

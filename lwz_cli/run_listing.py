@@ -20,14 +20,21 @@ def run_rows() -> list[dict[str, Any]]:
             status = RunStatus.INTERRUPTED  # its process is gone (crash, kill -9)
         damaged = status == RunStatus.DAMAGED  # only the id and the error are known
         output = m.output
-        rows.append({
-            "id": m.id or journal.dir.name, "status": status.value,
-            "words": m.words or 0, "target_words": None if damaged else m.request.target_words,
-            "model": m.model.get("name"), "output": output,
-            "updated": m.updated or None, "dir": str(journal.dir),
-            "resume": (f"lwz resume {output or journal.dir.name}"
-                       if status.resumable else None),
-        })
+        rows.append(
+            {
+                "id": m.id or journal.dir.name,
+                "status": status.value,
+                "words": m.words or 0,
+                "target_words": None if damaged else m.request.target_words,
+                "model": m.model.get("name"),
+                "output": output,
+                "updated": m.updated or None,
+                "dir": str(journal.dir),
+                "resume": (
+                    f"lwz resume {output or journal.dir.name}" if status.resumable else None
+                ),
+            }
+        )
     rows.sort(key=lambda r: r.get("updated") or 0, reverse=True)
     return rows
 
@@ -40,7 +47,6 @@ def unfinished_runs(prefix: str) -> list[str]:
         for journal in Journal.all():
             if journal.manifest.status in UNFINISHED:
                 found.append(journal.manifest.output or journal.dir.name)
-        return [f for f in found if f.startswith(prefix) or
-                f.split("/")[-1].startswith(prefix)]
+        return [f for f in found if f.startswith(prefix) or f.split("/")[-1].startswith(prefix)]
     except Exception:
         return []

@@ -75,26 +75,45 @@ class RequestRecord:
     unknown: dict[str, Any] = field(default_factory=dict)
 
     JSON_KEYS: ClassVar[tuple[str, ...]] = (
-        "prompt", "words", "target_words", "stated_words", "strategy", "strategy_asked",
-        "strategy_reason", "max_tokens", "max_tokens_flag")
+        "prompt",
+        "words",
+        "target_words",
+        "stated_words",
+        "strategy",
+        "strategy_asked",
+        "strategy_reason",
+        "max_tokens",
+        "max_tokens_flag",
+    )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RequestRecord:
         asked = data.get("strategy_asked")
-        return cls(prompt=data["prompt"], words=data.get("words"),
-                   target_words=data.get("target_words"), stated_words=data.get("stated_words"),
-                   strategy=Strategy(data.get("strategy", Strategy.SINGLE.value)),
-                   strategy_asked=Strategy(asked) if asked is not None else None,
-                   strategy_reason=data.get("strategy_reason", ""),
-                   max_tokens=data.get("max_tokens", 0),
-                   max_tokens_flag=data.get("max_tokens_flag"),
-                   unknown=_rest(data, cls.JSON_KEYS))
+        return cls(
+            prompt=data["prompt"],
+            words=data.get("words"),
+            target_words=data.get("target_words"),
+            stated_words=data.get("stated_words"),
+            strategy=Strategy(data.get("strategy", Strategy.SINGLE.value)),
+            strategy_asked=Strategy(asked) if asked is not None else None,
+            strategy_reason=data.get("strategy_reason", ""),
+            max_tokens=data.get("max_tokens", 0),
+            max_tokens_flag=data.get("max_tokens_flag"),
+            unknown=_rest(data, cls.JSON_KEYS),
+        )
 
     def to_json(self) -> dict[str, Any]:
-        data = {**self.unknown, "prompt": self.prompt, "words": self.words,
-                "target_words": self.target_words, "stated_words": self.stated_words,
-                "strategy": self.strategy.value, "strategy_reason": self.strategy_reason,
-                "max_tokens": self.max_tokens, "max_tokens_flag": self.max_tokens_flag}
+        data = {
+            **self.unknown,
+            "prompt": self.prompt,
+            "words": self.words,
+            "target_words": self.target_words,
+            "stated_words": self.stated_words,
+            "strategy": self.strategy.value,
+            "strategy_reason": self.strategy_reason,
+            "max_tokens": self.max_tokens,
+            "max_tokens_flag": self.max_tokens_flag,
+        }
         if self.strategy_asked is not None:
             data["strategy_asked"] = self.strategy_asked.value
         return data
@@ -115,19 +134,42 @@ class PromptRecord:
     unknown: dict[str, Any] = field(default_factory=dict)
 
     JSON_KEYS: ClassVar[tuple[str, ...]] = (
-        "text", "stop", "protocol", "language", "add_bos", "tokens", "bos", "eos")
+        "text",
+        "stop",
+        "protocol",
+        "language",
+        "add_bos",
+        "tokens",
+        "bos",
+        "eos",
+    )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PromptRecord:
-        return cls(text=data["text"], stop=list(data["stop"]), protocol=data["protocol"],
-                   language=data["language"], add_bos=data.get("add_bos", True),
-                   tokens=list(data["tokens"]), bos=data.get("bos", ""), eos=data.get("eos", ""),
-                   unknown=_rest(data, cls.JSON_KEYS))
+        return cls(
+            text=data["text"],
+            stop=list(data["stop"]),
+            protocol=data["protocol"],
+            language=data["language"],
+            add_bos=data.get("add_bos", True),
+            tokens=list(data["tokens"]),
+            bos=data.get("bos", ""),
+            eos=data.get("eos", ""),
+            unknown=_rest(data, cls.JSON_KEYS),
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.unknown, "text": self.text, "stop": list(self.stop),
-                "protocol": self.protocol, "language": self.language, "add_bos": self.add_bos,
-                "tokens": self.tokens, "bos": self.bos, "eos": self.eos}
+        return {
+            **self.unknown,
+            "text": self.text,
+            "stop": list(self.stop),
+            "protocol": self.protocol,
+            "language": self.language,
+            "add_bos": self.add_bos,
+            "tokens": self.tokens,
+            "bos": self.bos,
+            "eos": self.eos,
+        }
 
 
 @dataclass
@@ -140,18 +182,26 @@ class EngineRecord:
     threads: int | None = None
     unknown: dict[str, Any] = field(default_factory=dict)
 
-    JSON_KEYS: ClassVar[tuple[str, ...]] = (
-        "n_ctx", "gpu_layers", "kv_type", "threads")
+    JSON_KEYS: ClassVar[tuple[str, ...]] = ("n_ctx", "gpu_layers", "kv_type", "threads")
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> EngineRecord:
-        return cls(n_ctx=data["n_ctx"], gpu_layers=data.get("gpu_layers", 0),
-                   kv_type=data.get("kv_type", "f16"), threads=data.get("threads"),
-                   unknown=_rest(data, cls.JSON_KEYS))
+        return cls(
+            n_ctx=data["n_ctx"],
+            gpu_layers=data.get("gpu_layers", 0),
+            kv_type=data.get("kv_type", "f16"),
+            threads=data.get("threads"),
+            unknown=_rest(data, cls.JSON_KEYS),
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.unknown, "n_ctx": self.n_ctx, "gpu_layers": self.gpu_layers,
-                "kv_type": self.kv_type, "threads": self.threads}
+        return {
+            **self.unknown,
+            "n_ctx": self.n_ctx,
+            "gpu_layers": self.gpu_layers,
+            "kv_type": self.kv_type,
+            "threads": self.threads,
+        }
 
 
 @dataclass
@@ -197,8 +247,23 @@ class Manifest:
     unknown: dict[str, Any] = field(default_factory=dict)
 
     JSON_KEYS: ClassVar[tuple[str, ...]] = (
-        "request", "prompt", "sampling", "engine", "model", "output", "endpoint", "batch",
-        "status", "words", "finished", "id", "created", "updated", "format", "lwz_version")
+        "request",
+        "prompt",
+        "sampling",
+        "engine",
+        "model",
+        "output",
+        "endpoint",
+        "batch",
+        "status",
+        "words",
+        "finished",
+        "id",
+        "created",
+        "updated",
+        "format",
+        "lwz_version",
+    )
 
     @classmethod
     def damaged(cls, run_id: str, error: str) -> Manifest:
@@ -215,13 +280,19 @@ class Manifest:
                 sampling=dict(_require(data.get("sampling"), "sampling")),
                 engine=EngineRecord.from_json(_require(data.get("engine"), "engine")),
                 model=dict(_require(data.get("model"), "model")),
-                output=data.get("output"), endpoint=data.get("endpoint"),
+                output=data.get("output"),
+                endpoint=data.get("endpoint"),
                 batch=BatchRecord.from_json(batch) if batch is not None else None,
                 status=RunStatus(data.get("status", RunStatus.RUNNING.value)),
-                words=data.get("words"), finished=data.get("finished"),
-                id=data.get("id", ""), created=data.get("created", 0.0),
-                updated=data.get("updated", 0.0), format=int(data.get("format", FORMAT)),
-                lwz_version=data.get("lwz_version", ""), unknown=_rest(data, cls.JSON_KEYS))
+                words=data.get("words"),
+                finished=data.get("finished"),
+                id=data.get("id", ""),
+                created=data.get("created", 0.0),
+                updated=data.get("updated", 0.0),
+                format=int(data.get("format", FORMAT)),
+                lwz_version=data.get("lwz_version", ""),
+                unknown=_rest(data, cls.JSON_KEYS),
+            )
         except KeyError as exc:
             raise StateError(f"the field {exc.args[0]} is missing") from None
         except (TypeError, ValueError) as exc:
@@ -229,11 +300,19 @@ class Manifest:
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
-            **self.unknown, "format": self.format, "lwz_version": self.lwz_version,
-            "id": self.id, "created": self.created, "updated": self.updated,
-            "status": self.status.value, "output": self.output,
-            "request": self.request.to_json(), "prompt": self.prompt.to_json(),
-            "sampling": self.sampling, "engine": self.engine.to_json(), "model": self.model,
+            **self.unknown,
+            "format": self.format,
+            "lwz_version": self.lwz_version,
+            "id": self.id,
+            "created": self.created,
+            "updated": self.updated,
+            "status": self.status.value,
+            "output": self.output,
+            "request": self.request.to_json(),
+            "prompt": self.prompt.to_json(),
+            "sampling": self.sampling,
+            "engine": self.engine.to_json(),
+            "model": self.model,
         }
         # keys that appear only once they mean something, as they always have
         if self.endpoint is not None:
@@ -281,21 +360,41 @@ class RunTotals:
     unknown: dict[str, Any] = field(default_factory=dict)
 
     JSON_KEYS: ClassVar[tuple[str, ...]] = (
-        "evaluated", "decode", "prefill", "new", "rewinds", "generated", "prompt", "rewritten")
+        "evaluated",
+        "decode",
+        "prefill",
+        "new",
+        "rewinds",
+        "generated",
+        "prompt",
+        "rewritten",
+    )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunTotals:
-        return cls(evaluated=data.get("evaluated", 0), decode=data.get("decode", 0.0),
-                   prefill=data.get("prefill", 0.0), new=data.get("new", 0),
-                   rewinds=data.get("rewinds", 0), generated=data.get("generated", 0),
-                   prompt=data.get("prompt", 0), rewritten=data.get("rewritten", 0),
-                   unknown=_rest(data, cls.JSON_KEYS))
+        return cls(
+            evaluated=data.get("evaluated", 0),
+            decode=data.get("decode", 0.0),
+            prefill=data.get("prefill", 0.0),
+            new=data.get("new", 0),
+            rewinds=data.get("rewinds", 0),
+            generated=data.get("generated", 0),
+            prompt=data.get("prompt", 0),
+            rewritten=data.get("rewritten", 0),
+            unknown=_rest(data, cls.JSON_KEYS),
+        )
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
-            **self.unknown, "evaluated": self.evaluated, "decode": self.decode,
-            "prefill": self.prefill, "new": self.new, "rewinds": self.rewinds,
-            "generated": self.generated, "prompt": self.prompt}
+            **self.unknown,
+            "evaluated": self.evaluated,
+            "decode": self.decode,
+            "prefill": self.prefill,
+            "new": self.new,
+            "rewinds": self.rewinds,
+            "generated": self.generated,
+            "prompt": self.prompt,
+        }
         if self.rewritten:  # only chat redos count it
             data["rewritten"] = self.rewritten
         return data
@@ -318,25 +417,46 @@ class PlannedState:
     totals: RunTotals
 
     JSON_KEYS: ClassVar[tuple[str, ...]] = (
-        "strategy", "phase", "plan", "done", "index", "base", "context", "heading",
-        "continuations", "totals")
+        "strategy",
+        "phase",
+        "plan",
+        "done",
+        "index",
+        "base",
+        "context",
+        "heading",
+        "continuations",
+        "totals",
+    )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PlannedState:
         plan, base, context = data.get("plan"), data.get("base"), data.get("context")
-        return cls(phase=data["phase"], plan=Plan.from_json(plan) if plan else None,
-                   done=[WrittenSection.from_json(d) for d in data.get("done", [])],
-                   index=data.get("index", 0), base=list(base) if base is not None else None,
-                   context=list(context) if context is not None else None,
-                   heading=data.get("heading", ""), continuations=data.get("continuations", 0),
-                   totals=RunTotals.from_json(data.get("totals", {})))
+        return cls(
+            phase=data["phase"],
+            plan=Plan.from_json(plan) if plan else None,
+            done=[WrittenSection.from_json(d) for d in data.get("done", [])],
+            index=data.get("index", 0),
+            base=list(base) if base is not None else None,
+            context=list(context) if context is not None else None,
+            heading=data.get("heading", ""),
+            continuations=data.get("continuations", 0),
+            totals=RunTotals.from_json(data.get("totals", {})),
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {"strategy": "planned", "phase": self.phase,
-                "plan": self.plan.to_json() if self.plan else None,
-                "done": [d.to_json() for d in self.done], "index": self.index,
-                "base": self.base, "context": self.context, "heading": self.heading,
-                "continuations": self.continuations, "totals": self.totals.to_json()}
+        return {
+            "strategy": "planned",
+            "phase": self.phase,
+            "plan": self.plan.to_json() if self.plan else None,
+            "done": [d.to_json() for d in self.done],
+            "index": self.index,
+            "base": self.base,
+            "context": self.context,
+            "heading": self.heading,
+            "continuations": self.continuations,
+            "totals": self.totals.to_json(),
+        }
 
 
 @dataclass
@@ -352,8 +472,7 @@ class Checkpoint:
     planned: PlannedState | None = None
     unknown: dict[str, Any] = field(default_factory=dict)
 
-    JSON_KEYS: ClassVar[tuple[str, ...]] = (
-        "seq", "generated", "words", "sections_done", "time")
+    JSON_KEYS: ClassVar[tuple[str, ...]] = ("seq", "generated", "words", "sections_done", "time")
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Checkpoint:
@@ -361,16 +480,27 @@ class Checkpoint:
         try:
             planned = PlannedState.from_json(data) if data.get("strategy") == "planned" else None
             known = cls.JSON_KEYS + (PlannedState.JSON_KEYS if planned is not None else ())
-            return cls(seq=int(data["seq"]), generated=list(data["generated"]),
-                       words=data.get("words", 0), sections_done=data.get("sections_done", 0),
-                       time=data.get("time", 0.0), planned=planned,
-                       unknown=_rest(data, known))
+            return cls(
+                seq=int(data["seq"]),
+                generated=list(data["generated"]),
+                words=data.get("words", 0),
+                sections_done=data.get("sections_done", 0),
+                time=data.get("time", 0.0),
+                planned=planned,
+                unknown=_rest(data, known),
+            )
         except KeyError as exc:
             raise StateError(f"the field {exc.args[0]} is missing") from None
         except (TypeError, ValueError, AttributeError) as exc:
             raise StateError(str(exc)) from None
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.unknown, "seq": self.seq, "generated": self.generated,
-                "words": self.words, "sections_done": self.sections_done, "time": self.time,
-                **(self.planned.to_json() if self.planned is not None else {})}
+        return {
+            **self.unknown,
+            "seq": self.seq,
+            "generated": self.generated,
+            "words": self.words,
+            "sections_done": self.sections_done,
+            "time": self.time,
+            **(self.planned.to_json() if self.planned is not None else {}),
+        }

@@ -46,8 +46,10 @@ def fake_model(monkeypatch):
 
     def use(script, **kwargs) -> FakeEngine:
         engine = FakeEngine(script, **kwargs)
-        monkeypatch.setattr("lwz_cli.engine.llama.LlamaEngine",
-                            lambda model_path, *, n_ctx, **settings: engine.load(n_ctx))
+        monkeypatch.setattr(
+            "lwz_cli.engine.llama.LlamaEngine",
+            lambda model_path, *, n_ctx, **settings: engine.load(n_ctx),
+        )
         return engine
 
     return use
@@ -95,8 +97,12 @@ def run_lwz(request, lwz_env, tmp_path):
     def run(*args: str, input: str | None = None, timeout: float = 240, env=None):
         return subprocess.run(
             [sys.executable, "-m", "lwz_cli", *args],
-            input=input, capture_output=True, text=True, timeout=timeout,
-            cwd=tmp_path, env=env or lwz_env,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=tmp_path,
+            env=env or lwz_env,
         )
 
     return run
@@ -119,8 +125,9 @@ def lwz(lwz_env, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     monkeypatch.chdir(tmp_path)
 
-    def run(*args: str, input: str | None = None,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    def run(
+        *args: str, input: str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
         with monkeypatch.context() as scoped:
             for key, value in (env or {}).items():
                 scoped.setenv(key, value)
@@ -130,7 +137,8 @@ def lwz(lwz_env, tmp_path, monkeypatch, capsys):
                 main(list(args))
             out, err = capsys.readouterr()
         code = exited.value.code
-        return subprocess.CompletedProcess(list(args), code if isinstance(code, int) else 1,
-                                           out, err)
+        return subprocess.CompletedProcess(
+            list(args), code if isinstance(code, int) else 1, out, err
+        )
 
     return run

@@ -19,10 +19,10 @@ from __future__ import annotations
 import json
 import random
 import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterator, Sequence, Union
 
 from lwz_cli.engine.detokenizer import IncrementalDetokenizer, llama_token_bytes
 from lwz_cli.engine.llama import VocabTokenizer
@@ -50,7 +50,7 @@ class Reply:
     interrupt_after: int | None = None
 
 
-Script = Union[Sequence[Union[str, Reply]], Callable[[str], Union[str, Reply]]]
+Script = Sequence[str | Reply] | Callable[[str], str | Reply]
 
 
 @dataclass
@@ -96,7 +96,7 @@ class FakeEngine:
         self.closed = False
         self.on_warning: Callable[[str], None] | None = None  # a fake never recovers from faults
 
-    def load(self, n_ctx: int) -> "FakeEngine":
+    def load(self, n_ctx: int) -> FakeEngine:
         """What loading the model gives: this engine, open, with an empty KV cache
         and the context size asked for."""
         self.n_ctx, self.cache, self.closed = n_ctx, [], False
@@ -135,7 +135,7 @@ class FakeEngine:
 
     def cached_prefix(self, tokens: Sequence[int]) -> int:
         same = 0
-        for a, b in zip(self.cache, tokens):
+        for a, b in zip(self.cache, tokens, strict=False):
             if a != b:
                 break
             same += 1
@@ -149,8 +149,10 @@ class FakeEngine:
         elif self._script:
             answer = self._script.pop(0)
         else:
-            raise ScriptExhausted(f"the script has no reply left for call {len(self.calls) + 1}; "
-                                  f"the prompt ends with {prompt[-300:]!r}")
+            raise ScriptExhausted(
+                f"the script has no reply left for call {len(self.calls) + 1}; "
+                f"the prompt ends with {prompt[-300:]!r}"
+            )
         return answer if isinstance(answer, Reply) else Reply(answer)
 
     def _tokens(self, reply: Reply) -> Iterator[int]:
@@ -161,9 +163,16 @@ class FakeEngine:
                 yield from ids
         yield self._vocab.eos_token
 
-    def stream(self, prompt_tokens: Sequence[int], *, max_tokens: int, stop: Sequence[str] = (),
-               sampling: Sampling = Sampling(), cancel: threading.Event | None = None,
-               ignore_eos: bool = False) -> Iterator[Piece]:
+    def stream(
+        self,
+        prompt_tokens: Sequence[int],
+        *,
+        max_tokens: int,
+        stop: Sequence[str] = (),
+        sampling: Sampling = Sampling(),
+        cancel: threading.Event | None = None,
+        ignore_eos: bool = False,
+    ) -> Iterator[Piece]:
         """Like `LlamaEngine.stream`: the same stop matching, clean flags, finish
         reasons, cancel check after each token, and stats (prefill counted against
         the tokens a KV cache would still hold from the previous call)."""
@@ -171,21 +180,26 @@ class FakeEngine:
         prompt = list(prompt_tokens)
         room = self.n_ctx - len(prompt)
         if room <= 0:
-            raise RuntimeFailure(f"the prompt is {len(prompt)} tokens but the context holds "
-                                 f"{self.n_ctx}", hint="raise --ctx or shorten the request")
+            raise RuntimeFailure(
+                f"the prompt is {len(prompt)} tokens but the context holds {self.n_ctx}",
+                hint="raise --ctx or shorten the request",
+            )
         max_tokens = min(max_tokens, room)
         text = self.decode(prompt)
         reply = self._next_reply(text)
         reused = min(self.cached_prefix(prompt), len(prompt) - 1)  # the last is re-read
-        stats = self.last = GenerationStats(prompt_tokens=len(prompt),
-                                            prompt_tokens_evaluated=len(prompt) - max(reused, 0))
-        call = Call(prompt, text, max_tokens, tuple(stop), sampling, reply,
-                    stats.prompt_tokens_evaluated)
+        stats = self.last = GenerationStats(
+            prompt_tokens=len(prompt), prompt_tokens_evaluated=len(prompt) - max(reused, 0)
+        )
+        call = Call(
+            prompt, text, max_tokens, tuple(stop), sampling, reply, stats.prompt_tokens_evaluated
+        )
         self.calls.append(call)
         return self._generate(call, stats, cancel, ignore_eos)
 
-    def _generate(self, call: Call, stats: GenerationStats, cancel: threading.Event | None,
-                  ignore_eos: bool) -> Iterator[Piece]:
+    def _generate(
+        self, call: Call, stats: GenerationStats, cancel: threading.Event | None, ignore_eos: bool
+    ) -> Iterator[Piece]:
         detok = self.detokenizer()
         stops = StopMatcher(call.stop)
         generated: list[int] = []
@@ -238,7 +252,7 @@ class FakeEngine:
 
     def load_snapshot(self, path: str, expected: Sequence[int]) -> int:
         held = json.loads(Path(path).read_text())
-        if not held or len(held) > len(expected) or held != list(expected[:len(held)]):
+        if not held or len(held) > len(expected) or held != list(expected[: len(held)]):
             self.cache = []
             return 0
         self.cache = held
@@ -250,12 +264,86 @@ class FakeEngine:
 
 # -- script material --------------------------------------------------------------------
 
-_WORDS = ("tea leaf water kettle steep cup pot green black oolong garden hill mist morning "
-          "harvest roast aroma bitter sweet grassy floral warm cool patient careful slow bright "
-          "clay porcelain village farmer market history journey season spring autumn ritual guest "
-          "friend quiet table bamboo whisk powder bowl steam scent flavour texture colour golden "
-          "amber jade river stone mountain valley shade sun rain soil root bud picker basket "
-          "wither roll dry sort grade blend batch craft tradition story memory recipe").split()
+_WORDS = [
+    "tea",
+    "leaf",
+    "water",
+    "kettle",
+    "steep",
+    "cup",
+    "pot",
+    "green",
+    "black",
+    "oolong",
+    "garden",
+    "hill",
+    "mist",
+    "morning",
+    "harvest",
+    "roast",
+    "aroma",
+    "bitter",
+    "sweet",
+    "grassy",
+    "floral",
+    "warm",
+    "cool",
+    "patient",
+    "careful",
+    "slow",
+    "bright",
+    "clay",
+    "porcelain",
+    "village",
+    "farmer",
+    "market",
+    "history",
+    "journey",
+    "season",
+    "spring",
+    "autumn",
+    "ritual",
+    "guest",
+    "friend",
+    "quiet",
+    "table",
+    "bamboo",
+    "whisk",
+    "powder",
+    "bowl",
+    "steam",
+    "scent",
+    "flavour",
+    "texture",
+    "colour",
+    "golden",
+    "amber",
+    "jade",
+    "river",
+    "stone",
+    "mountain",
+    "valley",
+    "shade",
+    "sun",
+    "rain",
+    "soil",
+    "root",
+    "bud",
+    "picker",
+    "basket",
+    "wither",
+    "roll",
+    "dry",
+    "sort",
+    "grade",
+    "blend",
+    "batch",
+    "craft",
+    "tradition",
+    "story",
+    "memory",
+    "recipe",
+]
 
 
 def prose(words: int, seed: int = 0) -> str:
@@ -275,8 +363,10 @@ def prose(words: int, seed: int = 0) -> str:
 def outline(title: str, sections: Sequence[tuple[str, str, int]]) -> str:
     """An outline as the plan prompt asks for it."""
     lines = [f"Title: {title}"]
-    lines += [f"{i}. {name} | {points} | {words} words"
-              for i, (name, points, words) in enumerate(sections, 1)]
+    lines += [
+        f"{i}. {name} | {points} | {words} words"
+        for i, (name, points, words) in enumerate(sections, 1)
+    ]
     return "\n".join(lines) + "\n"
 
 

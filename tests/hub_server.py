@@ -54,9 +54,14 @@ class FakeHub:
                 self.wfile.write(body)
 
             def _record(self):
-                hub.requests.append({"method": self.command, "path": self.path,
-                                     "range": self.headers.get("Range"),
-                                     "auth": self.headers.get("Authorization")})
+                hub.requests.append(
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "range": self.headers.get("Range"),
+                        "auth": self.headers.get("Authorization"),
+                    }
+                )
 
             def do_HEAD(self):
                 self._record()
@@ -73,16 +78,43 @@ class FakeHub:
                         return self._json({"error": "Repository not found"}, 404)
                     files = hub.repos[repo]
                     if tree:
-                        return self._json([{"type": "file", "path": name, "size": len(data),
-                                            "oid": "f" * 40, "lfs": {"oid": hub.hashes[(repo, name)],
-                                                                      "size": len(data), "pointerSize": 134}}
-                                           for name, data in files.items()])
-                    return self._json({"id": repo, "modelId": repo, "sha": COMMIT, "private": False,
-                                       "siblings": [{"rfilename": name, "size": len(data),
-                                                     "blobId": "f" * 40,
-                                                     "lfs": {"sha256": hub.hashes[(repo, name)],
-                                                             "size": len(data), "pointerSize": 134}}
-                                                    for name, data in files.items()]})
+                        return self._json(
+                            [
+                                {
+                                    "type": "file",
+                                    "path": name,
+                                    "size": len(data),
+                                    "oid": "f" * 40,
+                                    "lfs": {
+                                        "oid": hub.hashes[(repo, name)],
+                                        "size": len(data),
+                                        "pointerSize": 134,
+                                    },
+                                }
+                                for name, data in files.items()
+                            ]
+                        )
+                    return self._json(
+                        {
+                            "id": repo,
+                            "modelId": repo,
+                            "sha": COMMIT,
+                            "private": False,
+                            "siblings": [
+                                {
+                                    "rfilename": name,
+                                    "size": len(data),
+                                    "blobId": "f" * 40,
+                                    "lfs": {
+                                        "sha256": hub.hashes[(repo, name)],
+                                        "size": len(data),
+                                        "pointerSize": 134,
+                                    },
+                                }
+                                for name, data in files.items()
+                            ],
+                        }
+                    )
                 self._resolve(head=False)
 
             def _resolve(self, head: bool):
@@ -120,7 +152,7 @@ class FakeHub:
                     while sent < len(body):
                         if hub.stall_after is not None and start + sent >= hub.stall_after:
                             time.sleep(3600)  # hang: the client must be killed
-                        chunk = body[sent:sent + step]
+                        chunk = body[sent : sent + step]
                         self.wfile.write(chunk)
                         sent += len(chunk)
                 except (BrokenPipeError, ConnectionResetError):

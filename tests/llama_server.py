@@ -13,6 +13,7 @@ first completion here, exactly as lwz's own engine would without the patch.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -36,8 +37,16 @@ class LlamaServer:
     # One thread: the tests' lwz processes and other jobs share the 2 cores, and with
     # 2 threads llama.cpp's spinning barriers stall whenever one thread is descheduled
     # (measured here under load: 0.6 tok/s with 2 threads against ~50 with 1).
-    def __init__(self, model: Path, *, port: int | None = None, n_ctx: int = 8192,
-                 threads: int = 1, api_key: str | None = None, log: Path | None = None):
+    def __init__(
+        self,
+        model: Path,
+        *,
+        port: int | None = None,
+        n_ctx: int = 8192,
+        threads: int = 1,
+        api_key: str | None = None,
+        log: Path | None = None,
+    ):
         self.model = Path(model)
         self.port = port or free_port()
         self.n_ctx = n_ctx
@@ -48,28 +57,53 @@ class LlamaServer:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        cmd = [sys.executable, str(HERE), "--model", str(self.model), "--host", "127.0.0.1",
-               "--port", str(self.port), "--n_ctx", str(self.n_ctx),
-               "--n_threads", str(self.threads), "--n_threads_batch", str(self.threads),
-               "--verbose", "False", "--use_mlock", "False", "--logits_all", "False",
-               # queue a second request instead of cutting the one streaming (the
-               # server's default), so jobs sharing it do not interrupt each other
-               "--interrupt_requests", "False"]
+        cmd = [
+            sys.executable,
+            str(HERE),
+            "--model",
+            str(self.model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--n_ctx",
+            str(self.n_ctx),
+            "--n_threads",
+            str(self.threads),
+            "--n_threads_batch",
+            str(self.threads),
+            "--verbose",
+            "False",
+            "--use_mlock",
+            "False",
+            "--logits_all",
+            "False",
+            # queue a second request instead of cutting the one streaming (the
+            # server's default), so jobs sharing it do not interrupt each other
+            "--interrupt_requests",
+            "False",
+        ]
         if self.api_key:
             cmd += ["--api_key", self.api_key]
         return cmd
 
-    def start(self, timeout: float = 60) -> "LlamaServer":
-        out = open(self.log, "ab") if self.log else subprocess.DEVNULL
-        self.proc = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        if self.log:
-            out.close()
+    def start(self, timeout: float = 60) -> LlamaServer:
+        # the child keeps its own copy of the log's descriptor: ours closes once it has started
+        with contextlib.ExitStack() as stack:
+            out = stack.enter_context(open(self.log, "ab")) if self.log else subprocess.DEVNULL
+            self.proc = subprocess.Popen(
+                self.command(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"llama_cpp.server exited with {self.proc.returncode}"
-                                   + (f"; see {self.log}" if self.log else ""))
+                raise RuntimeError(
+                    f"llama_cpp.server exited with {self.proc.returncode}"
+                    + (f"; see {self.log}" if self.log else "")
+                )
             if self.ready():
                 return self
             time.sleep(0.2)
@@ -103,7 +137,7 @@ class LlamaServer:
                 self.proc.wait(10)
         self.proc = None
 
-    def restart(self) -> "LlamaServer":
+    def restart(self) -> LlamaServer:
         self.kill()
         return self.start()
 

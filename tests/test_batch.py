@@ -70,17 +70,21 @@ def test_batch_runs_then_skips_then_regenerates(tmp_path, run_lwz):
 @pytest.mark.slow
 def test_batch_killed_mid_job_resumes(tmp_path, lwz_env):
     recipe = tmp_path / "long.yaml"
-    recipe.write_text("name: long\nmodel: tiny\nstrategy: planned\nparams: {seed: 4}\n"
-                      "prompt: 'Write a {words}-word essay on {topic}.'\n"
-                      "output: '{topic}.md'\nwords: 600\nitems:\n  - {topic: rivers}\n")
+    recipe.write_text(
+        "name: long\nmodel: tiny\nstrategy: planned\nparams: {seed: 4}\n"
+        "prompt: 'Write a {words}-word essay on {topic}.'\n"
+        "output: '{topic}.md'\nwords: 600\nitems:\n  - {topic: rivers}\n"
+    )
     cmd = [sys.executable, "-m", "lwz_cli", "batch", str(recipe), "--json"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=lwz_env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, env=lwz_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 240
     for line in proc.stdout:  # wait for the first section's checkpoint, then kill -9
         event = json.loads(line)
-        if (event["event"] == "checkpoint" and event.get("sections", 0) >= 1) \
-                or time.monotonic() > deadline:
+        if (
+            event["event"] == "checkpoint" and event.get("sections", 0) >= 1
+        ) or time.monotonic() > deadline:
             break
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -88,8 +92,9 @@ def test_batch_killed_mid_job_resumes(tmp_path, lwz_env):
     assert partial.exists() and not (tmp_path / "rivers.md").exists()
     held = partial.read_text()
 
-    rerun = subprocess.run(cmd, cwd=tmp_path, env=lwz_env, capture_output=True, text=True,
-                           timeout=400)
+    rerun = subprocess.run(
+        cmd, cwd=tmp_path, env=lwz_env, capture_output=True, text=True, timeout=400
+    )
     assert rerun.returncode == 0, rerun.stderr
     events = _events(rerun.stdout)
     start = next(e for e in events if e["event"] == "job_start")
@@ -100,8 +105,9 @@ def test_batch_killed_mid_job_resumes(tmp_path, lwz_env):
 def test_invalid_recipes_stop_before_any_job(tmp_path, lwz):
     good = _recipe(tmp_path)
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: bad\nprompt: 'x {topic}'\noutput: '../{topic}.md'\n"
-                   "items:\n  - {topic: a}\n")
+    bad.write_text(
+        "name: bad\nprompt: 'x {topic}'\noutput: '../{topic}.md'\nitems:\n  - {topic: a}\n"
+    )
     result = lwz("batch", str(good), str(bad))
     assert result.returncode == 2
     assert f"{bad}:3:9:" in result.stderr and "Traceback" not in result.stderr
@@ -121,10 +127,12 @@ def test_invalid_recipes_stop_before_any_job(tmp_path, lwz):
 @pytest.mark.slow
 def test_failing_job_exit_1_and_continue_on_error(tmp_path, run_lwz):
     recipe = tmp_path / "mixed.yaml"
-    recipe.write_text("name: mixed\nmodel: tiny\nparams: {seed: 1, max_tokens: 200}\n"
-                      "prompt: 'Write a short note about {topic}. {detail}'\noutput: 'out/{topic}.md'\n"
-                      "items:\n  - {topic: huge, detail: '" + "tea " * 12000 + "'}\n"
-                      "  - {topic: tea, detail: ''}\n")  # item 1's request overflows the context
+    recipe.write_text(
+        "name: mixed\nmodel: tiny\nparams: {seed: 1, max_tokens: 200}\n"
+        "prompt: 'Write a short note about {topic}. {detail}'\noutput: 'out/{topic}.md'\n"
+        "items:\n  - {topic: huge, detail: '" + "tea " * 12000 + "'}\n"
+        "  - {topic: tea, detail: ''}\n"
+    )  # item 1's request overflows the context
     stop = run_lwz("batch", str(recipe), "--json")
     assert stop.returncode == 1
     statuses = [r["status"] for r in _events(stop.stdout)[-1]["results"]]
@@ -138,7 +146,9 @@ def test_failing_job_exit_1_and_continue_on_error(tmp_path, run_lwz):
     assert len(errors) == 1 and errors[0]["job"] == "mixed/out/huge.md"
 
     # a model that is not here is found before any job starts
-    recipe.write_text(recipe.read_text().replace("{topic: tea,", "{topic: tea, model: /no/such.gguf,"))
+    recipe.write_text(
+        recipe.read_text().replace("{topic: tea,", "{topic: tea, model: /no/such.gguf,")
+    )
     result = run_lwz("batch", str(recipe))
     assert result.returncode == 2 and f"{recipe}:8: model '/no/such.gguf'" in result.stderr
 
@@ -155,4 +165,4 @@ def test_batch_on_a_terminal_shows_the_jobs_bar_and_the_running_job(tmp_path, lw
     term.expect(r"words", 60)
     term.expect(r"lwz batch", 120)  # ...then the summary table
     assert term.wait() == 0
-    assert "done" in term.seen[term.pos:] or "done" in term.seen
+    assert "done" in term.seen[term.pos :] or "done" in term.seen

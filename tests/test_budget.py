@@ -5,8 +5,13 @@ from lwz_cli.writing.budget import plan_tokens
 
 
 def plan(**kw):
-    base = dict(prompt_tokens=100, target_words=400, language="en", protocol="chat",
-                n_ctx_train=8192)
+    base = {
+        "prompt_tokens": 100,
+        "target_words": 400,
+        "language": "en",
+        "protocol": "chat",
+        "n_ctx_train": 8192,
+    }
     base.update(kw)
     return plan_tokens(**base)
 

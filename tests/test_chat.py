@@ -4,6 +4,7 @@ the real command in a pseudo-terminal."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import pty
@@ -48,15 +49,22 @@ class Recorder:
 
 
 def test_parse_and_did_you_mean():
-    assert commands.parse("/redo 2 more on grinders") == commands.Parsed("redo", "2 more on grinders")
+    assert commands.parse("/redo 2 more on grinders") == commands.Parsed(
+        "redo", "2 more on grinders"
+    )
     assert commands.parse("  /EXPAND 3 800 ") == commands.Parsed("expand", "3 800")
     assert commands.parse("/q") == commands.Parsed("quit", "")
     assert commands.parse("a guide to tea") is None
     assert commands.parse("/write\na guide\nto tea") == commands.Parsed("write", "a guide\nto tea")
     assert commands.parse("/redo 2\nmore detail") == commands.Parsed("redo", "2\nmore detail")
     assert commands.parse("//not a command") is None
-    for typo, meant in (("/rdo", "redo"), ("/expnd", "expand"), ("/contiue", "continue"),
-                        ("/sav", "save"), ("/wrds", "words")):
+    for typo, meant in (
+        ("/rdo", "redo"),
+        ("/expnd", "expand"),
+        ("/contiue", "continue"),
+        ("/sav", "save"),
+        ("/wrds", "words"),
+    ):
         with pytest.raises(UsageError, match=f"did you mean /{meant}"):
             commands.parse(typo + " 1")
     with pytest.raises(UsageError, match="unknown command /zzzz; /help"):
@@ -65,16 +73,31 @@ def test_parse_and_did_you_mean():
 
 def test_help_has_a_line_per_command():
     text = commands.help_text()
-    for name in ("write", "plan", "show", "redo", "expand", "continue", "words", "model",
-                 "undo", "save", "open", "runs", "help", "quit"):
+    for name in (
+        "write",
+        "plan",
+        "show",
+        "redo",
+        "expand",
+        "continue",
+        "words",
+        "model",
+        "undo",
+        "save",
+        "open",
+        "runs",
+        "help",
+        "quit",
+    ):
         assert re.search(rf"^  /{name}\b.*\S", text, re.M), name
     assert "Alt-Enter" in text
 
 
 def test_completion_of_names_sections_models_and_paths(tmp_path):
-    completer = commands.ChatCompleter(lambda: [(1, "Beans"), (2, "Grinders"), (12, "Water")],
-                                       lambda prefix: [m for m in ("tiny", "longwriter-zero-32b")
-                                                       if m.startswith(prefix)])
+    completer = commands.ChatCompleter(
+        lambda: [(1, "Beans"), (2, "Grinders"), (12, "Water")],
+        lambda prefix: [m for m in ("tiny", "longwriter-zero-32b") if m.startswith(prefix)],
+    )
 
     def complete(text):
         found = completer.get_completions(Document(text, len(text)), CompleteEvent())
@@ -87,8 +110,9 @@ def test_completion_of_names_sections_models_and_paths(tmp_path):
     assert complete("/model ti") == ["tiny"]
     assert complete("/plan e") == ["edit"]
     (tmp_path / "guide-draft.md").write_text("x")
-    assert "guide-draft.md" in [c for c in complete(f"/open {tmp_path}/gui")] or \
-        any(c.endswith("de-draft.md") for c in complete(f"/open {tmp_path}/gui"))
+    assert "guide-draft.md" in list(complete(f"/open {tmp_path}/gui")) or any(
+        c.endswith("de-draft.md") for c in complete(f"/open {tmp_path}/gui")
+    )
     assert complete("plain text") == []
 
 
@@ -241,19 +265,41 @@ def test_pipe_input_session(chat_home, monkeypatch):
     """The REPL over prompt-toolkit's pipe input: commands, guidance, /plan edit
     with $EDITOR, /undo, /save, history under LWZ_HOME."""
     editor = chat_home / "editor.py"
-    editor.write_text("import re, sys\np = sys.argv[1]\nt = open(p).read()\n"
-                      "t = re.sub(r'^1\\. [^(]*', '1. Opening Thoughts ', t, count=1, flags=re.M)\n"
-                      "open(p, 'w').write(t)\n")
+    editor.write_text(
+        "import re, sys\np = sys.argv[1]\nt = open(p).read()\n"
+        "t = re.sub(r'^1\\. [^(]*', '1. Opening Thoughts ', t, count=1, flags=re.M)\n"
+        "open(p, 'w').write(t)\n"
+    )
     monkeypatch.setenv("EDITOR", f"{sys.executable} {editor}")
     out = io.StringIO()
     session = DraftingSession(Settings(model="tiny", words=300, sampling=Sampling(seed=2)))
     history = Path(os.environ["LWZ_HOME"]) / "state" / "chat-history"
     with create_pipe_input() as pipe:
-        app = ChatApp(session, view_factory=Recorder, out=out, history=history,
-                      pt_input=pipe, pt_output=DummyOutput())
-        for line in ("/help", "/redo 1", "/rdo 1", "a short note on oolong tea",
-                     "/show 1", "/plan", "mention the price", "/plan edit", "/show 1",
-                     "/undo", "/show 1", "/stats", "/save saved.md", "/words", "/quit"):
+        app = ChatApp(
+            session,
+            view_factory=Recorder,
+            out=out,
+            history=history,
+            pt_input=pipe,
+            pt_output=DummyOutput(),
+        )
+        for line in (
+            "/help",
+            "/redo 1",
+            "/rdo 1",
+            "a short note on oolong tea",
+            "/show 1",
+            "/plan",
+            "mention the price",
+            "/plan edit",
+            "/show 1",
+            "/undo",
+            "/show 1",
+            "/stats",
+            "/save saved.md",
+            "/words",
+            "/quit",
+        ):
             pipe.send_text(line + "\r")
         app.run()
     text = out.getvalue()
@@ -322,14 +368,15 @@ class Terminal:
         its counters, so earlier values are skipped)."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            for found in re.finditer(pattern, self.seen[self.pos:]):
+            for found in re.finditer(pattern, self.seen[self.pos :]):
                 value = int(found.group(1).replace(",", ""))
                 if wanted(value):
                     self.pos += found.end()
                     return value
             self.read(0.5)
-        raise AssertionError(f"{pattern!r} with the wanted value not seen; the screen said:\n"
-                             f"{self.seen[-3000:]}")
+        raise AssertionError(
+            f"{pattern!r} with the wanted value not seen; the screen said:\n{self.seen[-3000:]}"
+        )
 
     def send(self, text: str) -> None:
         os.write(self.fd, text.encode())
@@ -347,9 +394,16 @@ class Terminal:
 
 @pytest.mark.slow
 def test_chat_in_a_pseudo_terminal(tmp_path, lwz_env):
-    env = {**lwz_env, "TERM": "xterm-256color", "PROMPT_TOOLKIT_NO_CPR": "1",
-           "COLUMNS": "100", "LINES": "30"}
-    term = Terminal(["chat", "doc.md", "-m", "tiny", "--seed", "4", "--words", "300"], env, tmp_path)
+    env = {
+        **lwz_env,
+        "TERM": "xterm-256color",
+        "PROMPT_TOOLKIT_NO_CPR": "1",
+        "COLUMNS": "100",
+        "LINES": "30",
+    }
+    term = Terminal(
+        ["chat", "doc.md", "-m", "tiny", "--seed", "4", "--words", "300"], env, tmp_path
+    )
     try:
         term.expect(r"lwz>", 60)
         term.send("/help\r")
@@ -363,8 +417,9 @@ def test_chat_in_a_pseudo_terminal(tmp_path, lwz_env):
         term.expect(r"lwz>")
         term.send("/continue 1500\r")
         # the live view counts past the saved words: the new section is being written
-        term.expect_value(r"([\d,]+)(?: / [\d,]+)? words · [\d,]+ tok",
-                          lambda shown: shown >= words + 10, 120)
+        term.expect_value(
+            r"([\d,]+)(?: / [\d,]+)? words · [\d,]+ tok", lambda shown: shown >= words + 10, 120
+        )
         term.send("\x03")  # Ctrl-C: stop the generation, keep what was written
         term.expect(r"interrupted; \d+ words are saved; /continue goes on", 60)
         term.expect(r"lwz>")
@@ -377,28 +432,38 @@ def test_chat_in_a_pseudo_terminal(tmp_path, lwz_env):
         term.expect(r"lwz resume \S*doc\.md")
         assert term.wait() == 0
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(term.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     saved = (tmp_path / "doc.md").read_text()
     assert saved.startswith("#") and words >= 250
     more = (tmp_path / "copy.md").read_text()
     assert more.startswith(saved.strip()) and int(copy.group(1).replace(",", "")) > words
-    runs = subprocess.run([sys.executable, "-m", "lwz_cli", "runs", "--json"], env=lwz_env,
-                          capture_output=True, text=True, cwd=tmp_path)
+    runs = subprocess.run(
+        [sys.executable, "-m", "lwz_cli", "runs", "--json"],
+        env=lwz_env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert '"output"' in runs.stdout and "doc.md" in runs.stdout
 
 
 def test_an_edited_outline_keeps_written_text_by_title():
     from lwz_cli.writing.drafting import _match_written
 
-    done = [{"title": t, "chunk": f"## {t}\n\n{t} text.\n\n", "words": 4}
-            for t in ("Beans", "Grinders", "Water")]
+    done = [
+        {"title": t, "chunk": f"## {t}\n\n{t} text.\n\n", "words": 4}
+        for t in ("Beans", "Grinders", "Water")
+    ]
     # a deleted line: Water's text moves up with its title, not Grinders' text renamed
-    assert [d["title"] for d in _match_written(done, ["Beans", "Water", "Milk"])] == ["Beans", "Water"]
+    assert [d["title"] for d in _match_written(done, ["Beans", "Water", "Milk"])] == [
+        "Beans",
+        "Water",
+    ]
     # a rename keeps the text under the new heading
     renamed = _match_written(done, ["Beans", "Burr Grinders", "Water"])
     assert renamed[1]["chunk"] == "## Burr Grinders\n\nGrinders text.\n\n" and renamed[2] is done[2]
     # a new line among written ones: the written part ends there (undo brings the rest back)
-    assert [d["title"] for d in _match_written(done, ["Beans", "Roasting", "Grinders"])] == ["Beans"]
+    assert [d["title"] for d in _match_written(done, ["Beans", "Roasting", "Grinders"])] == [
+        "Beans"
+    ]

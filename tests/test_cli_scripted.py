@@ -10,8 +10,14 @@ import json
 from fake_engine import Reply, outline, prose
 
 REQUEST = "Write a 900-word guide to green tea."
-PLAN = outline("Green Tea", [("Origins", "where it grows", 300), ("Brewing", "water and time", 300),
-                             ("Health", "what studies say", 300)])
+PLAN = outline(
+    "Green Tea",
+    [
+        ("Origins", "where it grows", 300),
+        ("Brewing", "water and time", 300),
+        ("Health", "what studies say", 300),
+    ],
+)
 ARGS = ["-m", "tiny", "-o", "tea.md", "--json", "--strategy", "planned", "--seed", "1"]
 
 
@@ -26,8 +32,10 @@ def test_a_planned_write_streams_the_json_contract(lwz, fake_model, tmp_path):
     evs = events(result.stdout)
     names = [e["event"] for e in evs]
     assert names[0] == "start" and names[-1] == "done" and "progress" not in names
-    assert [n for n in names if n in ("plan", "section_start", "section_end")] == \
-        ["plan"] + ["section_start", "section_end"] * 3
+    assert [n for n in names if n in ("plan", "section_start", "section_end")] == ["plan"] + [
+        "section_start",
+        "section_end",
+    ] * 3
     assert names.count("checkpoint") >= 4  # after the outline and after every section
     start, done = evs[0], evs[-1]
     assert start["strategy"] == "planned" and start["target_words"] == 900
@@ -59,7 +67,10 @@ def test_ctrl_c_exits_130_and_lwz_resume_finishes_the_document(lwz, fake_model, 
     assert fake.calls[0].evaluated == 1  # the KV snapshot saved at Ctrl-C held the rest
     final = (tmp_path / "tea.md").read_text()
     assert final.startswith(held.strip())
-    assert [line[3:] for line in final.splitlines() if line.startswith("## ")] == \
-        ["Origins", "Brewing", "Health"]
+    assert [line[3:] for line in final.splitlines() if line.startswith("## ")] == [
+        "Origins",
+        "Brewing",
+        "Health",
+    ]
     assert not (tmp_path / "tea.md.partial").exists()
     assert json.loads(lwz("runs", "--json").stdout)[0]["status"] == "done"

@@ -25,8 +25,17 @@ def test_json_run_writes_the_file_and_reports_done(run_lwz, tmp_path):
     assert events[0]["event"] == "start" and events[0]["target_words"] == 400
     done = events[-1]
     assert done["event"] == "done"
-    for key in ("output", "words", "target_words", "generated_tokens", "prompt_tokens_evaluated",
-                "decode_seconds", "tokens_per_second", "seconds", "resumed"):
+    for key in (
+        "output",
+        "words",
+        "target_words",
+        "generated_tokens",
+        "prompt_tokens_evaluated",
+        "decode_seconds",
+        "tokens_per_second",
+        "seconds",
+        "resumed",
+    ):
         assert key in done, key
     assert done["target_words"] == 400 and done["resumed"] is False
     assert done["output"] == "tea.md"
@@ -43,8 +52,17 @@ def test_json_run_writes_the_file_and_reports_done(run_lwz, tmp_path):
 
 @pytest.mark.slow
 def test_stdin_prompt_document_on_stdout_ui_on_stderr(run_lwz):
-    result = run_lwz("write", "-", "--model", "tiny", "--seed", "1", "--max-tokens", "200",
-                     input="Write a short note about rain.\n")
+    result = run_lwz(
+        "write",
+        "-",
+        "--model",
+        "tiny",
+        "--seed",
+        "1",
+        "--max-tokens",
+        "200",
+        input="Write a short note about rain.\n",
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
     assert "\x1b" not in result.stdout  # no terminal escapes in the document
@@ -59,22 +77,28 @@ def test_quiet_prints_no_progress(run_lwz):
     assert "lwz: done" not in result.stderr
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["write", "   ", "-m", "tiny"], "the prompt is empty"),
-    (["write", "x", "-m", "no-such-model"], "unknown model 'no-such-model'"),
-    (["write", "x", "-m", "missing.gguf"], "model file not found"),
-    (["write", "x", "-m", "tiny", "-o", "no/such/dir/out.md"], "does not exist"),
-    (["write", "x", "-m", "tiny", "-o", "."], "is a directory"),
-    (["write", "x", "-m", "tiny", "--words", "0"], "positive number of words"),
-    (["write", "x", "-m", "tiny", "--words", "-5"], "positive number of words"),
-    (["write", "x", "-m", "tiny", "--words", "5000000"], "more than lwz writes"),
-    (["write", "Write a 9,000,000-word saga", "-m", "tiny"], "more than lwz writes"),
-    (["write", "x", "-m", "tiny", "--words", "10000", "--strategy", "single"], "--strategy planned"),
-    (["write", "x", "-m", "tiny", "--strategy", "planned"], "needs a target length"),
-    (["write", "x", "-m", "tiny", "--strategy", "wild"], "unknown --strategy"),
-    (["write", "x", "-m", "tiny", "--temperature", "9"], "--temperature"),
-    (["write", "x", "-m", "tiny", "--bogus"], "No such option"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["write", "   ", "-m", "tiny"], "the prompt is empty"),
+        (["write", "x", "-m", "no-such-model"], "unknown model 'no-such-model'"),
+        (["write", "x", "-m", "missing.gguf"], "model file not found"),
+        (["write", "x", "-m", "tiny", "-o", "no/such/dir/out.md"], "does not exist"),
+        (["write", "x", "-m", "tiny", "-o", "."], "is a directory"),
+        (["write", "x", "-m", "tiny", "--words", "0"], "positive number of words"),
+        (["write", "x", "-m", "tiny", "--words", "-5"], "positive number of words"),
+        (["write", "x", "-m", "tiny", "--words", "5000000"], "more than lwz writes"),
+        (["write", "Write a 9,000,000-word saga", "-m", "tiny"], "more than lwz writes"),
+        (
+            ["write", "x", "-m", "tiny", "--words", "10000", "--strategy", "single"],
+            "--strategy planned",
+        ),
+        (["write", "x", "-m", "tiny", "--strategy", "planned"], "needs a target length"),
+        (["write", "x", "-m", "tiny", "--strategy", "wild"], "unknown --strategy"),
+        (["write", "x", "-m", "tiny", "--temperature", "9"], "--temperature"),
+        (["write", "x", "-m", "tiny", "--bogus"], "No such option"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(lwz, args, needle):
     result = lwz(*args)
     assert result.returncode == 2, (result.stdout, result.stderr)
@@ -127,9 +151,27 @@ def test_incomplete_model_file_is_refused(lwz, tmp_path, tiny_path):
 @pytest.mark.slow
 def test_sigint_stops_with_130_and_writes_nothing(lwz_env, tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lwz_cli", "write", "Write a long story about a lighthouse.",
-         "-m", "tiny", "-o", "story.md", "--json", "--max-tokens", "5000", "--ctx", "8192"],
-        cwd=tmp_path, env=lwz_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "lwz_cli",
+            "write",
+            "Write a long story about a lighthouse.",
+            "-m",
+            "tiny",
+            "-o",
+            "story.md",
+            "--json",
+            "--max-tokens",
+            "5000",
+            "--ctx",
+            "8192",
+        ],
+        cwd=tmp_path,
+        env=lwz_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     texts = 0
     for line in proc.stdout:  # wait until the model is writing
@@ -139,7 +181,7 @@ def test_sigint_stops_with_130_and_writes_nothing(lwz_env, tmp_path):
                 break
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    _out, err = proc.communicate(timeout=60)
     assert time.monotonic() - sent < 10
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err

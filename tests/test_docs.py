@@ -28,16 +28,20 @@ def test_man_page_is_up_to_date():
     from lwz_cli.cli import app
     from lwz_cli.cli.manpage import render
 
-    assert (ROOT / "man" / "lwz.1").read_text() == render(app), \
+    assert (ROOT / "man" / "lwz.1").read_text() == render(app), (
         "man/lwz.1 is stale: run python scripts/gen_man.py"
+    )
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("man") is None, reason="man is not installed")
 def test_man_page_renders_without_warnings():
-    result = subprocess.run(["man", "--warnings", "-l", str(ROOT / "man" / "lwz.1")],
-                            capture_output=True, text=True, env={"MANWIDTH": "80", "LC_ALL": "C.UTF-8",
-                                                                 "PATH": "/usr/bin:/bin"})
+    result = subprocess.run(
+        ["man", "--warnings", "-l", str(ROOT / "man" / "lwz.1")],
+        capture_output=True,
+        text=True,
+        env={"MANWIDTH": "80", "LC_ALL": "C.UTF-8", "PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode == 0
     assert result.stderr.strip() == ""
     assert "lwz write" in result.stdout
@@ -48,8 +52,22 @@ def test_the_wheel_installs_the_man_page_where_man_finds_it(tmp_path):
     import sys
     import zipfile
 
-    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                             "-q", "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
         pytest.skip(f"cannot build a wheel here: {result.stderr[-200:]}")
     wheel = next(tmp_path.glob("*.whl"))

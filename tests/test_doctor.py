@@ -1,5 +1,6 @@
 """`lwz doctor` on a healthy and a broken setup (in-process: it loads no model)."""
 
+import contextlib
 import json
 import os
 import subprocess
@@ -10,9 +11,11 @@ import pytest
 @pytest.fixture()
 def doctor(lwz):
     """`lwz doctor --json`, in-process; `env` adds variables."""
+
     def run(env=None):
         result = lwz("doctor", "--json", env=env)
         return result, json.loads(result.stdout)
+
     return run
 
 
@@ -64,15 +67,16 @@ def test_cpu_only_build_with_a_gpu_present(doctor, lwz_env, tmp_path):
 def test_no_space(doctor, tmp_path):
     small = tmp_path / "full"
     small.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs",
-                                            str(small)], capture_output=True).returncode:
+    if (
+        os.geteuid() != 0
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)], capture_output=True
+        ).returncode
+    ):
         pytest.skip("needs root to mount a small tmpfs")
     try:
-        with open(small / "filler", "wb") as handle:
-            try:
-                handle.write(b"\0" * (2 << 20))
-            except OSError:
-                pass
+        with open(small / "filler", "wb") as handle, contextlib.suppress(OSError):
+            handle.write(b"\0" * (2 << 20))
         result, report = doctor({"LWZ_HOME": str(small / "home")})
         disk = by_name(report, "disk (LWZ_HOME)")[0]
         assert disk["status"] == "fail" and result.returncode == 1

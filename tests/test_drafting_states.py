@@ -7,19 +7,25 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
-from fake_engine import Recorder, FakeEngine, Reply, outline, prose
+from fake_engine import FakeEngine, Recorder, Reply, outline, prose
 from lwz_cli.engine.protocol import Sampling
 from lwz_cli.errors import Interrupted, UsageError
 from lwz_cli.journal import Journal
 from lwz_cli.output import DocumentOutput
 from lwz_cli.writing.drafting import DraftingSession, Settings
 
-PLAN = outline("Green Tea", [("Origins", "where it grows", 300), ("Brewing", "water and time", 300),
-                             ("Health", "what studies say", 300)])
+PLAN = outline(
+    "Green Tea",
+    [
+        ("Origins", "where it grows", 300),
+        ("Brewing", "water and time", 300),
+        ("Health", "what studies say", 300),
+    ],
+)
 TITLES = ["Origins", "Brewing", "Health"]
 ASKED = re.compile(r"(?:Write about|Expand this section to about) (\d+) words")
 
@@ -49,8 +55,13 @@ def chat(tmp_path, monkeypatch, fake_model):
 
     def start(script=None) -> tuple[DraftingSession, FakeEngine]:
         engine = fake_model(script or writer())
-        sessions.append(DraftingSession(Settings(model="tiny", output=tmp_path / "tea.md",
-                                                 words=900, sampling=Sampling(seed=3))))
+        sessions.append(
+            DraftingSession(
+                Settings(
+                    model="tiny", output=tmp_path / "tea.md", words=900, sampling=Sampling(seed=3)
+                )
+            )
+        )
         return sessions[-1], engine
 
     yield start
@@ -109,7 +120,7 @@ def test_redo_undo_continue_expand_words_save(chat, tmp_path):
     # all written: continue adds a section after the last, and the target grows with it
     target = session.target
     session.continue_(events, words=200)
-    assert [s.title for s in session.sections] == TITLES + ["Going Further"]
+    assert [s.title for s in session.sections] == [*TITLES, "Going Further"]
     assert session.sections[-1].budget == 200 and session.target == target + 200
     assert Journal.find(output).manifest.request.target_words == target + 200
     assert chunks(session)[:3] == first and session.written == 4
@@ -160,9 +171,13 @@ def test_an_edited_outline_renames_drops_and_adds_sections(chat, tmp_path):
     assert shown.startswith("Title: Green Tea\n\n1. Origins — where it grows (")
     lines = shown.splitlines()
     # rename section 1, drop section 2, add a new last one
-    edited = [lines[0], "", lines[2].replace("1. Origins", "1. Where Tea Grows"),
-              lines[4].replace("3. Health", "2. Health"),
-              "3. Buying — where to buy it (200 words)"]
+    edited = [
+        lines[0],
+        "",
+        lines[2].replace("1. Origins", "1. Where Tea Grows"),
+        lines[4].replace("3. Health", "2. Health"),
+        "3. Buying — where to buy it (200 words)",
+    ]
     session.edit_plan("\n".join(edited) + "\n")
 
     assert [s.title for s in session.sections] == ["Where Tea Grows", "Health", "Buying"]
@@ -180,8 +195,11 @@ def test_an_edited_outline_renames_drops_and_adds_sections(chat, tmp_path):
     assert "Request: a guide to green tea" in prompt
     assert 'Now write section 3 of 3: "Buying" (where to buy it). Write about 200 words' in prompt
     assert body(first[2])[-200:] in prompt and body(first[1])[:200] not in prompt
-    assert re.findall(r"^## (.+)$", session.document(), re.M) == ["Where Tea Grows", "Health",
-                                                                   "Buying"]
+    assert re.findall(r"^## (.+)$", session.document(), re.M) == [
+        "Where Tea Grows",
+        "Health",
+        "Buying",
+    ]
 
     assert session.undo() == "continue" and session.undo() == "plan edit"
     assert [s.title for s in session.sections] == TITLES and chunks(session) == first
@@ -201,7 +219,7 @@ def test_a_step_stopped_mid_section_keeps_its_text_and_continue_finishes_it(chat
     assert session.written == 1 and held == session.run.document()
     assert len(session.document()) > len(held)  # the stopped section's text is kept too
     stopped = fake.calls[2]
-    kept = session.document()[len(held):]
+    kept = session.document()[len(held) :]
     assert kept.startswith("## Brewing\n\n") and stopped.reply.text.startswith(body(kept))
     with pytest.raises(UsageError, match="section 2 was stopped mid-way"):
         session.redo(1, lambda e: None)
@@ -212,15 +230,17 @@ def test_a_step_stopped_mid_section_keeps_its_text_and_continue_finishes_it(chat
     session.continue_(lambda e: None)
     resumed = fake.calls[3]
     # it goes on from exactly the saved tokens, in the same turn
-    assert resumed.prompt.startswith(stopped.prompt) and "Now write section" not in \
-        resumed.prompt[len(stopped.prompt):]
+    assert (
+        resumed.prompt.startswith(stopped.prompt)
+        and "Now write section" not in resumed.prompt[len(stopped.prompt) :]
+    )
     assert resumed.evaluated <= 1  # the KV cache still held all of it
     assert session.written == 3 and session.document().startswith(held + kept.rstrip())
     assert re.findall(r"^## (.+)$", session.document(), re.M) == TITLES
 
 
 def test_ctrl_c_during_a_redo_or_expand_keeps_the_old_section(chat, tmp_path):
-    session, fake = chat(writer(interrupt=lambda call: 25 if call >= 4 else None))
+    session, _fake = chat(writer(interrupt=lambda call: 25 if call >= 4 else None))
     session.write("a guide to green tea", lambda e: None)
     first, budget, target = chunks(session), session.sections[0].budget, session.target
     with pytest.raises(Interrupted, match="section 1 is unchanged"):
@@ -262,11 +282,33 @@ def test_the_chat_loop_over_pipe_input(chat, tmp_path, monkeypatch):
     out = io.StringIO()
     history = tmp_path / "lwz-home" / "state" / "chat-history"
     with create_pipe_input() as pipe:
-        app = ChatApp(session, view_factory=ViewRecorder, out=out, history=history, pt_input=pipe,
-                      pt_output=DummyOutput())
-        for line in ("/help", "/redo 1", "/rdo 1", "a guide to green tea", "/show 1", "/plan",
-                     "mention the price", "/redo 2", "/plan edit", "/show 1", "/undo", "/undo",
-                     "/show 1", "/stats", "/save saved.md", "/words", "/quit"):
+        app = ChatApp(
+            session,
+            view_factory=ViewRecorder,
+            out=out,
+            history=history,
+            pt_input=pipe,
+            pt_output=DummyOutput(),
+        )
+        for line in (
+            "/help",
+            "/redo 1",
+            "/rdo 1",
+            "a guide to green tea",
+            "/show 1",
+            "/plan",
+            "mention the price",
+            "/redo 2",
+            "/plan edit",
+            "/show 1",
+            "/undo",
+            "/undo",
+            "/show 1",
+            "/stats",
+            "/save saved.md",
+            "/words",
+            "/quit",
+        ):
             pipe.send_text(line + "\r")
         app.run()
     text = out.getvalue()

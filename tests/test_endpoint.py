@@ -14,10 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from lwz_cli.engine.http import (CodePointDetokenizer, EndpointRejected, EndpointUnreachable,
-                                 HttpEngine, estimate_tokens, normalize_url, probe)
-from lwz_cli.engine.protocol import Sampling
 from llama_server import LlamaServer, free_port
+from lwz_cli.engine.http import (
+    CodePointDetokenizer,
+    EndpointRejected,
+    EndpointUnreachable,
+    HttpEngine,
+    estimate_tokens,
+    normalize_url,
+    probe,
+)
+from lwz_cli.engine.protocol import Sampling
 
 # -- a scripted /v1/completions server -----------------------------------------------
 
@@ -34,8 +41,9 @@ class FakeServer:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
 
     def close(self):
         self._server.shutdown()
@@ -58,8 +66,13 @@ class FakeServer:
 
             def do_GET(self):
                 if self.path == "/v1/models":
-                    self._json(200, {"object": "list",
-                                     "data": [{"id": m, "object": "model"} for m in fake.models]})
+                    self._json(
+                        200,
+                        {
+                            "object": "list",
+                            "data": [{"id": m, "object": "model"} for m in fake.models],
+                        },
+                    )
                 else:
                     self._json(404, {"detail": "Not Found"})
 
@@ -83,8 +96,10 @@ class FakeServer:
                 self.end_headers()
                 self.wfile.write(b": ping - keep-alive\r\n\r\n")
                 for text in step["chunks"]:
-                    event = {"object": "text_completion",
-                             "choices": [{"text": text, "index": 0, "finish_reason": None}]}
+                    event = {
+                        "object": "text_completion",
+                        "choices": [{"text": text, "index": 0, "finish_reason": None}],
+                    }
                     self.wfile.write(f"data: {json.dumps(event)}\r\n\r\n".encode())
                     self.wfile.flush()
                     time.sleep(step.get("delay", 0))
@@ -140,9 +155,17 @@ def test_text_is_streamed_as_code_points_and_chunks_are_counted_as_tokens(fake):
 
 
 def test_server_usage_gives_the_token_counts_when_sent(fake):
-    fake.script = [{"chunks": ["a", "b", "c"], "finish": "length",
-                    "usage": {"prompt_tokens": 10, "completion_tokens": 3,
-                              "prompt_tokens_details": {"cached_tokens": 4}}}]
+    fake.script = [
+        {
+            "chunks": ["a", "b", "c"],
+            "finish": "length",
+            "usage": {
+                "prompt_tokens": 10,
+                "completion_tokens": 3,
+                "prompt_tokens_details": {"cached_tokens": 4},
+            },
+        }
+    ]
     engine = HttpEngine(fake.url, retries=0)
     collect(engine, max_tokens=3)
     assert engine.last.generated_tokens == 3 and engine.last.prompt_tokens_evaluated == 6
@@ -151,8 +174,10 @@ def test_server_usage_gives_the_token_counts_when_sent(fake):
 
 
 def test_a_broken_stream_continues_from_the_raw_text_it_had(fake):
-    fake.script = [{"chunks": ["The quick", " brown"], "drop": True},
-                   {"chunks": [" fox", " jumps."], "finish": "stop"}]
+    fake.script = [
+        {"chunks": ["The quick", " brown"], "drop": True},
+        {"chunks": [" fox", " jumps."], "finish": "stop"},
+    ]
     warnings = []
     engine = HttpEngine(fake.url, retries=2, backoff=0.01, on_warning=warnings.append)
     pieces = collect(engine, prompt="Go: ", max_tokens=10)
@@ -165,13 +190,19 @@ def test_a_broken_stream_continues_from_the_raw_text_it_had(fake):
 
 
 def test_5xx_is_retried_and_a_4xx_is_not(fake):
-    fake.script = [{"status": 503, "body": {"error": {"message": "loading model"}}},
-                   {"chunks": ["ok"], "finish": "stop"}]
+    fake.script = [
+        {"status": 503, "body": {"error": {"message": "loading model"}}},
+        {"chunks": ["ok"], "finish": "stop"},
+    ]
     engine = HttpEngine(fake.url, retries=1, backoff=0.01)
     assert "".join(p.text for p in collect(engine)) == "ok"
     fake.requests.clear()
-    fake.script = [{"status": 400, "body": {"error": {"message": "This model's maximum context "
-                                                       "length is 2048 tokens"}}}]
+    fake.script = [
+        {
+            "status": 400,
+            "body": {"error": {"message": "This model's maximum context length is 2048 tokens"}},
+        }
+    ]
     with pytest.raises(EndpointRejected) as info:
         collect(engine)
     assert "maximum context length is 2048" in str(info.value) and info.value.status == 400
@@ -195,8 +226,9 @@ def test_the_next_endpoint_takes_over_when_one_keeps_failing(fake):
     fake.script = [{"chunks": ["rest"], "finish": "stop"}]
     dead = f"http://127.0.0.1:{free_port()}"
     warnings = []
-    engine = HttpEngine(dead, retries=0, backoff=0.01, fallbacks=[fake.url],
-                        on_warning=warnings.append)
+    engine = HttpEngine(
+        dead, retries=0, backoff=0.01, fallbacks=[fake.url], on_warning=warnings.append
+    )
     assert "".join(p.text for p in collect(engine)) == "rest"
     assert engine.url == fake.url and any("dropped" in w for w in warnings)
 
@@ -243,12 +275,18 @@ def test_urls_and_estimates():
 def test_a_draft_keeps_model_tokens_not_code_points(fake):
     from lwz_cli.writing.draft import Draft
 
-    chunks = ["Green tea is good. ", "Black tea is strong. ", "White tea is rare. ",
-              "Oolong sits between. ", "Matcha is whisked. "]
+    chunks = [
+        "Green tea is good. ",
+        "Black tea is strong. ",
+        "White tea is rare. ",
+        "Oolong sits between. ",
+        "Matcha is whisked. ",
+    ]
     fake.script = [{"chunks": chunks, "finish": "length"}]
     engine = HttpEngine(fake.url, retries=0)
-    draft = Draft(engine, lambda e: None, context=ids("Write: "), stop=(), sampling=Sampling(),
-                  mode="answer")
+    draft = Draft(
+        engine, lambda e: None, context=ids("Write: "), stop=(), sampling=Sampling(), mode="answer"
+    )
     draft.run(5)
     assert len(draft.generated) == len("".join(chunks))
     assert draft.model_tokens == 5 and draft.new_tokens == 5
@@ -259,8 +297,17 @@ def test_a_draft_keeps_model_tokens_not_code_points(fake):
 
 # -- the CLI, in-process, against the scripted server (fast: no model runs) ----------------
 
-ANSWER = ["<think>", "A short plan.", "</think>", "<answer>", "# Tea\n\n", "Tea is a drink. ",
-          "Green tea is picked young. ", "Black tea is oxidised.", "</answer>"]
+ANSWER = [
+    "<think>",
+    "A short plan.",
+    "</think>",
+    "<answer>",
+    "# Tea\n\n",
+    "Tea is a drink. ",
+    "Green tea is picked young. ",
+    "Black tea is oxidised.",
+    "</answer>",
+]
 
 
 def test_config_endpoints_the_first_reachable_is_used(fake, lwz, lwz_env, tmp_path):
@@ -280,14 +327,26 @@ def test_config_endpoints_the_first_reachable_is_used(fake, lwz, lwz_env, tmp_pa
     assert (tmp_path / "tea.md").read_text().startswith("# Tea")
 
 
-@pytest.mark.parametrize("served, protocol", [("THU-KEG/LongWriter-Zero-32B", "longwriter-zero"),
-                                              ("qwen2.5-7b-instruct", "chat")])
-def test_without_a_local_model_the_served_name_picks_the_prompt(served, protocol, lwz,
-                                                                lwz_env, tmp_path):
+@pytest.mark.parametrize(
+    "served, protocol",
+    [("THU-KEG/LongWriter-Zero-32B", "longwriter-zero"), ("qwen2.5-7b-instruct", "chat")],
+)
+def test_without_a_local_model_the_served_name_picks_the_prompt(
+    served, protocol, lwz, lwz_env, tmp_path
+):
     fake = FakeServer([{"chunks": ANSWER, "finish": "stop"}], models=[served])
     try:
-        result = lwz("write", "Write a note about tea.", "--endpoint", fake.url, "--json",
-                     "--strategy", "single", "-o", "tea.md")
+        result = lwz(
+            "write",
+            "Write a note about tea.",
+            "--endpoint",
+            fake.url,
+            "--json",
+            "--strategy",
+            "single",
+            "-o",
+            "tea.md",
+        )
     finally:
         fake.close()
     assert result.returncode == 0, result.stderr
@@ -295,8 +354,10 @@ def test_without_a_local_model_the_served_name_picks_the_prompt(served, protocol
     assert start["protocol"] == protocol and start["model"] == served
     prompt = fake.requests[0]["body"]["prompt"]
     if protocol == "chat":  # ChatML, as Qwen models expect
-        assert prompt.startswith("<|im_start|>system\n") and "<|im_end|>" in fake.requests[0][
-            "body"]["stop"]
+        assert (
+            prompt.startswith("<|im_start|>system\n")
+            and "<|im_end|>" in fake.requests[0]["body"]["stop"]
+        )
     else:
         assert "<|user|>" in prompt or "<think>" in prompt
     assert done["token_counts"] == "counted pieces"
@@ -338,9 +399,23 @@ def run_dir(env) -> Path:
 @pytest.mark.slow
 def test_write_through_the_endpoint(live, run_lwz, lwz_env, tmp_path):
     env = {**lwz_env, "LWZ_API_KEY": KEY}
-    result = run_lwz("write", "Write a 150-word note about green tea.", "--endpoint", live.url,
-                     "--model", "tiny", "--seed", "1", "--max-tokens", "260", "--json",
-                     "-o", "tea.md", env=env, timeout=120)
+    result = run_lwz(
+        "write",
+        "Write a 150-word note about green tea.",
+        "--endpoint",
+        live.url,
+        "--model",
+        "tiny",
+        "--seed",
+        "1",
+        "--max-tokens",
+        "260",
+        "--json",
+        "-o",
+        "tea.md",
+        env=env,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     evs = events(result.stdout)
     start, done = evs[0], evs[-1]
@@ -356,10 +431,27 @@ def test_write_through_the_endpoint(live, run_lwz, lwz_env, tmp_path):
 
 @pytest.mark.slow
 def test_a_planned_document_through_the_endpoint(live, run_lwz, lwz_env, tmp_path):
-    result = run_lwz("write", "Write a guide to brewing green tea.", "--endpoint", live.url,
-                     "--api-key", KEY, "--model", "tiny", "--strategy", "planned",
-                     "--words", "600", "--seed", "3", "--json", "-o", "guide.md",
-                     env=lwz_env, timeout=180)
+    result = run_lwz(
+        "write",
+        "Write a guide to brewing green tea.",
+        "--endpoint",
+        live.url,
+        "--api-key",
+        KEY,
+        "--model",
+        "tiny",
+        "--strategy",
+        "planned",
+        "--words",
+        "600",
+        "--seed",
+        "3",
+        "--json",
+        "-o",
+        "guide.md",
+        env=lwz_env,
+        timeout=180,
+    )
     assert result.returncode == 0, result.stderr
     evs = events(result.stdout)
     plan = next(e for e in evs if e["event"] == "plan")
@@ -372,8 +464,14 @@ def test_a_planned_document_through_the_endpoint(live, run_lwz, lwz_env, tmp_pat
 
 
 def _start(args, env, cwd):
-    return subprocess.Popen([sys.executable, "-m", "lwz_cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)
+    return subprocess.Popen(
+        [sys.executable, "-m", "lwz_cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=cwd,
+    )
 
 
 def _read_until(proc, predicate, timeout=120) -> list[dict]:
@@ -392,9 +490,27 @@ def _read_until(proc, predicate, timeout=120) -> list[dict]:
 @pytest.mark.slow
 def test_a_server_killed_mid_job_is_waited_for_and_the_job_completes(live, lwz_env, tmp_path):
     env = {**lwz_env, "LWZ_API_KEY": KEY, "LWZ_ENDPOINT_BACKOFF": "0.5"}
-    proc = _start(["write", "Write a 200-word story about a lighthouse.", "--endpoint", live.url,
-                   "--model", "tiny", "--strategy", "single", "--seed", "2", "--max-tokens",
-                   "300", "--json", "-o", "story.md"], env, tmp_path)
+    proc = _start(
+        [
+            "write",
+            "Write a 200-word story about a lighthouse.",
+            "--endpoint",
+            live.url,
+            "--model",
+            "tiny",
+            "--strategy",
+            "single",
+            "--seed",
+            "2",
+            "--max-tokens",
+            "300",
+            "--json",
+            "-o",
+            "story.md",
+        ],
+        env,
+        tmp_path,
+    )
     try:
         seen = _read_until(proc, lambda e: e["event"] == "text" and len(e["text"].strip()) > 0)
         live.kill()  # mid-stream
@@ -416,13 +532,31 @@ def test_a_server_killed_mid_job_is_waited_for_and_the_job_completes(live, lwz_e
 @pytest.mark.slow
 def test_the_engine_gives_up_then_lwz_resume_finishes_the_job(live, run_lwz, lwz_env, tmp_path):
     env = {**lwz_env, "LWZ_API_KEY": KEY, "LWZ_ENDPOINT_RETRIES": "0"}
-    proc = _start(["write", "Write a guide to growing tomatoes.", "--endpoint", live.url,
-                   "--model", "tiny", "--strategy", "planned", "--words", "450", "--seed", "5",
-                   "--json", "-o", "tomato.md"], env, tmp_path)
+    proc = _start(
+        [
+            "write",
+            "Write a guide to growing tomatoes.",
+            "--endpoint",
+            live.url,
+            "--model",
+            "tiny",
+            "--strategy",
+            "planned",
+            "--words",
+            "450",
+            "--seed",
+            "5",
+            "--json",
+            "-o",
+            "tomato.md",
+        ],
+        env,
+        tmp_path,
+    )
     try:
         _read_until(proc, lambda e: e["event"] == "section_start" and e["index"] == 2)
         live.kill()
-        out, err = proc.communicate(timeout=60)
+        _out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -468,8 +602,17 @@ def test_a_three_job_batch_with_two_jobs_at_once(live, second_server, run_lwz, l
     recipe = tmp_path / "notes.yaml"
     recipe.write_text(BATCH_RECIPE)
     env = {**lwz_env, "LWZ_API_KEY": KEY}
-    args = ("batch", str(recipe), "--jobs", "2", "--endpoint", live.url,
-            "--endpoint", second_server.url, "--json")
+    args = (
+        "batch",
+        str(recipe),
+        "--jobs",
+        "2",
+        "--endpoint",
+        live.url,
+        "--endpoint",
+        second_server.url,
+        "--json",
+    )
     result = run_lwz(*args, env=env)
     assert result.returncode == 0, result.stderr
     found = events(result.stdout)
@@ -489,12 +632,29 @@ def test_a_batch_survives_an_endpoint_killed_mid_job(live, second_server, lwz_en
     the other endpoint and the batch completes."""
     recipe = tmp_path / "notes.yaml"
     recipe.write_text(BATCH_RECIPE.replace("words: 80", "words: 150").replace("220", "400"))
-    env = {**lwz_env, "LWZ_API_KEY": KEY, "LWZ_ENDPOINT_RETRIES": "2",
-           "LWZ_ENDPOINT_BACKOFF": "0.2"}
-    cmd = [sys.executable, "-m", "lwz_cli", "batch", str(recipe), "--jobs", "2", "--endpoint",
-           live.url, "--endpoint", second_server.url, "--json"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    env = {
+        **lwz_env,
+        "LWZ_API_KEY": KEY,
+        "LWZ_ENDPOINT_RETRIES": "2",
+        "LWZ_ENDPOINT_BACKOFF": "0.2",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "lwz_cli",
+        "batch",
+        str(recipe),
+        "--jobs",
+        "2",
+        "--endpoint",
+        live.url,
+        "--endpoint",
+        second_server.url,
+        "--json",
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     on_second, texts, killed = set(), {}, False
     lines = []
     for line in proc.stdout:
@@ -513,8 +673,11 @@ def test_a_batch_survives_an_endpoint_killed_mid_job(live, second_server, lwz_en
     assert proc.returncode == 0, stderr
     found = events("".join(lines))
     assert [e["status"] for e in found if e["event"] == "job_end"] == ["done"] * 3
-    assert any("resuming from its journal" in e.get("message", "") for e in found
-               if e["event"] == "warning")
+    assert any(
+        "resuming from its journal" in e.get("message", "")
+        for e in found
+        if e["event"] == "warning"
+    )
     resumed = [e for e in found if e["event"] == "job_start" and e["action"] == "resume"]
     assert resumed or any(e.get("resumed") for e in found if e["event"] == "start")
 
@@ -525,11 +688,16 @@ def test_a_batch_job_resumes_when_its_server_comes_back(live, lwz_env, tmp_path)
     resumes the job from its journal and finishes every job (exit 0)."""
     recipe = tmp_path / "notes.yaml"
     recipe.write_text(BATCH_RECIPE.replace("words: 80", "words: 150").replace("220", "400"))
-    env = {**lwz_env, "LWZ_API_KEY": KEY, "LWZ_ENDPOINT_RETRIES": "1",
-           "LWZ_ENDPOINT_BACKOFF": "0.2"}
+    env = {
+        **lwz_env,
+        "LWZ_API_KEY": KEY,
+        "LWZ_ENDPOINT_RETRIES": "1",
+        "LWZ_ENDPOINT_BACKOFF": "0.2",
+    }
     cmd = [sys.executable, "-m", "lwz_cli", "batch", str(recipe), "--endpoint", live.url, "--json"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     lines, texts, restarter = [], 0, None
     for line in proc.stdout:
         lines.append(line)
@@ -547,5 +715,8 @@ def test_a_batch_job_resumes_when_its_server_comes_back(live, lwz_env, tmp_path)
     assert [e["status"] for e in found if e["event"] == "job_end"] == ["done"] * 3
     starts = [e for e in found if e["event"] == "start"]
     assert len(starts) == 4 and sum(e["resumed"] for e in starts) == 1  # one job went on
-    assert any("resuming from its journal" in e.get("message", "") for e in found
-               if e["event"] == "warning")
+    assert any(
+        "resuming from its journal" in e.get("message", "")
+        for e in found
+        if e["event"] == "warning"
+    )

@@ -34,7 +34,9 @@ def test_stop_string_ends_generation_and_is_not_returned(tiny_engine):
     tokens = tiny_engine.tokenize(PROMPT, add_bos=False)
     free = collect(tiny_engine, tokens, max_tokens=40, sampling=Sampling(temperature=0))
     word = free.split()[3]
-    stopped = collect(tiny_engine, tokens, max_tokens=40, stop=[word], sampling=Sampling(temperature=0))
+    stopped = collect(
+        tiny_engine, tokens, max_tokens=40, stop=[word], sampling=Sampling(temperature=0)
+    )
     assert tiny_engine.last.finish_reason == "stop"
     assert stopped == free[: free.index(word)]
 
@@ -54,7 +56,9 @@ def test_cancel_stops_within_one_token(tiny_engine):
 
 def test_kv_prefix_is_reused_when_the_prompt_extends(tiny_engine):
     tokens = tiny_engine.tokenize(PROMPT, add_bos=False)
-    pieces = list(tiny_engine.stream(tokens, max_tokens=20, sampling=Sampling(seed=2), ignore_eos=True))
+    pieces = list(
+        tiny_engine.stream(tokens, max_tokens=20, sampling=Sampling(seed=2), ignore_eos=True)
+    )
     assert tiny_engine.last.prompt_tokens_evaluated > 0
     extended = tokens + [p.token for p in pieces if p.token >= 0]
     collect(tiny_engine, extended, max_tokens=5, sampling=Sampling(seed=2))
@@ -63,6 +67,8 @@ def test_kv_prefix_is_reused_when_the_prompt_extends(tiny_engine):
 
 
 def test_eos_ends_generation(tiny_engine):
-    tokens = tiny_engine.tokenize("<|im_start|>user\nSay hi.<|im_end|>\n<|im_start|>assistant\n", add_bos=False)
+    tokens = tiny_engine.tokenize(
+        "<|im_start|>user\nSay hi.<|im_end|>\n<|im_start|>assistant\n", add_bos=False
+    )
     collect(tiny_engine, tokens, max_tokens=400, sampling=Sampling(temperature=0))
     assert tiny_engine.last.finish_reason == "eos"

@@ -38,7 +38,7 @@ def test_random_splits_never_leak_a_stop():
     source = "Hello <b> world </answer> tail"
     for _ in range(500):
         cuts = sorted(rng.sample(range(1, len(source)), rng.randint(1, 10)))
-        chunks = [source[a:b] for a, b in zip([0] + cuts, cuts + [len(source)])]
+        chunks = [source[a:b] for a, b in zip([0, *cuts], [*cuts, len(source)], strict=True)]
         assert stream(StopMatcher(["</answer>"]), chunks) == ("Hello <b> world ", True)
 
 

@@ -28,8 +28,11 @@ PACKAGE = Path(__file__).resolve().parent.parent / "lwz_cli"
 def members(protocol: type) -> tuple[set[str], set[str]]:
     """(data attributes, methods and properties) a Protocol declares."""
     data = set(getattr(protocol, "__annotations__", {}))
-    callables = {name for name, value in vars(protocol).items()
-                 if not name.startswith("_") and (callable(value) or isinstance(value, property))}
+    callables = {
+        name
+        for name, value in vars(protocol).items()
+        if not name.startswith("_") and (callable(value) or isinstance(value, property))
+    }
     return data, callables
 
 
@@ -44,8 +47,9 @@ def check_implements(protocol: type, cls: type) -> None:
     fields = set(getattr(cls, "__dataclass_fields__", {}))
     attributes = {name for name in callables if isinstance(vars(protocol)[name], property)}
     for name in sorted(data | attributes):  # a read-only property may be a plain attribute
-        assert hasattr(cls, name) or name in fields or name in assigned_in_init(cls), \
+        assert hasattr(cls, name) or name in fields or name in assigned_in_init(cls), (
             f"{cls.__name__} lacks {protocol.__name__}.{name}"
+        )
     for name in sorted(callables - attributes):
         wanted = vars(protocol)[name]
         assert hasattr(cls, name), f"{cls.__name__} lacks {protocol.__name__}.{name}()"
@@ -62,9 +66,18 @@ def test_every_engine_implements_the_whole_protocol(engine):
     data, callables = members(Engine)
     # what the strategies call: one declaration each, so a missing one fails here
     assert {"n_ctx", "n_ctx_train", "last", "on_warning"} <= data
-    assert {"tokenize", "count_tokens", "detokenizer", "stream", "snapshot_size",
-            "save_snapshot", "load_snapshot", "supports_snapshots", "token_counts",
-            "close"} <= callables
+    assert {
+        "tokenize",
+        "count_tokens",
+        "detokenizer",
+        "stream",
+        "snapshot_size",
+        "save_snapshot",
+        "load_snapshot",
+        "supports_snapshots",
+        "token_counts",
+        "close",
+    } <= callables
     check_implements(Engine, engine)
 
 
@@ -82,15 +95,19 @@ def test_http_engine_reports_its_capabilities():
     engine = HttpEngine("http://127.0.0.1:9", n_ctx=4096)
     assert engine.supports_snapshots is False and engine.token_counts is None
     assert engine.count_tokens([ord(c) for c in "hello world"]) == estimate_tokens(
-        [ord(c) for c in "hello world"])
+        [ord(c) for c in "hello world"]
+    )
     assert isinstance(engine.last, GenerationStats) and engine.on_warning is None
 
 
 def test_writing_code_never_duck_types_an_engine():
     files = [*sorted((PACKAGE / "writing").glob("*.py")), PACKAGE / "batch.py"]
-    found = [f"{path.name}:{number}" for path in files
-             for number, line in enumerate(path.read_text().splitlines(), 1)
-             if "getattr(" in line or "hasattr(" in line]
+    found = [
+        f"{path.name}:{number}"
+        for path in files
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if "getattr(" in line or "hasattr(" in line
+    ]
     assert found == [], f"getattr/hasattr in the writing code: {found}"
 
 
@@ -98,31 +115,58 @@ def test_engines_and_model_identity_import_nothing_from_writing():
     """The backends live in writing/ and import the engines, never the reverse."""
     for path in [*sorted((PACKAGE / "engine").glob("*.py")), PACKAGE / "models" / "identity.py"]:
         for node in ast.walk(ast.parse(path.read_text())):
-            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
-                [a.name for a in node.names] if isinstance(node, ast.Import) else []
-            assert not any(n.startswith("lwz_cli.writing") for n in names), \
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            assert not any(n.startswith("lwz_cli.writing") for n in names), (
                 f"{path.parent.name}/{path.name} imports {names}"
+            )
 
 
 def served(url: str = "http://127.0.0.1:9", *, n_ctx: int | None = 8192) -> EndpointBackend:
     identity = ModelIdentity.served("org/some-model", context_length=32_768)
-    return EndpointBackend(identity, url, (url, "http://127.0.0.1:10"), "some-model", n_ctx,
-                           "llama-server", ("http://127.0.0.1:8 is not reachable; skipped",),
-                           api_key="sk-secret")
+    return EndpointBackend(
+        identity,
+        url,
+        (url, "http://127.0.0.1:10"),
+        "some-model",
+        n_ctx,
+        "llama-server",
+        ("http://127.0.0.1:8 is not reachable; skipped",),
+        api_key="sk-secret",
+    )
 
 
 def test_endpoint_backend_journal_entries_never_hold_the_key():
     backend = served()
     assert backend.manifest_endpoint() == {
-        "url": "http://127.0.0.1:9", "urls": ["http://127.0.0.1:9", "http://127.0.0.1:10"],
-        "model": "some-model", "n_ctx": 8192, "server": "llama-server", "local_model": False}
+        "url": "http://127.0.0.1:9",
+        "urls": ["http://127.0.0.1:9", "http://127.0.0.1:10"],
+        "model": "some-model",
+        "n_ctx": 8192,
+        "server": "llama-server",
+        "local_model": False,
+    }
     assert backend.manifest_model() == {
-        "spec": "org/some-model", "name": "org/some-model", "alias": None, "repo_id": None,
-        "path": None, "size": 0, "fingerprint": None, "sha256": None}
+        "spec": "org/some-model",
+        "name": "org/some-model",
+        "alias": None,
+        "repo_id": None,
+        "path": None,
+        "size": 0,
+        "fingerprint": None,
+        "sha256": None,
+    }
     assert "sk-secret" not in repr(backend)
     assert backend.endpoint_url == "http://127.0.0.1:9" and backend.warnings
-    assert backend.fit(n_ctx=4096, gpu_layers=None, kv_type=None).reason == \
-        "the endpoint http://127.0.0.1:9 runs the model"
+    assert (
+        backend.fit(n_ctx=4096, gpu_layers=None, kv_type=None).reason
+        == "the endpoint http://127.0.0.1:9 runs the model"
+    )
     assert backend.identity.location == "org/some-model" and not backend.identity.is_local
     assert backend.n_ctx_train == 8192  # the server's context, over the assumed one
 
@@ -130,9 +174,14 @@ def test_endpoint_backend_journal_entries_never_hold_the_key():
 def test_endpoint_backend_loads_an_http_engine_for_the_job():
     engine = served().load_engine(EngineSettings(n_ctx=4096, threads=2))
     assert isinstance(engine, HttpEngine)
-    assert (engine.url, engine.model, engine.n_ctx, engine.n_ctx_train, engine.ctx_known,
-            engine.fallbacks) == ("http://127.0.0.1:9", "some-model", 4096, 32_768, True,
-                                  ["http://127.0.0.1:10"])
+    assert (
+        engine.url,
+        engine.model,
+        engine.n_ctx,
+        engine.n_ctx_train,
+        engine.ctx_known,
+        engine.fallbacks,
+    ) == ("http://127.0.0.1:9", "some-model", 4096, 32_768, True, ["http://127.0.0.1:10"])
     unknown = served(n_ctx=None).load_engine(EngineSettings(n_ctx=4096, threads=2))
     assert isinstance(unknown, HttpEngine) and unknown.ctx_known is False
 
@@ -176,6 +225,8 @@ def test_local_engine_key_counts_all_blocks_as_all_layers(tiny_path):  # reads t
     backend = LocalBackend.resolve(str(tiny_path))
     every = EngineSettings(n_ctx=2048, threads=2, gpu_layers=30)
     assert backend.engine_key(every) == backend.engine_key(
-        EngineSettings(n_ctx=2048, threads=2, gpu_layers=-1))
+        EngineSettings(n_ctx=2048, threads=2, gpu_layers=-1)
+    )
     assert backend.engine_key(every) != backend.engine_key(
-        EngineSettings(n_ctx=2048, threads=2, gpu_layers=12))
+        EngineSettings(n_ctx=2048, threads=2, gpu_layers=12)
+    )

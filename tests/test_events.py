@@ -15,35 +15,123 @@ from lwz_cli.view import JsonLinesView, PlainView, QuietView
 from lwz_cli.view.live import LiveView
 
 START = ev.StartEvent(
-    model="tiny", model_path="/m/tiny.gguf", protocol="chat", language="en", strategy="planned",
-    strategy_reason="beyond one pass", target_words=1500, prompt_tokens=40, n_ctx=8192,
-    max_tokens=6000, threads=2, gpu_layers=0, kv_type="f16", flash_attn=False,
-    fit_reason="cpu", temperature=0.6, top_p=0.95, seed=5, kv_snapshot=True, output="doc.md",
-    run="20261130-abc", resumed=False, resumed_tokens=0, resumed_words=0, endpoint=None)
-PLAN = ev.PlanEvent("Tomatoes", (ev.PlanEntry(1, "Soil", "pH, compost", 700),
-                                 ev.PlanEntry(2, "Water", "", 800)))
+    model="tiny",
+    model_path="/m/tiny.gguf",
+    protocol="chat",
+    language="en",
+    strategy="planned",
+    strategy_reason="beyond one pass",
+    target_words=1500,
+    prompt_tokens=40,
+    n_ctx=8192,
+    max_tokens=6000,
+    threads=2,
+    gpu_layers=0,
+    kv_type="f16",
+    flash_attn=False,
+    fit_reason="cpu",
+    temperature=0.6,
+    top_p=0.95,
+    seed=5,
+    kv_snapshot=True,
+    output="doc.md",
+    run="20261130-abc",
+    resumed=False,
+    resumed_tokens=0,
+    resumed_words=0,
+    endpoint=None,
+)
+PLAN = ev.PlanEvent(
+    "Tomatoes", (ev.PlanEntry(1, "Soil", "pH, compost", 700), ev.PlanEntry(2, "Water", "", 800))
+)
 DONE_SINGLE = ev.DoneEvent(
-    output="doc.md", words=310, target_words=300, generated_tokens=420,
-    prompt_tokens_evaluated=40, decode_seconds=5.2, tokens_per_second=80.77,
-    prefill_seconds=0.1, seconds=5.5, resumed=False, resumed_tokens=0, finish_reason="eos",
-    repetition_rewinds=1, continuations=0, sections=3, think_chars=120, planned_sections=None,
-    model="tiny", strategy="single")
+    output="doc.md",
+    words=310,
+    target_words=300,
+    generated_tokens=420,
+    prompt_tokens_evaluated=40,
+    decode_seconds=5.2,
+    tokens_per_second=80.77,
+    prefill_seconds=0.1,
+    seconds=5.5,
+    resumed=False,
+    resumed_tokens=0,
+    finish_reason="eos",
+    repetition_rewinds=1,
+    continuations=0,
+    sections=3,
+    think_chars=120,
+    planned_sections=None,
+    model="tiny",
+    strategy="single",
+)
 DONE_PLANNED = ev.DoneEvent(
-    output=None, words=1490, target_words=1500, generated_tokens=2100,
-    prompt_tokens_evaluated=2300, decode_seconds=26.0, tokens_per_second=80.0,
-    prefill_seconds=1.5, seconds=30.0, resumed=True, resumed_tokens=300, finish_reason="plan",
-    repetition_rewinds=0, continuations=None, sections=3, think_chars=None, planned_sections=2,
-    model="tiny", strategy="planned", token_counts="counted pieces")
-JOB_END = ev.JobEndEvent(job="tea", output="out/tea.md", action="write", status="done",
-                         words=300, target_words=300, seconds=12.5, message="", endpoint=None)
+    output=None,
+    words=1490,
+    target_words=1500,
+    generated_tokens=2100,
+    prompt_tokens_evaluated=2300,
+    decode_seconds=26.0,
+    tokens_per_second=80.0,
+    prefill_seconds=1.5,
+    seconds=30.0,
+    resumed=True,
+    resumed_tokens=300,
+    finish_reason="plan",
+    repetition_rewinds=0,
+    continuations=None,
+    sections=3,
+    think_chars=None,
+    planned_sections=2,
+    model="tiny",
+    strategy="planned",
+    token_counts="counted pieces",
+)
+JOB_END = ev.JobEndEvent(
+    job="tea",
+    output="out/tea.md",
+    action="write",
+    status="done",
+    words=300,
+    target_words=300,
+    seconds=12.5,
+    message="",
+    endpoint=None,
+)
 
 # one instance of every event, and the keys its JSON has, in order
 CONTRACT: list[tuple[ev.Event, list[str]]] = [
-    (START, ["event", "model", "model_path", "protocol", "language", "strategy",
-             "strategy_reason", "target_words", "prompt_tokens", "n_ctx", "max_tokens", "threads",
-             "gpu_layers", "kv_type", "flash_attn", "fit_reason", "temperature", "top_p", "seed",
-             "kv_snapshot", "output", "run", "resumed", "resumed_tokens", "resumed_words",
-             "endpoint"]),
+    (
+        START,
+        [
+            "event",
+            "model",
+            "model_path",
+            "protocol",
+            "language",
+            "strategy",
+            "strategy_reason",
+            "target_words",
+            "prompt_tokens",
+            "n_ctx",
+            "max_tokens",
+            "threads",
+            "gpu_layers",
+            "kv_type",
+            "flash_attn",
+            "fit_reason",
+            "temperature",
+            "top_p",
+            "seed",
+            "kv_snapshot",
+            "output",
+            "run",
+            "resumed",
+            "resumed_tokens",
+            "resumed_words",
+            "endpoint",
+        ],
+    ),
     (ev.ThinkEvent("hmm"), ["event", "text"]),
     (PLAN, ["event", "title", "sections"]),
     (ev.SectionStartEvent(1, "Soil", 2), ["event", "index", "title", "level"]),
@@ -53,32 +141,96 @@ CONTRACT: list[tuple[ev.Event, list[str]]] = [
     (ev.SectionEndEvent(1, "Soil", 690, 700), ["event", "index", "title", "words", "budget"]),
     (ev.CheckpointEvent(120, 90, 1), ["event", "tokens", "words", "sections"]),
     (ev.WarningEvent("the document is short"), ["event", "message"]),
-    (DONE_SINGLE, ["event", "output", "words", "target_words", "generated_tokens",
-                   "prompt_tokens_evaluated", "decode_seconds", "tokens_per_second",
-                   "prefill_seconds", "seconds", "resumed", "resumed_tokens", "finish_reason",
-                   "repetition_rewinds", "continuations", "sections", "think_chars", "model",
-                   "strategy"]),
-    (DONE_PLANNED, ["event", "output", "words", "target_words", "generated_tokens",
-                    "prompt_tokens_evaluated", "decode_seconds", "tokens_per_second",
-                    "prefill_seconds", "seconds", "resumed", "resumed_tokens", "finish_reason",
-                    "repetition_rewinds", "sections", "planned_sections", "model", "strategy",
-                    "token_counts"]),
+    (
+        DONE_SINGLE,
+        [
+            "event",
+            "output",
+            "words",
+            "target_words",
+            "generated_tokens",
+            "prompt_tokens_evaluated",
+            "decode_seconds",
+            "tokens_per_second",
+            "prefill_seconds",
+            "seconds",
+            "resumed",
+            "resumed_tokens",
+            "finish_reason",
+            "repetition_rewinds",
+            "continuations",
+            "sections",
+            "think_chars",
+            "model",
+            "strategy",
+        ],
+    ),
+    (
+        DONE_PLANNED,
+        [
+            "event",
+            "output",
+            "words",
+            "target_words",
+            "generated_tokens",
+            "prompt_tokens_evaluated",
+            "decode_seconds",
+            "tokens_per_second",
+            "prefill_seconds",
+            "seconds",
+            "resumed",
+            "resumed_tokens",
+            "finish_reason",
+            "repetition_rewinds",
+            "sections",
+            "planned_sections",
+            "model",
+            "strategy",
+            "token_counts",
+        ],
+    ),
     (ev.ErrorEvent("no model", 2), ["event", "message", "exit_code"]),
     (ev.LoadingEvent(), ["event", "phase"]),
     (ev.ResumedEvent(400, "...tail"), ["event", "phase", "words", "draft_tail", "tokens"]),
-    (ev.ResumedEvent(400, "...tail", think_tail="thought"),
-     ["event", "phase", "draft_tail", "think_tail", "words", "tokens"]),
-    (ev.TickEvent("answer", 200, 150, 2.5), ["event", "phase", "tokens", "words", "decode_seconds"]),
-    (ev.JobEvent("tea", "out/tea.md", "write", "new", 300, "a note on tea"),
-     ["event", "job", "output", "action", "reason", "words", "prompt"]),
-    (ev.JobStartEvent("tea", "out/tea.md", "write", "new"),
-     ["event", "job", "output", "action", "reason"]),
-    (JOB_END, ["event", "job", "output", "action", "status", "words", "target_words", "seconds",
-               "message", "endpoint"]),
-    (ev.BatchEvent(jobs=1, done=1, skipped=0, failed=0, interrupted=False, results=(JOB_END,)),
-     ["event", "jobs", "done", "skipped", "failed", "interrupted", "results"]),
-    (ev.DownloadEvent("m.gguf", 10, 100, 5.0, 0, 0),
-     ["event", "file", "done", "total", "rate", "resumed_from", "offset"]),
+    (
+        ev.ResumedEvent(400, "...tail", think_tail="thought"),
+        ["event", "phase", "draft_tail", "think_tail", "words", "tokens"],
+    ),
+    (
+        ev.TickEvent("answer", 200, 150, 2.5),
+        ["event", "phase", "tokens", "words", "decode_seconds"],
+    ),
+    (
+        ev.JobEvent("tea", "out/tea.md", "write", "new", 300, "a note on tea"),
+        ["event", "job", "output", "action", "reason", "words", "prompt"],
+    ),
+    (
+        ev.JobStartEvent("tea", "out/tea.md", "write", "new"),
+        ["event", "job", "output", "action", "reason"],
+    ),
+    (
+        JOB_END,
+        [
+            "event",
+            "job",
+            "output",
+            "action",
+            "status",
+            "words",
+            "target_words",
+            "seconds",
+            "message",
+            "endpoint",
+        ],
+    ),
+    (
+        ev.BatchEvent(jobs=1, done=1, skipped=0, failed=0, interrupted=False, results=(JOB_END,)),
+        ["event", "jobs", "done", "skipped", "failed", "interrupted", "results"],
+    ),
+    (
+        ev.DownloadEvent("m.gguf", 10, 100, 5.0, 0, 0),
+        ["event", "file", "done", "total", "rate", "resumed_from", "offset"],
+    ),
     (ev.PulledEvent("/hf/m.gguf", 100), ["event", "path", "size"]),
 ]
 
@@ -92,19 +244,30 @@ def test_to_json_keys_and_order(event, keys):
 
 def test_every_event_class_is_in_the_contract():
     covered = {type(e) for e, _ in CONTRACT}
-    defined = {cls for cls in vars(ev).values()
-               if isinstance(cls, type) and issubclass(cls, ev.Event) and cls.NAME
-               and cls is not ev.ProgressEvent}
+    defined = {
+        cls
+        for cls in vars(ev).values()
+        if isinstance(cls, type)
+        and issubclass(cls, ev.Event)
+        and cls.NAME
+        and cls is not ev.ProgressEvent
+    }
     assert defined - covered == set()
 
 
 def test_values_are_today_s():
     assert ev.LoadingEvent().to_json() == {"event": "progress", "phase": "loading"}
     assert ev.ResumedEvent(4, "x").to_json() == {
-        "event": "progress", "phase": "resumed", "words": 4, "draft_tail": "x", "tokens": 0}
+        "event": "progress",
+        "phase": "resumed",
+        "words": 4,
+        "draft_tail": "x",
+        "tokens": 0,
+    }
     assert PLAN.to_json()["sections"] == [
         {"index": 1, "title": "Soil", "points": "pH, compost", "budget": 700},
-        {"index": 2, "title": "Water", "points": "", "budget": 800}]
+        {"index": 2, "title": "Water", "points": "", "budget": 800},
+    ]
     assert DONE_PLANNED.to_json()["output"] is None  # None kept where today writes null
     summary = ev.BatchEvent(1, 1, 0, 0, False, (JOB_END,)).to_json()
     assert summary["results"] == [{k: v for k, v in JOB_END.to_json().items() if k != "event"}]
@@ -126,10 +289,19 @@ def test_a_tick_is_counted_from_the_document_start():
 
 # -- views -----------------------------------------------------------------------------------
 
-RUN = [START, ev.LoadingEvent(), ev.TickEvent("planning", 5, 0, 0.1), PLAN,
-       ev.SectionStartEvent(1, "Soil", 2, 700), ev.TextEvent("## Soil\n\nLoam holds water. "),
-       ev.TickEvent("answer", 50, 40, 1.0), ev.SectionEndEvent(1, "Soil", 690, 700),
-       ev.CheckpointEvent(60, 690, 1), ev.WarningEvent("the model stopped early"), DONE_PLANNED]
+RUN = [
+    START,
+    ev.LoadingEvent(),
+    ev.TickEvent("planning", 5, 0, 0.1),
+    PLAN,
+    ev.SectionStartEvent(1, "Soil", 2, 700),
+    ev.TextEvent("## Soil\n\nLoam holds water. "),
+    ev.TickEvent("answer", 50, 40, 1.0),
+    ev.SectionEndEvent(1, "Soil", 690, 700),
+    ev.CheckpointEvent(60, 690, 1),
+    ev.WarningEvent("the model stopped early"),
+    DONE_PLANNED,
+]
 
 
 def test_json_view_writes_the_contract_and_drops_progress():
@@ -140,7 +312,15 @@ def test_json_view_writes_the_contract_and_drops_progress():
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert lines == [e.to_json() for e in RUN if not isinstance(e, ev.ProgressEvent)]
     assert [line["event"] for line in lines] == [
-        "start", "plan", "section_start", "text", "section_end", "checkpoint", "warning", "done"]
+        "start",
+        "plan",
+        "section_start",
+        "text",
+        "section_end",
+        "checkpoint",
+        "warning",
+        "done",
+    ]
 
 
 def test_json_view_keeps_non_ascii():
@@ -202,8 +382,17 @@ def test_live_view_draws_each_type():
     view(DONE_PLANNED)
     view.close()
     screen = out.getvalue()
-    for shown in ("lwz tiny", "doc.md", "Soil first, then water.", "Loam holds water.",
-                  "Water", "690 / 700", "warning: the model stopped early", "done", "1,490 / 1,500"):
+    for shown in (
+        "lwz tiny",
+        "doc.md",
+        "Soil first, then water.",
+        "Loam holds water.",
+        "Water",
+        "690 / 700",
+        "warning: the model stopped early",
+        "done",
+        "1,490 / 1,500",
+    ):
         assert shown in screen, shown
 
 
@@ -216,12 +405,23 @@ def test_live_view_shows_a_resumed_tail():
 
 
 def test_batch_json_view_tags_every_event_with_its_job(capsys):
-    from lwz_cli.view.batch import BatchView
     from lwz_cli.recipes import Job
+    from lwz_cli.view.batch import BatchView
 
-    job = Job(id="tea", index=1, prompt="a note on tea", output=Path("out/tea.md"),
-              relpath="tea.md", words=300, model=None, strategy=None, params={}, endpoint=(),
-              recipe="notes", source=Path("notes.yaml"))
+    job = Job(
+        id="tea",
+        index=1,
+        prompt="a note on tea",
+        output=Path("out/tea.md"),
+        relpath="tea.md",
+        words=300,
+        model=None,
+        strategy=None,
+        params={},
+        endpoint=(),
+        recipe="notes",
+        source=Path("notes.yaml"),
+    )
     view = BatchView(1, json_mode=True, quiet=False)
     view(job, ev.JobStartEvent("tea", "out/tea.md", "write", "new"))
     view(job, ev.TickEvent("answer", 5, 4, 0.1))  # batch --json keeps the ticks
@@ -229,6 +429,10 @@ def test_batch_json_view_tags_every_event_with_its_job(capsys):
     view(job, JOB_END)
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(line["event"], line["job"]) for line in lines] == [
-        ("job_start", "tea"), ("progress", "tea"), ("warning", None), ("job_end", "tea")]
+        ("job_start", "tea"),
+        ("progress", "tea"),
+        ("warning", None),
+        ("job_end", "tea"),
+    ]
     assert list(lines[0]) == ["event", "job", "output", "action", "reason"]  # "job" keeps its place
     assert list(lines[1])[-1] == "job" and view.finished == 1

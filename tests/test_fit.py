@@ -10,8 +10,13 @@ from lwz_cli.models.hardware import GIB, GPU, Machine
 
 def machine(vram=None, ram=64, offload=True):
     gpus = [GPU("test GPU", int(vram * GIB), int(vram * GIB))] if vram else []
-    return Machine(gpus=gpus, ram=int(ram * GIB), ram_available=int(ram * GIB), cores=8,
-                   offload=offload and bool(vram))
+    return Machine(
+        gpus=gpus,
+        ram=int(ram * GIB),
+        ram_available=int(ram * GIB),
+        cores=8,
+        offload=offload and bool(vram),
+    )
 
 
 def test_one_24gb_card_takes_every_layer_with_a_quantized_kv_cache():
@@ -59,13 +64,24 @@ def test_longer_jobs_need_more_context():
     assert short.ctx < long.ctx <= 32_768
 
 
-@pytest.mark.parametrize("args, fits", [(["--vram", "24", "--ram", "32"], True),
-                                        (["--vram", "0", "--ram", "16"], False)])
+@pytest.mark.parametrize(
+    "args, fits", [(["--vram", "24", "--ram", "32"], True), (["--vram", "0", "--ram", "16"], False)]
+)
 def test_lwz_fit_json(args, fits, lwz):
     result = lwz("fit", *args, "--json")
     data = json.loads(result.stdout)
-    for key in ("fits", "quant", "n_layers", "gpu_layers", "ctx", "kv_type", "flash_attn",
-                "est_vram_gb", "est_ram_gb", "reason"):
+    for key in (
+        "fits",
+        "quant",
+        "n_layers",
+        "gpu_layers",
+        "ctx",
+        "kv_type",
+        "flash_attn",
+        "est_vram_gb",
+        "est_ram_gb",
+        "reason",
+    ):
         assert key in data
     assert data["fits"] is fits
     assert result.returncode == (0 if fits else 2)

@@ -13,12 +13,27 @@ import pytest
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
 RUNS = {
     "single": ["Write a 300-word note on green tea.", "--strategy", "single", "-o", "single.md"],
-    "planned": ["Write a 600-word guide to green tea, with sections.", "--strategy", "planned",
-                "-o", "planned.md"],
+    "planned": [
+        "Write a 600-word guide to green tea, with sections.",
+        "--strategy",
+        "planned",
+        "-o",
+        "planned.md",
+    ],
 }
 # measured values that differ from run to run (time, and paths on another machine)
-VARIABLE = {"decode_seconds", "tokens_per_second", "prefill_seconds", "seconds", "model_path",
-            "threads", "elapsed", "eta_seconds", "run", "fit_reason"}
+VARIABLE = {
+    "decode_seconds",
+    "tokens_per_second",
+    "prefill_seconds",
+    "seconds",
+    "model_path",
+    "threads",
+    "elapsed",
+    "eta_seconds",
+    "run",
+    "fit_reason",
+}
 # (`run` is named from the absolute output path; `fit_reason` quotes the free RAM)
 
 
@@ -32,8 +47,11 @@ def shape(lines: list[str]) -> list[tuple[str, list[str]]]:
 
 
 def stable(lines: list[str]) -> list[dict]:
-    return [{k: v for k, v in e.items() if k not in VARIABLE}
-            for e in map(json.loads, lines) if e["event"] != TIMED]
+    return [
+        {k: v for k, v in e.items() if k not in VARIABLE}
+        for e in map(json.loads, lines)
+        if e["event"] != TIMED
+    ]
 
 
 def timed_fields(lines: list[str]) -> set[tuple[str, ...]]:

@@ -32,8 +32,14 @@ def env(lwz_env, hub, tmp_path):
 
 
 def lwz(env, *args, timeout=120, cwd=None):
-    return subprocess.run([sys.executable, "-m", "lwz_cli", *args], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "lwz_cli", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def blob_dir(tmp_path):
@@ -46,21 +52,36 @@ def test_fresh_pull_lands_in_the_hf_cache_and_runs(env, hub, tmp_path, tiny_path
     snapshot = tmp_path / "hf" / ("models--" + REPO.replace("/", "--")) / "snapshots"
     placed = next(snapshot.glob(f"*/{FILE}"))
     assert placed.is_symlink() and placed.read_bytes() == tiny_path.read_bytes()
-    assert placed.resolve().name == hub.hashes[(REPO, FILE)]  # blobs/<sha256>, as huggingface_hub does
+    assert (
+        placed.resolve().name == hub.hashes[(REPO, FILE)]
+    )  # blobs/<sha256>, as huggingface_hub does
     assert "ready:" in result.stderr
     # the pulled file is usable by its Hub name
     path = lwz(env, "models", "path", f"{REPO}:Q4_1")
     assert path.stdout.strip() == str(placed)
-    write = lwz(env, "write", "A haiku about rain.", "-m", f"{REPO}:Q4_1", "--max-tokens", "20",
-                "-q", cwd=tmp_path)
+    write = lwz(
+        env,
+        "write",
+        "A haiku about rain.",
+        "-m",
+        f"{REPO}:Q4_1",
+        "--max-tokens",
+        "20",
+        "-q",
+        cwd=tmp_path,
+    )
     assert write.returncode == 0, write.stderr
 
 
 def test_pull_killed_mid_file_resumes_with_a_range_request(env, hub, tmp_path, tiny_path):
     size = len(tiny_path.read_bytes())
     hub.stall_after = size // 3
-    proc = subprocess.Popen([sys.executable, "-m", "lwz_cli", "models", "pull", f"{REPO}:Q4_1"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lwz_cli", "models", "pull", f"{REPO}:Q4_1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     incomplete = blob_dir(tmp_path) / (hub.hashes[(REPO, FILE)] + ".incomplete")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -107,15 +128,20 @@ def test_sharded_files_are_pulled_together(env, hub, tmp_path):
 def test_not_enough_disk_is_refused_before_downloading(env, hub, tmp_path):
     small = tmp_path / "small"
     small.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs",
-                                            str(small)], capture_output=True).returncode:
+    if (
+        os.geteuid() != 0
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(small)], capture_output=True
+        ).returncode
+    ):
         pytest.skip("needs root to mount a small tmpfs")
     try:
         result = lwz(dict(env, HF_HUB_CACHE=str(small)), "models", "pull", f"{REPO}:Q4_1")
         assert result.returncode == 2
         assert "need 0.1 GB, have 0.0 GB at" in result.stderr
-        assert not any(r["path"].startswith(f"/{REPO}/resolve") and r["method"] == "GET"
-                       for r in hub.requests)  # nothing downloaded
+        assert not any(
+            r["path"].startswith(f"/{REPO}/resolve") and r["method"] == "GET" for r in hub.requests
+        )  # nothing downloaded
     finally:
         subprocess.run(["umount", str(small)], capture_output=True)
 
@@ -150,8 +176,16 @@ def test_write_pulls_a_missing_default_model_or_names_the_command(env, hub, tmp_
 
 
 def test_write_pulls_a_hub_model_that_is_not_here_yet(env, hub, tmp_path):
-    result = lwz(env, "write", "A haiku about rain.", "-m", f"{REPO}:Q4_1", "--max-tokens", "20",
-                 cwd=tmp_path)
+    result = lwz(
+        env,
+        "write",
+        "A haiku about rain.",
+        "-m",
+        f"{REPO}:Q4_1",
+        "--max-tokens",
+        "20",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert "downloading Tiny-Q4_1.gguf" in result.stderr
     assert any(r["path"].startswith(f"/{REPO}/resolve") for r in hub.requests)

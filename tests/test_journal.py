@@ -12,8 +12,9 @@ from lwz_cli.runstate import Manifest, RequestRecord
 @pytest.fixture()
 def journal(tmp_path, monkeypatch):
     monkeypatch.setenv("LWZ_HOME", str(tmp_path / "home"))
-    return Journal.create(Manifest(output=str(tmp_path / "doc.md"), request=RequestRecord("x")),
-                          tmp_path / "doc.md")
+    return Journal.create(
+        Manifest(output=str(tmp_path / "doc.md"), request=RequestRecord("x")), tmp_path / "doc.md"
+    )
 
 
 def test_run_is_found_by_output_path_and_by_id(journal, tmp_path):
@@ -48,7 +49,7 @@ def test_truncated_checkpoints_with_no_intact_slot_are_an_error(journal):
     journal.checkpoint(Checkpoint(seq=0, generated=[1, 2, 3]))
     slot = journal.dir / "checkpoint-1.json"
     slot.write_bytes(slot.read_bytes()[:20])
-    with pytest.raises(JournalCorrupt, match="damaged.*no intact checkpoint"):
+    with pytest.raises(JournalCorrupt, match=r"damaged.*no intact checkpoint"):
         Journal(journal.dir).latest_checkpoint()
     assert slot.exists()  # reported, not deleted
 

@@ -54,11 +54,19 @@ def test_hub_specs_resolve_from_the_hf_cache(tmp_path, tiny_path, monkeypatch):
     import huggingface_hub.constants as c
 
     monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path))
-    placed = _fake_cache(tmp_path, "bartowski/THU-KEG_LongWriter-Zero-32B-GGUF",
-                         "THU-KEG_LongWriter-Zero-32B-Q4_K_M.gguf", tiny_path)
+    placed = _fake_cache(
+        tmp_path,
+        "bartowski/THU-KEG_LongWriter-Zero-32B-GGUF",
+        "THU-KEG_LongWriter-Zero-32B-Q4_K_M.gguf",
+        tiny_path,
+    )
     assert resolve_model("bartowski/THU-KEG_LongWriter-Zero-32B-GGUF:Q4_K_M").path == placed
-    assert resolve_model("bartowski/THU-KEG_LongWriter-Zero-32B-GGUF/"
-                         "THU-KEG_LongWriter-Zero-32B-Q4_K_M.gguf").path == placed
+    assert (
+        resolve_model(
+            "bartowski/THU-KEG_LongWriter-Zero-32B-GGUF/THU-KEG_LongWriter-Zero-32B-Q4_K_M.gguf"
+        ).path
+        == placed
+    )
     assert resolve_model("longwriter-zero-32b").path == placed
     with pytest.raises(UsageError, match="lwz models pull"):
         resolve_model("bartowski/THU-KEG_LongWriter-Zero-32B-GGUF:Q8_0")

@@ -37,8 +37,15 @@ def params(command: str) -> dict:
 
 
 def declaration(param) -> tuple:
-    return (param.opts, param.secondary_opts, param.envvar, param.metavar, param.help,
-            param.default, param.show_default)
+    return (
+        param.opts,
+        param.secondary_opts,
+        param.envvar,
+        param.metavar,
+        param.help,
+        param.default,
+        param.show_default,
+    )
 
 
 @pytest.mark.parametrize("name", sorted(IDENTICAL))
@@ -65,8 +72,9 @@ def test_every_setting_a_command_takes_from_config_is_one_of_its_options():
             assert envvar in (env_name(key), None), (command, key, envvar)
 
 
-@pytest.mark.parametrize("key", ["strategy", "temperature", "top_p", "kv_snapshot",
-                                 "snapshot_max_gb"])
+@pytest.mark.parametrize(
+    "key", ["strategy", "temperature", "top_p", "kv_snapshot", "snapshot_max_gb"]
+)
 def test_option_defaults_are_the_settings_table_defaults(key):
     for command in RUN_COMMANDS:
         param = params(command).get(key)
@@ -95,9 +103,11 @@ def test_the_budget_reads_the_profile(protocol):
     p = PROFILES[protocol]
     assert document_tokens(None, "en", protocol) == p.default_new_tokens
     assert document_tokens(1000, "en", protocol) == p.think_tokens + int(
-        1000 * TOKENS_PER_WORD["en"] * MARGIN)
-    planned = budget.plan_planned(prompt_tokens=100, target_words=1000, language="en",
-                                  protocol=protocol, n_ctx_train=32_768)
+        1000 * TOKENS_PER_WORD["en"] * MARGIN
+    )
+    planned = budget.plan_planned(
+        prompt_tokens=100, target_words=1000, language="en", protocol=protocol, n_ctx_train=32_768
+    )
     assert planned.n_ctx == p.planned_ctx
     assert planned.max_tokens == planned.needed_tokens + p.plan_tokens + 512
 

@@ -31,4 +31,3 @@ def test_a_copy_leaves_the_partial_of_that_path_alone(tmp_path):
     other.write("a saved copy\n")
     assert other.path.read_text() == "a saved copy\n"
     assert other.partial.read_text() == "another run's sections"
-

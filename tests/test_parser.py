@@ -15,8 +15,10 @@ def run(chunks):
     return doc, think, other
 
 
-SAMPLE = (" <think>plan it\nok</think>\n<answer>\n# Title\n\nIntro text.\n\n## Part A\nbody a\n"
-          "```\n# not a heading\n```\n## Part B\nbody b</answer> trailing")
+SAMPLE = (
+    " <think>plan it\nok</think>\n<answer>\n# Title\n\nIntro text.\n\n## Part A\nbody a\n"
+    "```\n# not a heading\n```\n## Part B\nbody b</answer> trailing"
+)
 
 
 def test_full_protocol():
@@ -35,7 +37,7 @@ def test_any_split_gives_the_same_events():
     rng = random.Random(3)
     for _ in range(1000):
         cuts = sorted(rng.sample(range(1, len(SAMPLE)), rng.randint(1, 40)))
-        chunks = [SAMPLE[a:b] for a, b in zip([0] + cuts, cuts + [len(SAMPLE)])]
+        chunks = [SAMPLE[a:b] for a, b in zip([0, *cuts], [*cuts, len(SAMPLE)], strict=True)]
         assert run(chunks) == expected
 
 

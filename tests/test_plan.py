@@ -3,7 +3,14 @@
 import pytest
 
 from lwz_cli.writing.plan import (
-    Plan, Section, distribute, is_usable, normalise_plan, parse_plan, rebalance, section_count,
+    Plan,
+    Section,
+    distribute,
+    is_usable,
+    normalise_plan,
+    parse_plan,
+    rebalance,
+    section_count,
 )
 
 GOOD = """Title: Brewing Tea at Home
@@ -20,25 +27,36 @@ def test_parses_many_outline_shapes():
     plan = parse_plan(GOOD)
     assert plan.title == "Brewing Tea at Home"
     assert [s.title for s in plan.sections] == [
-        "Introduction", "Equipment", "Water and temperature", "Steeping times", "Serving", "Conclusion"]
+        "Introduction",
+        "Equipment",
+        "Water and temperature",
+        "Steeping times",
+        "Serving",
+        "Conclusion",
+    ]
     assert [s.budget for s in plan.sections] == [300, 400, 350, 0, 0, 200]
     assert plan.sections[1].points == "kettles, pots and strainers"
 
 
 def test_chinese_outline():
-    plan = parse_plan("标题：城市更新\n1. 引言 | 背景 | 500字\n2. 案例分析 | 三个城市 | 1500字\n3. 结语 | 1000字")
+    plan = parse_plan(
+        "标题：城市更新\n1. 引言 | 背景 | 500字\n2. 案例分析 | 三个城市 | 1500字\n3. 结语 | 1000字"
+    )
     assert plan.title == "城市更新"
     assert [s.budget for s in plan.sections] == [500, 1500, 1000]
 
 
-@pytest.mark.parametrize("junk", [
-    "",
-    "#\n#\n#\n",
-    "### Step 1: Begin\n\nTitle: 3000-word guide\n\n### Step 2: Begin with the first section\n"
-    "Title: x\n### Step 3: End",
-    "Title:\nSummary:\nTitle:\n",
-    "1. Intro (3000 words)",
-])
+@pytest.mark.parametrize(
+    "junk",
+    [
+        "",
+        "#\n#\n#\n",
+        "### Step 1: Begin\n\nTitle: 3000-word guide\n\n### Step 2: Begin with the first section\n"
+        "Title: x\n### Step 3: End",
+        "Title:\nSummary:\nTitle:\n",
+        "1. Intro (3000 words)",
+    ],
+)
 def test_weak_model_outlines_fall_back_to_a_usable_plan(junk):
     plan = normalise_plan(parse_plan(junk), 3000, "a guide")
     assert len(plan.sections) == section_count(3000)

@@ -59,7 +59,12 @@ def test_auto_picks_single_for_short_and_planned_for_long(tiny_path):
 def test_kill9_mid_plan_then_resume(run_lwz, lwz_env, tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "lwz_cli", "write", REQUEST, "-o", "doc.md", "--json", *ARGS],
-        cwd=tmp_path, env=lwz_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=tmp_path,
+        env=lwz_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     ended = texts = 0
     for line in proc.stdout:
         event = json.loads(line)

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
-from fake_engine import Recorder, FakeEngine, outline, prose
+from fake_engine import FakeEngine, Recorder, outline, prose
 from lwz_cli.engine.protocol import Sampling
 from lwz_cli.errors import UsageError
 from lwz_cli.journal import Journal
@@ -23,8 +23,14 @@ from lwz_cli.writing.run import write_document
 from lwz_cli.writing.session import WriteRequest, manifest_for, prepare
 
 REQUEST = "Write a 900-word guide to green tea."
-PLAN = outline("Green Tea", [("Origins", "where it grows", 300), ("Brewing", "water and time", 300),
-                             ("Health", "what studies say", 300)])
+PLAN = outline(
+    "Green Tea",
+    [
+        ("Origins", "where it grows", 300),
+        ("Brewing", "water and time", 300),
+        ("Health", "what studies say", 300),
+    ],
+)
 TITLES = ["Origins", "Brewing", "Health"]
 ASKED = re.compile(r"Write about (\d+) words")
 
@@ -36,8 +42,15 @@ def home(tmp_path, monkeypatch):
 
 
 def planned(tmp_path):
-    return prepare(WriteRequest(prompt=REQUEST, model="tiny", strategy="planned",
-                                output=tmp_path / "doc.md", sampling=Sampling(seed=1)))
+    return prepare(
+        WriteRequest(
+            prompt=REQUEST,
+            model="tiny",
+            strategy="planned",
+            output=tmp_path / "doc.md",
+            sampling=Sampling(seed=1),
+        )
+    )
 
 
 def script() -> Callable[[str], str]:
@@ -85,7 +98,7 @@ def test_restore_state_puts_back_exactly_what_state_took(home):
     run.add_section("Buying", 200)
     run.write_sections()
     assert fake.prompts[-1].startswith(fake.prompts[3] + fake.calls[3].reply.text[:100])
-    assert headings(run.document()) == TITLES + ["Buying"]
+    assert headings(run.document()) == [*TITLES, "Buying"]
 
 
 def test_state_is_a_copy_that_later_changes_do_not_reach(home):
@@ -109,8 +122,18 @@ def test_state_is_a_copy_that_later_changes_do_not_reach(home):
 def test_replace_plan_takes_the_kept_sections_and_writes_on_after_them(home):
     run, fake = written_run(home)
     health, origins = run.done[2], run.done[0]
-    run.replace_plan(Plan("Green Tea", [Section("Health", "", 300), Section("Origins", "", 300),
-                                        Section("Buying", "where", 250)], 3), [health, origins])
+    run.replace_plan(
+        Plan(
+            "Green Tea",
+            [
+                Section("Health", "", 300),
+                Section("Origins", "", 300),
+                Section("Buying", "where", 250),
+            ],
+            3,
+        ),
+        [health, origins],
+    )
     assert run.done == [health, origins] and not run.all_written and run.state().base is None
 
     run.write_sections()  # the new section is asked for from the request and the text so far
@@ -127,16 +150,26 @@ def test_an_edited_outline_keeps_written_sections_by_title(home, monkeypatch, fa
     """Through `DraftingSession.edit_plan`: a moved line takes its text along."""
     monkeypatch.chdir(home)
     fake_model(script())
-    session = DraftingSession(Settings(model="tiny", output=home / "tea.md", words=900,
-                                       sampling=Sampling(seed=3)))
+    session = DraftingSession(
+        Settings(model="tiny", output=home / "tea.md", words=900, sampling=Sampling(seed=3))
+    )
     try:
         session.write("a guide to green tea", lambda e: None)
         first = {d["title"]: d["chunk"] for d in session.run.done}
         lines = session.plan_text().splitlines()
-        session.edit_plan("\n".join([lines[4].replace("3.", "1."), lines[2].replace("1.", "2."),
-                                     lines[3].replace("2.", "3.")]) + "\n")
-        assert [d["chunk"] for d in session.run.done] == [first[t] for t in
-                                                          ("Health", "Origins", "Brewing")]
+        session.edit_plan(
+            "\n".join(
+                [
+                    lines[4].replace("3.", "1."),
+                    lines[2].replace("1.", "2."),
+                    lines[3].replace("2.", "3."),
+                ]
+            )
+            + "\n"
+        )
+        assert [d["chunk"] for d in session.run.done] == [
+            first[t] for t in ("Health", "Origins", "Brewing")
+        ]
         assert session.undo() == "plan edit"
         assert [d["chunk"] for d in session.run.done] == list(first.values())
     finally:
@@ -148,12 +181,12 @@ def test_add_section_announces_the_new_plan_and_the_run_writes_it(home):
     run, _ = written_run(home, events)
     later = Recorder()
     run.add_section("Going Further", 200)
-    assert [s["title"] for s in events[-1]["sections"]] == TITLES + ["Going Further"]
+    assert [s["title"] for s in events[-1]["sections"]] == [*TITLES, "Going Further"]
     run.set_emit(later)
     run.set_notes("end with a question")
     run.write_sections()
     assert [e["title"] for e in later if e["event"] == "section_start"] == ["Going Further"]
-    assert headings(run.document()) == TITLES + ["Going Further"]
+    assert headings(run.document()) == [*TITLES, "Going Further"]
 
 
 def test_allow_tokens_bounds_a_step_and_never_changes_the_prepared_job(home):
@@ -163,8 +196,9 @@ def test_allow_tokens_bounds_a_step_and_never_changes_the_prepared_job(home):
     run = PlannedRun(prepared, events, engine=writer())
     run.allow_tokens(300)  # the outline, and not much more
     run.write_sections()
-    assert any("stopped at the token limit" in e["message"] for e in events
-               if e["event"] == "warning")
+    assert any(
+        "stopped at the token limit" in e["message"] for e in events if e["event"] == "warning"
+    )
     assert run.totals["generated"] <= 300 and not run.all_written
     run.set_target(1200)
     assert prepared.tokens.max_tokens == max_tokens and prepared.target_words == target
@@ -182,7 +216,7 @@ def test_move_to_goes_on_with_the_other_engine_from_a_rebuilt_prompt(home):
     run.write_sections()
     assert len(old.calls) == calls and len(new.calls) == 1
     assert "Request: Write a 900-word guide to green tea." in new.prompts[0]
-    assert headings(run.document()) == TITLES + ["Buying"]
+    assert headings(run.document()) == [*TITLES, "Buying"]
 
 
 def test_a_finished_run_reopens_only_when_allowed(home):

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from fake_engine import Recorder, FakeEngine, Reply, outline, prose
+from fake_engine import FakeEngine, Recorder, Reply, outline, prose
 from lwz_cli.engine.protocol import Sampling
 from lwz_cli.errors import Interrupted
 from lwz_cli.journal import Journal
@@ -20,8 +20,14 @@ from lwz_cli.writing.run import write_document
 from lwz_cli.writing.session import WriteRequest, manifest_for, prepare
 
 REQUEST = "Write a 900-word guide to green tea."
-PLAN = outline("Green Tea", [("Origins", "where it grows", 300), ("Brewing", "water and time", 300),
-                             ("Health", "what studies say", 300)])
+PLAN = outline(
+    "Green Tea",
+    [
+        ("Origins", "where it grows", 300),
+        ("Brewing", "water and time", 300),
+        ("Health", "what studies say", 300),
+    ],
+)
 TITLES = ["Origins", "Brewing", "Health"]
 
 
@@ -32,8 +38,16 @@ def home(tmp_path, monkeypatch):
 
 
 def planned(tmp_path, request: str = REQUEST, **kw):
-    return prepare(WriteRequest(prompt=request, model="tiny", strategy="planned",
-                                output=tmp_path / "doc.md", sampling=Sampling(seed=1), **kw))
+    return prepare(
+        WriteRequest(
+            prompt=request,
+            model="tiny",
+            strategy="planned",
+            output=tmp_path / "doc.md",
+            sampling=Sampling(seed=1),
+            **kw,
+        )
+    )
 
 
 def headings(text: str) -> list[str]:
@@ -54,8 +68,11 @@ def test_sections_follow_the_outline_with_append_only_prompts(home):
     assert text == result.document and text.startswith("# Green Tea\n\n## Origins\n\n")
     assert headings(text) == TITLES
     assert "".join(e["text"] for e in kinds(events, "text")) == text.rstrip("\n") + "\n\n"
-    order = [e["event"] for e in events if e["event"] in ("start", "plan", "section_start",
-                                                          "section_end", "done")]
+    order = [
+        e["event"]
+        for e in events
+        if e["event"] in ("start", "plan", "section_start", "section_end", "done")
+    ]
     assert order == ["start", "plan"] + ["section_start", "section_end"] * 3 + ["done"]
     done = events[-1]
     assert done["finish_reason"] == "plan" and done["planned_sections"] == 3
@@ -64,11 +81,14 @@ def test_sections_follow_the_outline_with_append_only_prompts(home):
     for i, title in enumerate(TITLES, 1):
         before, prompt = fake.prompts[i - 1], fake.prompts[i]
         assert prompt.startswith(before) and f'Now write section {i} of 3: "{title}"' in prompt
-        assert fake.calls[i].prompt_tokens[:len(fake.calls[i - 1].prompt_tokens)] == \
-            fake.calls[i - 1].prompt_tokens
+        assert (
+            fake.calls[i].prompt_tokens[: len(fake.calls[i - 1].prompt_tokens)]
+            == fake.calls[i - 1].prompt_tokens
+        )
     # so the engine prefilled the plan prompt once plus the short turns between sections
     turns = sum(len(c.prompt_tokens) for c in fake.calls[1:]) - sum(
-        len(c.prompt_tokens) + len(c.pieces) for c in fake.calls[:-1])
+        len(c.prompt_tokens) + len(c.pieces) for c in fake.calls[:-1]
+    )
     assert done["prompt_tokens_evaluated"] <= len(fake.calls[0].prompt_tokens) + turns + 3
     assert fake.replies_left == 0
 
@@ -102,21 +122,23 @@ def test_a_section_that_stops_early_is_continued_as_the_models_own_text(home):
 
 
 def test_a_document_that_falls_short_gets_extra_sections_before_the_closing_one(home):
-    plan = outline("Tea", [("Origins", "", 450), ("Brewing", "", 450), ("Health", "", 450),
-                           ("Closing", "", 450)])
+    plan = outline(
+        "Tea",
+        [("Origins", "", 450), ("Brewing", "", 450), ("Health", "", 450), ("Closing", "", 450)],
+    )
     count = iter(range(1000))
     fake = FakeEngine(lambda prompt: plan if next(count) == 0 else prose(40, seed=next(count)))
     events = Recorder()
-    result = write_document(planned(home, "Write a 1800-word guide to tea."), events,
-                            engine=fake)
+    result = write_document(planned(home, "Write a 1800-word guide to tea."), events, engine=fake)
     warnings = [e["message"] for e in kinds(events, "warning")]
     added = [w for w in warnings if "before the closing section; adding section" in w]
     final_plan = kinds(events, "plan")[-1]
     titles = [s["title"] for s in final_plan["sections"]]
     # at most as many extra sections as were planned, each a closer look at a planned one
     assert len(added) == 4 and len(titles) == 8
-    assert titles[3:7] == [f"{t}: A Closer Look" for t in ("Origins", "Brewing", "Health",
-                                                          "Origins")]
+    assert titles[3:7] == [
+        f"{t}: A Closer Look" for t in ("Origins", "Brewing", "Health", "Origins")
+    ]
     assert titles[-1] == "Closing"
     assert headings(result.document) == titles
 
@@ -159,8 +181,9 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_goes_on_from_it(home):
     prepared2, checkpoint2 = prepare_resume(reopened)
     fake2 = FakeEngine([prose(250, seed=5), prose(300, seed=3)])
     events = Recorder()
-    result = write_document(prepared2, events, engine=fake2, journal=reopened,
-                            checkpoint=checkpoint2)
+    result = write_document(
+        prepared2, events, engine=fake2, journal=reopened, checkpoint=checkpoint2
+    )
     # the model is asked to go on from exactly the saved tokens
     assert fake2.calls[0].prompt_tokens == fake.calls[2].prompt_tokens + checkpoint.generated
     assert events[0]["event"] == "start" and events[0]["resumed"] is True

@@ -45,9 +45,14 @@ def test_chat_prompt_uses_the_model_template_and_asks_for_structure(tiny_path):
     from lwz_cli.models.gguf import read_gguf
 
     info = read_gguf(tiny_path)
-    p = prompts.chat_prompt("Write a 400-word post about tea.", 400, 400,
-                            template=info.chat_template, bos_token="<|im_start|>",
-                            eos_token="<|im_end|>")
+    p = prompts.chat_prompt(
+        "Write a 400-word post about tea.",
+        400,
+        400,
+        template=info.chat_template,
+        bos_token="<|im_start|>",
+        eos_token="<|im_end|>",
+    )
     assert p.protocol == prompts.CHAT
     assert p.text.startswith("<|im_start|>system\n")
     assert p.text.endswith("<|im_start|>assistant\n")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from fake_engine import Recorder, FakeEngine, Reply, prose
+from fake_engine import FakeEngine, Recorder, Reply, prose
 from lwz_cli.engine.protocol import Sampling
 from lwz_cli.writing.draft import MAX_REWINDS, Draft
 from lwz_cli.writing.repetition import RepetitionGuard, SentenceSplitter, repetition_rate
@@ -11,16 +11,22 @@ from lwz_cli.writing.repetition import RepetitionGuard, SentenceSplitter, repeti
 def sentences(text, step=3):
     splitter, out = SentenceSplitter(), []
     for i in range(0, len(text), step):
-        out += splitter.feed(text[i:i + step])
+        out += splitter.feed(text[i : i + step])
     return out
 
 
 def test_splitter_offsets_and_languages():
     text = "Hello there. This is a test!\n## Head\n中文句子。第二句！tail"
     found = sentences(text, step=1)
-    assert [s for _, s in found] == ["Hello there. ", "This is a test!\n", "## Head\n", "中文句子。", "第二句！"]
+    assert [s for _, s in found] == [
+        "Hello there. ",
+        "This is a test!\n",
+        "## Head\n",
+        "中文句子。",
+        "第二句！",
+    ]
     for start, sentence in found:
-        assert text[start:start + len(sentence)] == sentence
+        assert text[start : start + len(sentence)] == sentence
 
 
 def test_catches_a_repeated_sentence_despite_case_and_numbers():
@@ -58,10 +64,10 @@ def test_a_loop_that_never_ends_is_cut_where_it_started():
     loop = "Green tea is picked in spring and dried the same day on the hills. "
     fake = FakeEngine([Reply(prose(30, seed=1) + " ", loop=loop)] * (MAX_REWINDS + 1))
     events = Recorder()
-    context = fake.tokenize("<|im_start|>user\nWrite about tea.<|im_end|>\n<|im_start|>assistant\n",
-                            add_bos=False)
-    draft = Draft(fake, events, context=context, stop=("<|im_end|>",),
-                  sampling=Sampling(seed=3))
+    context = fake.tokenize(
+        "<|im_start|>user\nWrite about tea.<|im_end|>\n<|im_start|>assistant\n", add_bos=False
+    )
+    draft = Draft(fake, events, context=context, stop=("<|im_end|>",), sampling=Sampling(seed=3))
     assert draft.run(2000) == "repetition"
     draft.flush()
     assert draft.text().count(loop.strip()) == 1 and draft.rewinds == MAX_REWINDS
@@ -81,11 +87,18 @@ def test_draft_rewinds_a_loop_on_the_real_model(tiny_engine):
     from lwz_cli.writing.draft import Draft
     from lwz_cli.writing.repetition import normalise
 
-    prompt = ("<|im_start|>user\nWrite a 400-word blog post about green tea.<|im_end|>\n"
-              "<|im_start|>assistant\n")
-    events = Recorder()
-    draft = Draft(tiny_engine, events, context=tiny_engine.tokenize(prompt, add_bos=False),
-                  stop=("<|im_end|>",), sampling=Sampling(seed=3, temperature=0.6))
+    prompt = (
+        "<|im_start|>user\nWrite a 400-word blog post about green tea.<|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
+    events: list = []
+    draft = Draft(
+        tiny_engine,
+        events.append,
+        context=tiny_engine.tokenize(prompt, add_bos=False),
+        stop=("<|im_end|>",),
+        sampling=Sampling(seed=3, temperature=0.6),
+    )
     draft.run(900)
     draft.flush()
     text = draft.text()
@@ -108,17 +121,41 @@ def test_run_on_loops_without_full_stops_are_checked_in_pieces():
 
 def test_paraphrase_loops_are_caught_by_the_4gram_rate():
     guard = RepetitionGuard()
-    looping = [f"Green tea is good for your health and it is good for {w} too."
-               for w in ("you", "me", "us", "them", "her", "him", "all", "most", "many", "some",
-                         "few", "each", "both", "either", "anyone", "everyone")]
+    looping = [
+        f"Green tea is good for your health and it is good for {w} too."
+        for w in (
+            "you",
+            "me",
+            "us",
+            "them",
+            "her",
+            "him",
+            "all",
+            "most",
+            "many",
+            "some",
+            "few",
+            "each",
+            "both",
+            "either",
+            "anyone",
+            "everyone",
+        )
+    ]
     assert any(guard.is_repeat(s) for s in looping)
     prose = RepetitionGuard()
-    text = ("Tea arrived in Europe in the seventeenth century. Dutch traders carried it from "
-            "Java. Within decades it had reached London coffee houses. The East India Company "
-            "soon dominated the trade. Smuggling flourished because of heavy taxes. Porcelain "
-            "cups and silver pots became symbols of status. Afternoon tea appeared in the 1840s. "
-            "Tea gardens in Assam changed the market. Ceylon followed after a coffee blight. "
-            "Today India and Kenya export more than China.").split(". ")
+    text = [
+        "Tea arrived in Europe in the seventeenth century",
+        "Dutch traders carried it from Java",
+        "Within decades it had reached London coffee houses",
+        "The East India Company soon dominated the trade",
+        "Smuggling flourished because of heavy taxes",
+        "Porcelain cups and silver pots became symbols of status",
+        "Afternoon tea appeared in the 1840s",
+        "Tea gardens in Assam changed the market",
+        "Ceylon followed after a coffee blight",
+        "Today India and Kenya export more than China.",
+    ]
     assert not any(prose.is_repeat(s + ".") for s in text)
 
 

@@ -18,7 +18,12 @@ BASE = ["-m", "tiny", "--seed", "11", "--max-tokens", "700", "--strategy", "sing
 def start(tmp_path, env, *args):
     return subprocess.Popen(
         [sys.executable, "-m", "lwz_cli", "write", REQUEST, "-o", "doc.md", "--json", *BASE, *args],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def events_until(proc, stop):
@@ -29,8 +34,9 @@ def events_until(proc, stop):
         seen.append(event)
         if stop(event, seen):
             return seen
-    raise AssertionError(f"the run ended before the kill point: {proc.wait()} "
-                         f"{proc.stderr.read()[-500:]}")
+    raise AssertionError(
+        f"the run ended before the kill point: {proc.wait()} {proc.stderr.read()[-500:]}"
+    )
 
 
 def kill9(proc):
@@ -90,7 +96,7 @@ def test_kill9_before_the_document_starts(run_lwz, lwz_env, tmp_path):
     proc = start(tmp_path, lwz_env)
     events_until(proc, lambda e, s: e["event"] == "start")
     kill9(proc)  # during model load / prefill: nothing generated yet
-    done, final = resume_and_check(run_lwz, tmp_path, lwz_env, "")
+    _done, final = resume_and_check(run_lwz, tmp_path, lwz_env, "")
     assert final.strip()
 
 
@@ -118,7 +124,10 @@ def test_sigint_saves_exits_130_and_names_the_resume_command(run_lwz, lwz_env, t
     last = json.loads(out.splitlines()[-1])
     assert last["event"] == "error" and last["exit_code"] == 130
     runs = json.loads(run_lwz("runs", "--json").stdout)
-    assert runs[0]["status"] == "interrupted" and runs[0]["resume"] == f"lwz resume {tmp_path / 'doc.md'}"
+    assert (
+        runs[0]["status"] == "interrupted"
+        and runs[0]["resume"] == f"lwz resume {tmp_path / 'doc.md'}"
+    )
     # the KV snapshot saved at the interrupt spares the re-prefill
     result = run_lwz("resume", "doc.md", "--json")
     assert result.returncode == 0, result.stderr
@@ -148,8 +157,9 @@ def test_restart_flag_and_different_request(run_lwz, lwz_env, tmp_path):
     kill9(proc)
     other = run_lwz("write", "Something else entirely.", "-o", "doc.md", *BASE)
     assert other.returncode == 2 and "different request" in other.stderr
-    fresh = run_lwz("write", REQUEST, "-o", "doc.md", "--json", "--restart", *BASE,
-                    "--max-tokens", "30")
+    fresh = run_lwz(
+        "write", REQUEST, "-o", "doc.md", "--json", "--restart", *BASE, "--max-tokens", "30"
+    )
     assert fresh.returncode == 0
     assert json.loads(fresh.stdout.splitlines()[0])["resumed"] is False
 
@@ -160,9 +170,28 @@ def test_resume_errors(run_lwz, lwz_env, tmp_path, tiny_path):
     model = tmp_path / "copy.gguf"
     model.write_bytes(tiny_path.read_bytes())
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lwz_cli", "write", REQUEST, "-o", "doc.md", "--json",
-         "-m", str(model), "--max-tokens", "1400", "--strategy", "single"],
-        cwd=tmp_path, env=lwz_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "lwz_cli",
+            "write",
+            REQUEST,
+            "-o",
+            "doc.md",
+            "--json",
+            "-m",
+            str(model),
+            "--max-tokens",
+            "1400",
+            "--strategy",
+            "single",
+        ],
+        cwd=tmp_path,
+        env=lwz_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     events_until(proc, lambda e, s: e["event"] == "checkpoint")
     kill9(proc)
     other = tmp_path / "other.gguf"
@@ -173,7 +202,9 @@ def test_resume_errors(run_lwz, lwz_env, tmp_path, tiny_path):
     gone = run_lwz("resume", "doc.md")
     assert gone.returncode == 2 and "is gone" in gone.stderr
     different = run_lwz("resume", "doc.md", "-m", str(other))
-    assert different.returncode == 2 and "not the model this run was written with" in different.stderr
+    assert (
+        different.returncode == 2 and "not the model this run was written with" in different.stderr
+    )
     forced = run_lwz("resume", "doc.md", "-m", str(other), "--force", "--json")
     assert forced.returncode == 0, forced.stderr
 
@@ -197,8 +228,12 @@ def test_corrupt_journal_is_reported_and_kept(run_lwz, lwz_env, tmp_path):
 
 def _mount_tmpfs(path: Path, size: str) -> bool:
     path.mkdir()
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                          capture_output=True).returncode == 0
+    return (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
+        ).returncode
+        == 0
+    )
 
 
 def test_disk_full_while_checkpointing_keeps_the_last_checkpoint(run_lwz, lwz_env, tmp_path):
@@ -208,10 +243,32 @@ def test_disk_full_while_checkpointing_keeps_the_last_checkpoint(run_lwz, lwz_en
     try:
         env = dict(lwz_env, LWZ_HOME=str(small / "home"))
         result = subprocess.run(
-            [sys.executable, "-m", "lwz_cli", "write", REQUEST, "-o", str(small / "doc.md"),
-             "-m", "tiny", "--seed", "11", "--max-tokens", "3000", "--ctx", "4096",
-             "--no-kv-snapshot", "--strategy", "single"],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+            [
+                sys.executable,
+                "-m",
+                "lwz_cli",
+                "write",
+                REQUEST,
+                "-o",
+                str(small / "doc.md"),
+                "-m",
+                "tiny",
+                "--seed",
+                "11",
+                "--max-tokens",
+                "3000",
+                "--ctx",
+                "4096",
+                "--no-kv-snapshot",
+                "--strategy",
+                "single",
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert result.returncode == 1, result.stderr
         assert "disk is full" in result.stderr and "previous checkpoint is intact" in result.stderr
         assert "Traceback" not in result.stderr
@@ -223,7 +280,12 @@ def test_disk_full_while_checkpointing_keeps_the_last_checkpoint(run_lwz, lwz_en
         subprocess.run(["mount", "-o", "remount,size=16m", str(small)], check=True)
         resumed = subprocess.run(
             [sys.executable, "-m", "lwz_cli", "resume", str(small / "doc.md"), "--json"],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert resumed.returncode == 0, resumed.stderr
         assert (small / "doc.md").exists()
     finally:

@@ -14,8 +14,11 @@ pytestmark = pytest.mark.slow  # the real tiny model
 
 
 def test_think_text_never_becomes_the_document(tiny_engine, tmp_path):
-    prepared = prepare(WriteRequest(prompt="Write about tea.", model="tiny",
-                                    output=tmp_path / "tea.md", max_tokens=20))
+    prepared = prepare(
+        WriteRequest(
+            prompt="Write about tea.", model="tiny", output=tmp_path / "tea.md", max_tokens=20
+        )
+    )
     events = []
     writer = SinglePass(prepared, events.append, engine=tiny_engine)
     writer.draft.mode = THINK  # as if the model opened <think> and never closed it
@@ -28,10 +31,20 @@ def test_think_text_never_becomes_the_document(tiny_engine, tmp_path):
 
 
 def test_library_run_returns_the_document_and_done(tiny_engine, tmp_path):
-    prepared = prepare(WriteRequest(prompt="Write a 100-word note about rain.", model="tiny",
-                                    output=tmp_path / "rain.md", max_tokens=300))
-    prepared = dataclasses.replace(prepared, request=dataclasses.replace(
-        prepared.request, sampling=dataclasses.replace(prepared.request.sampling, seed=4)))
+    prepared = prepare(
+        WriteRequest(
+            prompt="Write a 100-word note about rain.",
+            model="tiny",
+            output=tmp_path / "rain.md",
+            max_tokens=300,
+        )
+    )
+    prepared = dataclasses.replace(
+        prepared,
+        request=dataclasses.replace(
+            prepared.request, sampling=dataclasses.replace(prepared.request.sampling, seed=4)
+        ),
+    )
     events = []
     result = SinglePass(prepared, events.append, engine=tiny_engine).run()
     assert (tmp_path / "rain.md").read_text() == result.document

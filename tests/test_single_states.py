@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from fake_engine import Recorder, FakeEngine, Reply, prose
+from fake_engine import FakeEngine, Recorder, Reply, prose
 from lwz_cli.engine.protocol import Sampling
 from lwz_cli.errors import Interrupted, RuntimeFailure
 from lwz_cli.journal import Journal
@@ -26,8 +26,16 @@ def home(tmp_path, monkeypatch):
 
 
 def single(tmp_path, request: str = "Write a 300-word note about green tea.", **kw):
-    prepared = prepare(WriteRequest(prompt=request, model="tiny", strategy="single",
-                                    output=tmp_path / "note.md", sampling=Sampling(seed=2), **kw))
+    prepared = prepare(
+        WriteRequest(
+            prompt=request,
+            model="tiny",
+            strategy="single",
+            output=tmp_path / "note.md",
+            sampling=Sampling(seed=2),
+            **kw,
+        )
+    )
     assert prepared.strategy == "single"
     return prepared
 
@@ -86,8 +94,9 @@ def test_ctrl_c_then_resume_replays_the_saved_tokens(home):
     text = answer(prose(280, seed=1))
     fake = FakeEngine([Reply(text, interrupt_after=120)])
     with pytest.raises(Interrupted, match="words are saved"):
-        write_document(prepared, lambda e: None, engine=fake, journal=journal,
-                       cancel=threading.Event())
+        write_document(
+            prepared, lambda e: None, engine=fake, journal=journal, cancel=threading.Event()
+        )
     assert Journal.find(output).manifest.status == "interrupted" and not output.exists()
     checkpoint = Journal.find(output).latest_checkpoint()
     assert len(checkpoint.generated) == 120
@@ -95,10 +104,11 @@ def test_ctrl_c_then_resume_replays_the_saved_tokens(home):
 
     prepared2, checkpoint2 = prepare_resume(Journal.find(output))
     saved = fake.decode(checkpoint.generated)
-    fake2 = FakeEngine([text[len(saved):]])  # the model goes on where it stopped
+    fake2 = FakeEngine([text[len(saved) :]])  # the model goes on where it stopped
     events = Recorder()
-    write_document(prepared2, events, engine=fake2, journal=Journal.find(output),
-                   checkpoint=checkpoint2)
+    write_document(
+        prepared2, events, engine=fake2, journal=Journal.find(output), checkpoint=checkpoint2
+    )
     assert fake2.calls[0].prompt_tokens == prepared.prompt_tokens + checkpoint.generated
     assert fake2.calls[0].evaluated == 1  # the KV snapshot held everything else
     progress = next(e for e in events if e.get("phase") == "resumed")

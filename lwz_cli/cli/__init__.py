@@ -34,8 +34,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Show the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
 ) -> None:
     """Write long, well-structured Markdown documents with LongWriter-Zero on your own machine."""
 
@@ -72,8 +73,7 @@ def _defaults(argv: list[str] | None) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     try:
-        result = app(args=argv, prog_name="lwz", standalone_mode=False,
-                     default_map=_defaults(argv))
+        result = app(args=argv, prog_name="lwz", standalone_mode=False, default_map=_defaults(argv))
         code = result if isinstance(result, int) else 0
     except typer.Exit as exc:
         code = exc.exit_code
@@ -99,7 +99,9 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug: one line, and the traceback only when asked for
         if os.environ.get("LWZ_DEBUG"):
             raise
-        error_line(f"internal error: {type(exc).__name__}: {exc}; rerun with LWZ_DEBUG=1 for "
-                   "the traceback and please report it")
+        error_line(
+            f"internal error: {type(exc).__name__}: {exc}; rerun with LWZ_DEBUG=1 for "
+            "the traceback and please report it"
+        )
         code = EXIT_RUNTIME
     sys.exit(code)

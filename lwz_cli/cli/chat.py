@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,16 +18,28 @@ from lwz_cli.paths import paths
 
 
 def chat(
-    path: Annotated[Optional[Path], typer.Argument(metavar="PATH", autocompletion=complete.runs, help="The document to draft: an unfinished run for it is opened; new drafts are checkpointed to PATH.partial. Default: runs only (see `lwz runs`).")] = None,
+    path: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="PATH",
+            autocompletion=complete.runs,
+            help="The document to draft: an unfinished run for it is opened; new drafts are checkpointed to PATH.partial. Default: runs only (see `lwz runs`).",
+        ),
+    ] = None,
     model: opt.Model = None,
-    words: Annotated[Optional[int], opt.words("Default target length for new drafts (else the request's, else 1500).")] = None,
+    words: Annotated[
+        int | None,
+        opt.words("Default target length for new drafts (else the request's, else 1500)."),
+    ] = None,
     temperature: opt.Temperature = default("temperature"),
     top_p: opt.TopP = default("top_p"),
     seed: opt.Seed = None,
-    ctx: Annotated[Optional[int], opt.ctx("Context size in tokens. Default: the planned strategy's.")] = None,
+    ctx: Annotated[
+        int | None, opt.ctx("Context size in tokens. Default: the planned strategy's.")
+    ] = None,
     threads: opt.Threads = None,
     gpu_layers: opt.GpuLayers = None,
-    kv_type: Annotated[Optional[str], opt.kv_type("KV cache type. Default: the fit plan's.")] = None,
+    kv_type: Annotated[str | None, opt.kv_type("KV cache type. Default: the fit plan's.")] = None,
     verbose: opt.Verbose = False,
 ) -> None:
     """Draft interactively: write, then redo, expand or continue sections, undo, save.
@@ -42,14 +54,23 @@ def chat(
     from lwz_cli.writing.session import check_output, check_words
 
     if not sys.stdin.isatty():
-        raise UsageError("lwz chat needs a terminal",
-                         hint="for scripts use `lwz write` or `lwz batch`")
+        raise UsageError(
+            "lwz chat needs a terminal", hint="for scripts use `lwz write` or `lwz batch`"
+        )
     check_words(words, "--words")
     check_engine_flags(temperature=temperature, top_p=top_p, kv_type=kv_type)
     check_output(path)
-    settings = Settings(model=model, output=path, words=words, ctx=ctx, threads=threads,
-                        gpu_layers=gpu_layers, kv_type=kv_type, verbose=verbose,
-                        sampling=Sampling(temperature=temperature, top_p=top_p, seed=seed))
+    settings = Settings(
+        model=model,
+        output=path,
+        words=words,
+        ctx=ctx,
+        threads=threads,
+        gpu_layers=gpu_layers,
+        kv_type=kv_type,
+        verbose=verbose,
+        sampling=Sampling(temperature=temperature, top_p=top_p, seed=seed),
+    )
     session = DraftingSession(settings)
     app = ChatApp(session, view_factory=lambda: make_view(False, False), history=paths().history)
     try:

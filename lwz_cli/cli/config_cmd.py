@@ -17,8 +17,10 @@ config_app = typer.Typer(help="Show and change your defaults (config.yaml).", no
 def _key(key: str):
     if key not in SETTINGS:
         close = difflib.get_close_matches(key, SETTINGS, n=1)
-        raise UsageError(f"unknown setting {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
-                         hint="`lwz config show` lists them")
+        raise UsageError(
+            f"unknown setting {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
+            hint="`lwz config show` lists them",
+        )
     return SETTINGS[key]
 
 
@@ -40,8 +42,9 @@ def show(json_mode: bool = typer.Option(False, "--json", help="JSON on stdout.")
         return
     for row in rows:
         value = "(unset)" if row["value"] is None else row["value"]
-        sys.stdout.write(f"{row['key']:<16} {str(value):<22} {row['source']}  "
-                         f"[{env_name(row['key'])}]\n")
+        sys.stdout.write(
+            f"{row['key']:<16} {value!s:<22} {row['source']}  [{env_name(row['key'])}]\n"
+        )
 
 
 @config_app.command("get")
@@ -53,7 +56,9 @@ def get(key: str = typer.Argument(..., metavar="KEY")) -> None:
 
 
 @config_app.command("set")
-def set_(key: str = typer.Argument(..., metavar="KEY"), value: str = typer.Argument(..., metavar="VALUE")) -> None:
+def set_(
+    key: str = typer.Argument(..., metavar="KEY"), value: str = typer.Argument(..., metavar="VALUE")
+) -> None:
     """Set a default in config.yaml (validated first)."""
     setting = _key(key)
     values = load_file()

@@ -33,40 +33,76 @@ def _engine(machine) -> list[Check]:
     try:
         import llama_cpp  # lazy: llama_cpp is slow to import; lwz --help start-up
     except Exception as exc:  # a broken build must be reported, not crash the doctor
-        return [Check("llama-cpp-python", "fail", f"cannot be imported ({exc})",
-                      "pip install --force-reinstall llama-cpp-python")]
+        return [
+            Check(
+                "llama-cpp-python",
+                "fail",
+                f"cannot be imported ({exc})",
+                "pip install --force-reinstall llama-cpp-python",
+            )
+        ]
     checks = [Check("llama-cpp-python", "ok", f"version {llama_cpp.__version__}")]
     reinstall = METAL_REINSTALL if machine.unified else CUDA_REINSTALL
     if machine.offload:
         checks.append(Check("GPU offload", "ok", "this build can offload to a GPU"))
     elif machine.gpus:
-        checks.append(Check("GPU offload", "fail", f"{machine.gpus[0].name} found, but this "
-                            "llama-cpp-python build is CPU-only", reinstall))
+        checks.append(
+            Check(
+                "GPU offload",
+                "fail",
+                f"{machine.gpus[0].name} found, but this llama-cpp-python build is CPU-only",
+                reinstall,
+            )
+        )
     else:
-        checks.append(Check("GPU offload", "ok", "CPU-only build, and no GPU found",
-                            f"with a GPU later: {reinstall}"))
+        checks.append(
+            Check(
+                "GPU offload",
+                "ok",
+                "CPU-only build, and no GPU found",
+                f"with a GPU later: {reinstall}",
+            )
+        )
     if "amx_int8" in cpu_flags():
         state = "on (LWZ_EXTRA_BUFFERS=1)" if use_extra_buffers() else "off"
-        checks.append(Check("AMX weight buffers", "ok", f"{state}: llama.cpp's AMX buffers crash "
-                            "on some machines (llama.cpp issue 20824)"))
+        checks.append(
+            Check(
+                "AMX weight buffers",
+                "ok",
+                f"{state}: llama.cpp's AMX buffers crash on some machines (llama.cpp issue 20824)",
+            )
+        )
     return checks
 
 
 def _hardware(machine) -> list[Check]:
     checks = []
     for gpu in machine.gpus:
-        checks.append(Check("GPU", "ok", f"{gpu.name}: {gpu.vram / GB:.1f} GB, {gpu.free / GB:.1f} GB free"))
+        checks.append(
+            Check("GPU", "ok", f"{gpu.name}: {gpu.vram / GB:.1f} GB, {gpu.free / GB:.1f} GB free")
+        )
     if not machine.gpus:
-        checks.append(Check("GPU", "ok", "none found (nvidia-smi, Apple GPU): writing runs on the CPU"))
+        checks.append(
+            Check("GPU", "ok", "none found (nvidia-smi, Apple GPU): writing runs on the CPU")
+        )
     ram = machine.ram / GB
     from lwz_cli.models.fit import plan  # lazy: lwz --help start-up
 
     fit = plan(machine, words=10_000)
     if fit.fits:
-        checks.append(Check("memory", "ok", f"{ram:.1f} GB RAM; LongWriter-Zero-32B plan: {fit.reason}"))
+        checks.append(
+            Check("memory", "ok", f"{ram:.1f} GB RAM; LongWriter-Zero-32B plan: {fit.reason}")
+        )
     else:
-        checks.append(Check("memory", "warn", f"{ram:.1f} GB RAM: LongWriter-Zero-32B does not fit "
-                            f"a 10,000-word job ({fit.reason})", fit.nearest or "use a smaller model"))
+        checks.append(
+            Check(
+                "memory",
+                "warn",
+                f"{ram:.1f} GB RAM: LongWriter-Zero-32B does not fit "
+                f"a 10,000-word job ({fit.reason})",
+                fit.nearest or "use a smaller model",
+            )
+        )
     return checks
 
 
@@ -74,19 +110,34 @@ def _disk() -> list[Check]:
     from lwz_cli.models.registry import hf_cache_dir  # lazy: lwz --help start-up
 
     checks = []
-    for label, where, want in (("disk (HF cache)", hf_cache_dir(), 20 * GB),
-                               ("disk (LWZ_HOME)", paths().data, 1 * GB)):
+    for label, where, want in (
+        ("disk (HF cache)", hf_cache_dir(), 20 * GB),
+        ("disk (LWZ_HOME)", paths().data, 1 * GB),
+    ):
         probe = where
         while not probe.exists() and probe != probe.parent:
             probe = probe.parent
         free = shutil.disk_usage(probe).free
         if free < 0.05 * GB:
-            checks.append(Check(label, "fail", f"{free / GB:.2f} GB free at {where}: checkpoints "
-                                "and downloads will fail", "free space on that disk"))
+            checks.append(
+                Check(
+                    label,
+                    "fail",
+                    f"{free / GB:.2f} GB free at {where}: checkpoints and downloads will fail",
+                    "free space on that disk",
+                )
+            )
         elif free < want:
-            checks.append(Check(label, "warn", f"{free / GB:.1f} GB free at {where}",
-                                "a LongWriter-Zero-32B Q4_K_M needs 19.9 GB" if want > GB else
-                                "free some space"))
+            checks.append(
+                Check(
+                    label,
+                    "warn",
+                    f"{free / GB:.1f} GB free at {where}",
+                    "a LongWriter-Zero-32B Q4_K_M needs 19.9 GB"
+                    if want > GB
+                    else "free some space",
+                )
+            )
         else:
             checks.append(Check(label, "ok", f"{free / GB:.1f} GB free at {where}"))
     return checks
@@ -106,21 +157,43 @@ def _models() -> list[Check]:
     paths += [(f"{repo}/{p.name}", p) for repo, p in cached_files()]
     for snapshot in sorted(hf_cache_dir().glob("models--*/snapshots/*/*.gguf")):
         if snapshot.is_symlink() and not snapshot.exists():
-            checks.append(Check(f"model {snapshot.name}", "fail", f"{snapshot} points to a missing file",
-                                "pull it again with `lwz models pull`, or `lwz models rm` it"))
+            checks.append(
+                Check(
+                    f"model {snapshot.name}",
+                    "fail",
+                    f"{snapshot} points to a missing file",
+                    "pull it again with `lwz models pull`, or `lwz models rm` it",
+                )
+            )
     for name, path in paths:
         try:
             info = read_gguf(path)
-            checks.append(Check(f"model {name}", "ok", f"{info.architecture}, "
-                                f"{path.stat().st_size / GB:.2f} GB, header readable"))
+            checks.append(
+                Check(
+                    f"model {name}",
+                    "ok",
+                    f"{info.architecture}, {path.stat().st_size / GB:.2f} GB, header readable",
+                )
+            )
         except UsageError as exc:
-            checks.append(Check(f"model {name}", "fail", exc.message,
-                                "pull it again with `lwz models pull`, or `lwz models rm` it"))
+            checks.append(
+                Check(
+                    f"model {name}",
+                    "fail",
+                    exc.message,
+                    "pull it again with `lwz models pull`, or `lwz models rm` it",
+                )
+            )
     for partial in sorted(hf_cache_dir().glob("models--*/blobs/*.incomplete")):
-        repo = partial.parent.parent.name[len("models--"):].replace("--", "/", 1)
-        checks.append(Check("download", "warn", f"unfinished download in {repo} "
-                            f"({partial.stat().st_size / GB:.2f} GB so far)",
-                            f"`lwz models pull {repo}:QUANT` resumes it"))
+        repo = partial.parent.parent.name[len("models--") :].replace("--", "/", 1)
+        checks.append(
+            Check(
+                "download",
+                "warn",
+                f"unfinished download in {repo} ({partial.stat().st_size / GB:.2f} GB so far)",
+                f"`lwz models pull {repo}:QUANT` resumes it",
+            )
+        )
     try:
         resolve_model(DEFAULT_MODEL)
         checks.append(Check("default model", "ok", "LongWriter-Zero-32B is downloaded"))
@@ -134,8 +207,11 @@ def _config_and_runs() -> list[Check]:
     try:
         values = load_file()
         shown = {k: ("(set)" if k == "api_key" else v) for k, v in values.items()}  # no secrets
-        detail = f"{config_path()}: " + (", ".join(f"{k}={v}" for k, v in shown.items())
-                                         if values else "no settings (built-in defaults)")
+        detail = f"{config_path()}: " + (
+            ", ".join(f"{k}={v}" for k, v in shown.items())
+            if values
+            else "no settings (built-in defaults)"
+        )
         checks.append(Check("config", "ok", detail))
     except UsageError as exc:
         checks.append(Check("config", "fail", exc.message, exc.hint or "fix or remove the file"))
@@ -143,9 +219,14 @@ def _config_and_runs() -> list[Check]:
 
     open_runs = [r for r in run_rows() if r["resume"]]
     if open_runs:
-        checks.append(Check("runs", "warn", f"{len(open_runs)} unfinished: " +
-                            "; ".join(r["resume"] for r in open_runs[:3]),
-                            "resume them, or `lwz runs rm`"))
+        checks.append(
+            Check(
+                "runs",
+                "warn",
+                f"{len(open_runs)} unfinished: " + "; ".join(r["resume"] for r in open_runs[:3]),
+                "resume them, or `lwz runs rm`",
+            )
+        )
     else:
         checks.append(Check("runs", "ok", "no unfinished runs"))
     return checks
@@ -178,8 +259,13 @@ def _endpoints() -> list[Check]:
             checks.append(Check(f"endpoint {url}", "warn", exc.message, exc.hint))
         else:
             ctx = f", context {info.n_ctx:,} tokens" if info.n_ctx else ""
-            checks.append(Check(f"endpoint {url}", "ok",
-                                f"reachable, serves {info.model or 'an unnamed model'}{ctx}"))
+            checks.append(
+                Check(
+                    f"endpoint {url}",
+                    "ok",
+                    f"reachable, serves {info.model or 'an unnamed model'}{ctx}",
+                )
+            )
     return checks
 
 
@@ -188,17 +274,26 @@ def doctor(json_mode: bool = typer.Option(False, "--json", help="JSON on stdout.
     from lwz_cli.models.hardware import probe  # lazy: lwz --help start-up
 
     machine = probe()
-    checks = (_engine(machine) + _hardware(machine) + _disk() + _models() + _config_and_runs()
-              + _endpoints())
+    checks = (
+        _engine(machine)
+        + _hardware(machine)
+        + _disk()
+        + _models()
+        + _config_and_runs()
+        + _endpoints()
+    )
     failed = any(c.status == "fail" for c in checks)
     if json_mode:
-        sys.stdout.write(json.dumps({"ok": not failed, "checks": [asdict(c) for c in checks]},
-                                    indent=2) + "\n")
+        sys.stdout.write(
+            json.dumps({"ok": not failed, "checks": [asdict(c) for c in checks]}, indent=2) + "\n"
+        )
     else:
         console = Console(highlight=False)
         style = {"ok": "green", "warn": "yellow", "fail": "bold red"}
         for c in checks:
-            console.print(f"[{style[c.status]}]{c.status:>4}[/] {c.name}: {c.detail}", soft_wrap=True)
+            console.print(
+                f"[{style[c.status]}]{c.status:>4}[/] {c.name}: {c.detail}", soft_wrap=True
+            )
             if c.fix and c.status != "ok":
                 console.print(f"      fix: {c.fix}", soft_wrap=True)
     if failed:

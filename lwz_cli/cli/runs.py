@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -13,8 +12,11 @@ from rich.table import Table
 
 from lwz_cli.errors import UsageError
 
-runs_app = typer.Typer(help="List unfinished and finished runs; remove them.",
-                       invoke_without_command=True, no_args_is_help=False)
+runs_app = typer.Typer(
+    help="List unfinished and finished runs; remove them.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
 
 
 @runs_app.callback()
@@ -40,16 +42,30 @@ def runs(
         table.add_column(column, overflow="fold")
     for row in rows:
         target = f" / {row['target_words']:,}" if row["target_words"] else ""
-        updated = time.strftime("%Y-%m-%d %H:%M", time.localtime(row["updated"])) if row["updated"] else "?"
-        style = {"done": "green", "interrupted": "yellow", "running": "cyan"}.get(row["status"], "red")
-        table.add_row(f"[{style}]{row['status']}[/]", f"{row['words']:,}{target}", row["model"] or "?",
-                      updated, row["output"] or row["id"], row["resume"] or "")
+        updated = (
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(row["updated"]))
+            if row["updated"]
+            else "?"
+        )
+        style = {"done": "green", "interrupted": "yellow", "running": "cyan"}.get(
+            row["status"], "red"
+        )
+        table.add_row(
+            f"[{style}]{row['status']}[/]",
+            f"{row['words']:,}{target}",
+            row["model"] or "?",
+            updated,
+            row["output"] or row["id"],
+            row["resume"] or "",
+        )
     Console(soft_wrap=False).print(table)
 
 
 @runs_app.command("rm")
 def rm(
-    targets: Optional[list[str]] = typer.Argument(None, metavar="PATH|ID...", help="Runs to remove, by document path or run id."),
+    targets: list[str] | None = typer.Argument(
+        None, metavar="PATH|ID...", help="Runs to remove, by document path or run id."
+    ),
     finished: bool = typer.Option(False, "--finished", help="Remove every finished run."),
 ) -> None:
     """Remove runs (their journal and KV snapshots; documents are left alone)."""
@@ -57,8 +73,9 @@ def rm(
     from lwz_cli.runstate import RunStatus  # lazy: lwz --help start-up
 
     if not targets and not finished:
-        raise UsageError("name the runs to remove, or pass --finished",
-                         hint="`lwz runs` lists them")
+        raise UsageError(
+            "name the runs to remove, or pass --finished", hint="`lwz runs` lists them"
+        )
     chosen = []
     for target in targets or []:
         journal = Journal.find(target)
@@ -70,8 +87,9 @@ def rm(
     freed = 0
     for journal in chosen:
         if journal.is_live():
-            raise UsageError(f"run {journal.dir.name} is being written right now",
-                             hint="stop that lwz first")
+            raise UsageError(
+                f"run {journal.dir.name} is being written right now", hint="stop that lwz first"
+            )
         freed += sum(p.stat().st_size for p in journal.dir.rglob("*") if p.is_file())
         journal.remove()
         sys.stderr.write(f"lwz: removed run {journal.dir.name}\n")

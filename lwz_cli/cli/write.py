@@ -6,7 +6,7 @@ import json
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -21,8 +21,10 @@ from lwz_cli.interrupt import interrupt_sets
 def read_prompt(prompt: str) -> str:
     if prompt == "-":
         if sys.stdin is None:
-            raise UsageError("PROMPT is '-' but there is no standard input",
-                             hint="pipe the request in, or pass it as an argument")
+            raise UsageError(
+                "PROMPT is '-' but there is no standard input",
+                hint="pipe the request in, or pass it as an argument",
+            )
         return sys.stdin.read()
     return prompt
 
@@ -42,29 +44,100 @@ def make_view(json_mode: bool, quiet: bool):
 
 
 def write(
-    prompt: Annotated[str, typer.Argument(metavar="PROMPT", help="What to write, e.g. \"a 3000-word guide to tea\"; '-' reads stdin.")],
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", metavar="PATH", help="Write the document here (atomically); PATH.partial holds the finished sections meanwhile. Default: stdout.")] = None,
+    prompt: Annotated[
+        str,
+        typer.Argument(
+            metavar="PROMPT",
+            help="What to write, e.g. \"a 3000-word guide to tea\"; '-' reads stdin.",
+        ),
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o",
+            "--output",
+            metavar="PATH",
+            help="Write the document here (atomically); PATH.partial holds the finished sections meanwhile. Default: stdout.",
+        ),
+    ] = None,
     model: opt.Model = None,
-    words: Annotated[Optional[int], opt.words("Target length in words (字 for Chinese); overrides the length stated in the request.")] = None,
+    words: Annotated[
+        int | None,
+        opt.words(
+            "Target length in words (字 for Chinese); overrides the length stated in the request."
+        ),
+    ] = None,
     strategy: opt.StrategyName = default("strategy"),
-    max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", envvar=env_name("max_tokens"), metavar="N", help="Stop after this many generated tokens (default: what the context allows).")] = None,
+    max_tokens: Annotated[
+        int | None,
+        typer.Option(
+            "--max-tokens",
+            envvar=env_name("max_tokens"),
+            metavar="N",
+            help="Stop after this many generated tokens (default: what the context allows).",
+        ),
+    ] = None,
     temperature: opt.Temperature = default("temperature"),
     top_p: opt.TopP = default("top_p"),
     seed: opt.Seed = None,
-    ctx: Annotated[Optional[int], opt.ctx("Context size in tokens (rounded up to a multiple of 256). Default: sized to prompt + target.")] = None,
+    ctx: Annotated[
+        int | None,
+        opt.ctx(
+            "Context size in tokens (rounded up to a multiple of 256). Default: sized to prompt + target."
+        ),
+    ] = None,
     threads: opt.Threads = None,
-    gpu_layers: Annotated[Optional[int], opt.gpu_layers("Layers to offload to the GPU (-1: all). Default: the fit plan's (see `lwz fit`).")] = None,
-    kv_type: Annotated[Optional[str], opt.kv_type("KV cache type (quantized types turn flash attention on). Default: the fit plan's.")] = None,
-    no_pull: Annotated[bool, typer.Option("--no-pull", help="Never download: if the model is not here, exit 2 naming the pull command.")] = False,
-    restart: Annotated[bool, typer.Option("--restart", help="Discard an unfinished run for -o PATH and start again (default: resume it).")] = False,
-    kv_snapshot: Annotated[bool, opt.kv_snapshot("Save llama.cpp KV-cache snapshots at checkpoints so a resume skips re-reading the text.")] = default("kv_snapshot"),
+    gpu_layers: Annotated[
+        int | None,
+        opt.gpu_layers(
+            "Layers to offload to the GPU (-1: all). Default: the fit plan's (see `lwz fit`)."
+        ),
+    ] = None,
+    kv_type: Annotated[
+        str | None,
+        opt.kv_type(
+            "KV cache type (quantized types turn flash attention on). Default: the fit plan's."
+        ),
+    ] = None,
+    no_pull: Annotated[
+        bool,
+        typer.Option(
+            "--no-pull",
+            help="Never download: if the model is not here, exit 2 naming the pull command.",
+        ),
+    ] = False,
+    restart: Annotated[
+        bool,
+        typer.Option(
+            "--restart",
+            help="Discard an unfinished run for -o PATH and start again (default: resume it).",
+        ),
+    ] = False,
+    kv_snapshot: Annotated[
+        bool,
+        opt.kv_snapshot(
+            "Save llama.cpp KV-cache snapshots at checkpoints so a resume skips re-reading the text."
+        ),
+    ] = default("kv_snapshot"),
     snapshot_max_gb: opt.SnapshotMaxGb = default("snapshot_max_gb"),
     json_mode: opt.JsonMode = False,
     quiet: opt.Quiet = False,
     verbose: opt.Verbose = False,
-    endpoint: Annotated[opt.Endpoints, opt.endpoint("Generate on an OpenAI-compatible server (/v1/completions: llama-server, vLLM, ...) instead of in-process; repeatable: the first reachable one is used, the next ones take over if it keeps failing.")] = None,
-    api_key: Annotated[Optional[str], opt.api_key("Bearer key for --endpoint (never stored in the run's journal).")] = None,
-    endpoint_model: Annotated[Optional[str], opt.endpoint_model("The model name to ask --endpoint for (default: the first one its /v1/models lists).")] = None,
+    endpoint: Annotated[
+        opt.Endpoints,
+        opt.endpoint(
+            "Generate on an OpenAI-compatible server (/v1/completions: llama-server, vLLM, ...) instead of in-process; repeatable: the first reachable one is used, the next ones take over if it keeps failing."
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None, opt.api_key("Bearer key for --endpoint (never stored in the run's journal).")
+    ] = None,
+    endpoint_model: Annotated[
+        str | None,
+        opt.endpoint_model(
+            "The model name to ask --endpoint for (default: the first one its /v1/models lists)."
+        ),
+    ] = None,
 ) -> None:
     """Write a document from a request, watching the model think and write."""
     from lwz_cli.writing.session import WriteRequest  # lazy: lwz --help start-up
@@ -72,12 +145,23 @@ def write(
     def job():
         check_engine_flags(temperature=temperature, top_p=top_p, kv_type=kv_type)
         request = WriteRequest(
-            prompt=read_prompt(prompt), model=model, output=output, words=words,
-            max_tokens=max_tokens, ctx=ctx, threads=threads, gpu_layers=gpu_layers, kv_type=kv_type,
-            verbose=verbose, kv_snapshot=kv_snapshot, snapshot_budget_gb=snapshot_max_gb,
+            prompt=read_prompt(prompt),
+            model=model,
+            output=output,
+            words=words,
+            max_tokens=max_tokens,
+            ctx=ctx,
+            threads=threads,
+            gpu_layers=gpu_layers,
+            kv_type=kv_type,
+            verbose=verbose,
+            kv_snapshot=kv_snapshot,
+            snapshot_budget_gb=snapshot_max_gb,
             strategy=strategy,
             sampling=Sampling(temperature=temperature, top_p=top_p, seed=seed),
-            endpoints=tuple(endpoint or ()), endpoint_model=endpoint_model, api_key=api_key,
+            endpoints=tuple(endpoint or ()),
+            endpoint_model=endpoint_model,
+            api_key=api_key,
         )
         prepared = prepare_pulling(request, no_pull=no_pull, json_mode=json_mode, quiet=quiet)
         return open_run(prepared, restart=restart, interactive=_interactive(json_mode))
@@ -88,13 +172,17 @@ def write(
 def check_engine_flags(*, temperature: float, top_p: float, kv_type: str | None = None) -> None:
     """The sampling and KV flags `write`, `chat` and `batch` share."""
     if not 0 <= temperature <= 5:
-        raise UsageError(f"--temperature {temperature} is out of range",
-                         hint=f"use 0 to 5 ({default('temperature'):g} is the model card's)")
+        raise UsageError(
+            f"--temperature {temperature} is out of range",
+            hint=f"use 0 to 5 ({default('temperature'):g} is the model card's)",
+        )
     if not 0 < top_p <= 1:
         raise UsageError(f"--top-p {top_p} is out of range", hint="use a value in (0, 1]")
     if kv_type is not None and kv_type not in opt.KV_TYPES:
-        raise UsageError(f"--kv-type {kv_type} is not one of {', '.join(opt.KV_TYPES)}",
-                         hint="q8_0 halves the KV cache with little loss")
+        raise UsageError(
+            f"--kv-type {kv_type} is not one of {', '.join(opt.KV_TYPES)}",
+            hint="q8_0 halves the KV cache with little loss",
+        )
 
 
 def prepare_pulling(request, *, no_pull: bool, json_mode: bool, quiet: bool):
@@ -106,20 +194,26 @@ def prepare_pulling(request, *, no_pull: bool, json_mode: bool, quiet: bool):
         return prepare(request)
     except ModelNotDownloaded as missing:
         if no_pull:
-            raise UsageError(missing.message, hint=f"run `lwz models pull {missing.spec}` first "
-                             "(or drop --no-pull)") from None
+            raise UsageError(
+                missing.message,
+                hint=f"run `lwz models pull {missing.spec}` first (or drop --no-pull)",
+            ) from None
         from lwz_cli.models.pull import plan_files  # lazy: lwz --help start-up
         from lwz_cli.models.registry import DEFAULT_MODEL
 
         quant = default_quant() if missing.spec.lower() == DEFAULT_MODEL else None
         files = plan_files(missing.spec, quant=quant)
         size = sum(f.size for f in files)
-        if _interactive(json_mode):
-            if not typer.confirm(f"lwz: {missing.message}. Download {files[0].filename} "
-                                 f"({size / 1e9:.1f} GB) from {files[0].repo_id}?",
-                                 default=True, err=True):
-                raise UsageError("no model to write with",
-                                 hint=f"`lwz models pull {missing.spec}`, or --model PATH") from None
+        if _interactive(json_mode) and not typer.confirm(
+            f"lwz: {missing.message}. Download {files[0].filename} "
+            f"({size / 1e9:.1f} GB) from {files[0].repo_id}?",
+            default=True,
+            err=True,
+        ):
+            raise UsageError(
+                "no model to write with",
+                hint=f"`lwz models pull {missing.spec}`, or --model PATH",
+            ) from None
         pull_model(missing.spec, quant=quant, json_mode=False, quiet=quiet or json_mode)
         return prepare(request)
 
@@ -134,8 +228,11 @@ def open_run(prepared, *, restart: bool, interactive: bool):
     from lwz_cli.writing.resume import open_run as open_or_resume  # lazy: lwz --help start-up
 
     def ask(words: int) -> bool:
-        return typer.confirm(f"lwz: {prepared.request.output} has an unfinished run ({words} words). "
-                             "Resume it?", default=True, err=True)
+        return typer.confirm(
+            f"lwz: {prepared.request.output} has an unfinished run ({words} words). Resume it?",
+            default=True,
+            err=True,
+        )
 
     return open_or_resume(prepared, restart=restart, confirm=ask if interactive else None)
 
@@ -156,8 +253,9 @@ def run_job(job, *, json_mode: bool, quiet: bool) -> None:
         cancel = threading.Event()
         try:
             with interrupt_sets(cancel):
-                result = write_document(prepared, view, cancel=cancel, journal=journal,
-                                        checkpoint=checkpoint)
+                result = write_document(
+                    prepared, view, cancel=cancel, journal=journal, checkpoint=checkpoint
+                )
         finally:
             view.close()
     except LwzError as exc:

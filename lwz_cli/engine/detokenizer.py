@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import codecs
 import ctypes
-from typing import Callable
+from collections.abc import Callable
 
 
 class IncrementalDetokenizer:

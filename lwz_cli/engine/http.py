@@ -31,6 +31,7 @@ overflow, bad key) is not retried: `EndpointRejected`, with the server's message
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import math
@@ -38,8 +39,9 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generator, Iterator, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from lwz_cli.engine.protocol import GenerationStats, Piece, Sampling, WarningCallback
@@ -94,8 +96,10 @@ def normalize_url(url: str) -> str:
         url = "http://" + url
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"--endpoint {url!r} is not an http(s) URL",
-                         hint="for example --endpoint http://127.0.0.1:8080")
+        raise UsageError(
+            f"--endpoint {url!r} is not an http(s) URL",
+            hint="for example --endpoint http://127.0.0.1:8080",
+        )
     url = url.rstrip("/")
     for suffix in ("/v1/completions", "/v1"):
         if url.endswith(suffix):
@@ -197,8 +201,9 @@ def _error_message(body: bytes) -> str:
     return " ".join(text.split())[:300]
 
 
-def get_json(url: str, path: str, *, api_key: str | None = None,
-             timeout: float = PROBE_TIMEOUT) -> Any:
+def get_json(
+    url: str, path: str, *, api_key: str | None = None, timeout: float = PROBE_TIMEOUT
+) -> Any:
     """GET a JSON document; raises OSError/http.client errors, or EndpointRejected."""
     conn, base = _connection(url, timeout)
     try:
@@ -206,8 +211,11 @@ def get_json(url: str, path: str, *, api_key: str | None = None,
         resp = conn.getresponse()
         body = resp.read()
         if resp.status >= 400:
-            raise EndpointRejected(f"{url}{path} answered {resp.status}: {_error_message(body)}",
-                                   url=url, status=resp.status)
+            raise EndpointRejected(
+                f"{url}{path} answered {resp.status}: {_error_message(body)}",
+                url=url,
+                status=resp.status,
+            )
         return json.loads(body.decode("utf-8"))
     finally:
         conn.close()
@@ -222,13 +230,19 @@ def probe(url: str, *, api_key: str | None = None, timeout: float = PROBE_TIMEOU
         listing = get_json(url, "/v1/models", api_key=api_key, timeout=timeout)
     except EndpointRejected as exc:
         if exc.status in (401, 403):
-            raise EndpointRejected(f"the endpoint {url} refused the API key ({exc.status})",
-                                   url=url, status=exc.status,
-                                   hint="pass --api-key or set LWZ_API_KEY") from None
+            raise EndpointRejected(
+                f"the endpoint {url} refused the API key ({exc.status})",
+                url=url,
+                status=exc.status,
+                hint="pass --api-key or set LWZ_API_KEY",
+            ) from None
         raise
     except (OSError, http.client.HTTPException, ValueError) as exc:
-        raise EndpointUnreachable(f"the endpoint {url} is not reachable ({_describe(exc)})",
-                                  url=url, hint="start the server, or check --endpoint") from None
+        raise EndpointUnreachable(
+            f"the endpoint {url} is not reachable ({_describe(exc)})",
+            url=url,
+            hint="start the server, or check --endpoint",
+        ) from None
     info = EndpointInfo(url, server="openai-compatible")
     for entry in (listing or {}).get("data") or []:
         if isinstance(entry, dict) and entry.get("id"):
@@ -239,8 +253,9 @@ def probe(url: str, *, api_key: str | None = None, timeout: float = PROBE_TIMEOU
     if info.n_ctx is None:
         try:
             props = get_json(url, "/props", api_key=api_key, timeout=timeout)
-            n_ctx = (props.get("default_generation_settings") or {}).get("n_ctx") \
-                or props.get("n_ctx")
+            n_ctx = (props.get("default_generation_settings") or {}).get("n_ctx") or props.get(
+                "n_ctx"
+            )
             if n_ctx:
                 info.n_ctx = int(n_ctx)
                 info.server = "llama-server"
@@ -249,8 +264,9 @@ def probe(url: str, *, api_key: str | None = None, timeout: float = PROBE_TIMEOU
     return info
 
 
-def first_reachable(urls: Sequence[str], *, api_key: str | None = None,
-                    timeout: float = PROBE_TIMEOUT) -> tuple[EndpointInfo, list[str]]:
+def first_reachable(
+    urls: Sequence[str], *, api_key: str | None = None, timeout: float = PROBE_TIMEOUT
+) -> tuple[EndpointInfo, list[str]]:
     """The first endpoint that answers, and a warning for each one that did not.
     Raises the last failure when none answers (a refused key is raised at once)."""
     warnings: list[str] = []
@@ -264,8 +280,11 @@ def first_reachable(urls: Sequence[str], *, api_key: str | None = None,
     if last is None:
         raise UsageError("no --endpoint given")
     if len(urls) > 1:
-        raise EndpointUnreachable(f"none of the {len(urls)} endpoints is reachable "
-                                  f"({', '.join(urls)})", url=last.url, hint=last.hint)
+        raise EndpointUnreachable(
+            f"none of the {len(urls)} endpoints is reachable ({', '.join(urls)})",
+            url=last.url,
+            hint=last.hint,
+        )
     raise last
 
 
@@ -342,24 +361,37 @@ class HttpEngine:
     `on_warning`) and the job goes on at the next one.
     """
 
-    def __init__(self, url: str, *, model: str | None = None, api_key: str | None = None,
-                 n_ctx: int = 8192, n_ctx_train: int | None = None, ctx_known: bool = False,
-                 retries: int | None = None, backoff: float | None = None,
-                 timeout: float | None = None, connect_timeout: float = CONNECT_TIMEOUT,
-                 fallbacks: Sequence[str] = (),
-                 on_warning: WarningCallback | None = None):
+    def __init__(
+        self,
+        url: str,
+        *,
+        model: str | None = None,
+        api_key: str | None = None,
+        n_ctx: int = 8192,
+        n_ctx_train: int | None = None,
+        ctx_known: bool = False,
+        retries: int | None = None,
+        backoff: float | None = None,
+        timeout: float | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        fallbacks: Sequence[str] = (),
+        on_warning: WarningCallback | None = None,
+    ):
         self.url = normalize_url(url)
         self.model = model
         self._api_key = api_key
         self.n_ctx = n_ctx
         self.n_ctx_train = n_ctx_train or n_ctx
         self.ctx_known = ctx_known  # n_ctx is the server's own: cap max_tokens to fit it
-        self.retries = (env_int("LWZ_ENDPOINT_RETRIES", DEFAULT_RETRIES)
-                        if retries is None else retries)
-        self.backoff = (env_float("LWZ_ENDPOINT_BACKOFF", DEFAULT_BACKOFF)
-                        if backoff is None else backoff)
-        self.timeout = (env_float("LWZ_ENDPOINT_TIMEOUT", DEFAULT_TIMEOUT)
-                        if timeout is None else timeout)
+        self.retries = (
+            env_int("LWZ_ENDPOINT_RETRIES", DEFAULT_RETRIES) if retries is None else retries
+        )
+        self.backoff = (
+            env_float("LWZ_ENDPOINT_BACKOFF", DEFAULT_BACKOFF) if backoff is None else backoff
+        )
+        self.timeout = (
+            env_float("LWZ_ENDPOINT_TIMEOUT", DEFAULT_TIMEOUT) if timeout is None else timeout
+        )
         self.connect_timeout = connect_timeout
         self.fallbacks = [normalize_url(u) for u in fallbacks]
         self.on_warning = on_warning
@@ -427,13 +459,23 @@ class HttpEngine:
 
     # -- requests -----------------------------------------------------------------------
 
-    def _body(self, prompt: str, max_tokens: int, stop: Sequence[str], sampling: Sampling,
-              ignore_eos: bool) -> bytes:
+    def _body(
+        self,
+        prompt: str,
+        max_tokens: int,
+        stop: Sequence[str],
+        sampling: Sampling,
+        ignore_eos: bool,
+    ) -> bytes:
         body: dict[str, Any] = {
-            "prompt": prompt, "max_tokens": max_tokens, "stream": True,
+            "prompt": prompt,
+            "max_tokens": max_tokens,
+            "stream": True,
             "stream_options": {"include_usage": True},
-            "temperature": sampling.temperature, "top_p": sampling.top_p,
-            "top_k": sampling.top_k, "min_p": sampling.min_p,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "top_k": sampling.top_k,
+            "min_p": sampling.min_p,
             "repeat_penalty": sampling.repeat_penalty,  # llama.cpp servers
             "repetition_penalty": sampling.repeat_penalty,  # vLLM, SGLang
             "cache_prompt": True,  # llama-server: reuse the KV prefix
@@ -474,24 +516,30 @@ class HttpEngine:
         if resp.status in RETRYABLE_STATUS:
             raise _Retry(f"HTTP {resp.status}: {detail}")
         if resp.status in (401, 403):
-            raise EndpointRejected(f"the endpoint {self.url} refused the request "
-                                   f"({resp.status}: {detail})", url=self.url,
-                                   status=resp.status, hint="pass --api-key or set LWZ_API_KEY")
-        hint = ("check --endpoint-model (`curl URL/v1/models` lists the served names)"
-                if resp.status == 404 or "model" in detail.lower() else
-                "shorten the request, lower --max-tokens or --words, or give the server a "
-                "larger context")
-        raise EndpointRejected(f"the endpoint {self.url} rejected the request "
-                               f"({resp.status}: {detail})", url=self.url, status=resp.status,
-                               hint=hint)
+            raise EndpointRejected(
+                f"the endpoint {self.url} refused the request ({resp.status}: {detail})",
+                url=self.url,
+                status=resp.status,
+                hint="pass --api-key or set LWZ_API_KEY",
+            )
+        hint = (
+            "check --endpoint-model (`curl URL/v1/models` lists the served names)"
+            if resp.status == 404 or "model" in detail.lower()
+            else "shorten the request, lower --max-tokens or --words, or give the server a "
+            "larger context"
+        )
+        raise EndpointRejected(
+            f"the endpoint {self.url} rejected the request ({resp.status}: {detail})",
+            url=self.url,
+            status=resp.status,
+            hint=hint,
+        )
 
     def _close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            try:
+            with contextlib.suppress(OSError):
                 conn.close()
-            except OSError:
-                pass
 
     def _warn(self, message: str) -> None:
         if self.on_warning is not None:
@@ -524,7 +572,9 @@ class HttpEngine:
             if room <= 0:
                 raise RuntimeFailure(
                     f"the prompt is about {stats.prompt_tokens} tokens but the endpoint's "
-                    f"context holds {self.n_ctx}", hint="shorten the request")
+                    f"context holds {self.n_ctx}",
+                    hint="shorten the request",
+                )
             max_tokens = min(max_tokens, room)
         stops = StopMatcher(stop)
         received: list[str] = []  # every chunk's text, in order (what the model wrote)
@@ -564,8 +614,10 @@ class HttpEngine:
                             detail = err.get("message") if isinstance(err, dict) else str(err)
                             raise EndpointRejected(
                                 f"the endpoint {self.url} failed the request: {detail}",
-                                url=self.url, status=0,
-                                hint="shorten the request, or check the server's log")
+                                url=self.url,
+                                status=0,
+                                hint="shorten the request, or check the server's log",
+                            )
                         if isinstance(event.get("usage"), dict):
                             request_usage = event["usage"]
                         timings = event.get("timings")  # llama-server: exact prefill count
@@ -603,8 +655,11 @@ class HttpEngine:
                         break
                     if finish is None:
                         # no finish_reason: the stream broke (server gone, proxy cut it)
-                        raise _Retry("the stream ended early" if got_text else
-                                     "the server closed the stream without an answer")
+                        raise _Retry(
+                            "the stream ended early"
+                            if got_text
+                            else "the server closed the stream without an answer"
+                        )
                     # a finish_reason chunk may precede the usage chunk: drain to [DONE]
                     done = True
                     reason = {"length": "length", "stop": "stop", "eos": "eos"}.get(finish, "stop")
@@ -615,11 +670,14 @@ class HttpEngine:
                         evaluated += _evaluated(request_usage, estimate)
                     else:
                         evaluated += estimate
-                    if request_usage is not None and \
-                            request_usage.get("completion_tokens") is not None:
+                    if (
+                        request_usage is not None
+                        and request_usage.get("completion_tokens") is not None
+                    ):
                         usage_seen = True
                         usage_completion = (usage_completion or 0) + int(
-                            request_usage["completion_tokens"])
+                            request_usage["completion_tokens"]
+                        )
                 except _Retry as exc:
                     self._close()
                     failures += 1
@@ -631,14 +689,18 @@ class HttpEngine:
                                 f"time{'s' if failures != 1 else ''} in a row ({exc})",
                                 url=self.url,
                                 hint="the server took the request but sent nothing: see its log "
-                                     "(llama-cpp-python's server does this when the prompt is "
-                                     "longer than its context: pass --ctx with its n_ctx)"
-                                if silent else "check the server") from None
+                                "(llama-cpp-python's server does this when the prompt is "
+                                "longer than its context: pass --ctx with its n_ctx)"
+                                if silent
+                                else "check the server",
+                            ) from None
                         failures = 0
                         continue
-                    self._warn(f"the endpoint {self.url} failed ({exc}); retrying in "
-                               f"{self.backoff * 2 ** (failures - 1):g} s "
-                               f"({failures}/{self.retries})")
+                    self._warn(
+                        f"the endpoint {self.url} failed ({exc}); retrying in "
+                        f"{self.backoff * 2 ** (failures - 1):g} s "
+                        f"({failures}/{self.retries})"
+                    )
                     if not self._wait(failures, cancel):
                         reason = "cancelled"
                         break
@@ -675,8 +737,9 @@ class HttpEngine:
             except EndpointError as exc:
                 self._warn(f"{exc.message}; skipped")
                 continue
-            self._warn(f"the endpoint {self.url} keeps failing ({why}); dropped it, "
-                       f"continuing at {nxt}")
+            self._warn(
+                f"the endpoint {self.url} keeps failing ({why}); dropped it, continuing at {nxt}"
+            )
             self.url = nxt
             return True
         return False

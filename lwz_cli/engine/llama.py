@@ -13,7 +13,7 @@ import os
 import sys
 import threading
 import time
-from typing import Generator, Sequence
+from collections.abc import Generator, Sequence
 
 from lwz_cli.engine.detokenizer import IncrementalDetokenizer, llama_token_bytes
 from lwz_cli.engine.protocol import GenerationStats, Piece, Sampling, WarningCallback
@@ -156,18 +156,18 @@ class LlamaEngine:
         on_warning: WarningCallback | None = None,
     ):
         llama_cpp = _llama_cpp()
-        kwargs = dict(
-            model_path=model_path,
-            n_ctx=n_ctx,
-            n_batch=min(n_batch, n_ctx),
-            n_threads=n_threads,
-            n_threads_batch=n_threads,
-            n_gpu_layers=n_gpu_layers,
-            flash_attn=flash_attn,
-            use_mmap=use_mmap,
-            use_mlock=use_mlock,
-            verbose=verbose,
-        )
+        kwargs = {
+            "model_path": model_path,
+            "n_ctx": n_ctx,
+            "n_batch": min(n_batch, n_ctx),
+            "n_threads": n_threads,
+            "n_threads_batch": n_threads,
+            "n_gpu_layers": n_gpu_layers,
+            "flash_attn": flash_attn,
+            "use_mmap": use_mmap,
+            "use_mlock": use_mlock,
+            "verbose": verbose,
+        }
         if type_k is not None:
             kwargs["type_k"] = type_k
         if type_v is not None:
@@ -229,7 +229,7 @@ class LlamaEngine:
         ids = self.llm.input_ids
         limit = min(held, len(tokens))
         same = 0
-        for a, b in zip(ids[:limit].tolist(), tokens[:limit]):
+        for a, b in zip(ids[:limit].tolist(), tokens[:limit], strict=True):
             if a != b:
                 break
             same += 1
@@ -348,7 +348,8 @@ class LlamaEngine:
         self.llm.reset()
         self.llm._ctx.kv_cache_clear()
         read = llama_cpp.llama_state_seq_load_file(
-            self.llm._ctx.ctx, path.encode(), 0, ids, capacity, ctypes.byref(count))
+            self.llm._ctx.ctx, path.encode(), 0, ids, capacity, ctypes.byref(count)
+        )
         n = int(count.value)
         if not read or n == 0 or n > len(expected) or list(ids[:n]) != list(expected[:n]):
             self.llm._ctx.kv_cache_clear()

@@ -7,7 +7,7 @@ length of the stop strings, never on the text generated so far.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 class StopMatcher:

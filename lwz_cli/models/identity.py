@@ -25,12 +25,20 @@ class ModelIdentity:
 
     @classmethod
     def local(cls, model: ResolvedModel, info: GGUFInfo) -> ModelIdentity:
-        return cls(spec=model.spec, name=info.name, path=model.path, alias=model.alias,
-                   repo_id=model.repo_id, info=info, context_length=info.context_length)
+        return cls(
+            spec=model.spec,
+            name=info.name,
+            path=model.path,
+            alias=model.alias,
+            repo_id=model.repo_id,
+            info=info,
+            context_length=info.context_length,
+        )
 
     @classmethod
-    def served(cls, name: str, *, spec: str | None = None,
-               context_length: int | None = None) -> ModelIdentity:
+    def served(
+        cls, name: str, *, spec: str | None = None, context_length: int | None = None
+    ) -> ModelIdentity:
         return cls(spec=spec or name, name=name, context_length=context_length)
 
     @property

@@ -11,8 +11,9 @@ import shlex
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TextIO
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.history import FileHistory, InMemoryHistory
@@ -43,9 +44,17 @@ def _key_bindings() -> KeyBindings:
 
 
 class ChatApp:
-    def __init__(self, session: DraftingSession, *, view_factory: ViewFactory,
-                 out: TextIO | None = None, history: Path | None = None,
-                 pt_input=None, pt_output=None, confirm: Callable[[str], bool] | None = None):
+    def __init__(
+        self,
+        session: DraftingSession,
+        *,
+        view_factory: ViewFactory,
+        out: TextIO | None = None,
+        history: Path | None = None,
+        pt_input=None,
+        pt_output=None,
+        confirm: Callable[[str], bool] | None = None,
+    ):
         self.session = session
         self.view_factory = view_factory
         self.out = out or sys.stderr
@@ -55,8 +64,12 @@ class ChatApp:
         self.prompt: PromptSession[str] = PromptSession(
             history=FileHistory(str(history)) if history is not None else InMemoryHistory(),
             completer=commands.ChatCompleter(self._section_choices, self._model_choices),
-            complete_while_typing=False, key_bindings=_key_bindings(),
-            bottom_toolbar=self.toolbar, input=pt_input, output=pt_output)
+            complete_while_typing=False,
+            key_bindings=_key_bindings(),
+            bottom_toolbar=self.toolbar,
+            input=pt_input,
+            output=pt_output,
+        )
         self.running = True
 
     # -- screen ----------------------------------------------------------------------
@@ -116,8 +129,10 @@ class ChatApp:
             if s.journal.manifest.status == RunStatus.DONE:
                 self.say(f"{where} is saved ({s.words:,} words); `lwz chat {where}` edits it again")
             else:
-                self.say(f"the draft ({s.words:,} words) is kept: `lwz chat {where}` or "
-                         f"`lwz resume {where}` goes on with it")
+                self.say(
+                    f"the draft ({s.words:,} words) is kept: `lwz chat {where}` or "
+                    f"`lwz resume {where}` goes on with it"
+                )
         s.close()
 
     def handle(self, line: str) -> None:
@@ -131,16 +146,21 @@ class ChatApp:
             else:
                 getattr(self, f"do_{parsed.name}")(parsed.args)
         except Interrupted as exc:
-            self.say(f"lwz: {exc.message}; /continue goes on" if "section" not in exc.message
-                     else f"lwz: {exc.message}")
+            self.say(
+                f"lwz: {exc.message}; /continue goes on"
+                if "section" not in exc.message
+                else f"lwz: {exc.message}"
+            )
         except LwzError as exc:
             self.say(f"lwz: error: {exc}")
         except KeyboardInterrupt:  # a second Ctrl-C: the last checkpoint stands
             self.say("lwz: interrupted; the draft is as last saved")
         except OSError as exc:
             where = f" {exc.filename}" if exc.filename else ""
-            self.say(f"lwz: error: cannot write{where}: {exc.strerror or exc}; free space or "
-                     "fix the folder, then try again")
+            self.say(
+                f"lwz: error: cannot write{where}: {exc.strerror or exc}; free space or "
+                "fix the folder, then try again"
+            )
 
     def _plain(self, text: str) -> None:
         if self.session.has_draft:
@@ -171,7 +191,7 @@ class ChatApp:
 
     def do_write(self, args: str) -> None:
         if not args:
-            raise UsageError("/write needs a request", hint='e.g. /write a 2000-word guide to tea')
+            raise UsageError("/write needs a request", hint="e.g. /write a 2000-word guide to tea")
         replace = False
         if self.session.existing_draft() is not None:
             if not self.confirm(f"replace the draft in {self.session.output}?"):
@@ -185,8 +205,10 @@ class ChatApp:
         if args == "edit":
             self._edit_plan()
         elif args:
-            raise UsageError(f"/plan takes no argument but 'edit', not {args!r}",
-                             hint="/plan shows the outline; /plan edit edits it")
+            raise UsageError(
+                f"/plan takes no argument but 'edit', not {args!r}",
+                hint="/plan shows the outline; /plan edit edits it",
+            )
         else:
             self.say(self.session.plan_text())
 
@@ -198,8 +220,10 @@ class ChatApp:
             try:
                 code = subprocess.call([*shlex.split(editor), str(path)])
             except OSError as exc:
-                raise UsageError(f"cannot start the editor {editor!r}: {exc.strerror}",
-                                 hint="set EDITOR to your editor, e.g. EDITOR=nano") from None
+                raise UsageError(
+                    f"cannot start the editor {editor!r}: {exc.strerror}",
+                    hint="set EDITOR to your editor, e.g. EDITOR=nano",
+                ) from None
             if code != 0:
                 raise UsageError(f"the editor exited with status {code}; the outline is unchanged")
             text = path.read_text(encoding="utf-8")
@@ -218,9 +242,11 @@ class ChatApp:
             self.say(self.session.document() or "(nothing written yet)")
 
     def do_redo(self, args: str) -> None:
-        head, notes = (args.split(None, 1) + [""])[:2]
+        head, notes = [*args.split(None, 1), ""][:2]
         if not head:
-            raise UsageError("/redo needs a section number", hint=f"usage: {commands.usage('redo')}")
+            raise UsageError(
+                "/redo needs a section number", hint=f"usage: {commands.usage('redo')}"
+            )
         number = commands.int_arg(head, "the section number", commands.usage("redo"))
         self.session.written_index(number)
         self._generate(lambda emit: self.session.redo(number, emit, notes=notes.strip() or None))
@@ -228,8 +254,10 @@ class ChatApp:
     def do_expand(self, args: str) -> None:
         parts = args.split()
         if len(parts) != 2:
-            raise UsageError("/expand needs a section number and a length",
-                             hint=f"usage: {commands.usage('expand')}, e.g. /expand 2 800")
+            raise UsageError(
+                "/expand needs a section number and a length",
+                hint=f"usage: {commands.usage('expand')}, e.g. /expand 2 800",
+            )
         number = commands.int_arg(parts[0], "the section number", commands.usage("expand"))
         words = commands.int_arg(parts[1], "WORDS", commands.usage("expand"))
         self._generate(lambda emit: self.session.expand(number, words, emit))
@@ -258,8 +286,14 @@ class ChatApp:
             self.say(f"model: {self.session.model_name}")
             return
         name = self.session.set_model(args)
-        self.say(f"model: {name}" + ("" if not self.session.has_draft else
-                                     " (the draft's next sections are written with it)"))
+        self.say(
+            f"model: {name}"
+            + (
+                ""
+                if not self.session.has_draft
+                else " (the draft's next sections are written with it)"
+            )
+        )
 
     def do_undo(self, args: str) -> None:
         self.session.need_draft()
@@ -287,18 +321,22 @@ class ChatApp:
             return
         for row in rows[:20]:
             target = f"/{row['target_words']:,}" if row.get("target_words") else ""
-            self.say(f"  {row['status']:<11} {row['words']:>6,}{target:<8} words  "
-                     f"{row['output'] or row['id']}")
+            self.say(
+                f"  {row['status']:<11} {row['words']:>6,}{target:<8} words  "
+                f"{row['output'] or row['id']}"
+            )
 
     def do_stats(self, args: str) -> None:
         st = self.session.stats
         if not st.action:
             self.say("nothing generated yet")
             return
-        self.say(f"last step: {st.action}, {st.seconds:.1f} s\n"
-                 f"  prompt: {st.prompt_tokens:,} tokens, {st.reused:,} reused from the KV cache, "
-                 f"{st.prefilled:,} prefilled\n"
-                 f"  generated: {st.generated:,} tokens at {st.tokens_per_second:.1f} tok/s")
+        self.say(
+            f"last step: {st.action}, {st.seconds:.1f} s\n"
+            f"  prompt: {st.prompt_tokens:,} tokens, {st.reused:,} reused from the KV cache, "
+            f"{st.prefilled:,} prefilled\n"
+            f"  generated: {st.generated:,} tokens at {st.tokens_per_second:.1f} tok/s"
+        )
 
     def do_help(self, args: str) -> None:
         self.say(commands.help_text())

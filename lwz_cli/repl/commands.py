@@ -4,8 +4,8 @@ completion of names and arguments (section numbers, model aliases, paths)."""
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
@@ -20,23 +20,34 @@ class Command:
     help: str
 
 
-COMMANDS = {c.name: c for c in (
-    Command("write", "PROMPT", "start a new document (plain text does too, when there is none)"),
-    Command("plan", "[edit]", "show the outline with budgets; `edit` opens it in $EDITOR"),
-    Command("show", "[N]", "show section N, or the whole draft"),
-    Command("redo", "N [NOTES]", "write section N again, following NOTES if given"),
-    Command("expand", "N WORDS", "rewrite section N at about WORDS words, keeping what it says"),
-    Command("continue", "[WORDS]", "write on: a stopped section, the rest of the plan, or a new section"),
-    Command("words", "N", "change the target length (unwritten sections are rebalanced)"),
-    Command("model", "NAME", "switch to another model (the draft keeps its text)"),
-    Command("undo", "", "revert the last change"),
-    Command("save", "[PATH]", "write the document to PATH (default: the chat's file)"),
-    Command("open", "PATH", "open an existing run (by its file or id) to go on with it"),
-    Command("runs", "", "list runs, finished and unfinished"),
-    Command("stats", "", "what the last step cost: tokens, speed, KV-cache reuse"),
-    Command("help", "", "this list"),
-    Command("quit", "", "leave; the draft stays a run (`lwz resume`, `/open`)"),
-)}
+COMMANDS = {
+    c.name: c
+    for c in (
+        Command(
+            "write", "PROMPT", "start a new document (plain text does too, when there is none)"
+        ),
+        Command("plan", "[edit]", "show the outline with budgets; `edit` opens it in $EDITOR"),
+        Command("show", "[N]", "show section N, or the whole draft"),
+        Command("redo", "N [NOTES]", "write section N again, following NOTES if given"),
+        Command(
+            "expand", "N WORDS", "rewrite section N at about WORDS words, keeping what it says"
+        ),
+        Command(
+            "continue",
+            "[WORDS]",
+            "write on: a stopped section, the rest of the plan, or a new section",
+        ),
+        Command("words", "N", "change the target length (unwritten sections are rebalanced)"),
+        Command("model", "NAME", "switch to another model (the draft keeps its text)"),
+        Command("undo", "", "revert the last change"),
+        Command("save", "[PATH]", "write the document to PATH (default: the chat's file)"),
+        Command("open", "PATH", "open an existing run (by its file or id) to go on with it"),
+        Command("runs", "", "list runs, finished and unfinished"),
+        Command("stats", "", "what the last step cost: tokens, speed, KV-cache reuse"),
+        Command("help", "", "this list"),
+        Command("quit", "", "leave; the draft stays a run (`lwz resume`, `/open`)"),
+    )
+}
 ALIASES = {"exit": "quit", "q": "quit", "h": "help", "?": "help"}
 
 
@@ -62,12 +73,14 @@ def parse(line: str) -> Parsed | None:
     text = line.strip()
     if not text.startswith("/") or text.startswith("//"):
         return None
-    head, rest = (text[1:].split(None, 1) + [""])[:2]  # a new line separates too
+    head, rest = [*text[1:].split(None, 1), ""][:2]  # a new line separates too
     name = ALIASES.get(head.lower(), head.lower())
     if name not in COMMANDS:
         guess = suggest(name)
-        raise UsageError(f"unknown command /{head}" + (f" (did you mean /{guess}?)" if guess else ""),
-                         hint="/help lists the commands")
+        raise UsageError(
+            f"unknown command /{head}" + (f" (did you mean /{guess}?)" if guess else ""),
+            hint="/help lists the commands",
+        )
     return Parsed(name, rest.strip())
 
 
@@ -89,18 +102,22 @@ def usage(name: str) -> str:
 def help_text() -> str:
     width = max(len(usage(n)) for n in COMMANDS)
     lines = [f"  {usage(n):<{width}}  {c.help}" for n, c in COMMANDS.items()]
-    lines += ["", "  Plain text starts a draft when there is none; with one, it is guidance for "
-              "the next /continue or /redo.",
-              "  Enter sends; Alt-Enter (or Esc then Enter) adds a new line; Tab completes.",
-              "  Ctrl-C stops a generation (what was written is kept); Ctrl-D or /quit leaves."]
+    lines += [
+        "",
+        "  Plain text starts a draft when there is none; with one, it is guidance for "
+        "the next /continue or /redo.",
+        "  Enter sends; Alt-Enter (or Esc then Enter) adds a new line; Tab completes.",
+        "  Ctrl-C stops a generation (what was written is kept); Ctrl-D or /quit leaves.",
+    ]
     return "\n".join(lines)
 
 
 class ChatCompleter(Completer):
     """Completes `/names`, then each command's arguments."""
 
-    def __init__(self, sections: Callable[[], list[tuple[int, str]]],
-                 models: Callable[[str], Iterable[str]]):
+    def __init__(
+        self, sections: Callable[[], list[tuple[int, str]]], models: Callable[[str], Iterable[str]]
+    ):
         self.sections = sections
         self.models = models
         self.paths = PathCompleter(expanduser=True)
@@ -113,8 +130,9 @@ class ChatCompleter(Completer):
             word = text[1:].lower()
             for name, command in COMMANDS.items():
                 if name.startswith(word):
-                    yield Completion(f"/{name}", start_position=-len(text),
-                                     display_meta=command.help)
+                    yield Completion(
+                        f"/{name}", start_position=-len(text), display_meta=command.help
+                    )
             return
         head, _, rest = text[1:].partition(" ")
         name = ALIASES.get(head.lower(), head.lower())

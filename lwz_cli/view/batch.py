@@ -14,8 +14,17 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from lwz_cli.events import (DoneEvent, Event, JobEndEvent, JobStartEvent, ProgressEvent,
-                            ResumedEvent, StartEvent, TickEvent, WarningEvent)
+from lwz_cli.events import (
+    DoneEvent,
+    Event,
+    JobEndEvent,
+    JobStartEvent,
+    ProgressEvent,
+    ResumedEvent,
+    StartEvent,
+    TickEvent,
+    WarningEvent,
+)
 from lwz_cli.system import NATIVE_IO
 from lwz_cli.view.live import LiveView
 
@@ -46,8 +55,14 @@ class BatchView:
         self._drawn = 0.0
         if not json_mode and not quiet and sys.stderr.isatty():
             self.console = Console(stderr=True)
-            self.live = Live(self._render(), console=self.console, auto_refresh=False,
-                             transient=True, redirect_stdout=False, redirect_stderr=False)
+            self.live = Live(
+                self._render(),
+                console=self.console,
+                auto_refresh=False,
+                transient=True,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
             self.live.start()
 
     def __call__(self, job: Job | None, event: Event) -> None:
@@ -63,8 +78,12 @@ class BatchView:
             match event:
                 case JobStartEvent(action=action) if job is not None:  # job events carry their job
                     key = job.id
-                    self.running[key] = {"words": 0, "target": job.words, "tps": 0.0,
-                                         "action": action}
+                    self.running[key] = {
+                        "words": 0,
+                        "target": job.words,
+                        "tps": 0.0,
+                        "action": action,
+                    }
                     if self.live is not None and action in ("write", "resume", "regenerate"):
                         self.views[key] = LiveView(self.console, attach=False)
                     if action in ("write", "resume", "regenerate"):
@@ -86,12 +105,15 @@ class BatchView:
                     self.finished += 1
                     of_target = f"/{event.target_words:,}" if event.target_words else ""
                     note = f" ({event.message})" if event.message and event.status != "done" else ""
-                    self._line(f"[{self.finished}/{self.total}] {key}: {event.status}, "
-                               f"{event.words:,}{of_target} words{note}")
+                    self._line(
+                        f"[{self.finished}/{self.total}] {key}: {event.status}, "
+                        f"{event.words:,}{of_target} words{note}"
+                    )
             if self.live is not None:
                 now = time.monotonic()  # at most 8 redraws a second, like lwz write's view
-                if now - self._drawn >= 0.125 or isinstance(event, (JobStartEvent, JobEndEvent,
-                                                                      DoneEvent)):
+                if now - self._drawn >= 0.125 or isinstance(
+                    event, (JobStartEvent, JobEndEvent, DoneEvent)
+                ):
                     self._drawn = now
                     self.live.update(self._render(), refresh=True)
 
@@ -106,8 +128,11 @@ class BatchView:
 
     def _render(self):
         head = Table.grid(padding=(0, 1))
-        head.add_row(Text("jobs"), ProgressBar(total=max(1, self.total), completed=self.finished, width=40),
-                     Text(f"{self.finished}/{self.total}"))
+        head.add_row(
+            Text("jobs"),
+            ProgressBar(total=max(1, self.total), completed=self.finished, width=40),
+            Text(f"{self.finished}/{self.total}"),
+        )
         rows: list[RenderableType] = [head]
         focus = next(iter(self.views), None)  # the oldest running job is shown in full
         for key, row in list(self.running.items())[:8]:

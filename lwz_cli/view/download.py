@@ -6,8 +6,14 @@ import json
 import sys
 import time
 
-from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
-                           TransferSpeedColumn)
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
 from lwz_cli.events import DownloadEvent
 from lwz_cli.view.format import duration
@@ -21,8 +27,14 @@ class DownloadProgress:
         self._last_line = 0.0
         self._bar = None
         if not (json_mode or quiet) and sys.stderr.isatty():
-            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                                 TransferSpeedColumn(), TimeRemainingColumn(), transient=False)
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                transient=False,
+            )
             self._bar.start()
             self._task = self._bar.add_task(label, total=total)
         elif not (json_mode or quiet):
@@ -37,9 +49,14 @@ class DownloadProgress:
         if self.json_mode:
             if now - self._last_line >= 1.0 or done == update["total"]:
                 self._last_line = now
-                event = DownloadEvent(file=update["file"], done=done, total=update["total"],
-                                      rate=update["rate"], resumed_from=update["resumed_from"],
-                                      offset=update["offset"])
+                event = DownloadEvent(
+                    file=update["file"],
+                    done=done,
+                    total=update["total"],
+                    rate=update["rate"],
+                    resumed_from=update["resumed_from"],
+                    offset=update["offset"],
+                )
                 sys.stdout.write(json.dumps(event.to_json()) + "\n")
                 sys.stdout.flush()
             return
@@ -48,9 +65,15 @@ class DownloadProgress:
         self._last_line = now
         rate = update.get("rate", 0.0)
         eta = (update["total"] - done) / rate if rate > 0 else None
-        resumed = f", resumed at {update['resumed_from'] / 1e9:.1f} GB" if update.get("resumed_from") else ""
-        sys.stderr.write(f"lwz: {update['file']}: {done / 1e9:.2f} / {update['total'] / 1e9:.2f} GB, "
-                         f"{rate / 1e6:.1f} MB/s, ETA {duration(eta)}{resumed}\n")
+        resumed = (
+            f", resumed at {update['resumed_from'] / 1e9:.1f} GB"
+            if update.get("resumed_from")
+            else ""
+        )
+        sys.stderr.write(
+            f"lwz: {update['file']}: {done / 1e9:.2f} / {update['total'] / 1e9:.2f} GB, "
+            f"{rate / 1e6:.1f} MB/s, ETA {duration(eta)}{resumed}\n"
+        )
 
     def close(self) -> None:
         if self._bar is not None:

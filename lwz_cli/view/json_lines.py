@@ -6,13 +6,7 @@ import json
 import sys
 from typing import TextIO
 
-from lwz_cli.events import (CheckpointEvent, DoneEvent, ErrorEvent, Event, PlanEvent,
-                            SectionEndEvent, SectionStartEvent, StartEvent, TextEvent, ThinkEvent,
-                            WarningEvent)
-
-# `progress` ticks are for the interactive views only; scripts get the contract.
-PUBLIC_EVENTS = (StartEvent, ThinkEvent, PlanEvent, SectionStartEvent, TextEvent, SectionEndEvent,
-                 CheckpointEvent, WarningEvent, DoneEvent, ErrorEvent)
+from lwz_cli.events import CONTRACT, Event
 
 
 class JsonLinesView:
@@ -20,7 +14,7 @@ class JsonLinesView:
         self.stream = stream or sys.stdout
 
     def __call__(self, event: Event) -> None:
-        if isinstance(event, PUBLIC_EVENTS):
+        if isinstance(event, CONTRACT):
             self.stream.write(json.dumps(event.to_json(), ensure_ascii=False) + "\n")
             self.stream.flush()
 

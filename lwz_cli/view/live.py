@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -17,9 +17,22 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from lwz_cli.events import (CheckpointEvent, DoneEvent, Event, LoadingEvent, PlanEntry, PlanEvent,
-                            ResumedEvent, SectionEndEvent, SectionStartEvent, StartEvent, TextEvent,
-                            ThinkEvent, TickEvent, WarningEvent)
+from lwz_cli.events import (
+    CheckpointEvent,
+    DoneEvent,
+    Event,
+    LoadingEvent,
+    PlanEntry,
+    PlanEvent,
+    ResumedEvent,
+    SectionEndEvent,
+    SectionStartEvent,
+    StartEvent,
+    TextEvent,
+    ThinkEvent,
+    TickEvent,
+    WarningEvent,
+)
 from lwz_cli.view.format import duration, eta_seconds, words_of
 
 REFRESH_HZ = 8
@@ -38,13 +51,13 @@ class BoundedTail:
     def append(self, piece: str) -> None:
         self.text += piece
         if len(self.text) > 2 * self.keep:
-            self.text = self.text[-self.keep:]
+            self.text = self.text[-self.keep :]
 
     def rows(self, width: int, count: int) -> list[str]:
         """The last `count` display rows, wrapping long lines at `width`."""
         rows: list[str] = []
-        for line in reversed(self.text[-(width * count * 2):].split("\n")):
-            wrapped = [line[i:i + width] for i in range(0, len(line), width)] or [""]
+        for line in reversed(self.text[-(width * count * 2) :].split("\n")):
+            wrapped = [line[i : i + width] for i in range(0, len(line), width)] or [""]
             rows[:0] = wrapped
             if len(rows) >= count:
                 break
@@ -52,8 +65,13 @@ class BoundedTail:
 
 
 class LiveView:
-    def __init__(self, console: Console | None = None, *, attach: bool = True,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        console: Console | None = None,
+        *,
+        attach: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         """`attach=False`: keep state and `render()` on demand, drawing nothing itself
         (lwz batch embeds the running job's view under its jobs bar). `clock`: seconds,
         for redraw pacing, rates and ages (bench/view.py runs it on a simulated one)."""
@@ -75,8 +93,13 @@ class LiveView:
         self._last_draw = 0.0
         self._live = None
         if attach:
-            self._live = Live(console=self.console, auto_refresh=False, transient=False,
-                              redirect_stdout=False, redirect_stderr=False)
+            self._live = Live(
+                console=self.console,
+                auto_refresh=False,
+                transient=False,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
             self._live.start()
 
     # -- events -------------------------------------------------------------
@@ -162,13 +185,18 @@ class LiveView:
             mark = "▸ " if active or (index == current and words is None) else "  "
             budget = f" / {plan.budget:,}" if plan else ""
             shown = ("…" if row else "") if words is None else f"{words:,}"
-            rows.append((index, mark + "  " * max(0, level - 2 if plan else level - 1) + title,
-                         f"{shown}{budget}"))
+            rows.append(
+                (
+                    index,
+                    mark + "  " * max(0, level - 2 if plan else level - 1) + title,
+                    f"{shown}{budget}",
+                )
+            )
         if self.planned and current is not None:
             # keep the current section in view: rows around it
             position = indexes.index(current)
             start = max(0, min(position - PLAN_ROWS // 2, len(rows) - PLAN_ROWS))
-            rows = rows[start:start + PLAN_ROWS]
+            rows = rows[start : start + PLAN_ROWS]
         return rows
 
     def render(self) -> Group:
@@ -179,13 +207,20 @@ class LiveView:
         strategy = start.strategy if start else ""
         parts: list[RenderableType] = []
         output = start.output if start and start.output else "stdout"
-        title = Text.assemble(("lwz ", "bold cyan"), (start.model if start else "", "cyan"),
-                              ("  " + output, "dim"))
+        title = Text.assemble(
+            ("lwz ", "bold cyan"), (start.model if start else "", "cyan"), ("  " + output, "dim")
+        )
         parts.append(title)
         if self.think.text:
             think_rows = self.think.rows(width, THINK_LINES)
-            parts.append(Panel(Text("\n".join(think_rows), style="dim italic"), title="think",
-                               title_align="left", border_style="dim"))
+            parts.append(
+                Panel(
+                    Text("\n".join(think_rows), style="dim italic"),
+                    title="think",
+                    title_align="left",
+                    border_style="dim",
+                )
+            )
         rows = self._plan_rows()
         if rows:
             table = Table.grid(padding=(0, 2))
@@ -195,15 +230,32 @@ class LiveView:
             for index, label, words in rows[-PLAN_ROWS:]:
                 table.add_row(str(index), label, words)
             total = len(self.planned) or len(self.sections)
-            parts.append(Panel(table, title=f"plan ({len(self.sections)}/{total} sections)"
-                               if self.planned else f"plan ({total} sections)",
-                               title_align="left", border_style="blue"))
-        used = 3 + (THINK_LINES + 2 if self.think.text else 0) + \
-            (min(PLAN_ROWS, len(rows)) + 2 if rows else 0)
+            parts.append(
+                Panel(
+                    table,
+                    title=f"plan ({len(self.sections)}/{total} sections)"
+                    if self.planned
+                    else f"plan ({total} sections)",
+                    title_align="left",
+                    border_style="blue",
+                )
+            )
+        used = (
+            3
+            + (THINK_LINES + 2 if self.think.text else 0)
+            + (min(PLAN_ROWS, len(rows)) + 2 if rows else 0)
+        )
         draft_rows = max(3, min(20, height - used - 6))
         draft = self.draft.rows(width, draft_rows) if self.draft.text else []
-        parts.append(Panel(Text("\n".join(draft)), title="draft", title_align="left",
-                           border_style="green", height=draft_rows + 2))
+        parts.append(
+            Panel(
+                Text("\n".join(draft)),
+                title="draft",
+                title_align="left",
+                border_style="green",
+                height=draft_rows + 2,
+            )
+        )
         for message in self.warnings:
             parts.append(Text(f"warning: {message}", style="yellow"))
         rate = self.tokens / self.decode_seconds if self.decode_seconds > 0 else 0.0
@@ -216,7 +268,8 @@ class LiveView:
             f" · {duration(self._clock() - self._began)} elapsed",
             f" · ETA {duration(eta)}" if self.phase != "done" else "",
             (f" · saved {duration(self._clock() - self.saved_at)} ago", "dim")
-            if self.saved_at is not None and self.phase != "done" else "",
+            if self.saved_at is not None and self.phase != "done"
+            else "",
         )
         parts.append(status)
         return Group(*parts)

@@ -4,18 +4,29 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Callable, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
-from lwz_cli.events import (DoneEvent, Event, LoadingEvent, PlanEvent, ResumedEvent,
-                            SectionStartEvent, StartEvent, TickEvent, WarningEvent)
+from lwz_cli.events import (
+    DoneEvent,
+    Event,
+    LoadingEvent,
+    PlanEvent,
+    ResumedEvent,
+    SectionStartEvent,
+    StartEvent,
+    TickEvent,
+    WarningEvent,
+)
 from lwz_cli.view.format import duration, words_of
 
 REPORT_EVERY = 15.0  # seconds between progress lines while writing
 
 
 class PlainView:
-    def __init__(self, stream: TextIO | None = None, *,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, stream: TextIO | None = None, *, clock: Callable[[], float] = time.monotonic
+    ):
         self.stream = stream or sys.stderr
         self._clock = clock  # seconds, for pacing the progress lines
         self.target: int | None = None
@@ -32,8 +43,10 @@ class PlainView:
                 self.target = event.target_words
                 target = f", target {event.target_words:,} words" if event.target_words else ""
                 verb = "resuming" if event.resumed else "writing"
-                self._say(f"{verb} with {event.model} (ctx {event.n_ctx}, "
-                          f"{event.threads} threads{target})")
+                self._say(
+                    f"{verb} with {event.model} (ctx {event.n_ctx}, "
+                    f"{event.threads} threads{target})"
+                )
                 if event.strategy_reason:
                     self._say(f"strategy {event.strategy}: {event.strategy_reason}")
             case PlanEvent(sections=sections):
@@ -64,17 +77,20 @@ class PlainView:
                 self._say(f"warning: {message}")
             case DoneEvent():
                 where = f" -> {event.output}" if event.output else ""
-                self._say(f"done: {words_of(event.words, event.target_words)} in "
-                          f"{duration(event.seconds)}, {event.generated_tokens:,} tokens at "
-                          f"{event.tokens_per_second:.1f} tok/s{where}")
+                self._say(
+                    f"done: {words_of(event.words, event.target_words)} in "
+                    f"{duration(event.seconds)}, {event.generated_tokens:,} tokens at "
+                    f"{event.tokens_per_second:.1f} tok/s{where}"
+                )
 
     def _report(self, event: TickEvent | ResumedEvent) -> None:
         """A progress line every REPORT_EVERY seconds (events that carry counts)."""
         now = self._clock()
         if now - self._last_report >= REPORT_EVERY:
             self._last_report = now
-            tokens, seconds = (event.tokens, event.decode_seconds) \
-                if isinstance(event, TickEvent) else (0, 0.0)
+            tokens, seconds = (
+                (event.tokens, event.decode_seconds) if isinstance(event, TickEvent) else (0, 0.0)
+            )
             rate = tokens / seconds if seconds else 0
             self._say(f"{words_of(event.words, self.target)}, {tokens:,} tokens, {rate:.1f} tok/s")
 
