@@ -110,3 +110,13 @@ def test_fit_that_does_not_fit_gives_one_ram_figure_in_gib(lwz):
         == "nearest plan that would fit: Q3_K_M on a GPU with 20 GiB of VRAM; or a smaller model"
     )
     assert " GB" not in result.stdout and "does not fit: " not in result.stdout
+
+
+def test_a_model_file_that_cannot_be_read_is_one_line(lwz):
+    # reading /proc/self/mem at offset 0 fails with EIO: an OSError that is not
+    # one of the named cases (missing, a directory, permission)
+    result = lwz("models", "info", "/proc/self/mem")
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith("lwz: error: cannot read model file /proc/")  # /proc/PID/mem
+    assert line.endswith("/mem: Input/output error; check the disk, or re-download the model")
