@@ -83,7 +83,8 @@ def test_dry_run_refuses_what_the_run_refuses_and_shows_model_and_output(lwz, tm
         "3,000",
         str(tmp_path / "out" / "tea.md"),
     ]
-    assert f"`lwz models pull {DEFAULT_MODEL}`" in dry.stdout
+    assert "the model is not downloaded" in dry.stdout
+    assert f"`lwz models pull {DEFAULT_MODEL}`" in dry.stderr
     # the error names the recipe's model: line (3), not an item's
     assert f"g.yaml:2: model '{DEFAULT_MODEL}'" in dry.stderr
     assert "--model tiny" in dry.stderr

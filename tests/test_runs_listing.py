@@ -29,6 +29,9 @@ def test_a_killed_run_lists_the_words_of_its_last_checkpoint(lwz, tmp_path):
     ]
     table = lwz("runs").stdout
     assert "263 / 600" in table and "0 / 600" not in table
+    # piped: one row per line, the path and the command whole (copyable)
+    row = next(line for line in table.splitlines() if "interrupted" in line)
+    assert row.split()[-3:] == ["lwz", "resume", str(tmp_path / "tea.md")]
 
 
 def test_a_run_stopped_cleanly_lists_the_words_its_manifest_recorded(lwz, tmp_path):

@@ -280,7 +280,7 @@ def model_problems(
                         f"{where}: model {spec!r}: {exc.message}",
                         hint=f"`lwz models pull {spec}` fetches it; or {fix}",
                     ),
-                    f"not downloaded: `lwz models pull {spec}`",
+                    "the model is not downloaded (see the error below)",
                 )
             except UsageError as exc:
                 found[key] = Refusal(
@@ -332,6 +332,8 @@ def _print_json(event: dict) -> None:
 
 def _dry_table(plans: list[tuple[Job, Decision, str | None]]) -> None:
     """On stdout (a pager shows it); piped, one row per line, nothing cut."""
+    from lwz_cli.view.tables import print_table  # lazy: lwz --help start-up
+
     table = Table(box=None, pad_edge=False)
     for column in ("job", "action", "model", "words", "output", "why"):
         table.add_column(column, no_wrap=column != "why")
@@ -344,14 +346,7 @@ def _dry_table(plans: list[tuple[Job, Decision, str | None]]) -> None:
             str(job.output),
             decision.reason,
         )
-    console = Console()
-    unbounded = console.options.update_width(1_000_000)
-    if not sys.stdout.isatty():  # piped: one row a line, however long
-        console = Console(width=1_000_000)
-    elif console.measure(table, options=unbounded).minimum > console.width:
-        # "why" wraps; ids, models and paths are never cut (the terminal folds them whole)
-        console = Console(width=console.measure(table, options=unbounded).minimum)
-    console.print(table)
+    print_table(table)
 
 
 def _summary_table(outcomes) -> None:

@@ -7,7 +7,6 @@ import sys
 import time
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from lwz_cli.errors import UsageError
@@ -28,6 +27,7 @@ def runs(
     if ctx.invoked_subcommand is not None:
         return
     from lwz_cli.run_listing import run_rows  # lazy: lwz --help start-up (the writing layer)
+    from lwz_cli.view.tables import print_table
 
     rows = run_rows()
     if json_mode:
@@ -39,7 +39,7 @@ def runs(
 
     table = Table(box=None, pad_edge=False)
     for column in ("status", "words", "model", "updated", "document", "resume with"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, no_wrap=True)  # ids, paths and commands are copied whole
     for row in rows:
         target = f" / {row['target_words']:,}" if row["target_words"] else ""
         updated = (
@@ -58,7 +58,7 @@ def runs(
             row["output"] or row["id"],
             row["resume"] or "",
         )
-    Console(soft_wrap=False).print(table)
+    print_table(table)
 
 
 @runs_app.command("rm")
@@ -82,12 +82,12 @@ def rm(
     from lwz_cli.journal import Journal  # lazy: lwz --help start-up
     from lwz_cli.runstate import RunStatus  # lazy: lwz --help start-up
 
+    if batch and not finished:
+        raise UsageError("--batch goes with --finished", hint="`lwz runs rm --finished --batch`")
     if not targets and not finished:
         raise UsageError(
             "name the runs to remove, or pass --finished", hint="`lwz runs` lists them"
         )
-    if batch and not finished:
-        raise UsageError("--batch goes with --finished", hint="`lwz runs rm --finished --batch`")
     chosen = []
     for target in targets or []:
         journal = Journal.find(target)
@@ -121,9 +121,10 @@ def rm(
             f"lwz: removed the {journal.manifest.status} run of {what} ({readable_size(size)})\n"
         )
     if kept:
+        runs = "run" if kept == 1 else "runs"
         sys.stderr.write(
-            f"lwz: kept {kept} finished batch run{'s' if kept > 1 else ''}: a rerun of "
-            "their recipe skips their documents thanks to them (--batch removes them too)\n"
+            f"lwz: kept {kept} finished batch {runs}: a rerun of the recipe needs them to "
+            "skip finished jobs (--batch removes them too)\n"
         )
     sys.stderr.write(
         f"lwz: removed {len(chosen)} run{'' if len(chosen) == 1 else 's'}, "
