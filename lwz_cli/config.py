@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -156,13 +156,33 @@ def convert(setting: Setting, value: Any, where: str) -> Any:
     return converted
 
 
-def load_file(path: Path | None = None) -> dict[str, Any]:
-    """The validated settings in the config file ({} when there is none)."""
+class ConfigEntryError(UsageError):
+    """One bad entry of the config file (an unknown key, a wrong value): `lwz config`
+    shows the rest and can unset or set it, so the file is mended with lwz itself."""
+
+    def __init__(self, message: str, *, key: str, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.key = key
+
+
+@dataclass
+class ConfigFile:
+    """The config file read leniently: its valid settings, every entry as written
+    (bad ones too, so a rewrite keeps them), and what is wrong with it."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    entries: dict[str, Any] = field(default_factory=dict)
+    problems: list[ConfigEntryError] = field(default_factory=list)
+
+
+def read_file(path: Path | None = None) -> ConfigFile:
+    """The config file, each bad entry a problem rather than an error. A file that is
+    not a YAML mapping at all raises UsageError (there are no entries to keep)."""
     path = path or config_path()
     try:
         text = path.read_text("utf-8")
     except FileNotFoundError:
-        return {}
+        return ConfigFile()
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
     try:
@@ -175,27 +195,52 @@ def load_file(path: Path | None = None) -> dict[str, Any]:
             hint="fix the file, or `lwz config path` to find it",
         ) from None
     if root is None:
-        return {}
+        return ConfigFile()
     if not isinstance(root, yaml.MappingNode):
         raise UsageError(
             f"{_position(path, root)}: the config must be a mapping of key: value",
             hint="for example `model: tiny`",
         )
-    values: dict[str, Any] = {}
+    found = ConfigFile()
     for key_node, value_node in root.value:
-        key = key_node.value
-        if key not in SETTINGS:
-            close = difflib.get_close_matches(str(key), SETTINGS, n=1)
-            raise UsageError(
-                f"{_position(path, key_node)}: unknown key {key!r}"
-                + (f" (did you mean {close[0]!r}?)" if close else ""),
-                hint="`lwz config show` lists the keys",
-            )
-        if not isinstance(value_node, yaml.ScalarNode):
-            raise UsageError(f"{_position(path, value_node)}: {key} must be a single value")
+        key = str(key_node.value)
         value = yaml.safe_load(yaml.serialize(value_node)) if value_node.value != "" else None
-        values[key] = convert(SETTINGS[key], value, _position(path, value_node))
-    return values
+        found.entries[key] = value
+        if key not in SETTINGS:
+            close = difflib.get_close_matches(key, SETTINGS, n=1)
+            found.problems.append(
+                ConfigEntryError(
+                    f"{_position(path, key_node)}: unknown key {key!r}"
+                    + (f" (did you mean {close[0]!r}?)" if close else ""),
+                    key=key,
+                    hint=f"`lwz config unset {key}` removes it",
+                )
+            )
+            continue
+        mend = f"`lwz config set {key} VALUE` or `lwz config unset {key}` mends it"
+        if not isinstance(value_node, yaml.ScalarNode):
+            found.problems.append(
+                ConfigEntryError(
+                    f"{_position(path, value_node)}: {key} must be a single value",
+                    key=key,
+                    hint=mend,
+                )
+            )
+            continue
+        try:
+            found.values[key] = convert(SETTINGS[key], value, _position(path, value_node))
+        except UsageError as exc:
+            found.problems.append(ConfigEntryError(exc.message, key=key, hint=mend))
+    return found
+
+
+def load_file(path: Path | None = None) -> dict[str, Any]:
+    """The validated settings in the config file ({} when there is none); the first
+    bad entry raises UsageError naming its FILE:LINE:COL."""
+    found = read_file(path)
+    if found.problems:
+        raise found.problems[0]
+    return found.values
 
 
 def default_map() -> dict[str, dict[str, Any]]:
@@ -213,9 +258,11 @@ def default_map() -> dict[str, dict[str, Any]]:
     return mapping
 
 
-def effective() -> list[dict[str, Any]]:
-    """Every setting with its value and where it came from (env, file, default)."""
-    file_values = load_file()
+def effective(file_values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Every setting with its value and where it came from (env, file, default);
+    `file_values`: the file's settings when the caller has read them already."""
+    if file_values is None:
+        file_values = load_file()
     rows = []
     for key, setting in SETTINGS.items():
         name = env_name(key)
@@ -231,9 +278,12 @@ def effective() -> list[dict[str, Any]]:
 
 
 def save_file(values: dict[str, Any], path: Path | None = None) -> None:
+    """Write `values`: the settings in table order, then any other entries (kept as
+    they were, for the user to unset)."""
     path = path or config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     ordered = {k: values[k] for k in SETTINGS if k in values}
+    ordered.update((k, v) for k, v in values.items() if k not in SETTINGS)
     text = "# lwz settings: `lwz config show` lists them all\n"
     text += yaml.safe_dump(ordered, sort_keys=False, allow_unicode=True) if ordered else ""
     atomic_write_text(path, text)

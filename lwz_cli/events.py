@@ -274,6 +274,7 @@ class JobEvent(Event):
     reason: str
     words: int | None
     prompt: str
+    model: str | None = None  # the model the job would load; None: its endpoint's
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,3 +369,6 @@ CONTRACT: tuple[type[Event], ...] = (
     DoneEvent,
     ErrorEvent,
 )
+# `lwz batch --json`: the same contract for every job (each event tagged with its job),
+# plus the batch's own job events; never progress ticks.
+BATCH_CONTRACT: tuple[type[Event], ...] = (*CONTRACT, JobStartEvent, JobEndEvent)

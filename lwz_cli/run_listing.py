@@ -5,8 +5,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from lwz_cli.errors import UsageError
 from lwz_cli.journal import Journal
 from lwz_cli.runstate import UNFINISHED, RunStatus
+
+
+def words_written(journal: Journal) -> int:
+    """The words the run has saved. A run killed with -9 never updates its manifest
+    (the status and words are written at exit), so the newer of the manifest's count
+    and its last checkpoint's is the one a resume would start from."""
+    m = journal.manifest
+    words = m.words or 0
+    if m.status == RunStatus.DAMAGED:
+        return words
+    try:
+        checkpoint = journal.latest_checkpoint()
+    except UsageError:  # damaged slots: `lwz resume` reports them; the listing stays up
+        return words
+    if checkpoint is not None and (m.words is None or checkpoint.time >= m.updated):
+        return checkpoint.words
+    return words
 
 
 def run_rows() -> list[dict[str, Any]]:
@@ -24,7 +42,7 @@ def run_rows() -> list[dict[str, Any]]:
             {
                 "id": m.id or journal.dir.name,
                 "status": status.value,
-                "words": m.words or 0,
+                "words": words_written(journal),
                 "target_words": None if damaged else m.request.target_words,
                 "model": m.model.get("name"),
                 "output": output,

@@ -202,7 +202,7 @@ CONTRACT: list[tuple[ev.Event, list[str]]] = [
     ),
     (
         ev.JobEvent("tea", "out/tea.md", "write", "new", 300, "a note on tea"),
-        ["event", "job", "output", "action", "reason", "words", "prompt"],
+        ["event", "job", "output", "action", "reason", "words", "prompt", "model"],
     ),
     (
         ev.JobStartEvent("tea", "out/tea.md", "write", "new"),
@@ -424,13 +424,12 @@ def test_batch_json_view_tags_every_event_with_its_job(capsys):
     )
     view = BatchView(1, json_mode=True, quiet=False)
     view(job, ev.JobStartEvent("tea", "out/tea.md", "write", "new"))
-    view(job, ev.TickEvent("answer", 5, 4, 0.1))  # batch --json keeps the ticks
+    view(job, ev.TickEvent("answer", 5, 4, 0.1))  # a tick is for the live views only
     view(None, ev.WarningEvent("dropping endpoint"))
     view(job, JOB_END)
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(line["event"], line["job"]) for line in lines] == [
         ("job_start", "tea"),
-        ("progress", "tea"),
         ("warning", None),
         ("job_end", "tea"),
     ]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -19,8 +20,13 @@ from lwz_cli.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, UsageError
 from lwz_cli.interrupt import interrupt_sets
 from lwz_cli.strategy import check_strategy
 
+if TYPE_CHECKING:
+    from lwz_cli.batch import Decision, Defaults
+    from lwz_cli.recipes import Job, Recipe
+
 
 def batch(
+    context: typer.Context,
     recipes: Annotated[
         list[Path],
         typer.Argument(metavar="RECIPE...", help="Recipe YAML files (see `man lwz`, RECIPES)."),
@@ -79,7 +85,22 @@ def batch(
             "--force", help="Regenerate outputs that exist but were not written by a recipe run."
         ),
     ] = False,
-    model: Annotated[str | None, opt.model("Model for jobs whose recipe names none.")] = None,
+    model: Annotated[
+        str | None,
+        opt.model(
+            "Model for every job, over the recipes' model: (from LWZ_MODEL or config.yaml: "
+            "only for jobs whose recipe names none)."
+        ),
+    ] = None,
+    words: Annotated[
+        int | None,
+        typer.Option(
+            "--words",
+            "-w",
+            metavar="N",
+            help="Target words for every job, over the recipes' words: (and in their {words}).",
+        ),
+    ] = None,
     strategy: Annotated[str, opt.strategy("Strategy for jobs whose recipe names none.")] = default(
         "strategy"
     ),
@@ -116,9 +137,9 @@ def batch(
     """Write many documents from recipe YAMLs: rerunnable (finished jobs are skipped,
     unfinished ones resumed, changed ones regenerated)."""
     # lazy: lwz --help start-up
-    from lwz_cli.batch import BatchRunner, Defaults, check_parallel, decide
+    from lwz_cli.batch import BatchRunner, Defaults, check_parallel
     from lwz_cli.events import BatchEvent, JobEvent
-    from lwz_cli.recipes import load_recipes, parse_vars, select
+    from lwz_cli.recipes import Overrides, load_recipes, parse_vars, select
     from lwz_cli.writing.endpoint import endpoint_list
 
     if jobs < 1:
@@ -130,14 +151,23 @@ def batch(
             raise UsageError(
                 f"recipe {path} does not exist", hint="give the path of a .yaml recipe"
             )
-    loaded = load_recipes(recipes, variables=parse_vars(var or []), out_dir=out_dir)
+    if words is not None and words < 1:
+        raise UsageError(f"--words must be at least 1, not {words}", hint="for example --words 200")
+    # --model on the command line wins over the recipes; from LWZ_MODEL or config.yaml it
+    # is only the default for recipes that name none, as every configured value is
+    source = context.get_parameter_source("model")
+    given = model is not None and source is not None and source.name == "COMMANDLINE"
+    overrides = Overrides(model=model if given else None, words=words)
+    loaded = load_recipes(
+        recipes, variables=parse_vars(var or []), out_dir=out_dir, overrides=overrides
+    )
     todo = [job for recipe in loaded for job in recipe.jobs]
     if only:
         todo = select(todo, only)
         if not todo:
             raise UsageError(f"--only {only!r} matches no job", hint="--dry-run lists the jobs")
     defaults = Defaults(
-        model=model,
+        model=None if given else model,
         strategy=strategy,
         temperature=temperature,
         top_p=top_p,
@@ -151,19 +181,32 @@ def batch(
         force=force,
     )
     check_parallel(todo, defaults, jobs)
+    refused = model_problems(todo, defaults, loaded, overridden=given)
     if dry_run:
-        plans = [(job, decide(job, defaults)) for job in todo]
+        # the dry run checks what the run checks: a job the run would refuse says so
+        plans = [
+            (job, _planned(job, defaults, refused.get(job.id)), _model_shown(job, defaults))
+            for job in todo
+        ]
         if json_mode:
-            for job, d in plans:
+            for job, d, shown in plans:
                 _print_json(
                     JobEvent(
-                        job.id, str(job.output), d.action, d.reason, job.words, job.prompt
+                        job.id,
+                        str(job.output),
+                        d.action,
+                        d.reason,
+                        job.words,
+                        job.prompt,
+                        shown,
                     ).to_json()
                 )
         else:
             _dry_table(plans)
+    if refused:
+        raise next(iter(refused.values())).error  # the first job's, in recipe order
+    if dry_run:
         return
-    check_models(todo, defaults)
 
     from lwz_cli.view.batch import BatchView  # lazy: lwz --help start-up
 
@@ -200,36 +243,86 @@ def batch(
         raise typer.Exit(EXIT_RUNTIME)
 
 
-def check_models(jobs, defaults) -> None:
-    """Every in-process job's model must be here before any job starts (exit 2)."""
+@dataclass(frozen=True)
+class Refusal:
+    """Why the run would refuse a job: the error it stops on, and a short reason for
+    the dry run's table."""
+
+    error: UsageError
+    reason: str
+
+
+def model_problems(
+    jobs: list[Job], defaults: Defaults, recipes: list[Recipe], *, overridden: bool
+) -> dict[str, Refusal]:
+    """Each in-process job whose model is not here or not valid, by job id, with the
+    error the run stops on before any job starts (exit 2), naming where the model was
+    set: --model, the recipe's or the item's model: line, or the default."""
     from lwz_cli.batch import effective_model  # lazy: lwz --help start-up
     from lwz_cli.models.registry import ModelNotDownloaded, resolve_model
 
-    seen: dict[str, str] = {}
+    by_name = {recipe.name: recipe for recipe in recipes}
+    found: dict[str, Refusal | None] = {}
+    problems: dict[str, Refusal] = {}
     for job in jobs:
         if defaults.endpoints or job.endpoint:
             continue  # the server has the model
         spec = effective_model(job, defaults)
-        if spec in seen:
-            continue
-        seen[spec] = job.where
-        try:
-            resolve_model(spec)
-        except ModelNotDownloaded as exc:
-            raise UsageError(
-                f"{job.where}: model {spec!r}: {exc.message}",
-                hint=f"`lwz models pull {spec}` fetches it"
-                + (
-                    "; or change model: in the recipe"
-                    if job.model
-                    else "; or pass --model tiny or --model PATH.gguf"
-                ),
-            ) from None
-        except UsageError as exc:
-            raise UsageError(
-                f"{job.where}: model {spec!r}: {exc.message}",
-                hint="fix model: in the recipe" if job.model else exc.hint,
-            ) from None
+        where, fix = _model_set_at(job, by_name[job.recipe], overridden=overridden)
+        key = f"{spec}\0{where}"
+        if key not in found:
+            try:
+                resolve_model(spec)
+                found[key] = None
+            except ModelNotDownloaded as exc:
+                found[key] = Refusal(
+                    UsageError(
+                        f"{where}: model {spec!r}: {exc.message}",
+                        hint=f"`lwz models pull {spec}` fetches it; or {fix}",
+                    ),
+                    "the model is not downloaded (see the error below)",
+                )
+            except UsageError as exc:
+                found[key] = Refusal(
+                    UsageError(
+                        f"{where}: model {spec!r}: {exc.message}", hint=f"{fix}; {exc.hint}"
+                    ),
+                    exc.message,
+                )
+        problem = found[key]
+        if problem is not None:
+            problems[job.id] = problem
+    return problems
+
+
+def _model_set_at(job: Job, recipe: Recipe, *, overridden: bool) -> tuple[str, str]:
+    """Where the job's model was named, and how to change it."""
+    if overridden:
+        return "--model", "pass another --model (tiny, or PATH.gguf)"
+    item = recipe.items[job.item - 1] if job.item else {}
+    if "model" in item:
+        return job.where, "change model: in that item, or pass --model tiny"
+    if "model" in recipe.positions:
+        line, _ = recipe.positions["model"]
+        return f"{job.source}:{line}", "change model: in the recipe, or pass --model tiny"
+    return f"{job.source}", "pass --model tiny or --model PATH.gguf"
+
+
+def _planned(job: Job, defaults: Defaults, problem: Refusal | None) -> Decision:
+    from lwz_cli.batch import Decision, decide  # lazy: lwz --help start-up
+
+    decision = decide(job, defaults)
+    if problem is None or decision.action in ("skip", "keep"):
+        return decision  # a job that loads no model is not refused for it
+    return Decision("refused", problem.reason, decision.fingerprint)
+
+
+def _model_shown(job: Job, defaults: Defaults) -> str | None:
+    from lwz_cli.batch import effective_model  # lazy: lwz --help start-up
+
+    if defaults.endpoints or job.endpoint:
+        return defaults.endpoint_model  # the server's (None: the one it serves)
+    return effective_model(job, defaults)
 
 
 def _print_json(event: dict) -> None:
@@ -237,15 +330,23 @@ def _print_json(event: dict) -> None:
     sys.stdout.flush()
 
 
-def _dry_table(plans) -> None:
+def _dry_table(plans: list[tuple[Job, Decision, str | None]]) -> None:
+    """On stdout (a pager shows it); piped, one row per line, nothing cut."""
+    from lwz_cli.view.tables import print_table  # lazy: lwz --help start-up
+
     table = Table(box=None, pad_edge=False)
-    for column in ("job", "action", "why", "words"):
-        table.add_column(column)
-    for job, decision in plans:
+    for column in ("job", "action", "model", "words", "output", "why"):
+        table.add_column(column, no_wrap=column != "why")
+    for job, decision, model in plans:
         table.add_row(
-            job.id, decision.action, decision.reason, f"{job.words:,}" if job.words else "-"
+            job.id,
+            decision.action,
+            model or "(endpoint's)",
+            f"{job.words:,}" if job.words else "-",
+            str(job.output),
+            decision.reason,
         )
-    Console(stderr=True).print(table)
+    print_table(table)
 
 
 def _summary_table(outcomes) -> None:

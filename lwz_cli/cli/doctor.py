@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 import typer
 from rich.console import Console
 
-from lwz_cli.config import config_path, load_file
+from lwz_cli.config import config_path, env_name, load_file, read_file
 from lwz_cli.errors import LwzError, UsageError
 from lwz_cli.paths import paths
 
@@ -194,27 +194,64 @@ def _models() -> list[Check]:
                 f"`lwz models pull {repo}:QUANT` resumes it",
             )
         )
-    try:
-        resolve_model(DEFAULT_MODEL)
-        checks.append(Check("default model", "ok", "LongWriter-Zero-32B is downloaded"))
-    except UsageError as exc:
-        checks.append(Check("default model", "warn", exc.message, exc.hint))
+    configured = _configured_model()
+    if configured is None:
+        try:
+            resolve_model(DEFAULT_MODEL)
+            checks.append(Check("default model", "ok", "LongWriter-Zero-32B is downloaded"))
+        except UsageError as exc:
+            checks.append(Check("default model", "warn", exc.message, exc.hint))
+    else:
+        checks.append(_model_check(*configured))
     return checks
+
+
+def _configured_model() -> tuple[str, str] | None:
+    """The model a write uses without --model, and where that is set ($LWZ_MODEL, then
+    config.yaml); None when it is the built-in default."""
+    name = env_name("model")
+    if os.environ.get(name):
+        return os.environ[name], f"${name}"
+    try:
+        spec = read_file().values.get("model")
+    except LwzError:  # an unreadable file is the config check's to report
+        return None
+    return (spec, f"model: in {config_path()}") if spec else None
+
+
+def _model_check(spec: str, where: str) -> Check:
+    from lwz_cli.models.names import check_model_name  # lazy: lwz --help start-up
+    from lwz_cli.models.registry import ModelNotDownloaded, resolve_model
+
+    fix = "`lwz config set model NAME`" if where.startswith("model:") else f"change {where}"
+    try:
+        check_model_name(spec)
+        model = resolve_model(spec)
+    except ModelNotDownloaded as exc:
+        return Check("model", "warn", f"{spec} ({where}): {exc.message}", exc.hint)
+    except UsageError as exc:
+        return Check("model", "fail", f"{exc.message} ({where})", f"{fix}; {exc.hint}")
+    return Check("model", "ok", f"{spec} ({where}) is here: {model.path}")
 
 
 def _config_and_runs() -> list[Check]:
     checks = []
     try:
-        values = load_file()
+        found = read_file()
+    except UsageError as exc:
+        checks.append(Check("config", "fail", exc.message, exc.hint or "fix or remove the file"))
+    else:
+        values = found.values
         shown = {k: ("(set)" if k == "api_key" else v) for k, v in values.items()}  # no secrets
         detail = f"{config_path()}: " + (
             ", ".join(f"{k}={v}" for k, v in shown.items())
             if values
             else "no settings (built-in defaults)"
         )
-        checks.append(Check("config", "ok", detail))
-    except UsageError as exc:
-        checks.append(Check("config", "fail", exc.message, exc.hint or "fix or remove the file"))
+        if not found.problems:
+            checks.append(Check("config", "ok", detail))
+        for problem in found.problems:  # every bad entry, each with its mend
+            checks.append(Check("config", "fail", problem.message, problem.hint))
     from lwz_cli.run_listing import run_rows  # lazy: lwz --help start-up (the writing layer)
 
     open_runs = [r for r in run_rows() if r["resume"]]

@@ -14,7 +14,8 @@ import typer
 from typer.models import OptionInfo
 
 from lwz_cli.cli import complete
-from lwz_cli.config import SETTINGS, default, env_name
+from lwz_cli.config import SETTINGS, config_path, default, env_name
+from lwz_cli.errors import UsageError
 from lwz_cli.profiles import LWZ, profile
 from lwz_cli.strategy import STRATEGY_NAMES
 
@@ -41,6 +42,31 @@ def _env(key: str, env: bool) -> str | None:
     return env_name(key) if env else None
 
 
+def _model_from_settings(
+    ctx: typer.Context, param: typer.CallbackParam, value: str | None
+) -> str | None:
+    """A model named by config.yaml or $LWZ_MODEL rather than on the command line is
+    checked here, so an unknown name says where it came from."""
+    source = ctx.get_parameter_source(param.name or "")
+    from_file = source is not None and source.name == "DEFAULT_MAP"
+    from_env = source is not None and source.name == "ENVIRONMENT"
+    if value is None or ctx.resilient_parsing or not (from_file or from_env):
+        return value
+    from lwz_cli.models.names import check_model_name  # lazy: lwz --help start-up
+
+    try:
+        check_model_name(value)
+    except UsageError as exc:
+        where = f"`model:` in {config_path()}" if from_file else f"${env_name('model')}"
+        raise UsageError(
+            f"{exc.message} (the name comes from {where})",
+            hint="`lwz config set model NAME` or `lwz config unset model` changes it"
+            if from_file
+            else exc.hint,
+        ) from None
+    return value
+
+
 def model(help: str = MODEL_HELP, *, env: bool = True) -> OptionInfo:
     return typer.Option(
         "-m",
@@ -48,6 +74,7 @@ def model(help: str = MODEL_HELP, *, env: bool = True) -> OptionInfo:
         envvar=_env("model", env),
         metavar="MODEL",
         autocompletion=complete.models,
+        callback=_model_from_settings,
         help=help,
     )
 

@@ -4,12 +4,13 @@ A pure library: it reads, validates and expands recipes; it never loads a model.
 
 API (imported by `lwz batch`; keep it stable):
 
-    load_recipe(path, *, variables=None, out_dir=None) -> Recipe
+    load_recipe(path, *, variables=None, out_dir=None, overrides=None) -> Recipe
         Parse, validate and expand one recipe. Raises RecipeError (a UsageError,
         exit 2) listing every problem as `FILE:LINE:COL: message`.
-    load_recipes(paths, *, variables=None, out_dir=None) -> list[Recipe]
+    load_recipes(paths, *, variables=None, out_dir=None, overrides=None) -> list[Recipe]
         The same for several recipes: all are checked before any is returned, and
-        two recipes writing the same file is an error too.
+        two recipes writing the same file is an error too. `overrides` (Overrides:
+        model, words) win over every recipe's and item's settings.
     parse_vars(["key=value", ...]) -> dict[str, str]     # --var; UsageError if malformed
     select(jobs, pattern) -> list[Job]                   # --only, fnmatch
     Recipe, Job (dataclasses); Job.fingerprint() -> sha256 hex of the inputs that shape
@@ -31,11 +32,20 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 
 from lwz_cli.errors import UsageError
-from lwz_cli.recipes.model import ITEM_SETTINGS, RESERVED, Job, Problem, Recipe, RecipeError
+from lwz_cli.recipes.model import (
+    ITEM_SETTINGS,
+    RESERVED,
+    Job,
+    Overrides,
+    Problem,
+    Recipe,
+    RecipeError,
+)
 from lwz_cli.recipes.reader import Reader
 
 __all__ = [
     "Job",
+    "Overrides",
     "Problem",
     "Recipe",
     "RecipeError",
@@ -89,12 +99,15 @@ def load_recipes(
     *,
     variables: Mapping[str, str] | None = None,
     out_dir: Path | None = None,
+    overrides: Overrides | None = None,
 ) -> list[Recipe]:
     """Load every recipe, then refuse two jobs (from any recipes) writing one file."""
     recipes, problems = [], []
     for path in paths:
         try:
-            recipes.append(load_recipe(Path(path), variables=variables, out_dir=out_dir))
+            recipes.append(
+                load_recipe(Path(path), variables=variables, out_dir=out_dir, overrides=overrides)
+            )
         except RecipeError as exc:
             problems.extend(exc.problems)
     seen: dict[Path, Job] = {}
@@ -130,7 +143,11 @@ def load_recipes(
 
 
 def load_recipe(
-    path: Path, *, variables: Mapping[str, str] | None = None, out_dir: Path | None = None
+    path: Path,
+    *,
+    variables: Mapping[str, str] | None = None,
+    out_dir: Path | None = None,
+    overrides: Overrides | None = None,
 ) -> Recipe:
     """Parse, validate and expand one recipe; RecipeError lists every problem."""
     path = Path(path)
@@ -144,7 +161,7 @@ def load_recipe(
     except OSError as exc:
         raise UsageError(f"cannot read recipe {path}: {exc.strerror}") from None
     reader = Reader(path)
-    recipe = reader.read(data, variables, out_dir)
+    recipe = reader.read(data, variables, out_dir, overrides or Overrides())
     if reader.problems or recipe is None:
         # dict.fromkeys: a node reached through several YAML aliases is reported once
         raise RecipeError(sorted(dict.fromkeys(reader.problems), key=lambda p: (p.line, p.column)))

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from yaml.nodes import Node
 
-from lwz_cli.recipes.model import MAX_JOBS, SUFFIXES, Job, Recipe
+from lwz_cli.recipes.model import MAX_JOBS, SUFFIXES, Job, Overrides, Recipe
 from lwz_cli.strategy import Strategy
 from lwz_cli.writing.length import parse_target
 
@@ -44,8 +44,10 @@ def expand(
     prompt_vars: list[str],
     output_vars: list[str],
     variables: dict[str, str],
+    overrides: Overrides,
 ) -> None:
-    """Fill recipe.jobs: items x matrix, each checked (variables, output path)."""
+    """Fill recipe.jobs: items x matrix, each checked (variables, output path);
+    `overrides` win over the recipe's and the items' settings."""
     axes = [
         (key, [variables[key]] if key in variables else values)  # --var pins an axis
         for key, values in recipe.matrix.items()
@@ -77,7 +79,7 @@ def expand(
                 "name": recipe.name,
                 "index": str(index),
             }
-            words = setting(merged, "words")
+            words = overrides.words or setting(merged, "words")
             if words is not None:
                 values["words"] = str(words)
             who = f"item {item.number} at line {item.line}" if item else "the recipe"
@@ -154,7 +156,7 @@ def expand(
                     output=root / rel,
                     relpath=str(rel),
                     words=words,
-                    model=setting(merged, "model"),
+                    model=overrides.model or setting(merged, "model"),
                     strategy=strategy,
                     params=params,
                     endpoint=recipe.endpoint,

@@ -86,6 +86,16 @@ class RecipeError(UsageError):
 
 
 @dataclass(frozen=True)
+class Overrides:
+    """`lwz batch --model/--words`: settings that win over every recipe and item (so a
+    recipe can be tried with another model or a short target without editing it);
+    `words` fills `{words}` in the templates too."""
+
+    model: str | None = None
+    words: int | None = None
+
+
+@dataclass(frozen=True)
 class Job:
     """One document to write. `output` is absolute; `relpath` is relative to the recipe's
     output folder (posix). `item` and `item_line` (1-based) say which item made it."""

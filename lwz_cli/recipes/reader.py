@@ -22,6 +22,7 @@ from lwz_cli.recipes.model import (
     RESERVED,
     SCALAR_TAGS,
     YAML_TAG,
+    Overrides,
     Problem,
     Recipe,
 )
@@ -191,7 +192,9 @@ class Reader:
 
     # -- the recipe ----------------------------------------------------------------------
 
-    def read(self, data: bytes, variables: dict[str, str], out_dir: Path | None) -> Recipe | None:
+    def read(
+        self, data: bytes, variables: dict[str, str], out_dir: Path | None, overrides: Overrides
+    ) -> Recipe | None:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -289,7 +292,7 @@ class Reader:
                 k: (n.start_mark.line + 1, n.start_mark.column + 1) for k, n in value.items()
             },
         )
-        expand(self, recipe, value, settings, items, prompt[1], output[1], variables)
+        expand(self, recipe, value, settings, items, prompt[1], output[1], variables, overrides)
         return recipe
 
     def settings(self, value: dict[str, Node], where: str) -> dict[str, tuple[Any, Node]]:

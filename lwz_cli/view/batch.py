@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from lwz_cli.events import (
+    BATCH_CONTRACT,
     DoneEvent,
     Event,
     JobEndEvent,
@@ -67,8 +68,9 @@ class BatchView:
 
     def __call__(self, job: Job | None, event: Event) -> None:
         with NATIVE_IO, self.lock:  # never while a model load has stdout/stderr muted
-            if self.json_mode:  # every event, progress included, tagged with its job
-                _print_event_json({**event.to_json(), "job": job.id if job else None})
+            if self.json_mode:  # `lwz write --json`'s contract, each event tagged with its job
+                if isinstance(event, BATCH_CONTRACT):
+                    _print_event_json({**event.to_json(), "job": job.id if job else None})
                 if isinstance(event, JobEndEvent):
                     self.finished += 1
                 return
