@@ -8,10 +8,11 @@ import sys
 
 import typer
 
+from lwz_cli.cli.help import LwzTyper
 from lwz_cli.config import SETTINGS, config_path, convert, effective, env_name, load_file, save_file
 from lwz_cli.errors import UsageError
 
-config_app = typer.Typer(help="Show and change your defaults (config.yaml).", no_args_is_help=True)
+config_app = LwzTyper(help="Show and change your defaults (config.yaml).", no_args_is_help=True)
 
 
 def _key(key: str):

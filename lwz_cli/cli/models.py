@@ -13,10 +13,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from lwz_cli.cli.help import LwzTyper
 from lwz_cli.config import default
 from lwz_cli.errors import UsageError
 
-models_app = typer.Typer(help="List, pull, inspect and remove models.", no_args_is_help=True)
+models_app = LwzTyper(help="List, pull, inspect and remove models.", no_args_is_help=True)
 
 
 def _print_json(data) -> None:

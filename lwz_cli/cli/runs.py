@@ -10,9 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from lwz_cli.cli.help import LwzTyper
 from lwz_cli.errors import UsageError
 
-runs_app = typer.Typer(
+runs_app = LwzTyper(
     help="List unfinished and finished runs; remove them.",
     invoke_without_command=True,
     no_args_is_help=False,
