@@ -7,11 +7,11 @@ import sys
 import time
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from lwz_cli.cli.help import LwzTyper
 from lwz_cli.errors import UsageError
+from lwz_cli.view.format import human_size
+from lwz_cli.view.table import Cell, CellValue, Column, print_table
 
 runs_app = LwzTyper(
     help="List unfinished and finished runs; remove them.",
@@ -38,9 +38,15 @@ def runs(
         sys.stderr.write("lwz: no runs yet\n")
         return
 
-    table = Table(box=None, pad_edge=False)
-    for column in ("status", "words", "model", "updated", "document", "resume with"):
-        table.add_column(column, overflow="fold")
+    columns = (
+        Column("status"),
+        Column("words", right=True),
+        Column("model"),
+        Column("updated"),
+        Column("document", whole=True),
+        Column("resume with", whole=True),
+    )
+    cells: list[list[CellValue]] = []
     for row in rows:
         target = f" / {row['target_words']:,}" if row["target_words"] else ""
         updated = (
@@ -51,15 +57,17 @@ def runs(
         style = {"done": "green", "interrupted": "yellow", "running": "cyan"}.get(
             row["status"], "red"
         )
-        table.add_row(
-            f"[{style}]{row['status']}[/]",
-            f"{row['words']:,}{target}",
-            row["model"] or "?",
-            updated,
-            row["output"] or row["id"],
-            row["resume"] or "",
+        cells.append(
+            [
+                Cell(row["status"], style),
+                f"{row['words']:,}{target}",
+                row["model"] or "?",
+                updated,
+                row["output"] or row["id"],
+                row["resume"] or "",
+            ]
         )
-    Console(soft_wrap=False).print(table)
+    print_table(columns, cells)
 
 
 @runs_app.command("rm")
@@ -94,7 +102,7 @@ def rm(
         freed += sum(p.stat().st_size for p in journal.dir.rglob("*") if p.is_file())
         journal.remove()
         sys.stderr.write(f"lwz: removed run {journal.dir.name}\n")
-    sys.stderr.write(f"lwz: freed {freed / 1e6:.1f} MB\n")
+    sys.stderr.write(f"lwz: freed {human_size(freed)}\n")
 
 
 def register(app: typer.Typer) -> None:
