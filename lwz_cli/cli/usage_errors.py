@@ -70,8 +70,11 @@ def _bad_value(exc: BadParameter) -> str:
 
 
 def _suggestion(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1)
-    return f" (did you mean {close[0]}?)" if close else ""
+    """` (did you mean --words?)` for a near miss; option names compare without their
+    dashes, which would make every `--x` look close to every other."""
+    bare = {choice.lstrip("-"): choice for choice in choices}
+    close = difflib.get_close_matches(word.lstrip("-"), list(bare), n=1, cutoff=0.7)
+    return f" (did you mean {bare[close[0]]}?)" if close else ""
 
 
 def describe(exc: ClickUsageError) -> tuple[str | None, list[str]]:
