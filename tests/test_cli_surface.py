@@ -101,7 +101,11 @@ def test_a_terminal_table_never_cuts_a_path():
 
     out = Terminal()
     path = "/home/someone/documents/" + "x" * 70 + ".md"
-    print_table([Column("status"), Column("document", whole=True)], [["done", path]], file=out)
+    print_table(
+        [Column("status"), Column("why", wrap=True), Column("document")],
+        [["done", "a reason " * 5, path]],
+        file=out,
+    )
     assert path in out.getvalue()
 
 

@@ -87,7 +87,7 @@ def list_(json_mode: bool = typer.Option(False, "--json", help="JSON on stdout."
 
     if local:
         print_table(
-            (Column("model", whole=True), Column("size", right=True), Column("path", whole=True)),
+            (Column("model"), Column("size", right=True), Column("path")),
             [[row["model"], human_size(row["size"]), row["path"]] for row in local],
             title="local models",
         )
@@ -95,7 +95,7 @@ def list_(json_mode: bool = typer.Option(False, "--json", help="JSON on stdout."
         sys.stdout.write("no local models yet\n")
     sys.stdout.write("\n")
     print_table(
-        (Column("model", whole=True), Column("size", right=True), Column("fits this machine")),
+        (Column("model"), Column("size", right=True), Column("fits this machine")),
         [
             [
                 row["model"],

@@ -43,8 +43,8 @@ def runs(
         Column("words", right=True),
         Column("model"),
         Column("updated"),
-        Column("document", whole=True),
-        Column("resume with", whole=True),
+        Column("document"),
+        Column("resume with"),
     )
     cells: list[list[CellValue]] = []
     for row in rows:

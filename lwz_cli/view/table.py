@@ -2,10 +2,10 @@
 
 Piped, a table is plain text: one row per line, columns aligned with spaces,
 nothing wrapped or cut, no colour, so `| grep` and `| cut` work. On a terminal it
-is a rich table in which the columns marked `whole` (paths, commands) are never
-wrapped or cut: the other columns shrink, and when even that is not enough the
-table is printed wider than the terminal (which then wraps the line itself, and
-a copied path stays one piece).
+is a rich table in which no cell is wrapped or cut except in the columns marked
+`wrap` (prose, such as a reason): those shrink first, and when even that is not
+enough the table is printed wider than the terminal (which then wraps the line
+itself, so a copied path or command stays one piece).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Literal, TextIO
 
 GAP = 2  # spaces between columns
 
@@ -21,8 +21,8 @@ GAP = 2  # spaces between columns
 @dataclass(frozen=True)
 class Column:
     header: str
-    whole: bool = False  # a path or command: never wrapped or cut
     right: bool = False  # right-aligned (numbers)
+    wrap: bool = False  # prose that may wrap on a terminal; paths and commands never do
 
 
 @dataclass(frozen=True)
@@ -81,12 +81,15 @@ def print_table(
     need = 0
     for i, column in enumerate(columns):
         longest = max([len(column.header)] + [len(_text(row[i])) for row in rows])
-        if column.whole:
-            table.add_column(column.header, no_wrap=True, min_width=longest, overflow="ignore")
-            need += longest + GAP
+        justify: Literal["left", "right"] = "right" if column.right else "left"
+        if column.wrap:
+            table.add_column(column.header, justify=justify)
+            need += min(longest, 20) + GAP  # what a shrunk column keeps
         else:
-            table.add_column(column.header, justify="right" if column.right else "left")
-            need += min(longest, 8) + GAP  # what a shrunk column keeps
+            table.add_column(
+                column.header, justify=justify, no_wrap=True, min_width=longest, overflow="fold"
+            )
+            need += longest + GAP
     for row in rows:
         # Text, not markup: a path may hold "[...]"
         table.add_row(*(Text(c.text, c.style) if isinstance(c, Cell) else Text(c) for c in row))
