@@ -169,7 +169,10 @@ class Journal:
         directory = cls.path_for(output, manifest.id or None)
         if directory.exists():
             shutil.rmtree(directory)
-        (directory / "sections").mkdir(parents=True)
+        # private like its files (0600): the journal holds the prompt and the draft
+        directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700)
+        (directory / "sections").mkdir(mode=0o700)
         fsync_dir(directory.parent)
         journal = cls(directory)
         now = time.time()
@@ -292,6 +295,7 @@ class Journal:
                 digest.update(chunk)
             os.fsync(handle.fileno())
         size = tmp.stat().st_size
+        os.chmod(tmp, 0o600)  # llama.cpp creates it with the umask's mode; the journal is private
         os.replace(tmp, self.kv_path)
         fsync_dir(self.dir)
         meta = {

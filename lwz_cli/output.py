@@ -7,9 +7,24 @@ is written atomically and `PATH.partial` removed: `PATH` existing means complete
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from lwz_cli.atomic import atomic_write_text
+from lwz_cli.atomic import atomic_write_document
+from lwz_cli.errors import UsageError
+
+
+def check_replace(path: Path | None, *, force: bool, ask: Callable[[Path], bool] | None) -> None:
+    """A finished document is never replaced silently: `force` replaces it, `ask`
+    (on a terminal) asks, and otherwise the run is refused before anything loads."""
+    if path is None or force or not path.is_file():
+        return
+    if ask is None:
+        raise UsageError(
+            f"{path} already exists", hint="pass --force to replace it, or -o another path"
+        )
+    if not ask(path):
+        raise UsageError(f"kept {path}", hint="pass --force to replace it, or -o another path")
 
 
 class DocumentOutput:
@@ -22,15 +37,15 @@ class DocumentOutput:
 
     def write_partial(self, text: str) -> None:
         """The finished sections so far (the caller has checkpointed them)."""
-        atomic_write_text(self.partial, text)
+        atomic_write_document(self.partial, text)
 
     def write(self, text: str) -> None:
         """`PATH` only, leaving any `PATH.partial` alone: a copy saved elsewhere."""
-        atomic_write_text(self.path, text)
+        atomic_write_document(self.path, text)
 
     def finish(self, text: str) -> None:
         """The complete document: `PATH` first, then `PATH.partial` goes."""
-        atomic_write_text(self.path, text)
+        atomic_write_document(self.path, text)
         self.discard()
 
     def discard(self) -> None:

@@ -45,7 +45,8 @@ def test_16gb_ram_without_a_gpu_is_refused_with_the_nearest_plan():
     p = plan(machine(None, 16), words=10_000)
     assert not p.fits
     assert "16.0 GiB RAM" in p.reason and "no usable GPU" in p.reason
-    assert p.nearest and "GB of RAM" in p.nearest
+    assert "needs 22 GiB of RAM" in p.reason
+    assert p.nearest and "GiB of VRAM" in p.nearest
 
 
 def test_a_48gb_card_affords_the_best_quant():

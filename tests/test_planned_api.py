@@ -71,7 +71,7 @@ def writer() -> FakeEngine:
 def written_run(home, events: Recorder | None = None) -> tuple[PlannedRun, FakeEngine]:
     fake = writer()
     run = PlannedRun(planned(home), events if events is not None else Recorder(), engine=fake)
-    run.run()
+    run.write_sections()
     return run, fake
 
 
@@ -96,7 +96,7 @@ def test_restore_state_puts_back_exactly_what_state_took(home):
     assert run.target == 900 and [s.title for s in run.plan.sections] == TITLES
     # the conversation is back too: the next section's turn goes onto section 3's reply
     run.add_section("Buying", 200)
-    run.run()
+    run.write_sections()
     assert fake.prompts[-1].startswith(fake.prompts[3] + fake.calls[3].reply.text[:100])
     assert headings(run.document()) == [*TITLES, "Buying"]
 
@@ -136,7 +136,7 @@ def test_replace_plan_takes_the_kept_sections_and_writes_on_after_them(home):
     )
     assert run.done == [health, origins] and not run.all_written and run.state().base is None
 
-    run.run()  # the new section is asked for from the request and the text so far
+    run.write_sections()  # the new section is asked for from the request and the text so far
     prompt = fake.prompts[-1]
     assert "Request: Write a 900-word guide to green tea." in prompt
     assert 'Now write section 3 of 3: "Buying" (where). Write about' in prompt
@@ -184,7 +184,7 @@ def test_add_section_announces_the_new_plan_and_the_run_writes_it(home):
     assert [s["title"] for s in events[-1]["sections"]] == [*TITLES, "Going Further"]
     run.set_emit(later)
     run.set_notes("end with a question")
-    run.run()
+    run.write_sections()
     assert [e["title"] for e in later if e["event"] == "section_start"] == ["Going Further"]
     assert headings(run.document()) == [*TITLES, "Going Further"]
 
@@ -195,7 +195,7 @@ def test_allow_tokens_bounds_a_step_and_never_changes_the_prepared_job(home):
     events = Recorder()
     run = PlannedRun(prepared, events, engine=writer())
     run.allow_tokens(300)  # the outline, and not much more
-    run.run()
+    run.write_sections()
     assert any(
         "stopped at the token limit" in e["message"] for e in events if e["event"] == "warning"
     )
@@ -203,7 +203,7 @@ def test_allow_tokens_bounds_a_step_and_never_changes_the_prepared_job(home):
     run.set_target(1200)
     assert prepared.tokens.max_tokens == max_tokens and prepared.target_words == target
     run.allow_tokens(10_000)
-    run.run()
+    run.write_sections()
     assert run.all_written and run.prepared.tokens.max_tokens > max_tokens
 
 
@@ -213,7 +213,7 @@ def test_move_to_goes_on_with_the_other_engine_from_a_rebuilt_prompt(home):
     new = FakeEngine([prose(220, seed=9)])
     run.move_to(planned(home), new)
     run.add_section("Buying", 200)
-    run.run()
+    run.write_sections()
     assert len(old.calls) == calls and len(new.calls) == 1
     assert "Request: Write a 900-word guide to green tea." in new.prompts[0]
     assert headings(run.document()) == [*TITLES, "Buying"]

@@ -146,8 +146,12 @@ def test_rerunning_the_same_write_resumes_and_restart_discards(run_lwz, lwz_env,
     assert result.returncode == 0, result.stderr
     first = json.loads(result.stdout.splitlines()[0])
     assert first["event"] == "start" and first["resumed"] is True
-    # a finished document: writing again starts a new run
-    result = run_lwz("write", REQUEST, "-o", "doc.md", "--json", *BASE, "--max-tokens", "30")
+    # a finished document is not replaced silently; with --force, a new run replaces it
+    kept = run_lwz("write", REQUEST, "-o", "doc.md", *BASE)
+    assert kept.returncode == 2 and "--force" in kept.stderr
+    result = run_lwz(
+        "write", REQUEST, "-o", "doc.md", "--json", "--force", *BASE, "--max-tokens", "30"
+    )
     assert json.loads(result.stdout.splitlines()[0])["resumed"] is False
 
 

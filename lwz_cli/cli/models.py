@@ -13,7 +13,7 @@ import typer
 
 from lwz_cli.cli.help import LwzTyper
 from lwz_cli.config import default
-from lwz_cli.errors import UsageError
+from lwz_cli.errors import LwzError, UsageError
 from lwz_cli.view.format import human_size
 from lwz_cli.view.table import Column, print_table
 
@@ -125,7 +125,15 @@ def pull_(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Download a model into the HF cache: resumable across processes, sha256-verified."""
-    path = pull_model(model, quant=quant, json_mode=json_mode, quiet=quiet)
+    try:
+        path = pull_model(model, quant=quant, json_mode=json_mode, quiet=quiet)
+    except LwzError as exc:
+        if json_mode:  # the stream ends with an `error` event, as `lwz write --json`'s does
+            from lwz_cli.events import ErrorEvent  # lazy: lwz --help start-up
+
+            event = ErrorEvent(str(exc), exc.exit_code).to_json()
+            sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")
+        raise
     if json_mode:
         from lwz_cli.events import PulledEvent  # lazy: lwz --help start-up
 
@@ -179,10 +187,25 @@ def rm(
     """Remove a model from the HF cache and say how much space that freed."""
     from lwz_cli.models import hub  # lazy: lwz --help start-up
     from lwz_cli.models.pull import parse_spec
+    from lwz_cli.models.registry import hf_cache_dir
 
-    repos, quant, filename = parse_spec(model)
     freed = 0
-    removed = []
+    removed: list[str] = []
+    as_path = Path(model).expanduser()
+    cache = hf_cache_dir().resolve()
+    if (as_path.is_file() or as_path.is_symlink()) and as_path.resolve().is_relative_to(cache):
+        freed, removed = _remove_cached_file(as_path.resolve(), cache)
+        repos: list[str] = []
+        quant = filename = None
+    else:
+        try:
+            repos, quant, filename = parse_spec(model)
+        except UsageError:  # not a name `lwz models pull` takes, so nothing it downloaded
+            raise UsageError(
+                f"no model {model!r} in the HF cache",
+                hint="`lwz models list` shows the models there (rm takes repo_id, "
+                "repo_id:QUANT, repo_id/file.gguf or a path)",
+            ) from None
     for repo in repos:
         root = hub.repo_dir(repo)
         if not root.exists():
@@ -211,6 +234,20 @@ def rm(
         _print_json({"removed": removed, "freed": freed})
     else:
         sys.stderr.write(f"lwz: removed {len(removed)} file(s), freed {human_size(freed)}\n")
+
+
+def _remove_cached_file(blob: Path, cache: Path) -> tuple[int, list[str]]:
+    """Remove a file of the HF cache and the snapshot links to it: (bytes freed, paths)."""
+    links = [
+        link
+        for link in cache.glob("models--*/snapshots/*/**/*")
+        if link.is_symlink() and link.resolve() == blob
+    ]
+    size = blob.stat().st_size
+    for link in links:
+        link.unlink()
+    blob.unlink()
+    return size, [str(link) for link in links] or [str(blob)]
 
 
 @models_app.command("path")
@@ -313,6 +350,10 @@ def fit(
     from lwz_cli.models.hardware import probe, simulated
     from lwz_cli.models.registry import DEFAULT_MODEL, resolve_model
 
+    if vram is not None and vram < 0:
+        raise UsageError(f"--vram {vram:g} is negative", hint="give the GPU's GiB, or 0 for no GPU")
+    if ram is not None and ram <= 0:
+        raise UsageError(f"--ram {ram:g} must be positive", hint="give the machine's GiB of RAM")
     machine = simulated(vram, ram) if (vram is not None or ram is not None) else probe()
     spec = model or DEFAULT_MODEL
     lowered = spec.lower()

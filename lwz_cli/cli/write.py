@@ -16,6 +16,7 @@ from lwz_cli.config import default, env_name
 from lwz_cli.engine.protocol import Sampling
 from lwz_cli.errors import LwzError, UsageError
 from lwz_cli.interrupt import interrupt_sets
+from lwz_cli.output import check_replace
 
 
 def read_prompt(prompt: str) -> str:
@@ -106,6 +107,13 @@ def write(
             help="Never download: if the model is not here, exit 2 naming the pull command.",
         ),
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace -o PATH if it exists (default: ask on a terminal, else refuse).",
+        ),
+    ] = False,
     restart: Annotated[
         bool,
         typer.Option(
@@ -144,6 +152,7 @@ def write(
 
     def job():
         check_engine_flags(temperature=temperature, top_p=top_p, kv_type=kv_type)
+        check_replace(output, force=force, ask=_ask_replace if _interactive(json_mode) else None)
         request = WriteRequest(
             prompt=read_prompt(prompt),
             model=model,
@@ -216,6 +225,10 @@ def prepare_pulling(request, *, no_pull: bool, json_mode: bool, quiet: bool):
             ) from None
         pull_model(missing.spec, quant=quant, json_mode=False, quiet=quiet or json_mode)
         return prepare(request)
+
+
+def _ask_replace(path: Path) -> bool:
+    return typer.confirm(f"lwz: {path} exists. Replace it?", default=False, err=True)
 
 
 def _interactive(json_mode: bool) -> bool:

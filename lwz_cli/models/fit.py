@@ -198,25 +198,27 @@ def plan(
             f"(memory-mapped, {kv_type} KV cache)"
         )
         return make(True, name, size, 0, kv_type, False, 0, need, why)
-    # 4. nothing fits: say why and what would
+    # 4. nothing fits: say why and what would. One figure for the RAM it needs (what
+    # it uses over the share lwz plans with), in GiB like every other figure here.
     name, size = candidates[-1] if candidates else ("?", 0)
     smallest = size + kv_bytes(arch, n_ctx, "q8_0") + CPU_OVERHEAD
     need_ram = math.ceil(smallest / RAM_SHARE / GIB)
+    need_vram = math.ceil((size + kv_bytes(arch, n_ctx, "q8_0") + GPU_RESERVE) / GPU_SHARE / GIB)
+    steps.append(
+        f"CPU: {name} + q8_0 KV + {_gb(CPU_OVERHEAD)} GiB overhead = {_gb(smallest)} GiB, at most "
+        f"{int(RAM_SHARE * 100)}% of RAM: {need_ram} GiB of RAM needed"
+    )
     shorter = max(
         256, int((usable_ram - size - CPU_OVERHEAD) / kv_bytes(arch, 1, "q8_0")) // 256 * 256
     )
-    nearest = (
-        f"{name} needs about {need_ram} GB of RAM (or a GPU with "
-        f"{math.ceil((size + kv_bytes(arch, n_ctx, 'q8_0') + GPU_RESERVE) / GPU_SHARE / GIB)} GB)"
-        + (
-            f"; with {_gb(machine.ram)} GiB a {shorter:,}-token context would fit"
-            if usable_ram > size + CPU_OVERHEAD
-            else "; or use a smaller model"
-        )
+    nearest = f"{name} on a GPU with {need_vram} GiB of VRAM" + (
+        f"; with {_gb(machine.ram)} GiB of RAM, a {shorter:,}-token context (fewer --words)"
+        if usable_ram > size + CPU_OVERHEAD
+        else "; or a smaller model"
     )
     reason = (
-        f"does not fit: even {name} ({_gb(size)} GiB) with a {n_ctx:,}-token q8_0 KV cache "
-        f"needs {_gb(smallest)} GiB, and this machine has {_gb(machine.ram)} GiB RAM"
+        f"even {name} ({_gb(size)} GiB) with a {n_ctx:,}-token q8_0 KV cache "
+        f"needs {need_ram} GiB of RAM, and this machine has {_gb(machine.ram)} GiB RAM"
         + (f" and {_gb(machine.vram)} GiB VRAM" if machine.gpus else " and no usable GPU")
     )
     result = make(False, name, size, 0, "q8_0", False, 0, smallest, reason)

@@ -169,4 +169,9 @@ def read_gguf(path: Path | str) -> GGUFInfo:
         raise UsageError(
             f"cannot read model file {path}: permission denied", hint="fix its permissions"
         ) from None
+    except OSError as exc:  # EIO, a vanished network mount...: still one line
+        raise UsageError(
+            f"cannot read model file {path}: {exc.strerror or exc}",
+            hint="check the disk, or re-download the model",
+        ) from None
     return GGUFInfo(path=path, version=version, tensor_count=tensor_count, metadata=metadata)

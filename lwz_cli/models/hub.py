@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import http.client
 import os
 import re
 import shutil
@@ -59,6 +60,21 @@ def endpoint() -> str:
     return constants.ENDPOINT.rstrip("/")
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def unreachable(exc: BaseException, *, hint_extra: str) -> RuntimeFailure:
+    """The one-line "cannot reach the Hub" error for a network failure; the hint
+    names HF_ENDPOINT when the user set it (a typo there is the likely cause)."""
+    where = "check your connection"
+    if os.environ.get("HF_ENDPOINT"):
+        where = f"check HF_ENDPOINT ({os.environ['HF_ENDPOINT']}) and your connection"
+    return RuntimeFailure(
+        f"cannot reach the Hub at {endpoint()} ({_one_line(exc)})", hint=f"{where}, {hint_extra}"
+    )
+
+
 def repo_dir(repo_id: str) -> Path:
     return hf_cache_dir() / ("models--" + repo_id.replace("/", "--"))
 
@@ -70,11 +86,28 @@ def list_files(repo_id: str, revision: str = "main") -> list[RemoteFile]:
             f"HF_HUB_OFFLINE is set, so {repo_id} cannot be listed on the Hub",
             hint="unset HF_HUB_OFFLINE, or use a model that is already downloaded",
         )
-    from huggingface_hub import HfApi  # lazy: huggingface_hub is slow to import
-    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+    import httpx2  # lazy: huggingface_hub's HTTP client, slow to import
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        HFValidationError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+    )
 
+    # What model_info really raises (huggingface_hub 2.x): HfHubHTTPError and its
+    # subclasses for an HTTP answer; httpx2's own errors when no answer came
+    # (ConnectError, timeouts, UnsupportedProtocol: all httpx2.HTTPError, none an
+    # OSError) or the endpoint is not a URL (InvalidURL); OfflineModeIsEnabled; a
+    # malformed repo id is HFValidationError.
     try:
         info = HfApi().model_info(repo_id, revision=revision, files_metadata=True)
+    except GatedRepoError:
+        raise UsageError(
+            f"{repo_id} is gated on {endpoint()}",
+            hint="accept its terms on the Hub, then set HF_TOKEN",
+        ) from None
     except RepositoryNotFoundError:
         raise UsageError(
             f"no model repository {repo_id} on {endpoint()}",
@@ -87,13 +120,20 @@ def list_files(repo_id: str, revision: str = "main") -> list[RemoteFile]:
                 hint="check the name; private or gated repos need HF_TOKEN",
             ) from None
         raise RuntimeFailure(
-            f"the Hub refused to list {repo_id}: {exc}", hint="check HF_TOKEN and your connection"
+            f"the Hub refused to list {repo_id}: {_one_line(exc)}",
+            hint="check HF_TOKEN and your connection",
         ) from None
-    except OSError as exc:
-        raise RuntimeFailure(
-            f"cannot reach {endpoint()} ({exc})",
-            hint="check your connection, or set HF_HUB_OFFLINE=1 to use the cache",
+    except OfflineModeIsEnabled:
+        raise UsageError(
+            f"HF_HUB_OFFLINE is set, so {repo_id} cannot be listed on the Hub",
+            hint="unset HF_HUB_OFFLINE, or use a model that is already downloaded",
         ) from None
+    except HFValidationError:
+        raise UsageError(
+            f"{repo_id!r} is not a Hub repository name", hint="name it OWNER/NAME"
+        ) from None
+    except (httpx2.HTTPError, httpx2.InvalidURL, OSError) as exc:
+        raise unreachable(exc, hint_extra="or set HF_HUB_OFFLINE=1 to use the cache") from None
     if info.sha is None:  # the Hub always sends it; the cache layout is keyed on it
         raise RuntimeFailure(
             f"the Hub listed {repo_id} without its commit", hint="try again in a moment"
@@ -228,10 +268,9 @@ def _fetch(
             f"download of {file.filename} failed: HTTP {exc.code}",
             hint="run the same command again to resume",
         ) from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise RuntimeFailure(
-            f"cannot reach {endpoint()} ({exc})", hint="run the same command again to resume"
-        ) from None
+    except (urllib.error.URLError, http.client.HTTPException, ValueError, OSError) as exc:
+        # ValueError: urllib's "unknown url type" for an HF_ENDPOINT without http(s)://
+        raise unreachable(exc, hint_extra="then run the same command again to resume") from None
     status = getattr(response, "status", 200)
     mode = "ab" if have and status == 206 else "wb"
     if mode == "wb":
@@ -263,6 +302,11 @@ def _fetch(
                     )
             out.flush()
             os.fsync(out.fileno())
+    except http.client.HTTPException:  # IncompleteRead and the like: not OSErrors
+        raise RuntimeFailure(
+            f"the download of {file.filename} broke off at {_gb(done)} of {_gb(file.size)}",
+            hint="run the same command again: it resumes from there",
+        ) from None
     except OSError as exc:
         if (
             isinstance(exc, (urllib.error.URLError, ConnectionError, TimeoutError))

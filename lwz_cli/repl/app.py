@@ -302,8 +302,17 @@ class ChatApp:
 
     def do_save(self, args: str) -> None:
         path = Path(args).expanduser() if args else None
+        # a file the chat did not write is never replaced silently (as `lwz write`)
+        replacing = path is not None and path.is_file() and not self._is_own(path)
+        if replacing and not self.confirm(f"{path} exists. Replace it?"):
+            self.say(f"kept {path}; /save another path")
+            return
         saved = self.session.save(path)
         self.say(f"saved {saved} ({self.session.words:,} words)")
+
+    def _is_own(self, path: Path) -> bool:
+        own = self.session.output
+        return own is not None and path.resolve() == own.resolve()
 
     def do_open(self, args: str) -> None:
         if not args:

@@ -162,15 +162,16 @@ class DraftingSession:
         from lwz_cli.writing.planned import PlannedRun
         from lwz_cli.writing.session import WriteRequest, manifest_for, prepare
 
-        s = self.settings
-        request = WriteRequest(prompt=prompt, model=s.model, output=self.output,
-                               words=words or s.words, sampling=s.sampling, ctx=s.ctx,
-                               threads=s.threads, gpu_layers=s.gpu_layers, kv_type=s.kv_type,
-                               verbose=s.verbose, strategy=Strategy.PLANNED, kv_snapshot=False)
         from lwz_cli.writing.length import parse_target
 
-        if request.words is None and parse_target(prompt) is None:
-            request.words = DEFAULT_WORDS
+        s = self.settings
+        words = words or s.words
+        if words is None and parse_target(prompt) is None:
+            words = DEFAULT_WORDS  # a chat draft needs a target to plan against
+        request = WriteRequest(prompt=prompt, model=s.model, output=self.output,
+                               words=words, sampling=s.sampling, ctx=s.ctx,
+                               threads=s.threads, gpu_layers=s.gpu_layers, kv_type=s.kv_type,
+                               verbose=s.verbose, strategy=Strategy.PLANNED, kv_snapshot=False)
         prepared = prepare(request)
         existing = self.existing_draft()
         if existing is not None and existing.is_live() and \
@@ -433,7 +434,7 @@ class DraftingSession:
         self.journal.save_manifest()
 
     def _write_on(self) -> str:
-        self.run.run()
+        self.run.write_sections()
         return "done"
 
     def _rewrite(self, index: int, notes: str | None) -> str:

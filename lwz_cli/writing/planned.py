@@ -17,27 +17,23 @@ from __future__ import annotations
 
 import copy
 import threading
-import time
 from dataclasses import dataclass, replace
 from typing import Any
 
 from lwz_cli.engine.protocol import Engine
-from lwz_cli.errors import Interrupted, RuntimeFailure
-from lwz_cli.events import (CheckpointEvent, DoneEvent, Emit, Event, PlanEntry, PlanEvent,
-                            ResumedEvent, SectionEndEvent, SectionStartEvent, TextEvent, ThinkEvent,
-                            TickEvent, WarningEvent)
-from lwz_cli.journal import CHECKPOINT_INTERVAL, Checkpoint, Journal, disk_error
-from lwz_cli.output import DocumentOutput
+from lwz_cli.errors import RuntimeFailure
+from lwz_cli.events import (Emit, Event, PlanEntry, PlanEvent, ResumedEvent, SectionEndEvent,
+                            SectionStartEvent, TextEvent, ThinkEvent, TickEvent, WarningEvent)
+from lwz_cli.journal import Journal
 from lwz_cli.profiles import profile
-from lwz_cli.runstate import PlannedState, RunStatus, RunTotals, WrittenSection
+from lwz_cli.runstate import Checkpoint, PlannedState, RunTotals, WrittenSection
 from lwz_cli.tokens import TOKENS_PER_WORD
 from lwz_cli.writing.draft import CONTINUATIONS, RESEED_STEP, SHORT, Draft
-from lwz_cli.writing.kvsnap import Snapshots
 from lwz_cli.writing.length import count_words
-from lwz_cli.writing.markdown import outline
+from lwz_cli.writing.lifecycle import CheckpointState, RunFigures, RunLifecycle
 from lwz_cli.writing.plan import (WORDS_PER_SECTION, Plan, Section, normalise_plan, parse_plan,
                                   rebalance)
-from lwz_cli.writing.result import WriteResult, resume_command
+from lwz_cli.writing.result import WriteResult
 from lwz_cli.writing.session import Prepared
 
 RECENT_CHARS = 1500  # text carried into a rebuilt prompt
@@ -105,15 +101,15 @@ def _section_request(plan: Plan, index: int, *, language: str, first: bool,
             f"directly with the text, without the section title. {end}")
 
 
-class PlannedRun:
+class PlannedRun(RunLifecycle):
+    """An outline, then its sections one by one; a checkpoint holds the run's state
+    (`PlannedState`) and the clean token ids of the outline or section being written."""
+
     def __init__(self, prepared: Prepared, emit: Emit, *, engine: Engine,
-                 journal: Journal | None = None, cancel: threading.Event | None = None, resumed: bool = False):
-        self.prepared = prepared
-        self.emit = emit
-        self.engine = engine
-        self.journal = journal
-        self.cancel = cancel
-        self.resumed = resumed
+                 journal: Journal | None = None, cancel: threading.Event | None = None,
+                 resumed: bool = False):
+        super().__init__(prepared, emit, engine=engine, journal=journal, cancel=cancel,
+                         resumed=resumed)
         self.conversation = prepared.conversation
         self.language = prepared.prompt.language
         self.plan: Plan | None = None
@@ -131,11 +127,7 @@ class PlannedRun:
         self.continuations = 0
         self.totals = {"evaluated": 0, "decode": 0.0, "prefill": 0.0, "new": 0, "rewinds": 0,
                        "generated": 0, "prompt": 0}
-        self.resumed_tokens = 0
-        self._last_checkpoint = time.monotonic()
-        self.snapshots = Snapshots(journal, engine, enabled=prepared.request.kv_snapshot,
-                                   budget_gb=prepared.request.snapshot_budget_gb,
-                                   n_ctx=prepared.tokens.n_ctx, emit=emit)
+        self._section_unsaved = False  # the last of `done` is not in the journal yet
 
     # -- events ---------------------------------------------------------------
 
@@ -175,34 +167,25 @@ class PlannedRun:
             heading=self.heading_chunk, continuations=self.continuations,
             totals=RunTotals.from_json(self.totals))
 
-    def _on_clean(self, draft: Draft) -> None:
-        if time.monotonic() - self._last_checkpoint >= CHECKPOINT_INTERVAL:
-            self.checkpoint()
-
-    def checkpoint(self, *, section_done: bool = False) -> None:
-        journal = self.journal
-        if journal is None:
-            return
+    def checkpoint_state(self, *, interrupting: bool) -> CheckpointState:
         draft = self.draft
-        generated = draft.generated[: draft.clean_count] if draft else []
-        try:
-            if section_done:
-                entry = self.done[-1]
-                journal.write_section(len(self.done), entry["chunk"])
-            journal.checkpoint(Checkpoint(seq=0, generated=generated, words=self._document_words(),
-                                          sections_done=len(self.done), planned=self._state()),
-                               think=draft.think_text() if draft and self.phase == "plan" else None)
-            output = self.prepared.request.output
-            if section_done and output is not None:
-                DocumentOutput(output).write_partial(self.document())
-        except OSError as exc:
-            raise disk_error(exc, journal.dir, resume_command(self.prepared, journal)) from exc
-        self._last_checkpoint = time.monotonic()
-        self.emit(CheckpointEvent(len(generated), self._document_words(), len(self.done)))
+        finished = self._section_unsaved
+        return CheckpointState(
+            Checkpoint(seq=0, generated=draft.generated[: draft.clean_count] if draft else [],
+                       words=self._document_words(), sections_done=len(self.done),
+                       planned=self._state()),
+            think=draft.think_text() if draft and self.phase == "plan" else None,
+            sections=((len(self.done), self.done[-1]["chunk"]),) if finished else (),
+            partial=self.document() if finished else None)
 
-    def snapshot(self, *, force: bool = False) -> None:
-        if self.draft is not None:
-            self.snapshots.save(self.draft.context + self.draft.generated, force=force)
+    def checkpoint_saved(self, state: CheckpointState) -> None:
+        self._section_unsaved = False
+
+    def kv_sequence(self) -> list[int] | None:
+        return self.draft.context + self.draft.generated if self.draft is not None else None
+
+    def words_so_far(self) -> int:
+        return self._document_words()
 
     # -- document ---------------------------------------------------------------
 
@@ -257,21 +240,11 @@ class PlannedRun:
         return Draft(self.engine, self._plan_emit if planning else self._section_emit,
                      context=context, stop=self.conversation.stop,
                      sampling=self.prepared.request.sampling, cancel=self.cancel,
-                     on_clean=self._on_clean)
+                     on_clean=self.on_clean)
 
     def _remaining_tokens(self) -> int:
         used = self.totals["generated"] + (self.draft.model_tokens if self.draft else 0)
         return self.prepared.tokens.max_tokens - used
-
-    def _check_cancel(self, reason: str) -> None:
-        if reason != "cancelled":
-            return
-        if self.journal is not None:
-            self.checkpoint()
-            self.snapshot(force=True)
-            self.journal.set_status(RunStatus.INTERRUPTED, words=self._document_words())
-        raise Interrupted(f"interrupted; {self._document_words()} words are saved",
-                          hint=f"continue with: {resume_command(self.prepared, self.journal)}")
 
     def _plan_event(self) -> PlanEvent:
         return PlanEvent(self.plan.title, tuple(
@@ -284,7 +257,8 @@ class PlannedRun:
         draft = self.draft
         budget = min(profile(self.prepared.prompt.protocol).plan_tokens, self._remaining_tokens())
         reason = draft.run(max(0, budget - draft.model_tokens))
-        self._check_cancel(reason)
+        if reason == "cancelled":
+            self.interrupted()
         draft.flush()
         parsed = parse_plan(draft.text())
         self.plan = normalise_plan(parsed, target, self.prepared.request.prompt, self.language)
@@ -344,7 +318,8 @@ class PlannedRun:
             self.draft = self._new_draft(self._next_context(index, base=self.base, notes=notes),
                                          planning=False)
         draft = self.draft
-        self._check_cancel(self._fill(draft, section))
+        if self._fill(draft, section) == "cancelled":
+            self.interrupted()
         chunk = self._close_section(draft, index, self.heading_chunk)
         self.done.append({"title": section.title, "chunk": chunk, "words": count_words(chunk)})
         self._add_totals(draft)
@@ -354,7 +329,8 @@ class PlannedRun:
         self.index = index + 1
         written = count_words(self.document())
         rebalance(written, self.prepared.target_words, plan.sections[self.index:])
-        self.checkpoint(section_done=True)
+        self._section_unsaved = True
+        self.checkpoint()
         self.snapshot()
 
     def _fill(self, draft: Draft, section: Section, *, budgeted: bool = True) -> str:
@@ -446,7 +422,8 @@ class PlannedRun:
 
     @property
     def stopped_mid_way(self) -> bool:
-        """The outline or a section was stopped before its end; `run()` goes on with it."""
+        """The outline or a section was stopped before its end; `write_sections()` goes
+        on with it."""
         return self.draft is not None
 
     @property
@@ -488,7 +465,7 @@ class PlannedRun:
         rebalance(written, self.prepared.target_words, self.plan.sections[len(self.done):])
 
     def add_section(self, title: str, budget: int) -> None:
-        """Plan one more section after the last; the next `run()` writes it."""
+        """Plan one more section after the last; the next `write_sections()` writes it."""
         self.plan.sections.append(Section(title, "", budget))
         self.emit(self._plan_event())
 
@@ -526,14 +503,13 @@ class PlannedRun:
         self.draft = None
         self.set_target(state.target)
 
-    def move_to(self, prepared: Prepared, engine) -> None:
+    def move_to(self, prepared: Prepared, engine: Engine) -> None:
         """Go on with another model: its prompts and engine, the same text and plan.
         The conversation's tokens are the old model's, so the next section is
         prompted afresh."""
-        self.prepared = prepared
+        self.use(prepared, engine)
         self.conversation = prepared.conversation
         self.language = prepared.prompt.language
-        self.engine = engine
         self.base = self.turn_base = None
 
     def extend(self) -> None:
@@ -559,8 +535,8 @@ class PlannedRun:
                                f"the closing section; adding section {self.index + 1}"))
         self.emit(self._plan_event())
 
-    def run(self) -> dict[str, Any]:
-        """Plan (unless resumed past it), write every section; returns totals."""
+    def write_sections(self) -> None:
+        """Plan (unless resumed past it), then write every section not yet written."""
         if self.phase == "plan":
             self.make_plan()
         while self.index < len(self.plan.sections):
@@ -570,48 +546,17 @@ class PlannedRun:
             if self.index == len(self.plan.sections) - 1 and self.draft is None:
                 self.extend()
             self.write_section(self.index)
-        return self.totals
 
-    def finish(self, started: float):
-        prepared, request = self.prepared, self.prepared.request
+    def write(self) -> WriteResult:
+        self.write_sections()
         text = self.document().strip()
         if not text or not self.done:
             raise RuntimeFailure("the model wrote no document", hint="try again with another --seed")
         text += "\n"
-        words = count_words(text)
-        target = prepared.target_words
-        if target and words < 0.5 * target:
-            self.emit(WarningEvent(f"the document is short: {words} of "
-                                   f"{target} words ({100 * words // target}%)"))
-        output = request.output
-        try:
-            if output is not None:
-                DocumentOutput(output).finish(text)
-        except OSError as exc:
-            raise disk_error(exc, output.parent, resume_command(prepared, self.journal)) from exc
+        self.warn_if_short(count_words(text))
         t = self.totals
-        token_counts = self.engine.token_counts
-        done = DoneEvent(
-            output=str(output) if output else None,
-            words=words, target_words=target,
-            generated_tokens=t["generated"], prompt_tokens_evaluated=t["evaluated"],
-            decode_seconds=round(t["decode"], 3),
-            tokens_per_second=round(t["new"] / t["decode"], 2) if t["decode"] > 0 else 0.0,
-            prefill_seconds=round(t["prefill"], 3),
-            seconds=round(time.monotonic() - started, 3),
-            resumed=self.resumed, resumed_tokens=self.resumed_tokens,
-            finish_reason="plan", repetition_rewinds=t["rewinds"], continuations=None,
-            sections=len(outline(text)), think_chars=None,
-            planned_sections=len(self.plan.sections),
-            model=prepared.model_name, strategy="planned",
-            # an endpoint: "server usage" or "counted pieces"
-            token_counts=token_counts or None)
-        if self.journal is not None:
-            try:
-                self.journal.drop_snapshot()
-                self.journal.set_status(RunStatus.DONE, words=words, finished=time.time())
-            except OSError:
-                pass
-        self.emit(done)
-        return WriteResult(text, "", done)
-
+        return self.finish(text, RunFigures(
+            generated_tokens=int(t["generated"]), prompt_tokens_evaluated=int(t["evaluated"]),
+            decode_seconds=t["decode"], new_tokens=int(t["new"]), prefill_seconds=t["prefill"],
+            finish_reason="plan", repetition_rewinds=int(t["rewinds"]),
+            planned_sections=len(self.plan.sections)))

@@ -91,16 +91,19 @@ def prepare_resume(journal: Journal, *, model: str | None = None, force: bool = 
     out = output or (Path(manifest.output) if manifest.output else None)
     layers = engine.gpu_layers if gpu_layers is None else gpu_layers
     kv_type = engine.kv_type
+    # --force with another file: the snapshot holds the other model's cache
+    stale_snapshot = force and backend.supports_snapshots and identity.path is not None and \
+        model_fingerprint(identity.path)["fingerprint"] != manifest.model["fingerprint"]
+    endpoint_urls, served_model = served if served is not None else ((), None)
     request = WriteRequest(
         prompt=req.prompt, model=identity.spec, output=out, words=req.words,
         max_tokens=req.max_tokens_flag, sampling=sampling, ctx=engine.n_ctx,
         threads=threads, gpu_layers=layers, kv_type=kv_type,
-        verbose=verbose, kv_snapshot=kv_snapshot, snapshot_budget_gb=snapshot_budget_gb,
-        strategy=req.strategy_asked or req.strategy,
+        verbose=verbose, kv_snapshot=kv_snapshot and not stale_snapshot,
+        snapshot_budget_gb=snapshot_budget_gb, strategy=req.strategy_asked or req.strategy,
+        endpoints=endpoint_urls, endpoint_model=served_model,
+        api_key=api_key if served is not None else None,
     )
-    if served is not None:
-        request.endpoints, request.endpoint_model = served
-        request.api_key = api_key
     prompt = prompts.Prompt(text=prompt_data.text, stop=tuple(prompt_data.stop),
                             protocol=prompt_data.protocol, language=prompt_data.language,
                             add_bos=prompt_data.add_bos)
@@ -121,9 +124,6 @@ def prepare_resume(journal: Journal, *, model: str | None = None, force: bool = 
         gpu_layers=layers, kv_type=kv_type, flash_attn=kv_type != "f16" or layers != 0,
     )
     checkpoint = journal.latest_checkpoint() or Checkpoint(seq=0, generated=[])
-    if force and backend.supports_snapshots and identity.path is not None and \
-            model_fingerprint(identity.path)["fingerprint"] != manifest.model["fingerprint"]:
-        request.kv_snapshot = False
     return prepared, checkpoint
 
 

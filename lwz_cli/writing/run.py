@@ -4,21 +4,24 @@ entry point for `lwz write`, `lwz resume`, batch and bench scripts."""
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import replace
-from typing import Callable
 
-from lwz_cli.engine.http import EndpointError
 from lwz_cli.engine.protocol import Engine
-from lwz_cli.errors import Interrupted, LwzError
-from lwz_cli.events import Emit, LoadingEvent, ResumedEvent, StartEvent, WarningEvent
-from lwz_cli.journal import Checkpoint, Journal
-from lwz_cli.runstate import RunStatus
+from lwz_cli.events import Emit, LoadingEvent, StartEvent, WarningEvent
+from lwz_cli.journal import Journal
+from lwz_cli.runstate import Checkpoint
 from lwz_cli.strategy import Strategy
-from lwz_cli.writing.result import WriteResult, resume_command
+from lwz_cli.writing.lifecycle import RunLifecycle
+from lwz_cli.writing.planned import PlannedRun
+from lwz_cli.writing.result import WriteResult
 from lwz_cli.writing.session import Prepared
 from lwz_cli.writing.single import SinglePass
 
+# how each strategy produces its text; `RunLifecycle` does the rest
+STRATEGIES: dict[Strategy, type[RunLifecycle]] = {
+    Strategy.SINGLE: SinglePass,
+    Strategy.PLANNED: PlannedRun,
+}
 
 def start_event(prepared: Prepared, *, resumed_tokens: int = 0, resumed_words: int = 0,
                 run_id: str | None = None) -> StartEvent:
@@ -67,62 +70,12 @@ def write_document(prepared: Prepared, emit: Emit, *, engine: Engine | None = No
             for message in journal.warnings:
                 emit(WarningEvent(message))
             journal.warnings.clear()
-        if prepared.strategy == Strategy.PLANNED:
-            return _run_planned(prepared, emit, engine, journal, cancel, checkpoint)
-        writer = SinglePass(prepared, emit, engine=engine, journal=journal, cancel=cancel,
-                            resumed=checkpoint is not None)
-        if generated:
-            writer.snapshots.restore(prepared.prompt_tokens + generated)
-            writer.replay(generated)
-            emit(ResumedEvent(writer.draft.words, writer.draft.text()[-4000:],
-                              think_tail=writer.draft.think_text()[-2000:]))
-        try:
-            return writer.run()
-        except EndpointError as exc:  # saved like a Ctrl-C, then exit 1 naming `lwz resume`
-            raise endpoint_failed(exc, prepared, journal, writer._interrupted) from None
-        except LwzError:
-            raise
-        except BaseException:
-            # a crash or a second Ctrl-C: the last checkpoint stands; mark the run
-            if journal is not None:
-                try:
-                    journal.set_status(RunStatus.INTERRUPTED, words=writer.draft.words)
-                except OSError:
-                    pass
-            raise
+        writer = STRATEGIES[Strategy(prepared.strategy)](
+            prepared, emit, engine=engine, journal=journal, cancel=cancel,
+            resumed=checkpoint is not None)
+        if checkpoint is not None:
+            writer.restore(checkpoint)
+        return writer.run()
     finally:
         if owns_engine:
             engine.close()
-
-
-def _run_planned(prepared: Prepared, emit: Emit, engine: Engine, journal: Journal | None,
-                 cancel: threading.Event | None, checkpoint: Checkpoint | None) -> WriteResult:
-    from lwz_cli.writing.planned import PlannedRun
-
-    run = PlannedRun(prepared, emit, engine=engine, journal=journal, cancel=cancel,
-                     resumed=checkpoint is not None)
-    started = time.monotonic()
-    if checkpoint is not None:
-        run.restore(checkpoint)
-    try:
-        run.run()
-    except EndpointError as exc:  # saved like a Ctrl-C, then exit 1 naming `lwz resume`
-        raise endpoint_failed(exc, prepared, journal,
-                              lambda: run._check_cancel("cancelled")) from None
-    return run.finish(started)
-
-
-def endpoint_failed(exc: EndpointError, prepared: Prepared, journal: Journal | None,
-                    save: Callable[[], object]) -> EndpointError:
-    """After the engine gave up: save what was written (`save` takes the checkpoint
-    and marks the run interrupted), and say how to continue."""
-    if journal is not None:
-        try:
-            save()
-        except Interrupted:
-            pass
-        except OSError:
-            pass
-    exc.hint = f"{exc.hint or 'check the server'}; then continue with: " \
-               f"{resume_command(prepared, journal)}"
-    return exc

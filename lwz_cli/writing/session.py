@@ -22,7 +22,7 @@ from lwz_cli.writing import budget, plan, prompts
 from lwz_cli.writing.backend import Backend, EngineSettings, LocalBackend, llama_gpu_layers
 from lwz_cli.writing.length import MAX_TARGET_WORDS, parse_target
 
-@dataclass
+@dataclass(frozen=True)
 class WriteRequest:
     prompt: str
     model: str | None = None
@@ -43,8 +43,11 @@ class WriteRequest:
     api_key: str | None = field(default=None, repr=False)  # never stored
 
 
-@dataclass
+@dataclass(frozen=True)
 class Prepared:
+    """A job ready to run; never changed after `prepare` (derive another with
+    `dataclasses.replace`)."""
+
     request: WriteRequest
     backend: Backend  # what runs the model: identity, engine, manifest entries
     prompt: prompts.Prompt
