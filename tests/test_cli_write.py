@@ -96,7 +96,7 @@ def test_quiet_prints_no_progress(run_lwz):
         (["write", "x", "-m", "tiny", "--strategy", "planned"], "needs a target length"),
         (["write", "x", "-m", "tiny", "--strategy", "wild"], "unknown --strategy"),
         (["write", "x", "-m", "tiny", "--temperature", "9"], "--temperature"),
-        (["write", "x", "-m", "tiny", "--bogus"], "No such option"),
+        (["write", "x", "-m", "tiny", "--bogus"], "no such option --bogus\n"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(lwz, args, needle):

@@ -19,7 +19,7 @@ def config_file(tmp_path) -> Path:
 def test_set_refuses_an_unknown_model_with_a_did_you_mean(lwz, config_file):
     result = lwz("config", "set", "model", "tinyy")
     assert result.returncode == 2
-    assert "unknown model 'tinyy' (did you mean 'tiny'?)" in result.stderr
+    assert "unknown model 'tinyy' (did you mean tiny?)" in result.stderr
     assert not config_file.exists()  # nothing written
     assert lwz("config", "set", "model", "nosuch").returncode == 2
     assert lwz("config", "set", "model", "longwriter-zero-32b:Q9").returncode == 2

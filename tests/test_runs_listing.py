@@ -60,7 +60,7 @@ def test_rm_finished_keeps_what_a_batch_rerun_needs_and_says_so(lwz, tmp_path):
     assert not plain.dir.exists() and job.dir.exists()
     assert f"removed the done run of {tmp_path / 'plain.md'} (" in result.stderr
     assert "kept 1 finished batch run" in result.stderr and "--batch" in result.stderr
-    assert "0.0 MB" not in result.stderr and "bytes" in result.stderr
+    assert "0.0 MB" not in result.stderr and " B" in result.stderr
 
     assert lwz("runs", "rm", "--finished", "--batch").returncode == 0
     assert not job.dir.exists()
@@ -74,13 +74,12 @@ def test_rm_removes_a_batch_run_the_user_names(lwz, tmp_path):
 
 
 def test_readable_sizes():
-    from lwz_cli.cli.runs import readable_size
+    from lwz_cli.view.format import human_size
 
-    assert [readable_size(n) for n in (1, 812, 4_100, 2_345_678, 999_990, 1_500_000_000)] == [
-        "1 byte",
-        "812 bytes",
-        "4.1 KB",
-        "2.3 MB",
-        "1.0 MB",
-        "1.5 GB",
+    assert [human_size(n) for n in (1, 812, 4_100, 2_345_678, 1_500_000_000)] == [
+        "1 B",
+        "812 B",
+        "4.0 KiB",
+        "2.2 MiB",
+        "1.4 GiB",
     ]

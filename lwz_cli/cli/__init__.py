@@ -13,16 +13,17 @@ import typer
 from typer.exceptions import TyperException
 
 from lwz_cli import __version__
+from lwz_cli.cli.help import LwzTyper
+from lwz_cli.cli.usage_errors import ClickUsageError, describe
 from lwz_cli.config import default_map
 from lwz_cli.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_USAGE, Interrupted, LwzError
 
-app = typer.Typer(
+app = LwzTyper(
     name="lwz",
     help="Write long, well-structured Markdown documents with LongWriter-Zero on your own machine.",
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
@@ -80,9 +81,13 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         error_line("interrupted")
         code = EXIT_INTERRUPTED
-    except TyperException as exc:  # Click's usage errors: bad option, missing argument
-        # typer exports only the base class; what it raises here is its vendored
-        # ClickException (typer._click, private), which has show()
+    except ClickUsageError as exc:  # bad option or value, missing argument: one line
+        error, after = describe(exc)
+        if error is not None:
+            error_line(error)
+        sys.stderr.write("".join(f"{line}\n" for line in after))
+        code = EXIT_USAGE
+    except TyperException as exc:  # Click's other errors (none lwz triggers): its own words
         exc.show()  # type: ignore[attr-defined]
         code = getattr(exc, "exit_code", EXIT_USAGE)
     except Interrupted as exc:

@@ -332,21 +332,28 @@ def _print_json(event: dict) -> None:
 
 def _dry_table(plans: list[tuple[Job, Decision, str | None]]) -> None:
     """On stdout (a pager shows it); piped, one row per line, nothing cut."""
-    from lwz_cli.view.tables import print_table  # lazy: lwz --help start-up
+    from lwz_cli.view.table import Column, print_table  # lazy: lwz --help start-up
 
-    table = Table(box=None, pad_edge=False)
-    for column in ("job", "action", "model", "words", "output", "why"):
-        table.add_column(column, no_wrap=column != "why")
-    for job, decision, model in plans:
-        table.add_row(
+    columns = (
+        Column("job"),
+        Column("action"),
+        Column("model"),
+        Column("words", right=True),
+        Column("output"),
+        Column("why", wrap=True),
+    )
+    rows = [
+        [
             job.id,
             decision.action,
             model or "(endpoint's)",
             f"{job.words:,}" if job.words else "-",
             str(job.output),
             decision.reason,
-        )
-    print_table(table)
+        ]
+        for job, decision, model in plans
+    ]
+    print_table(columns, rows)
 
 
 def _summary_table(outcomes) -> None:

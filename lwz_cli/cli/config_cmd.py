@@ -9,6 +9,7 @@ import sys
 import typer
 
 from lwz_cli.cli import complete
+from lwz_cli.cli.help import LwzTyper
 from lwz_cli.config import (
     SETTINGS,
     Setting,
@@ -21,7 +22,7 @@ from lwz_cli.config import (
 )
 from lwz_cli.errors import UsageError
 
-config_app = typer.Typer(help="Show and change your defaults (config.yaml).", no_args_is_help=True)
+config_app = LwzTyper(help="Show and change your defaults (config.yaml).", no_args_is_help=True)
 
 
 def _key(key: str) -> Setting:

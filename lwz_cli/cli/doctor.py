@@ -14,8 +14,9 @@ from rich.console import Console
 from lwz_cli.config import config_path, env_name, load_file, read_file
 from lwz_cli.errors import LwzError, UsageError
 from lwz_cli.paths import paths
+from lwz_cli.view.format import human_size
 
-GB = 1e9
+GIB = 1024**3  # memory and disk in binary units, as `lwz fit` and `df -h` count them
 
 
 @dataclass
@@ -79,26 +80,28 @@ def _hardware(machine) -> list[Check]:
     checks = []
     for gpu in machine.gpus:
         checks.append(
-            Check("GPU", "ok", f"{gpu.name}: {gpu.vram / GB:.1f} GB, {gpu.free / GB:.1f} GB free")
+            Check(
+                "GPU", "ok", f"{gpu.name}: {gpu.vram / GIB:.1f} GiB, {gpu.free / GIB:.1f} GiB free"
+            )
         )
     if not machine.gpus:
         checks.append(
             Check("GPU", "ok", "none found (nvidia-smi, Apple GPU): writing runs on the CPU")
         )
-    ram = machine.ram / GB
+    ram = machine.ram / GIB
     from lwz_cli.models.fit import plan  # lazy: lwz --help start-up
 
     fit = plan(machine, words=10_000)
     if fit.fits:
         checks.append(
-            Check("memory", "ok", f"{ram:.1f} GB RAM; LongWriter-Zero-32B plan: {fit.reason}")
+            Check("memory", "ok", f"{ram:.1f} GiB RAM; LongWriter-Zero-32B plan: {fit.reason}")
         )
     else:
         checks.append(
             Check(
                 "memory",
                 "warn",
-                f"{ram:.1f} GB RAM: LongWriter-Zero-32B does not fit "
+                f"{ram:.1f} GiB RAM: LongWriter-Zero-32B does not fit "
                 f"a 10,000-word job ({fit.reason})",
                 fit.nearest or "use a smaller model",
             )
@@ -111,19 +114,19 @@ def _disk() -> list[Check]:
 
     checks = []
     for label, where, want in (
-        ("disk (HF cache)", hf_cache_dir(), 20 * GB),
-        ("disk (LWZ_HOME)", paths().data, 1 * GB),
+        ("disk (HF cache)", hf_cache_dir(), 20 * GIB),
+        ("disk (LWZ_HOME)", paths().data, 1 * GIB),
     ):
         probe = where
         while not probe.exists() and probe != probe.parent:
             probe = probe.parent
         free = shutil.disk_usage(probe).free
-        if free < 0.05 * GB:
+        if free < 0.05 * GIB:
             checks.append(
                 Check(
                     label,
                     "fail",
-                    f"{free / GB:.2f} GB free at {where}: checkpoints and downloads will fail",
+                    f"{free / GIB:.2f} GiB free at {where}: checkpoints and downloads will fail",
                     "free space on that disk",
                 )
             )
@@ -132,14 +135,14 @@ def _disk() -> list[Check]:
                 Check(
                     label,
                     "warn",
-                    f"{free / GB:.1f} GB free at {where}",
-                    "a LongWriter-Zero-32B Q4_K_M needs 19.9 GB"
-                    if want > GB
+                    f"{free / GIB:.1f} GiB free at {where}",
+                    "a LongWriter-Zero-32B Q4_K_M needs 18.5 GiB"
+                    if want > GIB
                     else "free some space",
                 )
             )
         else:
-            checks.append(Check(label, "ok", f"{free / GB:.1f} GB free at {where}"))
+            checks.append(Check(label, "ok", f"{free / GIB:.1f} GiB free at {where}"))
     return checks
 
 
@@ -172,7 +175,7 @@ def _models() -> list[Check]:
                 Check(
                     f"model {name}",
                     "ok",
-                    f"{info.architecture}, {path.stat().st_size / GB:.2f} GB, header readable",
+                    f"{info.architecture}, {human_size(path.stat().st_size)}, header readable",
                 )
             )
         except UsageError as exc:
@@ -190,7 +193,7 @@ def _models() -> list[Check]:
             Check(
                 "download",
                 "warn",
-                f"unfinished download in {repo} ({partial.stat().st_size / GB:.2f} GB so far)",
+                f"unfinished download in {repo} ({human_size(partial.stat().st_size)} so far)",
                 f"`lwz models pull {repo}:QUANT` resumes it",
             )
         )

@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from lwz_cli.cli.help import LwzTyper
 from lwz_cli.config import default
 from lwz_cli.errors import LwzError, UsageError
+from lwz_cli.view.format import human_size
+from lwz_cli.view.table import Column, print_table
 
-models_app = typer.Typer(help="List, pull, inspect and remove models.", no_args_is_help=True)
+models_app = LwzTyper(help="List, pull, inspect and remove models.", no_args_is_help=True)
 
 
 def _print_json(data) -> None:
@@ -84,22 +85,27 @@ def list_(json_mode: bool = typer.Option(False, "--json", help="JSON on stdout."
         _print_json({"local": local, "known": known})
         return
 
-    console = Console()
-    table = Table(title="local models", title_justify="left", box=None)
-    for column in ("model", "size", "path"):
-        table.add_column(column, overflow="fold")
-    for row in local:
-        table.add_row(row["model"], f"{row['size'] / 1e9:.2f} GB", row["path"])
-    console.print(table if local else "no local models yet")
-    table = Table(
-        title="LongWriter-Zero-32B quants (10,000-word job)", title_justify="left", box=None
+    if local:
+        print_table(
+            (Column("model"), Column("size", right=True), Column("path")),
+            [[row["model"], human_size(row["size"]), row["path"]] for row in local],
+            title="local models",
+        )
+    else:
+        sys.stdout.write("no local models yet\n")
+    sys.stdout.write("\n")
+    print_table(
+        (Column("model"), Column("size", right=True), Column("fits this machine")),
+        [
+            [
+                row["model"],
+                human_size(row["size"]),
+                f"yes ({row['where']}, KV {row['kv_type']})" if row["fits"] else "no",
+            ]
+            for row in known
+        ],
+        title="LongWriter-Zero-32B quants (10,000-word job)",
     )
-    for column in ("model", "size", "fits this machine"):
-        table.add_column(column)
-    for row in known:
-        fit = f"yes ({row['where']}, KV {row['kv_type']})" if row["fits"] else "no"
-        table.add_row(row["model"], f"{row['size'] / 1e9:.1f} GB", fit)
-    console.print(table)
 
 
 @models_app.command("pull")
@@ -227,7 +233,7 @@ def rm(
     if json_mode:
         _print_json({"removed": removed, "freed": freed})
     else:
-        sys.stderr.write(f"lwz: removed {len(removed)} file(s), freed {freed / 1e9:.2f} GB\n")
+        sys.stderr.write(f"lwz: removed {len(removed)} file(s), freed {human_size(freed)}\n")
 
 
 def _remove_cached_file(blob: Path, cache: Path) -> tuple[int, list[str]]:
@@ -271,7 +277,7 @@ def info(
     import hashlib  # lazy: lwz --help start-up
 
     from lwz_cli.models.catalog import architecture_of  # lazy: lwz --help start-up
-    from lwz_cli.models.gguf import read_gguf
+    from lwz_cli.models.gguf import file_type_name, read_gguf
     from lwz_cli.models.registry import resolve_model
 
     resolved = resolve_model(model)
@@ -289,6 +295,7 @@ def info(
                 while chunk := handle.read(1 << 22):
                     h.update(chunk)
             digest = h.hexdigest()
+    size = resolved.path.stat().st_size
     data = {
         "model": model,
         "path": str(resolved.path),
@@ -300,14 +307,17 @@ def info(
         "head_dim": arch.head_dim if arch else None,
         "context": meta.context_length,
         "file_type": meta.metadata.get("general.file_type"),
-        "size": resolved.path.stat().st_size,
+        "size": size,
         "sha256": digest,
         "chat_template": bool(meta.chat_template),
     }
     if json_mode:
         _print_json(data)
         return
-    for key, value in data.items():
+    shown = dict(data)  # the raw values stay in --json; people read names and sizes
+    shown["file_type"] = file_type_name(data["file_type"]) or data["file_type"]
+    shown["size"] = human_size(size)
+    for key, value in shown.items():
         sys.stdout.write(f"{key:>14}: {value}\n")
 
 

@@ -7,11 +7,13 @@ import sys
 import time
 
 import typer
-from rich.table import Table
 
+from lwz_cli.cli.help import LwzTyper
 from lwz_cli.errors import UsageError
+from lwz_cli.view.format import human_size
+from lwz_cli.view.table import Cell, CellValue, Column, print_table
 
-runs_app = typer.Typer(
+runs_app = LwzTyper(
     help="List unfinished and finished runs; remove them.",
     invoke_without_command=True,
     no_args_is_help=False,
@@ -27,7 +29,6 @@ def runs(
     if ctx.invoked_subcommand is not None:
         return
     from lwz_cli.run_listing import run_rows  # lazy: lwz --help start-up (the writing layer)
-    from lwz_cli.view.tables import print_table
 
     rows = run_rows()
     if json_mode:
@@ -37,9 +38,15 @@ def runs(
         sys.stderr.write("lwz: no runs yet\n")
         return
 
-    table = Table(box=None, pad_edge=False)
-    for column in ("status", "words", "model", "updated", "document", "resume with"):
-        table.add_column(column, no_wrap=True)  # ids, paths and commands are copied whole
+    columns = (
+        Column("status"),
+        Column("words", right=True),
+        Column("model"),
+        Column("updated"),
+        Column("document"),
+        Column("resume with"),
+    )
+    cells: list[list[CellValue]] = []
     for row in rows:
         target = f" / {row['target_words']:,}" if row["target_words"] else ""
         updated = (
@@ -50,15 +57,17 @@ def runs(
         style = {"done": "green", "interrupted": "yellow", "running": "cyan"}.get(
             row["status"], "red"
         )
-        table.add_row(
-            f"[{style}]{row['status']}[/]",
-            f"{row['words']:,}{target}",
-            row["model"] or "?",
-            updated,
-            row["output"] or row["id"],
-            row["resume"] or "",
+        cells.append(
+            [
+                Cell(row["status"], style),
+                f"{row['words']:,}{target}",
+                row["model"] or "?",
+                updated,
+                row["output"] or row["id"],
+                row["resume"] or "",
+            ]
         )
-    print_table(table)
+    print_table(columns, cells)
 
 
 @runs_app.command("rm")
@@ -118,7 +127,7 @@ def rm(
         journal.remove()
         what = journal.manifest.output or journal.dir.name
         sys.stderr.write(
-            f"lwz: removed the {journal.manifest.status} run of {what} ({readable_size(size)})\n"
+            f"lwz: removed the {journal.manifest.status} run of {what} ({human_size(size)})\n"
         )
     if kept:
         runs = "run" if kept == 1 else "runs"
@@ -128,20 +137,8 @@ def rm(
         )
     sys.stderr.write(
         f"lwz: removed {len(chosen)} run{'' if len(chosen) == 1 else 's'}, "
-        f"freed {readable_size(freed)}\n"
+        f"freed {human_size(freed)}\n"
     )
-
-
-def readable_size(size: int) -> str:
-    """Bytes as people read them: 812 bytes, 4.1 KB, 2.3 MB, 1.5 GB (decimal, like `du -h --si`)."""
-    if size < 1000:
-        return f"{size} byte{'' if size == 1 else 's'}"
-    value = float(size)
-    for unit in ("KB", "MB", "GB"):
-        value /= 1000
-        if value < 999.95:  # what rounds to 1000.0 reads better as the next unit
-            return f"{value:.1f} {unit}"
-    return f"{value / 1000:.1f} TB"
 
 
 def register(app: typer.Typer) -> None:

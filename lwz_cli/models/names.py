@@ -3,7 +3,6 @@ Hugging Face cache. Offered by shell completion and the REPL's /model."""
 
 from __future__ import annotations
 
-import difflib
 from contextlib import suppress
 
 from lwz_cli.errors import UsageError
@@ -37,11 +36,6 @@ def check_model_name(spec: str) -> None:
             )
         return
     try:
-        resolve_model(spec)
+        resolve_model(spec)  # an unknown name: a UsageError that says "did you mean"
     except ModelNotDownloaded:
         return
-    except UsageError as exc:
-        close = difflib.get_close_matches(spec, model_names(""), n=1)
-        if close:
-            raise UsageError(f"{exc.message} (did you mean {close[0]!r}?)", hint=exc.hint) from None
-        raise

@@ -6,6 +6,7 @@ downloaded count too.
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import os
 import re
@@ -151,7 +152,8 @@ def resolve_model(spec: str | None) -> ResolvedModel:
             hint=f"`lwz models pull {spec}` fetches it",
         )
     known = ", ".join(sorted(ALIASES))
+    close = difflib.get_close_matches(lowered, list(ALIASES), n=1)
     raise UsageError(
-        f"unknown model {spec!r}",
+        f"unknown model {spec!r}" + (f" (did you mean {close[0]}?)" if close else ""),
         hint=f"use a .gguf path, repo_id:QUANT, repo_id/file.gguf, or an alias ({known})",
     )

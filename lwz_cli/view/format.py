@@ -24,3 +24,14 @@ def eta_seconds(words: int, target: int | None, words_per_second: float) -> floa
     if not target or words_per_second <= 0 or words <= 0:
         return None
     return max(0.0, (target - words) / words_per_second)
+
+
+def human_size(size: float) -> str:
+    """Bytes in binary units, as `ls -h` and `df -h` count them: 512 B, 93.8 MiB, 18.5 GiB."""
+    if abs(size) < 1024:
+        return f"{size:.0f} B"
+    for unit in ("KiB", "MiB"):
+        size /= 1024
+        if abs(size) < 1024:
+            return f"{size:.1f} {unit}"
+    return f"{size / 1024:.1f} GiB"

@@ -21,12 +21,19 @@ from __future__ import annotations
 import threading
 import time
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 
 from lwz_cli.engine.protocol import Engine, Sampling
-from lwz_cli.events import (Emit, SectionEndEvent, SectionStartEvent, TextEvent, ThinkEvent,
-                            TickEvent, WarningEvent)
+from lwz_cli.events import (
+    Emit,
+    SectionEndEvent,
+    SectionStartEvent,
+    TextEvent,
+    ThinkEvent,
+    TickEvent,
+    WarningEvent,
+)
 from lwz_cli.writing.parser import ParserEvent, ProtocolParser
 from lwz_cli.writing.repetition import RepetitionGuard, SentenceSplitter
 
@@ -41,7 +48,7 @@ RESEED_STEP = 7919  # a retry's seed is seed + this x attempt: a prime, far from
 class Draft:
     def __init__(self, engine: Engine, emit: Emit, *, context: list[int], stop: tuple[str, ...],
                  sampling: Sampling, mode: str = "pre", cancel: threading.Event | None = None,
-                 on_clean: Callable[["Draft"], None] | None = None,
+                 on_clean: Callable[[Draft], None] | None = None,
                  on_event: Callable[[ParserEvent], None] | None = None):
         self.engine = engine
         self.emit = emit

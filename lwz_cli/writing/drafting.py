@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from lwz_cli.config import default
 from lwz_cli.engine.protocol import Engine, Sampling
@@ -159,10 +160,9 @@ class DraftingSession:
         """Start a new document. Without an output file each document is its own run
         (the previous one stays resumable with /open); with one, a draft already
         there is replaced only when `replace_existing` says so."""
+        from lwz_cli.writing.length import parse_target
         from lwz_cli.writing.planned import PlannedRun
         from lwz_cli.writing.session import WriteRequest, manifest_for, prepare
-
-        from lwz_cli.writing.length import parse_target
 
         s = self.settings
         words = words or s.words
@@ -492,8 +492,8 @@ class DraftingSession:
             self._checkpoint(all_sections=False)
 
     def _step_allowance(self) -> int:
-        from lwz_cli.tokens import TOKENS_PER_WORD
         from lwz_cli.profiles import profile
+        from lwz_cli.tokens import TOKENS_PER_WORD
 
         words = max(self._unwritten_budget() if self.has_plan else (self.target or DEFAULT_WORDS),
                     max((s.budget for s in self.sections), default=0), WORDS_PER_SECTION)

@@ -41,7 +41,7 @@ class Plan:
                 "planned_count": self.planned_count}
 
     @classmethod
-    def from_json(cls, data: dict) -> "Plan":
+    def from_json(cls, data: dict) -> Plan:
         return cls(data.get("title"), [Section(**s) for s in data.get("sections", [])],
                    data.get("planned_count", 0))
 

@@ -22,8 +22,19 @@ from typing import Any
 
 from lwz_cli.engine.protocol import Engine
 from lwz_cli.errors import RuntimeFailure
-from lwz_cli.events import (Emit, Event, PlanEntry, PlanEvent, ResumedEvent, SectionEndEvent,
-                            SectionStartEvent, TextEvent, ThinkEvent, TickEvent, WarningEvent)
+from lwz_cli.events import (
+    Emit,
+    Event,
+    PlanEntry,
+    PlanEvent,
+    ResumedEvent,
+    SectionEndEvent,
+    SectionStartEvent,
+    TextEvent,
+    ThinkEvent,
+    TickEvent,
+    WarningEvent,
+)
 from lwz_cli.journal import Journal
 from lwz_cli.profiles import profile
 from lwz_cli.runstate import Checkpoint, PlannedState, RunTotals, WrittenSection
@@ -31,8 +42,14 @@ from lwz_cli.tokens import TOKENS_PER_WORD
 from lwz_cli.writing.draft import CONTINUATIONS, RESEED_STEP, SHORT, Draft
 from lwz_cli.writing.length import count_words
 from lwz_cli.writing.lifecycle import CheckpointState, RunFigures, RunLifecycle
-from lwz_cli.writing.plan import (WORDS_PER_SECTION, Plan, Section, normalise_plan, parse_plan,
-                                  rebalance)
+from lwz_cli.writing.plan import (
+    WORDS_PER_SECTION,
+    Plan,
+    Section,
+    normalise_plan,
+    parse_plan,
+    rebalance,
+)
 from lwz_cli.writing.result import WriteResult
 from lwz_cli.writing.session import Prepared
 

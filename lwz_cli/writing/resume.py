@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from lwz_cli.config import default
 from lwz_cli.engine.protocol import Sampling

@@ -22,6 +22,7 @@ from lwz_cli.writing import budget, plan, prompts
 from lwz_cli.writing.backend import Backend, EngineSettings, LocalBackend, llama_gpu_layers
 from lwz_cli.writing.length import MAX_TARGET_WORDS, parse_target
 
+
 @dataclass(frozen=True)
 class WriteRequest:
     prompt: str
