@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from lwz_cli.config import default
 from lwz_cli.engine.protocol import Engine, Sampling
@@ -141,8 +142,11 @@ class DraftingSession:
         lines = [f"Title: {plan.title}", ""] if plan.title else []
         for i, section in enumerate(plan.sections, 1):
             points = f" — {section.points}" if section.points else ""
-            words = (f"{self.run.done[i - 1]['words']} of {section.budget} words written"
-                     if i <= self.written else f"{section.budget} words")
+            words = (
+                f"{self.run.done[i - 1]['words']} of {section.budget} words written"
+                if i <= self.written
+                else f"{section.budget} words"
+            )
             lines.append(f"{i}. {section.title}{points} ({words})")
         return "\n".join(lines) + "\n"
 
@@ -154,43 +158,63 @@ class DraftingSession:
             return None
         return Journal.find(self.output)
 
-    def write(self, prompt: str, emit: Emit, *, words: int | None = None,
-              replace_existing: bool = False) -> None:
+    def write(
+        self, prompt: str, emit: Emit, *, words: int | None = None, replace_existing: bool = False
+    ) -> None:
         """Start a new document. Without an output file each document is its own run
         (the previous one stays resumable with /open); with one, a draft already
         there is replaced only when `replace_existing` says so."""
+        from lwz_cli.writing.length import parse_target
         from lwz_cli.writing.planned import PlannedRun
         from lwz_cli.writing.session import WriteRequest, manifest_for, prepare
-
-        from lwz_cli.writing.length import parse_target
 
         s = self.settings
         words = words or s.words
         if words is None and parse_target(prompt) is None:
             words = DEFAULT_WORDS  # a chat draft needs a target to plan against
-        request = WriteRequest(prompt=prompt, model=s.model, output=self.output,
-                               words=words, sampling=s.sampling, ctx=s.ctx,
-                               threads=s.threads, gpu_layers=s.gpu_layers, kv_type=s.kv_type,
-                               verbose=s.verbose, strategy=Strategy.PLANNED, kv_snapshot=False)
+        request = WriteRequest(
+            prompt=prompt,
+            model=s.model,
+            output=self.output,
+            words=words,
+            sampling=s.sampling,
+            ctx=s.ctx,
+            threads=s.threads,
+            gpu_layers=s.gpu_layers,
+            kv_type=s.kv_type,
+            verbose=s.verbose,
+            strategy=Strategy.PLANNED,
+            kv_snapshot=False,
+        )
         prepared = prepare(request)
         existing = self.existing_draft()
-        if existing is not None and existing.is_live() and \
-                (self.journal is None or existing.dir != self.journal.dir):
-            raise UsageError(f"{self.output} has a run open in another lwz",
-                             hint="close that one first")
+        if (
+            existing is not None
+            and existing.is_live()
+            and (self.journal is None or existing.dir != self.journal.dir)
+        ):
+            raise UsageError(
+                f"{self.output} has a run open in another lwz", hint="close that one first"
+            )
         if existing is not None and not replace_existing:
-            raise UsageError(f"{self.output} already has a draft "
-                             f"({existing.manifest.words or 0} words)",
-                             hint=f"/open {self.output} goes on with it; /save it elsewhere first "
-                                  "to keep it, then /write again to replace it")
+            raise UsageError(
+                f"{self.output} already has a draft ({existing.manifest.words or 0} words)",
+                hint=f"/open {self.output} goes on with it; /save it elsewhere first "
+                "to keep it, then /write again to replace it",
+            )
         self.close_document()
         if existing is not None:
             existing.remove()
             DocumentOutput(self.output).discard()
         self.journal = Journal.create(manifest_for(prepared), self.output)
         self.journal.lock()
-        self.run = PlannedRun(prepared, emit, engine=self._engine_for(prepared),
-                              journal=self.journal, cancel=self.cancel)
+        self.run = PlannedRun(
+            prepared,
+            emit,
+            engine=self._engine_for(prepared),
+            journal=self.journal,
+            cancel=self.cancel,
+        )
         self.undo_stack.clear()
         self._step("write", emit, self._write_on)
 
@@ -203,22 +227,36 @@ class DraftingSession:
         if self.journal is not None and journal.dir == self.journal.dir:
             return  # already open
         if journal.is_live():
-            raise UsageError(f"the run for {target} is open in another lwz",
-                             hint="close that one first")
+            raise UsageError(
+                f"the run for {target} is open in another lwz", hint="close that one first"
+            )
         if journal.manifest.request.strategy != Strategy.PLANNED:
-            raise UsageError(f"{target} was written in one pass, without sections to edit",
-                             hint=f"`lwz resume {target}` finishes it")
+            raise UsageError(
+                f"{target} was written in one pass, without sections to edit",
+                hint=f"`lwz resume {target}` finishes it",
+            )
         # a saved (done) draft opens too; its status changes only when a step changes it
         prepared, checkpoint = prepare_resume(
-            journal, model=None, threads=self.settings.threads,
-            gpu_layers=self.settings.gpu_layers, kv_snapshot=False,
-            verbose=self.settings.verbose, allow_done=True)
+            journal,
+            model=None,
+            threads=self.settings.threads,
+            gpu_layers=self.settings.gpu_layers,
+            kv_snapshot=False,
+            verbose=self.settings.verbose,
+            allow_done=True,
+        )
         self.close_document()
         self.journal = journal
         self.output = prepared.request.output
         journal.lock()
-        self.run = PlannedRun(prepared, emit, engine=self._engine_for(prepared), journal=journal,
-                              cancel=self.cancel, resumed=True)
+        self.run = PlannedRun(
+            prepared,
+            emit,
+            engine=self._engine_for(prepared),
+            journal=journal,
+            cancel=self.cancel,
+            resumed=True,
+        )
         self.run.restore(checkpoint)
         self.undo_stack.clear()
 
@@ -271,19 +309,25 @@ class DraftingSession:
         self._no_section_in_progress()
         current = self.run.done[index]
         if words <= current["words"]:
-            raise UsageError(f"section {number} already has {current['words']} words",
-                             hint=f"give a larger length, e.g. /expand {number} {current['words'] * 2}")
+            raise UsageError(
+                f"section {number} already has {current['words']} words",
+                hint=f"give a larger length, e.g. /expand {number} {current['words'] * 2}",
+            )
         if words > 20_000:
-            raise UsageError(f"/expand {number} {words}: too long for one section",
-                             hint="add sections with /continue instead")
+            raise UsageError(
+                f"/expand {number} {words}: too long for one section",
+                hint="add sections with /continue instead",
+            )
         self._push(f"expand {number}")
         self.run.set_budget(index, words)
         body = current["chunk"].split("\n\n", 1)[-1].strip()
         if self.run.language == "zh":
             ask = f"把这一部分扩写到约{words}字，保留原有内容并加以深化。原文：\n{body}"
         else:
-            ask = (f"Expand this section to about {words} words: keep what it says and go deeper "
-                   f"(examples, detail, reasoning). The current version:\n{body}")
+            ask = (
+                f"Expand this section to about {words} words: keep what it says and go deeper "
+                f"(examples, detail, reasoning). The current version:\n{body}"
+            )
         notes = " ".join(n for n in (self._take_notes(), ask) if n)
         self._set_target(self.words - current["words"] + words + self._unwritten_budget())
         self._step(f"expand {number}", emit, lambda: self._rewrite(index, notes))
@@ -318,8 +362,10 @@ class DraftingSession:
         self._no_section_in_progress()
         parsed = parse_plan(_strip_counts(text))
         if not parsed.sections:
-            raise UsageError("the edited outline has no numbered sections",
-                             hint="keep lines like '1. Title — points (300 words)'")
+            raise UsageError(
+                "the edited outline has no numbered sections",
+                hint="keep lines like '1. Title — points (300 words)'",
+            )
         self._push("plan edit")
         run = self.run
         for section, line in zip(parsed.sections, _budgets(text)):
@@ -333,8 +379,10 @@ class DraftingSession:
     def undo(self) -> str:
         """Put back the state before the last change; returns what was undone."""
         if not self.undo_stack:
-            raise UsageError("nothing to undo", hint="/undo reverts /redo, /expand, /continue, "
-                             "/words and /plan edit")
+            raise UsageError(
+                "nothing to undo",
+                hint="/undo reverts /redo, /expand, /continue, /words and /plan edit",
+            )
         label, state = self.undo_stack.pop()
         self.run.restore_state(state)
         self._set_target(state.target)  # the manifest's copy of it
@@ -351,14 +399,18 @@ class DraftingSession:
         complete = self.run.all_written
         if own and not complete:  # PATH existing means "complete"; PATH.partial has the rest
             left = len(self.run.plan.sections) - self.written
-            raise UsageError(f"the draft is not finished ({left} planned section(s) left); "
-                             f"{self.output} is written when it is",
-                             hint="/continue finishes it; /save OTHER.md saves a copy now")
+            raise UsageError(
+                f"the draft is not finished ({left} planned section(s) left); "
+                f"{self.output} is written when it is",
+                hint="/continue finishes it; /save OTHER.md saves a copy now",
+            )
         if target.is_dir():
             raise UsageError(f"{target} is a directory", hint="/save a file path such as guide.md")
         if not target.parent.is_dir():
-            raise UsageError(f"cannot save to {target}: folder {target.parent} does not exist",
-                             hint=f"create it first (mkdir -p {target.parent})")
+            raise UsageError(
+                f"cannot save to {target}: folder {target.parent} does not exist",
+                hint=f"create it first (mkdir -p {target.parent})",
+            )
         text = self.document().strip() + "\n"
         if own:
             DocumentOutput(target).finish(text)
@@ -372,26 +424,36 @@ class DraftingSession:
     def need_draft(self) -> None:
         """UsageError unless a document is open."""
         if not self.has_draft:
-            raise UsageError("there is no draft yet", hint="/write PROMPT starts one (or /open PATH)")
+            raise UsageError(
+                "there is no draft yet", hint="/write PROMPT starts one (or /open PATH)"
+            )
 
     def _need_plan(self) -> None:
         self.need_draft()
         if self.run.plan is None:
-            raise UsageError("the outline is not written yet (planning was stopped)",
-                             hint="/continue writes it")
+            raise UsageError(
+                "the outline is not written yet (planning was stopped)", hint="/continue writes it"
+            )
 
     def _no_section_in_progress(self) -> None:
         if self.run.section_in_progress:
-            raise UsageError(f"section {self.run.index + 1} was stopped mid-way",
-                             hint="/continue finishes it; /undo drops it")
+            raise UsageError(
+                f"section {self.run.index + 1} was stopped mid-way",
+                hint="/continue finishes it; /undo drops it",
+            )
 
     def written_index(self, number: int) -> int:
         """The 0-based index of written section `number` (1-based), or a UsageError."""
         self._need_plan()
         if not 1 <= number <= self.written:
-            have = f"sections 1-{self.written} are written" if self.written else "no section is written yet"
-            raise UsageError(f"there is no written section {number}: {have}",
-                             hint="/plan lists them")
+            have = (
+                f"sections 1-{self.written} are written"
+                if self.written
+                else "no section is written yet"
+            )
+            raise UsageError(
+                f"there is no written section {number}: {have}", hint="/plan lists them"
+            )
         return number - 1
 
     # -- internals -----------------------------------------------------------------------------
@@ -401,7 +463,7 @@ class DraftingSession:
         return notes
 
     def _unwritten_budget(self) -> int:
-        return sum(s.budget for s in self.run.plan.sections[self.written:])
+        return sum(s.budget for s in self.run.plan.sections[self.written :])
 
     def _push(self, label: str) -> None:
         if self.run.plan is None:
@@ -441,8 +503,10 @@ class DraftingSession:
         reason = self.run.rewrite_section(index, notes=notes)
         if reason == "cancelled":
             self.undo()  # back to before the step (an /expand's new budget too)
-            raise Interrupted(f"stopped; section {index + 1} is unchanged (its half-written "
-                              "replacement was dropped)")
+            raise Interrupted(
+                f"stopped; section {index + 1} is unchanged (its half-written "
+                "replacement was dropped)"
+            )
         self._checkpoint(all_sections=False, section=index)
         return reason
 
@@ -453,7 +517,7 @@ class DraftingSession:
         if all_sections:
             for i, entry in enumerate(run.done, 1):
                 journal.write_section(i, entry["chunk"])
-            for stale in sorted((journal.dir / "sections").glob("*.md"))[len(run.done):]:
+            for stale in sorted((journal.dir / "sections").glob("*.md"))[len(run.done) :]:
                 stale.unlink(missing_ok=True)
         elif section is not None:
             journal.write_section(section + 1, run.done[section]["chunk"])
@@ -492,13 +556,18 @@ class DraftingSession:
             self._checkpoint(all_sections=False)
 
     def _step_allowance(self) -> int:
-        from lwz_cli.tokens import TOKENS_PER_WORD
         from lwz_cli.profiles import profile
+        from lwz_cli.tokens import TOKENS_PER_WORD
 
-        words = max(self._unwritten_budget() if self.has_plan else (self.target or DEFAULT_WORDS),
-                    max((s.budget for s in self.sections), default=0), WORDS_PER_SECTION)
+        words = max(
+            self._unwritten_budget() if self.has_plan else (self.target or DEFAULT_WORDS),
+            max((s.budget for s in self.sections), default=0),
+            WORDS_PER_SECTION,
+        )
         language = self.run.language
-        return profile(self.run.prepared.prompt.protocol).plan_tokens + int(words * TOKENS_PER_WORD[language] * 3)
+        return profile(self.run.prepared.prompt.protocol).plan_tokens + int(
+            words * TOKENS_PER_WORD[language] * 3
+        )
 
     def _resync(self) -> None:
         """After a stop mid-section, rebuild the run from its checkpoint so the next
@@ -507,8 +576,14 @@ class DraftingSession:
 
         run = self.run
         checkpoint = self.journal.latest_checkpoint()
-        fresh = PlannedRun(run.prepared, lambda event: None, engine=run.engine,
-                           journal=self.journal, cancel=self.cancel, resumed=True)
+        fresh = PlannedRun(
+            run.prepared,
+            lambda event: None,
+            engine=run.engine,
+            journal=self.journal,
+            cancel=self.cancel,
+            resumed=True,
+        )
         fresh.restore(checkpoint)
         self.run = fresh
 
@@ -518,6 +593,7 @@ def _match_written(done: list[dict[str, Any]], titles: list[str]) -> list[dict[s
     (so deleting or moving a line moves its text), else by position when the old
     title is gone (a rename: the text gets the new heading). Written sections stay a
     prefix of the outline, so the first line with no text ends the kept part."""
+
     def key(title: str) -> str:
         return " ".join(title.lower().split())
 

@@ -16,8 +16,16 @@ SNAPSHOT_INTERVAL = 30.0  # seconds between snapshots at section ends
 
 
 class Snapshots:
-    def __init__(self, journal: Journal | None, engine: Engine, *, enabled: bool, budget_gb: float,
-                 n_ctx: int, emit: Emit):
+    def __init__(
+        self,
+        journal: Journal | None,
+        engine: Engine,
+        *,
+        enabled: bool,
+        budget_gb: float,
+        n_ctx: int,
+        emit: Emit,
+    ):
         self.journal = journal
         self.engine = engine
         self.enabled = enabled and journal is not None and engine.supports_snapshots
@@ -63,6 +71,7 @@ class Snapshots:
             return 0
         self.restored = self.engine.load_snapshot(str(found[0]), sequence)
         if self.restored == 0:
-            self.emit(WarningEvent("llama.cpp refused the KV snapshot; "
-                                   "re-reading the text instead"))
+            self.emit(
+                WarningEvent("llama.cpp refused the KV snapshot; re-reading the text instead")
+            )
         return self.restored

@@ -22,8 +22,19 @@ from typing import Any
 
 from lwz_cli.engine.protocol import Engine
 from lwz_cli.errors import RuntimeFailure
-from lwz_cli.events import (Emit, Event, PlanEntry, PlanEvent, ResumedEvent, SectionEndEvent,
-                            SectionStartEvent, TextEvent, ThinkEvent, TickEvent, WarningEvent)
+from lwz_cli.events import (
+    Emit,
+    Event,
+    PlanEntry,
+    PlanEvent,
+    ResumedEvent,
+    SectionEndEvent,
+    SectionStartEvent,
+    TextEvent,
+    ThinkEvent,
+    TickEvent,
+    WarningEvent,
+)
 from lwz_cli.journal import Journal
 from lwz_cli.profiles import profile
 from lwz_cli.runstate import Checkpoint, PlannedState, RunTotals, WrittenSection
@@ -31,8 +42,14 @@ from lwz_cli.tokens import TOKENS_PER_WORD
 from lwz_cli.writing.draft import CONTINUATIONS, RESEED_STEP, SHORT, Draft
 from lwz_cli.writing.length import count_words
 from lwz_cli.writing.lifecycle import CheckpointState, RunFigures, RunLifecycle
-from lwz_cli.writing.plan import (WORDS_PER_SECTION, Plan, Section, normalise_plan, parse_plan,
-                                  rebalance)
+from lwz_cli.writing.plan import (
+    WORDS_PER_SECTION,
+    Plan,
+    Section,
+    normalise_plan,
+    parse_plan,
+    rebalance,
+)
 from lwz_cli.writing.result import WriteResult
 from lwz_cli.writing.session import Prepared
 
@@ -57,20 +74,31 @@ class DocumentState:
         return replace(self, base=None, turn_base=None)
 
 
-def section_request(plan: Plan, index: int, *, language: str, first: bool,
-                    request: str | None = None, recent: str | None = None,
-                    notes: str | None = None) -> str:
+def section_request(
+    plan: Plan,
+    index: int,
+    *,
+    language: str,
+    first: bool,
+    request: str | None = None,
+    recent: str | None = None,
+    notes: str | None = None,
+) -> str:
     """The user turn asking for section `index`; `notes` (the author's guidance, from
     `lwz chat`) go last, so a redo shares every earlier token with the first try."""
-    text = _section_request(plan, index, language=language, first=first, request=request,
-                            recent=recent)
+    text = _section_request(
+        plan, index, language=language, first=first, request=request, recent=recent
+    )
     if notes:
-        text += ("\n\n作者的要求：" if language == "zh" else "\n\nThe author's notes: ") + notes.strip()
+        text += (
+            "\n\n作者的要求：" if language == "zh" else "\n\nThe author's notes: "
+        ) + notes.strip()
     return text
 
 
-def _section_request(plan: Plan, index: int, *, language: str, first: bool,
-                     request: str | None, recent: str | None) -> str:
+def _section_request(
+    plan: Plan, index: int, *, language: str, first: bool, request: str | None, recent: str | None
+) -> str:
     section = plan.sections[index]
     n = len(plan.sections)
     last = index == n - 1
@@ -83,33 +111,52 @@ def _section_request(plan: Plan, index: int, *, language: str, first: bool,
         if recent:
             head += f"目前的文章结尾如下：\n……{recent}\n\n"
         points = f"（{section.points}）" if section.points else ""
-        end = "这是最后一部分，请为全文收尾。" if last else "只写这一部分，不要重复前文，不要提前总结全文。"
-        return (f"{head}现在写第{index + 1}/{n}部分：“{section.title}”{points}。写约{section.budget}字，"
-                f"直接写正文，不要写部分标题。{end}")
+        end = (
+            "这是最后一部分，请为全文收尾。"
+            if last
+            else "只写这一部分，不要重复前文，不要提前总结全文。"
+        )
+        return (
+            f"{head}现在写第{index + 1}/{n}部分：“{section.title}”{points}。写约{section.budget}字，"
+            f"直接写正文，不要写部分标题。{end}"
+        )
     head = ""
     if request is not None:
         head = f"Request: {request}\n\n"
     if first:
         head += f"Here is the outline:\n{plan.outline_text()}\n\n"
     if recent:
-        head += f"The document so far ends with:\n\"...{recent}\"\n\n"
+        head += f'The document so far ends with:\n"...{recent}"\n\n'
     points = f" ({section.points})" if section.points else ""
-    end = ("This is the last section: bring the whole document to a close." if last else
-           "Write this section only: do not repeat earlier text and do not conclude the document.")
-    return (f"{head}Now write section {index + 1} of {n}: \"{section.title}\"{points}. Write about "
-            f"{section.budget} words of flowing Markdown prose (sub-headings allowed), starting "
-            f"directly with the text, without the section title. {end}")
+    end = (
+        "This is the last section: bring the whole document to a close."
+        if last
+        else "Write this section only: do not repeat earlier text and do not conclude the document."
+    )
+    return (
+        f'{head}Now write section {index + 1} of {n}: "{section.title}"{points}. Write about '
+        f"{section.budget} words of flowing Markdown prose (sub-headings allowed), starting "
+        f"directly with the text, without the section title. {end}"
+    )
 
 
 class PlannedRun(RunLifecycle):
     """An outline, then its sections one by one; a checkpoint holds the run's state
     (`PlannedState`) and the clean token ids of the outline or section being written."""
 
-    def __init__(self, prepared: Prepared, emit: Emit, *, engine: Engine,
-                 journal: Journal | None = None, cancel: threading.Event | None = None,
-                 resumed: bool = False):
-        super().__init__(prepared, emit, engine=engine, journal=journal, cancel=cancel,
-                         resumed=resumed)
+    def __init__(
+        self,
+        prepared: Prepared,
+        emit: Emit,
+        *,
+        engine: Engine,
+        journal: Journal | None = None,
+        cancel: threading.Event | None = None,
+        resumed: bool = False,
+    ):
+        super().__init__(
+            prepared, emit, engine=engine, journal=journal, cancel=cancel, resumed=resumed
+        )
         self.conversation = prepared.conversation
         self.language = prepared.prompt.language
         self.plan: Plan | None = None
@@ -125,8 +172,15 @@ class PlannedRun(RunLifecycle):
         self.phase = "plan"
         self.heading_chunk = ""
         self.continuations = 0
-        self.totals = {"evaluated": 0, "decode": 0.0, "prefill": 0.0, "new": 0, "rewinds": 0,
-                       "generated": 0, "prompt": 0}
+        self.totals = {
+            "evaluated": 0,
+            "decode": 0.0,
+            "prefill": 0.0,
+            "new": 0,
+            "rewinds": 0,
+            "generated": 0,
+            "prompt": 0,
+        }
         self._section_unsaved = False  # the last of `done` is not in the journal yet
 
     # -- events ---------------------------------------------------------------
@@ -144,8 +198,11 @@ class PlannedRun(RunLifecycle):
         if isinstance(event, (SectionStartEvent, SectionEndEvent)):
             return  # sub-headings inside a section are text; the plan's sections are ours
         if isinstance(event, TickEvent):  # counted from the document's start
-            event = event.offset(words=self._words_before(), tokens=self.totals["new"],
-                                 decode_seconds=self.totals["decode"])
+            event = event.offset(
+                words=self._words_before(),
+                tokens=self.totals["new"],
+                decode_seconds=self.totals["decode"],
+            )
         self.emit(event)
 
     def _add_totals(self, draft: Draft) -> None:
@@ -161,22 +218,32 @@ class PlannedRun(RunLifecycle):
     def _state(self) -> PlannedState:
         draft = self.draft
         return PlannedState(
-            phase=self.phase, plan=self.plan,
-            done=[WrittenSection.from_json(d) for d in self.done], index=self.index,
-            base=self.base, context=draft.context if draft else None,
-            heading=self.heading_chunk, continuations=self.continuations,
-            totals=RunTotals.from_json(self.totals))
+            phase=self.phase,
+            plan=self.plan,
+            done=[WrittenSection.from_json(d) for d in self.done],
+            index=self.index,
+            base=self.base,
+            context=draft.context if draft else None,
+            heading=self.heading_chunk,
+            continuations=self.continuations,
+            totals=RunTotals.from_json(self.totals),
+        )
 
     def checkpoint_state(self, *, interrupting: bool) -> CheckpointState:
         draft = self.draft
         finished = self._section_unsaved
         return CheckpointState(
-            Checkpoint(seq=0, generated=draft.generated[: draft.clean_count] if draft else [],
-                       words=self._document_words(), sections_done=len(self.done),
-                       planned=self._state()),
+            Checkpoint(
+                seq=0,
+                generated=draft.generated[: draft.clean_count] if draft else [],
+                words=self._document_words(),
+                sections_done=len(self.done),
+                planned=self._state(),
+            ),
             think=draft.think_text() if draft and self.phase == "plan" else None,
             sections=((len(self.done), self.done[-1]["chunk"]),) if finished else (),
-            partial=self.document() if finished else None)
+            partial=self.document() if finished else None,
+        )
 
     def checkpoint_saved(self, state: CheckpointState) -> None:
         self._section_unsaved = False
@@ -199,7 +266,9 @@ class PlannedRun(RunLifecycle):
         return text
 
     def _document_words(self) -> int:
-        return self._words_before() + (self.draft.words if self.draft and self.phase == "sections" else 0)
+        return self._words_before() + (
+            self.draft.words if self.draft and self.phase == "sections" else 0
+        )
 
     # -- resume -------------------------------------------------------------------
 
@@ -216,39 +285,59 @@ class PlannedRun(RunLifecycle):
         self.continuations = state.continuations
         self.totals.update(state.totals.to_json())
         self.resumed_tokens = self.totals["generated"] + self.engine.count_tokens(
-            checkpoint.generated)
+            checkpoint.generated
+        )
         context = state.context
         if self.plan is not None:
             self.emit(self._plan_event())
             for i, entry in enumerate(self.done, 1):
                 self.emit(SectionStartEvent(i, entry["title"], 2, self.plan.sections[i - 1].budget))
-                self.emit(SectionEndEvent(i, entry["title"], entry["words"],
-                                          self.plan.sections[i - 1].budget))
+                self.emit(
+                    SectionEndEvent(
+                        i, entry["title"], entry["words"], self.plan.sections[i - 1].budget
+                    )
+                )
         if context is not None:
             self.draft = self._new_draft(list(context), planning=self.phase == "plan")
             self.snapshots.restore(self.draft.context + list(checkpoint.generated))
             self.draft.replay(list(checkpoint.generated))
-        self.emit(ResumedEvent(
-            self._document_words(),
-            (self.document() + self.heading_chunk +
-             (self.draft.text() if self.draft and self.phase == "sections" else ""))[-4000:]))
+        self.emit(
+            ResumedEvent(
+                self._document_words(),
+                (
+                    self.document()
+                    + self.heading_chunk
+                    + (self.draft.text() if self.draft and self.phase == "sections" else "")
+                )[-4000:],
+            )
+        )
 
     # -- the run ------------------------------------------------------------------
 
     def _new_draft(self, context: list[int], *, planning: bool) -> Draft:
         self.totals["prompt"] = self.totals.get("prompt", 0) + len(context)  # for KV-reuse stats
-        return Draft(self.engine, self._plan_emit if planning else self._section_emit,
-                     context=context, stop=self.conversation.stop,
-                     sampling=self.prepared.request.sampling, cancel=self.cancel,
-                     on_clean=self.on_clean)
+        return Draft(
+            self.engine,
+            self._plan_emit if planning else self._section_emit,
+            context=context,
+            stop=self.conversation.stop,
+            sampling=self.prepared.request.sampling,
+            cancel=self.cancel,
+            on_clean=self.on_clean,
+        )
 
     def _remaining_tokens(self) -> int:
         used = self.totals["generated"] + (self.draft.model_tokens if self.draft else 0)
         return self.prepared.tokens.max_tokens - used
 
     def _plan_event(self) -> PlanEvent:
-        return PlanEvent(self.plan.title, tuple(
-            PlanEntry(i, s.title, s.points, s.budget) for i, s in enumerate(self.plan.sections, 1)))
+        return PlanEvent(
+            self.plan.title,
+            tuple(
+                PlanEntry(i, s.title, s.points, s.budget)
+                for i, s in enumerate(self.plan.sections, 1)
+            ),
+        )
 
     def make_plan(self) -> None:
         target = self.prepared.target_words
@@ -265,8 +354,12 @@ class PlannedRun(RunLifecycle):
         self.plan.planned_count = len(self.plan.sections)  # extensions are counted against it
         if self.plan.sections != parsed.sections:
             reason = "" if parsed.sections else " (no outline found in the model's answer)"
-            self.emit(WarningEvent(f"the model's outline was adjusted to {len(self.plan.sections)} "
-                                   f"sections summing to {target:,} words{reason}"))
+            self.emit(
+                WarningEvent(
+                    f"the model's outline was adjusted to {len(self.plan.sections)} "
+                    f"sections summing to {target:,} words{reason}"
+                )
+            )
         self._add_totals(draft)
         # an outline the model could not write is not worth keeping in its context
         usable = self.plan.sections == parsed.sections
@@ -278,16 +371,18 @@ class PlannedRun(RunLifecycle):
             self.emit(TextEvent(f"# {self.plan.title}\n\n"))
         self.checkpoint()
 
-    def _next_context(self, index: int, *, base: list[int] | None = None,
-                      notes: str | None = None) -> list[int]:
+    def _next_context(
+        self, index: int, *, base: list[int] | None = None, notes: str | None = None
+    ) -> list[int]:
         """Append-only when the window allows; otherwise rebuild from the request,
         the outline and the text before the section."""
         conv, plan = self.conversation, self.plan
         section = plan.sections[index]
         room = int(section.budget * TOKENS_PER_WORD[self.language] * 1.6) + 64
         first = (index == 0 or not self.done) and profile(conv.protocol).restate_outline
-        turn = conv.next_turn(section_request(plan, index, language=self.language, first=first,
-                                              notes=notes))
+        turn = conv.next_turn(
+            section_request(plan, index, language=self.language, first=first, notes=notes)
+        )
         self.turn_base = None
         if turn is not None and base is not None:
             context = base + self.engine.tokenize(turn, add_bos=False)
@@ -296,14 +391,22 @@ class PlannedRun(RunLifecycle):
                 return context
         before = self.document(upto=index)
         recent = before[-RECENT_CHARS:] if index > 0 and before else None
-        user = section_request(plan, index, language=self.language, first=True,
-                               request=self.prepared.request.prompt, recent=recent, notes=notes)
+        user = section_request(
+            plan,
+            index,
+            language=self.language,
+            first=True,
+            request=self.prepared.request.prompt,
+            recent=recent,
+            notes=notes,
+        )
         text = conv.first(user) + conv.assistant_prefix
         context = self.engine.tokenize(text, add_bos=self.prepared.prompt.add_bos)
         if self.engine.count_tokens(context) + min(room, 256) > self.prepared.tokens.n_ctx:
             raise RuntimeFailure(
                 f"section {index + 1} does not fit the {self.prepared.tokens.n_ctx}-token context",
-                hint="raise --ctx or ask for fewer words")
+                hint="raise --ctx or ask for fewer words",
+            )
         return context
 
     def write_section(self, index: int) -> None:
@@ -315,8 +418,9 @@ class PlannedRun(RunLifecycle):
             self.emit(SectionStartEvent(index + 1, section.title, 2, section.budget))
             self.emit(TextEvent(self.heading_chunk))
             notes, self.notes = self.notes, None
-            self.draft = self._new_draft(self._next_context(index, base=self.base, notes=notes),
-                                         planning=False)
+            self.draft = self._new_draft(
+                self._next_context(index, base=self.base, notes=notes), planning=False
+            )
         draft = self.draft
         if self._fill(draft, section) == "cancelled":
             self.interrupted()
@@ -328,7 +432,7 @@ class PlannedRun(RunLifecycle):
         self.heading_chunk = ""
         self.index = index + 1
         written = count_words(self.document())
-        rebalance(written, self.prepared.target_words, plan.sections[self.index:])
+        rebalance(written, self.prepared.target_words, plan.sections[self.index :])
         self._section_unsaved = True
         self.checkpoint()
         self.snapshot()
@@ -346,8 +450,12 @@ class PlannedRun(RunLifecycle):
                 return reason
             short = draft.words < SHORT * section.budget and reason in ("eos", "stop", "repetition")
             left = self._remaining_tokens() if budgeted else limit_tokens - draft.model_tokens
-            if short and draft.words > words_at_nudge and self.continuations < CONTINUATIONS \
-                    and left > 64:
+            if (
+                short
+                and draft.words > words_at_nudge
+                and self.continuations < CONTINUATIONS
+                and left > 64
+            ):
                 words_at_nudge = draft.words
                 self.continuations += 1
                 draft.nudge("\n\n")
@@ -385,9 +493,17 @@ class PlannedRun(RunLifecycle):
         sampling = self.prepared.request.sampling
         if sampling.seed is not None:  # a redo should differ from the text it replaces
             self.totals["rewritten"] = self.totals.get("rewritten", 0) + 1
-            sampling = replace(sampling, seed=sampling.seed + RESEED_STEP * self.totals["rewritten"])
-        draft = Draft(self.engine, self._section_emit_at(index), context=context,
-                      stop=self.conversation.stop, sampling=sampling, cancel=self.cancel)
+            sampling = replace(
+                sampling, seed=sampling.seed + RESEED_STEP * self.totals["rewritten"]
+            )
+        draft = Draft(
+            self.engine,
+            self._section_emit_at(index),
+            context=context,
+            stop=self.conversation.stop,
+            sampling=sampling,
+            cancel=self.cancel,
+        )
         self.continuations = 0
         reason = self._fill(draft, section, budgeted=False)
         chunk = self._close_section(draft, index, heading)
@@ -412,6 +528,7 @@ class PlannedRun(RunLifecycle):
             if isinstance(event, TickEvent):
                 event = event.offset(words=others)
             self.emit(event)
+
         return emit
 
     # -- interactive drafting (`lwz chat`, lwz_cli.writing.drafting) ----------------
@@ -434,8 +551,9 @@ class PlannedRun(RunLifecycle):
     @property
     def all_written(self) -> bool:
         """The outline exists and every section of it is written."""
-        return (self.plan is not None and self.index >= len(self.plan.sections)
-                and self.draft is None)
+        return (
+            self.plan is not None and self.index >= len(self.plan.sections) and self.draft is None
+        )
 
     def set_emit(self, emit: Emit) -> None:
         """Send the next events to `emit` (each chat step has its own view)."""
@@ -462,7 +580,7 @@ class PlannedRun(RunLifecycle):
         """Share what the target leaves after the text so far among the sections
         not yet written."""
         written = count_words(self.document(partial=True))
-        rebalance(written, self.prepared.target_words, self.plan.sections[len(self.done):])
+        rebalance(written, self.prepared.target_words, self.plan.sections[len(self.done) :])
 
     def add_section(self, title: str, budget: int) -> None:
         """Plan one more section after the last; the next `write_sections()` writes it."""
@@ -474,8 +592,9 @@ class PlannedRun(RunLifecycle):
         words}, the first of its sections, in order). Writing goes on after them,
         prompted from the request and the text: the conversation no longer matches."""
         if len(written) > len(plan.sections):
-            raise ValueError(f"{len(written)} written sections for an outline of "
-                             f"{len(plan.sections)}")
+            raise ValueError(
+                f"{len(written)} written sections for an outline of {len(plan.sections)}"
+            )
         self.plan = plan
         self.done = list(written)
         self.index = len(self.done)
@@ -487,10 +606,13 @@ class PlannedRun(RunLifecycle):
         if self.plan is None:
             raise ValueError("a planned run has no document state before its outline")
         return DocumentState(
-            plan=copy.deepcopy(self.plan), done=tuple(copy.deepcopy(self.done)), index=self.index,
+            plan=copy.deepcopy(self.plan),
+            done=tuple(copy.deepcopy(self.done)),
+            index=self.index,
             base=tuple(self.base) if self.base is not None else None,
             turn_base=tuple(self.turn_base) if self.turn_base is not None else None,
-            target=self.target)
+            target=self.target,
+        )
 
     def restore_state(self, state: DocumentState) -> None:
         """Back to `state`, a section stopped mid-way dropped; the state stays usable."""
@@ -528,11 +650,16 @@ class PlannedRun(RunLifecycle):
         extra = len(plan.sections) - planned
         source = plan.sections[extra % (planned - 1)]
         more = "：深入" if self.language == "zh" else ": A Closer Look"
-        plan.sections.insert(self.index, Section(source.title + more, source.points,
-                                                 min(missing, WORDS_PER_SECTION)))
+        plan.sections.insert(
+            self.index, Section(source.title + more, source.points, min(missing, WORDS_PER_SECTION))
+        )
         closing.budget = closing_budget
-        self.emit(WarningEvent(f"{target - missing - closing_budget:,} of {target:,} words before "
-                               f"the closing section; adding section {self.index + 1}"))
+        self.emit(
+            WarningEvent(
+                f"{target - missing - closing_budget:,} of {target:,} words before "
+                f"the closing section; adding section {self.index + 1}"
+            )
+        )
         self.emit(self._plan_event())
 
     def write_sections(self) -> None:
@@ -551,12 +678,22 @@ class PlannedRun(RunLifecycle):
         self.write_sections()
         text = self.document().strip()
         if not text or not self.done:
-            raise RuntimeFailure("the model wrote no document", hint="try again with another --seed")
+            raise RuntimeFailure(
+                "the model wrote no document", hint="try again with another --seed"
+            )
         text += "\n"
         self.warn_if_short(count_words(text))
         t = self.totals
-        return self.finish(text, RunFigures(
-            generated_tokens=int(t["generated"]), prompt_tokens_evaluated=int(t["evaluated"]),
-            decode_seconds=t["decode"], new_tokens=int(t["new"]), prefill_seconds=t["prefill"],
-            finish_reason="plan", repetition_rewinds=int(t["rewinds"]),
-            planned_sections=len(self.plan.sections)))
+        return self.finish(
+            text,
+            RunFigures(
+                generated_tokens=int(t["generated"]),
+                prompt_tokens_evaluated=int(t["evaluated"]),
+                decode_seconds=t["decode"],
+                new_tokens=int(t["new"]),
+                prefill_seconds=t["prefill"],
+                finish_reason="plan",
+                repetition_rewinds=int(t["rewinds"]),
+                planned_sections=len(self.plan.sections),
+            ),
+        )
