@@ -172,7 +172,7 @@ class Draft:
         """Release everything (end of the draft)."""
         for event in self.parser.finish():
             self._absorb([event], live=True)
-        for offset, event in self.pending:
+        for _offset, event in self.pending:
             self.emit(event)
         self.pending = []
         self.released = self.doc_len

@@ -368,7 +368,8 @@ class DraftingSession:
             )
         self._push("plan edit")
         run = self.run
-        for section, line in zip(parsed.sections, _budgets(text)):
+        # parse_plan may drop junk or repeated lines, so the two lists can differ in length
+        for section, line in zip(parsed.sections, _budgets(text), strict=False):
             if line:
                 section.budget = line
         plan = Plan(parsed.title or run.plan.title, parsed.sections, run.plan.planned_count)

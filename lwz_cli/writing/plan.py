@@ -110,7 +110,11 @@ def parse_plan(text: str) -> Plan:
         body = re.sub(r"[(\[（【]\s*[)\]）】]", "", body)
         body = _LEAD.sub("", body.strip().strip("|"))
         parts = [
-            p for p in (_clean(p) for p in re.split(r"\s*\|\s*|\s+[-–—]\s+|[:：]\s+", body, 1)) if p
+            p
+            for p in (
+                _clean(p) for p in re.split(r"\s*\|\s*|\s+[-–—]\s+|[:：]\s+", body, maxsplit=1)
+            )
+            if p
         ]
         if not parts:
             continue
@@ -144,7 +148,7 @@ def distribute(total: int, weights: list[float], minimum: int = MIN_SECTION_WORD
         for i in low:
             fixed[i] = minimum
     budgets = [fixed.get(i, 0) for i in range(len(weights))]
-    floors = {i: int(math.floor(r)) for i, r in raw.items()}
+    floors = {i: math.floor(r) for i, r in raw.items()}
     for i, value in floors.items():
         budgets[i] = value
     for i in sorted(raw, key=lambda i: raw[i] - floors[i], reverse=True)[: total - sum(budgets)]:
@@ -226,7 +230,7 @@ def normalise_plan(plan: Plan, target: int, request: str, language: str = "en") 
     if sum(weights) <= 0 or min(weights) <= 0:
         mean = (sum(weights) / max(1, sum(1 for w in weights if w > 0))) or 1.0
         weights = [w if w > 0 else mean for w in weights]
-    for section, budget in zip(sections, distribute(target, weights)):
+    for section, budget in zip(sections, distribute(target, weights), strict=True):
         section.budget = budget
     title = plan.title or None
     return Plan(title, sections)
@@ -237,5 +241,7 @@ def rebalance(done_words: int, target: int, remaining: list[Section]) -> None:
     if not remaining:
         return
     left = max(MIN_SECTION_WORDS * len(remaining), target - done_words)
-    for section, budget in zip(remaining, distribute(left, [s.budget for s in remaining])):
+    for section, budget in zip(
+        remaining, distribute(left, [s.budget for s in remaining]), strict=True
+    ):
         section.budget = budget

@@ -190,7 +190,7 @@ class Conversation:
 
     def _messages(self, user: str) -> list[dict[str, str]]:
         head = [{"role": "system", "content": self.system}] if self.system else []
-        return head + [{"role": "user", "content": user}]
+        return [*head, {"role": "user", "content": user}]
 
     def _derive_turn_text(self) -> str | None:
         """What a template puts between an assistant's text and the next user text,
@@ -198,8 +198,11 @@ class Conversation:
         first, stop = self._render(self._messages(_MARK_U))
         self.stop = tuple(dict.fromkeys((ANSWER_CLOSE, *stop)))
         both, _ = self._render(
-            self._messages(_MARK_U)
-            + [{"role": "assistant", "content": _MARK_A}, {"role": "user", "content": _MARK_U}]
+            [
+                *self._messages(_MARK_U),
+                {"role": "assistant", "content": _MARK_A},
+                {"role": "user", "content": _MARK_U},
+            ]
         )
         if not both.startswith(first) or _MARK_A not in both:
             return None  # the template rewrites earlier turns: no append-only turns

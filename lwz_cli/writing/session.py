@@ -188,7 +188,7 @@ def prepare(request: WriteRequest) -> Prepared:
                         exc.message,
                         hint=(exc.hint or "")
                         + "; or use --strategy planned to write it section by section",
-                    )
+                    ) from exc
                 single_error = exc
         strategy, reason = choose_strategy(request.strategy, target, lwz, single_error)
         if strategy == Strategy.SINGLE and single_error is not None:
