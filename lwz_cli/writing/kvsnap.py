@@ -39,10 +39,15 @@ class Snapshots:
         model = self.journal.manifest.model if self.journal else {}
         return {"model": model.get("fingerprint"), "n_ctx": self.n_ctx}
 
+    def _journal(self) -> Journal | None:
+        """Where snapshots go; None while they are off (`enabled` implies a journal)."""
+        return self.journal if self.enabled else None
+
     def save(self, sequence: list[int], *, force: bool = False) -> None:
         """Snapshot the KV cache (a prefix of `sequence`) unless one was taken
         recently or it would be larger than the budget."""
-        if not self.enabled:
+        journal = self._journal()
+        if journal is None:
             return
         now = time.monotonic()
         if not force and now - self._last < SNAPSHOT_INTERVAL:
@@ -50,23 +55,24 @@ class Snapshots:
         self._last = now
         if self.engine.snapshot_size() > self.budget:
             return
-        tmp = self.journal.dir / f".kv.{os.getpid()}.tmp"
+        tmp = journal.dir / f".kv.{os.getpid()}.tmp"
         try:
             n = self.engine.save_snapshot(str(tmp))
-            self.journal.record_snapshot(tmp, n, sequence, self.key())
+            journal.record_snapshot(tmp, n, sequence, self.key())
         except OSError:
             tmp.unlink(missing_ok=True)
-            self.journal.drop_snapshot()
+            journal.drop_snapshot()
 
     def restore(self, sequence: list[int]) -> int:
         """Load a verified snapshot holding a prefix of `sequence`; returns the
         tokens it spared (0: the text will be re-read)."""
-        if not self.enabled:
+        journal = self._journal()
+        if journal is None:
             return 0
-        found = self.journal.verified_snapshot(sequence, self.key())
-        for message in self.journal.warnings:
+        found = journal.verified_snapshot(sequence, self.key())
+        for message in journal.warnings:
             self.emit(WarningEvent(message))
-        self.journal.warnings.clear()
+        journal.warnings.clear()
         if found is None:
             return 0
         self.restored = self.engine.load_snapshot(str(found[0]), sequence)

@@ -50,6 +50,7 @@ from lwz_cli.writing.plan import (
     parse_plan,
     rebalance,
 )
+from lwz_cli.writing.prompts import Conversation
 from lwz_cli.writing.result import WriteResult
 from lwz_cli.writing.session import Prepared
 
@@ -172,15 +173,7 @@ class PlannedRun(RunLifecycle):
         self.phase = "plan"
         self.heading_chunk = ""
         self.continuations = 0
-        self.totals = {
-            "evaluated": 0,
-            "decode": 0.0,
-            "prefill": 0.0,
-            "new": 0,
-            "rewinds": 0,
-            "generated": 0,
-            "prompt": 0,
-        }
+        self.totals = RunTotals()
         self._section_unsaved = False  # the last of `done` is not in the journal yet
 
     # -- events ---------------------------------------------------------------
@@ -200,18 +193,19 @@ class PlannedRun(RunLifecycle):
         if isinstance(event, TickEvent):  # counted from the document's start
             event = event.offset(
                 words=self._words_before(),
-                tokens=self.totals["new"],
-                decode_seconds=self.totals["decode"],
+                tokens=self.totals.new,
+                decode_seconds=self.totals.decode,
             )
         self.emit(event)
 
     def _add_totals(self, draft: Draft) -> None:
-        self.totals["evaluated"] += draft.prompt_tokens_evaluated
-        self.totals["decode"] += draft.decode_seconds
-        self.totals["prefill"] += draft.prefill_seconds
-        self.totals["new"] += draft.new_tokens
-        self.totals["rewinds"] += draft.rewinds
-        self.totals["generated"] += draft.model_tokens
+        totals = self.totals
+        totals.evaluated += draft.prompt_tokens_evaluated
+        totals.decode += draft.decode_seconds
+        totals.prefill += draft.prefill_seconds
+        totals.new += draft.new_tokens
+        totals.rewinds += draft.rewinds
+        totals.generated += draft.model_tokens
 
     # -- checkpoints ----------------------------------------------------------
 
@@ -226,7 +220,7 @@ class PlannedRun(RunLifecycle):
             context=draft.context if draft else None,
             heading=self.heading_chunk,
             continuations=self.continuations,
-            totals=RunTotals.from_json(self.totals),
+            totals=copy.deepcopy(self.totals),
         )
 
     def checkpoint_state(self, *, interrupting: bool) -> CheckpointState:
@@ -261,7 +255,7 @@ class PlannedRun(RunLifecycle):
         section stopped mid-way, if any."""
         title = f"# {self.plan.title}\n\n" if self.plan and self.plan.title else ""
         text = title + "".join(d["chunk"] for d in self.done[:upto])
-        if partial and self.section_in_progress:
+        if partial and self.draft is not None and self.phase == "sections":  # section_in_progress
             text += self.heading_chunk + self.draft.text()
         return text
 
@@ -283,10 +277,8 @@ class PlannedRun(RunLifecycle):
         self.base = state.base
         self.heading_chunk = state.heading
         self.continuations = state.continuations
-        self.totals.update(state.totals.to_json())
-        self.resumed_tokens = self.totals["generated"] + self.engine.count_tokens(
-            checkpoint.generated
-        )
+        self.totals = copy.deepcopy(state.totals)
+        self.resumed_tokens = self.totals.generated + self.engine.count_tokens(checkpoint.generated)
         context = state.context
         if self.plan is not None:
             self.emit(self._plan_event())
@@ -315,32 +307,32 @@ class PlannedRun(RunLifecycle):
     # -- the run ------------------------------------------------------------------
 
     def _new_draft(self, context: list[int], *, planning: bool) -> Draft:
-        self.totals["prompt"] = self.totals.get("prompt", 0) + len(context)  # for KV-reuse stats
+        self.totals.prompt += len(context)  # for KV-reuse stats
         return Draft(
             self.engine,
             self._plan_emit if planning else self._section_emit,
             context=context,
-            stop=self.conversation.stop,
+            stop=self._conversation().stop,
             sampling=self.prepared.request.sampling,
             cancel=self.cancel,
             on_clean=self.on_clean,
         )
 
     def _remaining_tokens(self) -> int:
-        used = self.totals["generated"] + (self.draft.model_tokens if self.draft else 0)
+        used = self.totals.generated + (self.draft.model_tokens if self.draft else 0)
         return self.prepared.tokens.max_tokens - used
 
     def _plan_event(self) -> PlanEvent:
+        plan = self.need_plan()
         return PlanEvent(
-            self.plan.title,
+            plan.title,
             tuple(
-                PlanEntry(i, s.title, s.points, s.budget)
-                for i, s in enumerate(self.plan.sections, 1)
+                PlanEntry(i, s.title, s.points, s.budget) for i, s in enumerate(plan.sections, 1)
             ),
         )
 
     def make_plan(self) -> None:
-        target = self.prepared.target_words
+        target = self.target_words()
         if self.draft is None:
             self.draft = self._new_draft(list(self.prepared.prompt_tokens), planning=True)
         draft = self.draft
@@ -350,25 +342,26 @@ class PlannedRun(RunLifecycle):
             self.interrupted()
         draft.flush()
         parsed = parse_plan(draft.text())
-        self.plan = normalise_plan(parsed, target, self.prepared.request.prompt, self.language)
-        self.plan.planned_count = len(self.plan.sections)  # extensions are counted against it
-        if self.plan.sections != parsed.sections:
+        plan = normalise_plan(parsed, target, self.prepared.request.prompt, self.language)
+        plan.planned_count = len(plan.sections)  # extensions are counted against it
+        self.plan = plan
+        if plan.sections != parsed.sections:
             reason = "" if parsed.sections else " (no outline found in the model's answer)"
             self.emit(
                 WarningEvent(
-                    f"the model's outline was adjusted to {len(self.plan.sections)} "
+                    f"the model's outline was adjusted to {len(plan.sections)} "
                     f"sections summing to {target:,} words{reason}"
                 )
             )
         self._add_totals(draft)
         # an outline the model could not write is not worth keeping in its context
-        usable = self.plan.sections == parsed.sections
+        usable = plan.sections == parsed.sections
         self.base = draft.context + draft.generated[: draft.clean_count] if usable else None
         self.draft = None
         self.phase = "sections"
         self.emit(self._plan_event())
-        if self.plan.title:
-            self.emit(TextEvent(f"# {self.plan.title}\n\n"))
+        if plan.title:
+            self.emit(TextEvent(f"# {plan.title}\n\n"))
         self.checkpoint()
 
     def _next_context(
@@ -376,7 +369,7 @@ class PlannedRun(RunLifecycle):
     ) -> list[int]:
         """Append-only when the window allows; otherwise rebuild from the request,
         the outline and the text before the section."""
-        conv, plan = self.conversation, self.plan
+        conv, plan = self._conversation(), self.need_plan()
         section = plan.sections[index]
         room = int(section.budget * TOKENS_PER_WORD[self.language] * 1.6) + 64
         first = (index == 0 or not self.done) and profile(conv.protocol).restate_outline
@@ -410,7 +403,7 @@ class PlannedRun(RunLifecycle):
         return context
 
     def write_section(self, index: int) -> None:
-        plan = self.plan
+        plan = self.need_plan()
         section = plan.sections[index]
         if self.draft is None:  # a new section (not one being resumed)
             self.continuations = 0
@@ -432,7 +425,7 @@ class PlannedRun(RunLifecycle):
         self.heading_chunk = ""
         self.index = index + 1
         written = count_words(self.document())
-        rebalance(written, self.prepared.target_words, plan.sections[self.index :])
+        rebalance(written, self.target_words(), plan.sections[self.index :])
         self._section_unsaved = True
         self.checkpoint()
         self.snapshot()
@@ -464,7 +457,7 @@ class PlannedRun(RunLifecycle):
 
     def _close_section(self, draft: Draft, index: int, heading: str) -> str:
         """The finished section's text (heading + body, ending in a blank line)."""
-        section = self.plan.sections[index]
+        section = self.need_plan().sections[index]
         draft.flush()
         body = draft.text()
         tail = "" if body.endswith("\n\n") else ("\n" if body.endswith("\n") else "\n\n")
@@ -481,7 +474,7 @@ class PlannedRun(RunLifecycle):
         before the notes. No checkpoint is taken mid-way, and a cancel keeps the old
         text: it stands until the new one is whole. Returns the finish reason
         ("cancelled" when stopped)."""
-        section = self.plan.sections[index]
+        section = self.need_plan().sections[index]
         last = index == len(self.done) - 1
         # the last section's turn went onto `turn_base`; others are re-prompted from the text
         base = self.turn_base if last else None
@@ -489,18 +482,16 @@ class PlannedRun(RunLifecycle):
         self.emit(SectionStartEvent(index + 1, section.title, 2, section.budget))
         self.emit(TextEvent(heading))
         context = self._next_context(index, base=base, notes=notes)
-        self.totals["prompt"] = self.totals.get("prompt", 0) + len(context)
+        self.totals.prompt += len(context)
         sampling = self.prepared.request.sampling
         if sampling.seed is not None:  # a redo should differ from the text it replaces
-            self.totals["rewritten"] = self.totals.get("rewritten", 0) + 1
-            sampling = replace(
-                sampling, seed=sampling.seed + RESEED_STEP * self.totals["rewritten"]
-            )
+            self.totals.rewritten += 1
+            sampling = replace(sampling, seed=sampling.seed + RESEED_STEP * self.totals.rewritten)
         draft = Draft(
             self.engine,
             self._section_emit_at(index),
             context=context,
-            stop=self.conversation.stop,
+            stop=self._conversation().stop,
             sampling=sampling,
             cancel=self.cancel,
         )
@@ -537,6 +528,26 @@ class PlannedRun(RunLifecycle):
     def target(self) -> int | None:
         return self.prepared.target_words
 
+    def need_plan(self) -> Plan:
+        """The outline; only `make_plan` (or a restored checkpoint past it) sets it, and
+        every caller runs after that."""
+        if self.plan is None:
+            raise RuntimeError("the planned run has no outline yet")
+        return self.plan
+
+    def target_words(self) -> int:
+        """The document's target length: `prepare` refuses a planned job without one."""
+        target = self.prepared.target_words
+        if target is None:
+            raise RuntimeError("a planned run needs a target length")
+        return target
+
+    def _conversation(self) -> Conversation:
+        """The growing conversation: `prepare` builds one for every planned job."""
+        if self.conversation is None:
+            raise RuntimeError("a planned run needs the job's conversation")
+        return self.conversation
+
     @property
     def stopped_mid_way(self) -> bool:
         """The outline or a section was stopped before its end; `write_sections()` goes
@@ -569,22 +580,22 @@ class PlannedRun(RunLifecycle):
     def allow_tokens(self, tokens: int) -> None:
         """Let the run generate `tokens` more from here: a chat draft is redone without
         end, so its token budget is per step rather than per document."""
-        budget = replace(self.prepared.tokens, max_tokens=self.totals["generated"] + tokens)
+        budget = replace(self.prepared.tokens, max_tokens=self.totals.generated + tokens)
         self.prepared = replace(self.prepared, tokens=budget)
 
     def set_budget(self, index: int, words: int) -> None:
         """Section `index` (0-based) is to be about `words` long."""
-        self.plan.sections[index].budget = words
+        self.need_plan().sections[index].budget = words
 
     def rebalance_unwritten(self) -> None:
         """Share what the target leaves after the text so far among the sections
         not yet written."""
         written = count_words(self.document(partial=True))
-        rebalance(written, self.prepared.target_words, self.plan.sections[len(self.done) :])
+        rebalance(written, self.target_words(), self.need_plan().sections[len(self.done) :])
 
     def add_section(self, title: str, budget: int) -> None:
         """Plan one more section after the last; the next `write_sections()` writes it."""
-        self.plan.sections.append(Section(title, "", budget))
+        self.need_plan().sections.append(Section(title, "", budget))
         self.emit(self._plan_event())
 
     def replace_plan(self, plan: Plan, written: list[dict[str, Any]]) -> None:
@@ -638,7 +649,7 @@ class PlannedRun(RunLifecycle):
         """Before the closing section: if the sections so far fell short (weak models
         do), add a section that goes deeper into a planned one, so the document
         still reaches its length. Bounded: at most as many as were planned."""
-        plan, target = self.plan, self.prepared.target_words
+        plan, target = self.need_plan(), self.target_words()
         planned = plan.planned_count or len(plan.sections)
         if len(plan.sections) >= 2 * planned or planned < 2:
             return
@@ -666,11 +677,12 @@ class PlannedRun(RunLifecycle):
         """Plan (unless resumed past it), then write every section not yet written."""
         if self.phase == "plan":
             self.make_plan()
-        while self.index < len(self.plan.sections):
+        plan = self.need_plan()
+        while self.index < len(plan.sections):  # `extend` may add sections to it
             if self._remaining_tokens() <= 64:
                 self.emit(WarningEvent("stopped at the token limit (raise --max-tokens)"))
                 break
-            if self.index == len(self.plan.sections) - 1 and self.draft is None:
+            if self.index == len(plan.sections) - 1 and self.draft is None:
                 self.extend()
             self.write_section(self.index)
 
@@ -687,13 +699,13 @@ class PlannedRun(RunLifecycle):
         return self.finish(
             text,
             RunFigures(
-                generated_tokens=int(t["generated"]),
-                prompt_tokens_evaluated=int(t["evaluated"]),
-                decode_seconds=t["decode"],
-                new_tokens=int(t["new"]),
-                prefill_seconds=t["prefill"],
+                generated_tokens=t.generated,
+                prompt_tokens_evaluated=t.evaluated,
+                decode_seconds=t.decode,
+                new_tokens=t.new,
+                prefill_seconds=t.prefill,
                 finish_reason="plan",
-                repetition_rewinds=int(t["rewinds"]),
-                planned_sections=len(self.plan.sections),
+                repetition_rewinds=t.rewinds,
+                planned_sections=len(self.need_plan().sections),
             ),
         )

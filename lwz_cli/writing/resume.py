@@ -194,8 +194,9 @@ def open_run(
     from lwz_cli.writing.session import manifest_for
 
     request = prepared.request
-    existing = Journal.find(request.output) if request.output is not None else None
-    if existing is not None and existing.manifest.status.resumable:
+    output = request.output
+    existing = Journal.find(output) if output is not None else None
+    if output is not None and existing is not None and existing.manifest.status.resumable:
         recorded = existing.manifest.request
         same = (
             recorded.prompt == request.prompt
@@ -224,5 +225,5 @@ def open_run(
                 endpoint_model=request.endpoint_model,
             )
             return resumed, existing, checkpoint
-        DocumentOutput(request.output).discard()
+        DocumentOutput(output).discard()
     return prepared, Journal.create(manifest_for(prepared), request.output), None

@@ -147,11 +147,8 @@ def prepare(request: WriteRequest) -> Prepared:
     check_output(request.output)
 
     check_strategy(request.strategy)
-    if request.strategy == Strategy.PLANNED and target is None:
-        raise UsageError(
-            "--strategy planned needs a target length",
-            hint='say it in the request ("a 3000-word ...") or pass --words',
-        )
+    if request.strategy == Strategy.PLANNED:
+        planned_target(target)  # refused before the model loads
 
     backend = open_backend(request)
     model = backend.identity
@@ -195,6 +192,8 @@ def prepare(request: WriteRequest) -> Prepared:
             raise single_error
         conversation = None
         if strategy == Strategy.PLANNED:
+            # auto picks planned only for a target; --strategy planned was checked above
+            target = planned_target(target)
             language = prompts.language_of(text)
             protocol = prompts.LWZ if lwz else prompts.CHAT
             conversation = make_conversation(protocol, language, model.chat_template, bos, eos)
@@ -272,6 +271,16 @@ def make_conversation(
         eos_token=eos,
         system=None if protocol == prompts.LWZ else prompts.PLANNED_SYSTEM[language],
     )
+
+
+def planned_target(target: int | None) -> int:
+    """The length a planned job is sized by: there is no outline without one."""
+    if target is None:
+        raise UsageError(
+            "--strategy planned needs a target length",
+            hint='say it in the request ("a 3000-word ...") or pass --words',
+        )
+    return target
 
 
 def choose_strategy(
