@@ -106,7 +106,7 @@ class PlanEntry:
 @dataclass(frozen=True, slots=True)
 class PlanEvent(Event):
     NAME: ClassVar[str] = "plan"
-    title: str
+    title: str | None  # None: the outline has no title (JSON null)
     sections: tuple[PlanEntry, ...]
 
     def to_json(self) -> dict[str, Any]:

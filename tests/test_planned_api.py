@@ -199,7 +199,7 @@ def test_allow_tokens_bounds_a_step_and_never_changes_the_prepared_job(home):
     assert any(
         "stopped at the token limit" in e["message"] for e in events if e["event"] == "warning"
     )
-    assert run.totals["generated"] <= 300 and not run.all_written
+    assert run.totals.generated <= 300 and not run.all_written
     run.set_target(1200)
     assert prepared.tokens.max_tokens == max_tokens and prepared.target_words == target
     run.allow_tokens(10_000)

@@ -137,8 +137,12 @@ def local_manifest_model(identity: ModelIdentity) -> dict[str, Any]:
     """A local model's manifest entry: what names it, and its file's fingerprint."""
     from lwz_cli.journal import model_fingerprint
 
-    entry = {"spec": identity.spec, "name": identity.display_name, "alias": identity.alias,
-             "repo_id": identity.repo_id}
+    entry = {
+        "spec": identity.spec,
+        "name": identity.display_name,
+        "alias": identity.alias,
+        "repo_id": identity.repo_id,
+    }
     if identity.path is None:
         return {**entry, "path": None, "size": 0, "fingerprint": None, "sha256": None}
     return {**entry, **model_fingerprint(identity.path)}
@@ -186,23 +190,33 @@ class LocalBackend:
         if arch is None:
             kv = kv_type or "f16"
             return Fit(gpu_layers or 0, kv, kv != "f16")
-        chosen = fit_plan(probe(), arch=arch, weights=self.path.stat().st_size,
-                          quant=self.path.name, ctx=n_ctx)
+        chosen = fit_plan(
+            probe(), arch=arch, weights=self.path.stat().st_size, quant=self.path.name, ctx=n_ctx
+        )
         if not chosen.fits and gpu_layers is None:
             raise UsageError(
                 f"{self.identity.display_name} {chosen.reason}",
-                hint=(f"nearest plan that would fit: {chosen.nearest}; " if chosen.nearest
-                      else "") + "`lwz fit` shows the arithmetic; --gpu-layers forces a plan")
-        layers = chosen.gpu_layers if gpu_layers is None else (
-            arch.layers if gpu_layers < 0 else gpu_layers)
+                hint=(f"nearest plan that would fit: {chosen.nearest}; " if chosen.nearest else "")
+                + "`lwz fit` shows the arithmetic; --gpu-layers forces a plan",
+            )
+        layers = (
+            chosen.gpu_layers
+            if gpu_layers is None
+            else (arch.layers if gpu_layers < 0 else gpu_layers)
+        )
         kv = kv_type or (chosen.kv_type if gpu_layers is None else "f16")
         flash = kv != "f16" or (chosen.flash_attn and layers > 0)
-        return Fit(layers, kv, flash,
-                   chosen.reason if gpu_layers is None else "set by --gpu-layers")
+        return Fit(
+            layers, kv, flash, chosen.reason if gpu_layers is None else "set by --gpu-layers"
+        )
 
     def engine_key(self, settings: EngineSettings) -> Hashable:
-        return (self.identity.location, settings.n_ctx,
-                llama_gpu_layers(self.info, settings.gpu_layers), settings.kv_type)
+        return (
+            self.identity.location,
+            settings.n_ctx,
+            llama_gpu_layers(self.info, settings.gpu_layers),
+            settings.kv_type,
+        )
 
     def load_engine(self, settings: EngineSettings) -> Engine:
         from lwz_cli.engine.llama import LlamaEngine
@@ -210,10 +224,16 @@ class LocalBackend:
 
         type_kv = GGML_TYPE[settings.kv_type] if settings.kv_type != "f16" else None
         return LlamaEngine(
-            self.identity.location, n_ctx=settings.n_ctx, n_threads=settings.threads,
+            self.identity.location,
+            n_ctx=settings.n_ctx,
+            n_threads=settings.threads,
             n_gpu_layers=llama_gpu_layers(self.info, settings.gpu_layers),
-            flash_attn=settings.flash_attn, type_k=type_kv, type_v=type_kv, seed=settings.seed,
-            verbose=settings.verbose)
+            flash_attn=settings.flash_attn,
+            type_k=type_kv,
+            type_v=type_kv,
+            seed=settings.seed,
+            verbose=settings.verbose,
+        )
 
     def manifest_model(self) -> dict[str, Any]:
         return local_manifest_model(self.identity)

@@ -90,7 +90,8 @@ def plan_planned(
     if prompt_tokens + 512 > n_ctx:
         raise UsageError(
             f"the request is {prompt_tokens} tokens, too long to plan within a {n_ctx}-token context",
-            hint="shorten the request" + ("" if ctx_override else " or raise --ctx"))
+            hint="shorten the request" + ("" if ctx_override else " or raise --ctx"),
+        )
     document = int(target_words * TOKENS_PER_WORD[language] * 1.8)  # room for rewinds
     max_tokens = max_tokens_override or document + profile(protocol).plan_tokens + 512
     return TokenBudget(n_ctx=n_ctx, max_tokens=max_tokens, needed_tokens=document)

@@ -46,10 +46,19 @@ RESEED_STEP = 7919  # a retry's seed is seed + this x attempt: a prime, far from
 
 
 class Draft:
-    def __init__(self, engine: Engine, emit: Emit, *, context: list[int], stop: tuple[str, ...],
-                 sampling: Sampling, mode: str = "pre", cancel: threading.Event | None = None,
-                 on_clean: Callable[[Draft], None] | None = None,
-                 on_event: Callable[[ParserEvent], None] | None = None):
+    def __init__(
+        self,
+        engine: Engine,
+        emit: Emit,
+        *,
+        context: list[int],
+        stop: tuple[str, ...],
+        sampling: Sampling,
+        mode: str = "pre",
+        cancel: threading.Event | None = None,
+        on_clean: Callable[[Draft], None] | None = None,
+        on_event: Callable[[ParserEvent], None] | None = None,
+    ):
         self.engine = engine
         self.emit = emit
         self.context = list(context)  # the tokens before this draft's own output
@@ -163,13 +172,14 @@ class Draft:
         """Release everything (end of the draft)."""
         for event in self.parser.finish():
             self._absorb([event], live=True)
-        for offset, event in self.pending:
+        for _offset, event in self.pending:
             self.emit(event)
         self.pending = []
         self.released = self.doc_len
 
-    def replay(self, tokens: list[int], *, sent: int | None = None,
-               token_marks: list[int] | None = None) -> None:
+    def replay(
+        self, tokens: list[int], *, sent: int | None = None, token_marks: list[int] | None = None
+    ) -> None:
         """Rebuild all state from token ids, silently (no events out). `sent`: how
         much of the document already went out (a rewind); None for a resume, where
         text up to the last finished sentence counts as sent."""
@@ -206,16 +216,23 @@ class Draft:
             if reason == "repeat":
                 self.rewinds += 1
                 attempts += 1
-                self.emit(WarningEvent(f"repetition caught at word {self.words}; rewinding "
-                                       f"and resampling ({attempts}/{MAX_REWINDS})"))
+                self.emit(
+                    WarningEvent(
+                        f"repetition caught at word {self.words}; rewinding "
+                        f"and resampling ({attempts}/{MAX_REWINDS})"
+                    )
+                )
                 self._rewind_to(repeat_at)
                 if attempts >= MAX_REWINDS:
                     reason = "repetition"
                     break
                 base = sampling.seed if sampling.seed is not None else 1234
-                sampling = replace(sampling, seed=base + RESEED_STEP * self.rewinds,
-                                   repeat_penalty=min(1.3, max(sampling.repeat_penalty, 1.0) + 0.1),
-                                   temperature=min(1.0, sampling.temperature + 0.1))
+                sampling = replace(
+                    sampling,
+                    seed=base + RESEED_STEP * self.rewinds,
+                    repeat_penalty=min(1.3, max(sampling.repeat_penalty, 1.0) + 0.1),
+                    temperature=min(1.0, sampling.temperature + 0.1),
+                )
                 if remaining > 0:
                     continue
                 reason = "length"
@@ -254,8 +271,9 @@ class Draft:
         used = 0  # model tokens (pieces, for engines whose ids are tokens)
         if max_tokens <= 0:
             return reason, None, 0
-        stream = self.engine.stream(sequence, max_tokens=max_tokens, stop=self.stop,
-                                    sampling=sampling, cancel=self.cancel)
+        stream = self.engine.stream(
+            sequence, max_tokens=max_tokens, stop=self.stop, sampling=sampling, cancel=self.cancel
+        )
         clock = time.monotonic
         first_at = last_tick = 0.0
         try:
@@ -267,8 +285,14 @@ class Draft:
                     first_at = now
                 if now - last_tick >= PROGRESS_INTERVAL:
                     last_tick = now
-                    self.emit(TickEvent(self.parser.mode, self.new_tokens + used, self.parser.words,
-                                        self.decode_seconds + (now - first_at)))
+                    self.emit(
+                        TickEvent(
+                            self.parser.mode,
+                            self.new_tokens + used,
+                            self.parser.words,
+                            self.decode_seconds + (now - first_at),
+                        )
+                    )
                 if piece.token >= 0:
                     self.generated.append(piece.token)
                     self.model_tokens += piece.tokens

@@ -34,9 +34,6 @@ if TYPE_CHECKING:  # for annotations only: the methods import these where they u
     from lwz_cli.writing.planned import DocumentState, PlannedRun
     from lwz_cli.writing.session import Prepared
 
-if TYPE_CHECKING:
-    from lwz_cli.writing.session import Prepared
-
 DEFAULT_WORDS = 1500  # a chat draft needs a target to plan against
 UNDO_DEPTH = 50
 
@@ -119,31 +116,36 @@ class DraftingSession:
 
     @property
     def sections(self) -> list[Section]:
-        return self.run.plan.sections if self.has_plan else []
+        run = self.run
+        return run.plan.sections if run is not None and run.plan is not None else []
 
     @property
     def written(self) -> int:
-        return len(self.run.done) if self.has_draft else 0
+        return len(self.run.done) if self.run is not None else 0
 
     def document(self) -> str:
         """Everything written, a section stopped mid-way included."""
-        if not self.has_plan:
+        run = self.run
+        if run is None or run.plan is None:
             return ""
-        return self.run.document(partial=True)
+        return run.document(partial=True)
 
     def section_text(self, number: int) -> str:
         index = self.written_index(number)
-        return self.run.done[index]["chunk"]
+        return self.need_draft().done[index]["chunk"]
 
     def plan_text(self) -> str:
         """The outline as `/plan` shows it and `/plan edit` reads it back."""
-        self._need_plan()
-        plan = self.run.plan
+        run = self._need_plan()
+        plan = run.need_plan()
         lines = [f"Title: {plan.title}", ""] if plan.title else []
         for i, section in enumerate(plan.sections, 1):
             points = f" — {section.points}" if section.points else ""
-            words = (f"{self.run.done[i - 1]['words']} of {section.budget} words written"
-                     if i <= self.written else f"{section.budget} words")
+            words = (
+                f"{run.done[i - 1]['words']} of {section.budget} words written"
+                if i <= self.written
+                else f"{section.budget} words"
+            )
             lines.append(f"{i}. {section.title}{points} ({words})")
         return "\n".join(lines) + "\n"
 
@@ -155,8 +157,9 @@ class DraftingSession:
             return None
         return Journal.find(self.output)
 
-    def write(self, prompt: str, emit: Emit, *, words: int | None = None,
-              replace_existing: bool = False) -> None:
+    def write(
+        self, prompt: str, emit: Emit, *, words: int | None = None, replace_existing: bool = False
+    ) -> None:
         """Start a new document. Without an output file each document is its own run
         (the previous one stays resumable with /open); with one, a draft already
         there is replaced only when `replace_existing` says so."""
@@ -168,29 +171,49 @@ class DraftingSession:
         words = words or s.words
         if words is None and parse_target(prompt) is None:
             words = DEFAULT_WORDS  # a chat draft needs a target to plan against
-        request = WriteRequest(prompt=prompt, model=s.model, output=self.output,
-                               words=words, sampling=s.sampling, ctx=s.ctx,
-                               threads=s.threads, gpu_layers=s.gpu_layers, kv_type=s.kv_type,
-                               verbose=s.verbose, strategy=Strategy.PLANNED, kv_snapshot=False)
+        request = WriteRequest(
+            prompt=prompt,
+            model=s.model,
+            output=self.output,
+            words=words,
+            sampling=s.sampling,
+            ctx=s.ctx,
+            threads=s.threads,
+            gpu_layers=s.gpu_layers,
+            kv_type=s.kv_type,
+            verbose=s.verbose,
+            strategy=Strategy.PLANNED,
+            kv_snapshot=False,
+        )
         prepared = prepare(request)
         existing = self.existing_draft()
-        if existing is not None and existing.is_live() and \
-                (self.journal is None or existing.dir != self.journal.dir):
-            raise UsageError(f"{self.output} has a run open in another lwz",
-                             hint="close that one first")
+        if (
+            existing is not None
+            and existing.is_live()
+            and (self.journal is None or existing.dir != self.journal.dir)
+        ):
+            raise UsageError(
+                f"{self.output} has a run open in another lwz", hint="close that one first"
+            )
         if existing is not None and not replace_existing:
-            raise UsageError(f"{self.output} already has a draft "
-                             f"({existing.manifest.words or 0} words)",
-                             hint=f"/open {self.output} goes on with it; /save it elsewhere first "
-                                  "to keep it, then /write again to replace it")
+            raise UsageError(
+                f"{self.output} already has a draft ({existing.manifest.words or 0} words)",
+                hint=f"/open {self.output} goes on with it; /save it elsewhere first "
+                "to keep it, then /write again to replace it",
+            )
         self.close_document()
-        if existing is not None:
+        if existing is not None and self.output is not None:  # found at the output path
             existing.remove()
             DocumentOutput(self.output).discard()
         self.journal = Journal.create(manifest_for(prepared), self.output)
         self.journal.lock()
-        self.run = PlannedRun(prepared, emit, engine=self._engine_for(prepared),
-                              journal=self.journal, cancel=self.cancel)
+        self.run = PlannedRun(
+            prepared,
+            emit,
+            engine=self._engine_for(prepared),
+            journal=self.journal,
+            cancel=self.cancel,
+        )
         self.undo_stack.clear()
         self._step("write", emit, self._write_on)
 
@@ -203,22 +226,36 @@ class DraftingSession:
         if self.journal is not None and journal.dir == self.journal.dir:
             return  # already open
         if journal.is_live():
-            raise UsageError(f"the run for {target} is open in another lwz",
-                             hint="close that one first")
+            raise UsageError(
+                f"the run for {target} is open in another lwz", hint="close that one first"
+            )
         if journal.manifest.request.strategy != Strategy.PLANNED:
-            raise UsageError(f"{target} was written in one pass, without sections to edit",
-                             hint=f"`lwz resume {target}` finishes it")
+            raise UsageError(
+                f"{target} was written in one pass, without sections to edit",
+                hint=f"`lwz resume {target}` finishes it",
+            )
         # a saved (done) draft opens too; its status changes only when a step changes it
         prepared, checkpoint = prepare_resume(
-            journal, model=None, threads=self.settings.threads,
-            gpu_layers=self.settings.gpu_layers, kv_snapshot=False,
-            verbose=self.settings.verbose, allow_done=True)
+            journal,
+            model=None,
+            threads=self.settings.threads,
+            gpu_layers=self.settings.gpu_layers,
+            kv_snapshot=False,
+            verbose=self.settings.verbose,
+            allow_done=True,
+        )
         self.close_document()
         self.journal = journal
         self.output = prepared.request.output
         journal.lock()
-        self.run = PlannedRun(prepared, emit, engine=self._engine_for(prepared), journal=journal,
-                              cancel=self.cancel, resumed=True)
+        self.run = PlannedRun(
+            prepared,
+            emit,
+            engine=self._engine_for(prepared),
+            journal=journal,
+            cancel=self.cancel,
+            resumed=True,
+        )
         self.run.restore(checkpoint)
         self.undo_stack.clear()
 
@@ -242,8 +279,7 @@ class DraftingSession:
     def continue_(self, emit: Emit, *, words: int | None = None) -> None:
         """Write on: finish an interrupted section and the planned ones left; when
         all are written, add a section (`words` long) after the last."""
-        self.need_draft()
-        run = self.run
+        run = self.need_draft()
         if run.all_written:
             budget = words or min(WORDS_PER_SECTION, max(200, (self.target or 0) // 4))
             title = "延伸" if run.language == "zh" else "Going Further"
@@ -266,24 +302,30 @@ class DraftingSession:
 
     def expand(self, number: int, words: int, emit: Emit) -> None:
         """Rewrite section `number` at about `words` words, keeping what it says."""
-        self.need_draft()
+        run = self.need_draft()
         index = self.written_index(number)
         self._no_section_in_progress()
-        current = self.run.done[index]
+        current = run.done[index]
         if words <= current["words"]:
-            raise UsageError(f"section {number} already has {current['words']} words",
-                             hint=f"give a larger length, e.g. /expand {number} {current['words'] * 2}")
+            raise UsageError(
+                f"section {number} already has {current['words']} words",
+                hint=f"give a larger length, e.g. /expand {number} {current['words'] * 2}",
+            )
         if words > 20_000:
-            raise UsageError(f"/expand {number} {words}: too long for one section",
-                             hint="add sections with /continue instead")
+            raise UsageError(
+                f"/expand {number} {words}: too long for one section",
+                hint="add sections with /continue instead",
+            )
         self._push(f"expand {number}")
-        self.run.set_budget(index, words)
+        run.set_budget(index, words)
         body = current["chunk"].split("\n\n", 1)[-1].strip()
-        if self.run.language == "zh":
+        if run.language == "zh":
             ask = f"把这一部分扩写到约{words}字，保留原有内容并加以深化。原文：\n{body}"
         else:
-            ask = (f"Expand this section to about {words} words: keep what it says and go deeper "
-                   f"(examples, detail, reasoning). The current version:\n{body}")
+            ask = (
+                f"Expand this section to about {words} words: keep what it says and go deeper "
+                f"(examples, detail, reasoning). The current version:\n{body}"
+            )
         notes = " ".join(n for n in (self._take_notes(), ask) if n)
         self._set_target(self.words - current["words"] + words + self._unwritten_budget())
         self._step(f"expand {number}", emit, lambda: self._rewrite(index, notes))
@@ -292,10 +334,10 @@ class DraftingSession:
         from lwz_cli.writing.session import check_words
 
         check_words(words, "/words")
-        self._need_plan()
+        run = self._need_plan()
         self._push(f"words {words}")
         self._set_target(words)
-        self.run.rebalance_unwritten()
+        run.rebalance_unwritten()
         self._checkpoint()
 
     def set_model(self, spec: str) -> str:
@@ -314,18 +356,21 @@ class DraftingSession:
         """Replace the outline with an edited one (as `plan_text` writes it). Written
         sections keep their text; a renamed one gets its new heading; sections cut
         from the end are dropped (undo brings them back)."""
-        self._need_plan()
+        run = self._need_plan()
         self._no_section_in_progress()
         parsed = parse_plan(_strip_counts(text))
         if not parsed.sections:
-            raise UsageError("the edited outline has no numbered sections",
-                             hint="keep lines like '1. Title — points (300 words)'")
+            raise UsageError(
+                "the edited outline has no numbered sections",
+                hint="keep lines like '1. Title — points (300 words)'",
+            )
         self._push("plan edit")
-        run = self.run
-        for section, line in zip(parsed.sections, _budgets(text)):
+        old = run.need_plan()
+        # parse_plan may drop junk or repeated lines, so the two lists can differ in length
+        for section, line in zip(parsed.sections, _budgets(text), strict=False):
             if line:
                 section.budget = line
-        plan = Plan(parsed.title or run.plan.title, parsed.sections, run.plan.planned_count)
+        plan = Plan(parsed.title or old.title, parsed.sections, old.planned_count)
         run.replace_plan(plan, _match_written(run.done, [sec.title for sec in parsed.sections]))
         self._set_target(sum(s.budget for s in parsed.sections))
         self._checkpoint(all_sections=True)
@@ -333,65 +378,91 @@ class DraftingSession:
     def undo(self) -> str:
         """Put back the state before the last change; returns what was undone."""
         if not self.undo_stack:
-            raise UsageError("nothing to undo", hint="/undo reverts /redo, /expand, /continue, "
-                             "/words and /plan edit")
+            raise UsageError(
+                "nothing to undo",
+                hint="/undo reverts /redo, /expand, /continue, /words and /plan edit",
+            )
         label, state = self.undo_stack.pop()
-        self.run.restore_state(state)
+        self.need_draft().restore_state(state)
         self._set_target(state.target)  # the manifest's copy of it
         self._checkpoint(all_sections=True)
         return label
 
     def save(self, path: Path | None = None) -> Path:
         """Write the document (atomically) to `path`, or to the chat's output."""
-        self._need_plan()
+        run = self._need_plan()
         target = path or self.output
         if target is None:
             raise UsageError("no file to save to", hint="/save PATH, e.g. /save guide.md")
         own = self.output is not None and target.resolve() == self.output.resolve()
-        complete = self.run.all_written
+        complete = run.all_written
         if own and not complete:  # PATH existing means "complete"; PATH.partial has the rest
-            left = len(self.run.plan.sections) - self.written
-            raise UsageError(f"the draft is not finished ({left} planned section(s) left); "
-                             f"{self.output} is written when it is",
-                             hint="/continue finishes it; /save OTHER.md saves a copy now")
+            left = len(run.need_plan().sections) - self.written
+            raise UsageError(
+                f"the draft is not finished ({left} planned section(s) left); "
+                f"{self.output} is written when it is",
+                hint="/continue finishes it; /save OTHER.md saves a copy now",
+            )
         if target.is_dir():
             raise UsageError(f"{target} is a directory", hint="/save a file path such as guide.md")
         if not target.parent.is_dir():
-            raise UsageError(f"cannot save to {target}: folder {target.parent} does not exist",
-                             hint=f"create it first (mkdir -p {target.parent})")
+            raise UsageError(
+                f"cannot save to {target}: folder {target.parent} does not exist",
+                hint=f"create it first (mkdir -p {target.parent})",
+            )
         text = self.document().strip() + "\n"
         if own:
             DocumentOutput(target).finish(text)
-            self.journal.set_status(RunStatus.DONE, words=self.words, finished=time.time())
+            self._need_journal().set_status(RunStatus.DONE, words=self.words, finished=time.time())
         else:
             DocumentOutput(target).write(text)
         return target
 
     # -- checks (`lwz chat` runs them before a step, to fail before its view opens) -------------
 
-    def need_draft(self) -> None:
-        """UsageError unless a document is open."""
-        if not self.has_draft:
-            raise UsageError("there is no draft yet", hint="/write PROMPT starts one (or /open PATH)")
+    def need_draft(self) -> PlannedRun:
+        """The open document's run; UsageError unless a document is open."""
+        if self.run is None:
+            raise UsageError(
+                "there is no draft yet", hint="/write PROMPT starts one (or /open PATH)"
+            )
+        return self.run
 
-    def _need_plan(self) -> None:
-        self.need_draft()
-        if self.run.plan is None:
-            raise UsageError("the outline is not written yet (planning was stopped)",
-                             hint="/continue writes it")
+    def _need_plan(self) -> PlannedRun:
+        """The open document's run, once its outline is written; else a UsageError."""
+        run = self.need_draft()
+        if run.plan is None:
+            raise UsageError(
+                "the outline is not written yet (planning was stopped)", hint="/continue writes it"
+            )
+        return run
+
+    def _need_journal(self) -> Journal:
+        """The open document's journal: `write` and `open` set it with the run."""
+        if self.journal is None:
+            raise RuntimeError("the open draft has no journal")
+        return self.journal
 
     def _no_section_in_progress(self) -> None:
-        if self.run.section_in_progress:
-            raise UsageError(f"section {self.run.index + 1} was stopped mid-way",
-                             hint="/continue finishes it; /undo drops it")
+        run = self.need_draft()
+        if run.section_in_progress:
+            raise UsageError(
+                f"section {run.index + 1} was stopped mid-way",
+                hint="/continue finishes it; /undo drops it",
+            )
 
     def written_index(self, number: int) -> int:
         """The 0-based index of written section `number` (1-based), or a UsageError."""
         self._need_plan()
         if not 1 <= number <= self.written:
-            have = f"sections 1-{self.written} are written" if self.written else "no section is written yet"
-            raise UsageError(f"there is no written section {number}: {have}",
-                             hint="/plan lists them")
+            have = (
+                f"sections 1-{self.written} are written"
+                if self.written
+                else "no section is written yet"
+            )
+            raise UsageError(
+                f"there is no written section {number}: {have}", hint="/plan lists them"
+            )
         return number - 1
 
     # -- internals -----------------------------------------------------------------------------
@@ -401,16 +472,17 @@ class DraftingSession:
         return notes
 
     def _unwritten_budget(self) -> int:
-        return sum(s.budget for s in self.run.plan.sections[self.written:])
+        return sum(s.budget for s in self.need_draft().need_plan().sections[self.written :])
 
     def _push(self, label: str) -> None:
-        if self.run.plan is None:
+        run = self.need_draft()
+        if run.plan is None:
             return  # nothing to go back to before the outline
-        self.undo_stack.append((label, self.run.state()))
+        self.undo_stack.append((label, run.state()))
         del self.undo_stack[:-UNDO_DEPTH]
 
     def _set_target(self, words: int | None) -> None:
-        self.run.set_target(words)
+        self.need_draft().set_target(words)
         if self.journal is not None:
             self.journal.manifest.request.words = words
             self.journal.manifest.request.target_words = words
@@ -423,37 +495,40 @@ class DraftingSession:
         """Move the open draft to another model: new prompts and engine, same text."""
         from lwz_cli.writing.session import manifest_for, prepare
 
-        old = self.prepared
+        run, journal = self.need_draft(), self._need_journal()
+        old = run.prepared
         request = replace(old.request, model=spec, words=old.target_words, ctx=self.settings.ctx)
         prepared = replace(prepare(request), target_words=old.target_words)
-        self.run.move_to(prepared, self._engine_for(prepared))
+        run.move_to(prepared, self._engine_for(prepared))
         manifest = manifest_for(prepared)
-        recorded = self.journal.manifest
+        recorded = journal.manifest
         recorded.model, recorded.prompt = manifest.model, manifest.prompt
         recorded.engine = manifest.engine
-        self.journal.save_manifest()
+        journal.save_manifest()
 
     def _write_on(self) -> str:
-        self.run.write_sections()
+        self.need_draft().write_sections()
         return "done"
 
     def _rewrite(self, index: int, notes: str | None) -> str:
-        reason = self.run.rewrite_section(index, notes=notes)
+        reason = self.need_draft().rewrite_section(index, notes=notes)
         if reason == "cancelled":
             self.undo()  # back to before the step (an /expand's new budget too)
-            raise Interrupted(f"stopped; section {index + 1} is unchanged (its half-written "
-                              "replacement was dropped)")
+            raise Interrupted(
+                f"stopped; section {index + 1} is unchanged (its half-written "
+                "replacement was dropped)"
+            )
         self._checkpoint(all_sections=False, section=index)
         return reason
 
     def _checkpoint(self, *, all_sections: bool = False, section: int | None = None) -> None:
-        journal, run = self.journal, self.run
+        journal, run = self.journal, self.need_draft()
         if journal is None:
             return
         if all_sections:
             for i, entry in enumerate(run.done, 1):
                 journal.write_section(i, entry["chunk"])
-            for stale in sorted((journal.dir / "sections").glob("*.md"))[len(run.done):]:
+            for stale in sorted((journal.dir / "sections").glob("*.md"))[len(run.done) :]:
                 stale.unlink(missing_ok=True)
         elif section is not None:
             journal.write_section(section + 1, run.done[section]["chunk"])
@@ -466,9 +541,9 @@ class DraftingSession:
     def _step(self, action: str, emit: Emit, work: Callable[[], str]) -> None:
         """Run one generating step with `emit` as the view; Ctrl-C (the cancel
         event) stops it with everything written so far checkpointed."""
-        run = self.run
+        run = self.need_draft()
         run.set_emit(emit)
-        before = dict(run.totals)
+        before = replace(run.totals)  # a copy: the step adds to the run's own
         if self.journal is not None and self.journal.manifest.status == RunStatus.DONE:
             # being changed after a save: unfinished again
             self.journal.set_status(RunStatus.RUNNING)
@@ -482,11 +557,11 @@ class DraftingSession:
                 self._resync()
             raise
         finally:
-            stats.prefilled = run.totals["evaluated"] - before["evaluated"]
-            stats.generated = run.totals["new"] - before["new"]
-            stats.decode_seconds = run.totals["decode"] - before["decode"]
+            stats.prefilled = run.totals.evaluated - before.evaluated
+            stats.generated = run.totals.new - before.new
+            stats.decode_seconds = run.totals.decode - before.decode
             stats.seconds = time.monotonic() - started
-            stats.prompt_tokens = run.totals.get("prompt", 0) - before.get("prompt", 0)
+            stats.prompt_tokens = run.totals.prompt - before.prompt
             self.stats = stats
         if action == "write" or action == "continue":
             self._checkpoint(all_sections=False)
@@ -495,20 +570,33 @@ class DraftingSession:
         from lwz_cli.profiles import profile
         from lwz_cli.tokens import TOKENS_PER_WORD
 
-        words = max(self._unwritten_budget() if self.has_plan else (self.target or DEFAULT_WORDS),
-                    max((s.budget for s in self.sections), default=0), WORDS_PER_SECTION)
-        language = self.run.language
-        return profile(self.run.prepared.prompt.protocol).plan_tokens + int(words * TOKENS_PER_WORD[language] * 3)
+        words = max(
+            self._unwritten_budget() if self.has_plan else (self.target or DEFAULT_WORDS),
+            max((s.budget for s in self.sections), default=0),
+            WORDS_PER_SECTION,
+        )
+        run = self.need_draft()
+        return profile(run.prepared.prompt.protocol).plan_tokens + int(
+            words * TOKENS_PER_WORD[run.language] * 3
+        )
 
     def _resync(self) -> None:
         """After a stop mid-section, rebuild the run from its checkpoint so the next
         /continue starts from exactly what was saved (the KV cache still holds it)."""
         from lwz_cli.writing.planned import PlannedRun
 
-        run = self.run
-        checkpoint = self.journal.latest_checkpoint()
-        fresh = PlannedRun(run.prepared, lambda event: None, engine=run.engine,
-                           journal=self.journal, cancel=self.cancel, resumed=True)
+        run, journal = self.need_draft(), self._need_journal()
+        checkpoint = journal.latest_checkpoint()
+        if checkpoint is None:  # the stop saved none: go on from the run as it stands
+            return
+        fresh = PlannedRun(
+            run.prepared,
+            lambda event: None,
+            engine=run.engine,
+            journal=journal,
+            cancel=self.cancel,
+            resumed=True,
+        )
         fresh.restore(checkpoint)
         self.run = fresh
 
@@ -518,6 +606,7 @@ def _match_written(done: list[dict[str, Any]], titles: list[str]) -> list[dict[s
     (so deleting or moving a line moves its text), else by position when the old
     title is gone (a rename: the text gets the new heading). Written sections stay a
     prefix of the outline, so the first line with no text ends the kept part."""
+
     def key(title: str) -> str:
         return " ".join(title.lower().split())
 

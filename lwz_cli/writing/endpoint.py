@@ -105,8 +105,11 @@ class EndpointBackend:
     def vocab(self, *, verbose: bool = False) -> Vocab:
         from lwz_cli.engine.llama import VocabTokenizer
 
-        local = VocabTokenizer(self.identity.location, verbose=verbose) \
-            if self.identity.is_local else None
+        local = (
+            VocabTokenizer(self.identity.location, verbose=verbose)
+            if self.identity.is_local
+            else None
+        )
         return RemoteVocab(local)
 
     def count_tokens(self, ids: Sequence[int]) -> int:
@@ -119,22 +122,39 @@ class EndpointBackend:
         return (self.url, self.model, settings.n_ctx)
 
     def load_engine(self, settings: EngineSettings) -> Engine:
-        return HttpEngine(self.url, model=self.model, api_key=self.api_key, n_ctx=settings.n_ctx,
-                          n_ctx_train=self.identity.context_length, ctx_known=bool(self.n_ctx),
-                          fallbacks=self.urls[1:])
+        return HttpEngine(
+            self.url,
+            model=self.model,
+            api_key=self.api_key,
+            n_ctx=settings.n_ctx,
+            n_ctx_train=self.identity.context_length,
+            ctx_known=bool(self.n_ctx),
+            fallbacks=self.urls[1:],
+        )
 
     def manifest_model(self) -> dict[str, Any]:
         """A local model's fingerprint, or an entry without a file."""
         return local_manifest_model(self.identity)
 
     def manifest_endpoint(self) -> dict[str, Any] | None:
-        return {"url": self.url, "urls": list(self.urls), "model": self.model,
-                "n_ctx": self.n_ctx, "server": self.server,
-                "local_model": self.identity.is_local}
+        return {
+            "url": self.url,
+            "urls": list(self.urls),
+            "model": self.model,
+            "n_ctx": self.n_ctx,
+            "server": self.server,
+            "local_model": self.identity.is_local,
+        }
 
 
-def open_endpoint(endpoints: Iterable[str], *, api_key: str | None, model_spec: str | None,
-                  endpoint_model: str | None, ctx: int | None) -> EndpointBackend:
+def open_endpoint(
+    endpoints: Iterable[str],
+    *,
+    api_key: str | None,
+    model_spec: str | None,
+    endpoint_model: str | None,
+    ctx: int | None,
+) -> EndpointBackend:
     """Probe the endpoints (the first that answers is used) and settle the model
     identity: `model_spec` (--model) when it names a local GGUF, else the served name."""
     urls = endpoint_list(endpoints)
@@ -152,23 +172,38 @@ def open_endpoint(endpoints: Iterable[str], *, api_key: str | None, model_spec: 
         name = served or model_spec or "endpoint"
         lwz = prompts.is_longwriter_zero(name, model_spec, endpoint_model)
         identity = ModelIdentity.served(
-            name, context_length=found.n_ctx or ctx or profile_for(lwz).endpoint_ctx)
-    return EndpointBackend(identity, found.url,
-                           (found.url, *[u for u in urls if u != found.url]), served, found.n_ctx,
-                           found.server, tuple(warnings), api_key)
+            name, context_length=found.n_ctx or ctx or profile_for(lwz).endpoint_ctx
+        )
+    return EndpointBackend(
+        identity,
+        found.url,
+        (found.url, *[u for u in urls if u != found.url]),
+        served,
+        found.n_ctx,
+        found.server,
+        tuple(warnings),
+        api_key,
+    )
 
 
-def resume_endpoint(manifest: Manifest, *, local_model: Callable[[], ModelIdentity],
-                    endpoints: Iterable[str] | None, api_key: str | None,
-                    endpoint_model: str | None) -> EndpointBackend:
+def resume_endpoint(
+    manifest: Manifest,
+    *,
+    local_model: Callable[[], ModelIdentity],
+    endpoints: Iterable[str] | None,
+    api_key: str | None,
+    endpoint_model: str | None,
+) -> EndpointBackend:
     """The backend for resuming a run written through an endpoint: the recorded
     endpoint unless `endpoints` overrides it. `local_model` gives the run's GGUF
     when it was written with one."""
     recorded = manifest.endpoint
     if recorded is None:
-        raise UsageError("this run was written by the in-process engine; its token ids are "
-                         "llama.cpp's, not an endpoint's",
-                         hint="resume it without --endpoint (or start again with --restart)")
+        raise UsageError(
+            "this run was written by the in-process engine; its token ids are "
+            "llama.cpp's, not an endpoint's",
+            hint="resume it without --endpoint (or start again with --restart)",
+        )
     urls = endpoint_list(endpoints) or list(recorded.get("urls") or [recorded["url"]])
     found, warnings = first_reachable(urls, api_key=api_key)
     served = endpoint_model or recorded.get("model") or found.model
@@ -177,9 +212,16 @@ def resume_endpoint(manifest: Manifest, *, local_model: Callable[[], ModelIdenti
         identity = local_model()
     else:
         name = entry.get("name") or served or "endpoint"
-        identity = ModelIdentity.served(name, spec=entry.get("spec") or name,
-                                        context_length=manifest.engine.n_ctx)
-    return EndpointBackend(identity, found.url,
-                           (found.url, *[u for u in urls if u != found.url]), served,
-                           found.n_ctx or recorded.get("n_ctx"), found.server, tuple(warnings),
-                           api_key)
+        identity = ModelIdentity.served(
+            name, spec=entry.get("spec") or name, context_length=manifest.engine.n_ctx
+        )
+    return EndpointBackend(
+        identity,
+        found.url,
+        (found.url, *[u for u in urls if u != found.url]),
+        served,
+        found.n_ctx or recorded.get("n_ctx"),
+        found.server,
+        tuple(warnings),
+        api_key,
+    )

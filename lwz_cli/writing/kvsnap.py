@@ -16,8 +16,16 @@ SNAPSHOT_INTERVAL = 30.0  # seconds between snapshots at section ends
 
 
 class Snapshots:
-    def __init__(self, journal: Journal | None, engine: Engine, *, enabled: bool, budget_gb: float,
-                 n_ctx: int, emit: Emit):
+    def __init__(
+        self,
+        journal: Journal | None,
+        engine: Engine,
+        *,
+        enabled: bool,
+        budget_gb: float,
+        n_ctx: int,
+        emit: Emit,
+    ):
         self.journal = journal
         self.engine = engine
         self.enabled = enabled and journal is not None and engine.supports_snapshots
@@ -31,10 +39,15 @@ class Snapshots:
         model = self.journal.manifest.model if self.journal else {}
         return {"model": model.get("fingerprint"), "n_ctx": self.n_ctx}
 
+    def _journal(self) -> Journal | None:
+        """Where snapshots go; None while they are off (`enabled` implies a journal)."""
+        return self.journal if self.enabled else None
+
     def save(self, sequence: list[int], *, force: bool = False) -> None:
         """Snapshot the KV cache (a prefix of `sequence`) unless one was taken
         recently or it would be larger than the budget."""
-        if not self.enabled:
+        journal = self._journal()
+        if journal is None:
             return
         now = time.monotonic()
         if not force and now - self._last < SNAPSHOT_INTERVAL:
@@ -42,27 +55,29 @@ class Snapshots:
         self._last = now
         if self.engine.snapshot_size() > self.budget:
             return
-        tmp = self.journal.dir / f".kv.{os.getpid()}.tmp"
+        tmp = journal.dir / f".kv.{os.getpid()}.tmp"
         try:
             n = self.engine.save_snapshot(str(tmp))
-            self.journal.record_snapshot(tmp, n, sequence, self.key())
+            journal.record_snapshot(tmp, n, sequence, self.key())
         except OSError:
             tmp.unlink(missing_ok=True)
-            self.journal.drop_snapshot()
+            journal.drop_snapshot()
 
     def restore(self, sequence: list[int]) -> int:
         """Load a verified snapshot holding a prefix of `sequence`; returns the
         tokens it spared (0: the text will be re-read)."""
-        if not self.enabled:
+        journal = self._journal()
+        if journal is None:
             return 0
-        found = self.journal.verified_snapshot(sequence, self.key())
-        for message in self.journal.warnings:
+        found = journal.verified_snapshot(sequence, self.key())
+        for message in journal.warnings:
             self.emit(WarningEvent(message))
-        self.journal.warnings.clear()
+        journal.warnings.clear()
         if found is None:
             return 0
         self.restored = self.engine.load_snapshot(str(found[0]), sequence)
         if self.restored == 0:
-            self.emit(WarningEvent("llama.cpp refused the KV snapshot; "
-                                   "re-reading the text instead"))
+            self.emit(
+                WarningEvent("llama.cpp refused the KV snapshot; re-reading the text instead")
+            )
         return self.restored

@@ -81,14 +81,24 @@ class WordCounter:
 # --- Targets -----------------------------------------------------------------
 
 _NUM = r"(\d{1,3}(?:[,\s]\d{3})+|\d+(?:\.\d+)?)"
-_EN_TARGET = re.compile(
-    _NUM + r"\s*(k|thousand)?\s*[-\s]?\s*words?\b", re.IGNORECASE
-)
+_EN_TARGET = re.compile(_NUM + r"\s*(k|thousand)?\s*[-\s]?\s*words?\b", re.IGNORECASE)
 _ZH_DIGITS_TARGET = re.compile(_NUM + r"\s*(千|万)?\s*字")
 _ZH_NUMERAL_TARGET = re.compile(r"([零〇一二两三四五六七八九十百千万]+)\s*字")
 
-_ZH_DIGIT = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4,
-             "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_ZH_DIGIT = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
 _ZH_UNIT = {"十": 10, "百": 100, "千": 1000}
 
 

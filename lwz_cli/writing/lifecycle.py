@@ -74,9 +74,16 @@ class RunLifecycle(ABC):
     """One run of a prepared job: its journal (None: nothing is saved), its output
     file, its KV snapshots and its checkpoint clock."""
 
-    def __init__(self, prepared: Prepared, emit: Emit, *, engine: Engine,
-                 journal: Journal | None = None, cancel: threading.Event | None = None,
-                 resumed: bool = False):
+    def __init__(
+        self,
+        prepared: Prepared,
+        emit: Emit,
+        *,
+        engine: Engine,
+        journal: Journal | None = None,
+        cancel: threading.Event | None = None,
+        resumed: bool = False,
+    ):
         self.prepared = prepared
         self.emit = emit
         self.engine = engine
@@ -90,10 +97,14 @@ class RunLifecycle(ABC):
 
     def _snapshots(self) -> Snapshots:
         request = self.prepared.request
-        return Snapshots(self.journal, self.engine, enabled=request.kv_snapshot,
-                         budget_gb=request.snapshot_budget_gb,
-                         n_ctx=self.prepared.tokens.n_ctx,
-                         emit=lambda event: self.emit(event))  # the view may change
+        return Snapshots(
+            self.journal,
+            self.engine,
+            enabled=request.kv_snapshot,
+            budget_gb=request.snapshot_budget_gb,
+            n_ctx=self.prepared.tokens.n_ctx,
+            emit=lambda event: self.emit(event),
+        )  # the view may change
 
     def use(self, prepared: Prepared, engine: Engine) -> None:
         """Go on with another job and engine (another model): snapshots follow the engine."""
@@ -203,8 +214,10 @@ class RunLifecycle(ABC):
             self.checkpoint(interrupting=True)
             self.snapshot(force=True)
             self.journal.set_status(RunStatus.INTERRUPTED, words=self.words_so_far())
-        raise Interrupted(f"interrupted; {self.words_so_far()} words are saved",
-                          hint=f"continue with: {self.resume_command()}")
+        raise Interrupted(
+            f"interrupted; {self.words_so_far()} words are saved",
+            hint=f"continue with: {self.resume_command()}",
+        )
 
     def endpoint_failed(self, exc: EndpointError) -> EndpointError:
         """After the engine gave up: save what was written as for a Ctrl-C, and say
@@ -212,15 +225,17 @@ class RunLifecycle(ABC):
         if self.journal is not None:
             with suppress(Interrupted, OSError):
                 self.interrupted()
-        exc.hint = f"{exc.hint or 'check the server'}; then continue with: " \
-                   f"{self.resume_command()}"
+        exc.hint = f"{exc.hint or 'check the server'}; then continue with: {self.resume_command()}"
         return exc
 
     def warn_if_short(self, words: int) -> None:
         target = self.prepared.target_words
         if target and words < 0.5 * target:
-            self.emit(WarningEvent(f"the document is short: {words} of "
-                                   f"{target} words ({100 * words // target}%)"))
+            self.emit(
+                WarningEvent(
+                    f"the document is short: {words} of {target} words ({100 * words // target}%)"
+                )
+            )
 
     def finish(self, text: str, figures: RunFigures, *, think: str = "") -> WriteResult:
         """The document is complete: write PATH (PATH.partial goes), drop the snapshot,
@@ -235,21 +250,27 @@ class RunLifecycle(ABC):
         decode = figures.decode_seconds
         done = DoneEvent(
             output=str(output.path) if output else None,
-            words=words, target_words=prepared.target_words,
+            words=words,
+            target_words=prepared.target_words,
             generated_tokens=figures.generated_tokens,
             prompt_tokens_evaluated=figures.prompt_tokens_evaluated,
             decode_seconds=round(decode, 3),
             tokens_per_second=round(figures.new_tokens / decode, 2) if decode > 0 else 0.0,
             prefill_seconds=round(figures.prefill_seconds, 3),
             seconds=round(time.monotonic() - self.started, 3),
-            resumed=self.resumed, resumed_tokens=self.resumed_tokens,
-            finish_reason=figures.finish_reason, repetition_rewinds=figures.repetition_rewinds,
+            resumed=self.resumed,
+            resumed_tokens=self.resumed_tokens,
+            finish_reason=figures.finish_reason,
+            repetition_rewinds=figures.repetition_rewinds,
             continuations=figures.continuations,
-            sections=len(outline(text)), think_chars=figures.think_chars,
+            sections=len(outline(text)),
+            think_chars=figures.think_chars,
             planned_sections=figures.planned_sections,
-            model=prepared.model_name, strategy=prepared.strategy,
+            model=prepared.model_name,
+            strategy=prepared.strategy,
             # an endpoint: "server usage" or "counted pieces"
-            token_counts=self.engine.token_counts or None)
+            token_counts=self.engine.token_counts or None,
+        )
         if self.journal is not None:
             try:
                 self.journal.drop_snapshot()

@@ -18,8 +18,11 @@ WORDS_PER_SECTION = 450  # AgentWrite used 200-1000 words per paragraph step
 MAX_SECTIONS = 40
 
 _BUDGET = re.compile(r"(\d{2,5})\s*(?:-|to|–)?\s*(?:\d{2,5})?\s*(?:words?|字)", re.IGNORECASE)
-_LEAD = re.compile(r"^\s*(?:[-*+•]|\d{1,3}\s*\||\d{1,3}[.)、:]|#{1,6}|section\s+\d+[:.]?|part\s+\d+[:.]?|"
-                   r"第[一二三四五六七八九十\d]+[部分节章][:：]?)\s*", re.IGNORECASE)
+_LEAD = re.compile(
+    r"^\s*(?:[-*+•]|\d{1,3}\s*\||\d{1,3}[.)、:]|#{1,6}|section\s+\d+[:.]?|part\s+\d+[:.]?|"
+    r"第[一二三四五六七八九十\d]+[部分节章][:：]?)\s*",
+    re.IGNORECASE,
+)
 _TITLE_LINE = re.compile(r"^\s*(?:#\s+)?(?:title|标题)\s*[:：]\s*(.+)$", re.IGNORECASE)
 
 
@@ -37,13 +40,19 @@ class Plan:
     planned_count: int = 0  # sections in the original plan (later ones extend it)
 
     def to_json(self) -> dict:
-        return {"title": self.title, "sections": [asdict(s) for s in self.sections],
-                "planned_count": self.planned_count}
+        return {
+            "title": self.title,
+            "sections": [asdict(s) for s in self.sections],
+            "planned_count": self.planned_count,
+        }
 
     @classmethod
     def from_json(cls, data: dict) -> Plan:
-        return cls(data.get("title"), [Section(**s) for s in data.get("sections", [])],
-                   data.get("planned_count", 0))
+        return cls(
+            data.get("title"),
+            [Section(**s) for s in data.get("sections", [])],
+            data.get("planned_count", 0),
+        )
 
     def outline_text(self, language: str = "en") -> str:
         unit = "字" if language == "zh" else " words"
@@ -61,13 +70,17 @@ def section_count(target: int) -> int:
 def plan_request(request: str, target: int, language: str) -> str:
     n = section_count(target)
     if language == "zh":
-        return (f"请为下面的写作任务制定一个约{target}字的大纲。\n\n任务：{request}\n\n"
-                f"只写大纲：第一行写“标题：……”，然后每个部分一行，格式为"
-                f"“序号. 部分标题 | 要点 | 字数”。共{n}个部分，各部分字数之和为{target}字。")
-    return (f"Plan a {target}-word document for this request:\n\n{request}\n\n"
-            f"Write only the outline. First a line `Title: <title>`, then one line per section "
-            f"in the form `N. <section title> | <main points> | <words> words`. Use {n} sections "
-            f"whose word counts add up to {target}.")
+        return (
+            f"请为下面的写作任务制定一个约{target}字的大纲。\n\n任务：{request}\n\n"
+            f"只写大纲：第一行写“标题：……”，然后每个部分一行，格式为"
+            f"“序号. 部分标题 | 要点 | 字数”。共{n}个部分，各部分字数之和为{target}字。"
+        )
+    return (
+        f"Plan a {target}-word document for this request:\n\n{request}\n\n"
+        f"Write only the outline. First a line `Title: <title>`, then one line per section "
+        f"in the form `N. <section title> | <main points> | <words> words`. Use {n} sections "
+        f"whose word counts add up to {target}."
+    )
 
 
 def _clean(text: str) -> str:
@@ -96,7 +109,13 @@ def parse_plan(text: str) -> Plan:
         body = _BUDGET.sub("", line) if budget_match else line
         body = re.sub(r"[(\[（【]\s*[)\]）】]", "", body)
         body = _LEAD.sub("", body.strip().strip("|"))
-        parts = [p for p in (_clean(p) for p in re.split(r"\s*\|\s*|\s+[-–—]\s+|[:：]\s+", body, 1)) if p]
+        parts = [
+            p
+            for p in (
+                _clean(p) for p in re.split(r"\s*\|\s*|\s+[-–—]\s+|[:：]\s+", body, maxsplit=1)
+            )
+            if p
+        ]
         if not parts:
             continue
         name = parts[0][:120]
@@ -129,7 +148,7 @@ def distribute(total: int, weights: list[float], minimum: int = MIN_SECTION_WORD
         for i in low:
             fixed[i] = minimum
     budgets = [fixed.get(i, 0) for i in range(len(weights))]
-    floors = {i: int(math.floor(r)) for i, r in raw.items()}
+    floors = {i: math.floor(r) for i, r in raw.items()}
     for i, value in floors.items():
         budgets[i] = value
     for i in sorted(raw, key=lambda i: raw[i] - floors[i], reverse=True)[: total - sum(budgets)]:
@@ -137,15 +156,41 @@ def distribute(total: int, weights: list[float], minimum: int = MIN_SECTION_WORD
     return budgets
 
 
-_FILLER = re.compile(r"\b(step|section|part|chapter|begin|beginning|end|ending|finish|start|"
-                     r"first|second|third|last|final|the|with|and|of|a|title|\d+)\b", re.IGNORECASE)
+_FILLER = re.compile(
+    r"\b(step|section|part|chapter|begin|beginning|end|ending|finish|start|"
+    r"first|second|third|last|final|the|with|and|of|a|title|\d+)\b",
+    re.IGNORECASE,
+)
 
 SKELETON = {
-    "en": ["Introduction", "Background", "Key Concepts", "Getting Started", "How It Works",
-           "Practical Steps", "Common Mistakes", "Tips and Best Practices", "Examples",
-           "Advanced Topics", "Frequently Asked Questions", "Looking Ahead"],
-    "zh": ["引言", "背景", "核心概念", "入门", "原理", "实践步骤", "常见误区", "技巧与建议", "案例",
-           "进阶话题", "常见问题", "展望"],
+    "en": [
+        "Introduction",
+        "Background",
+        "Key Concepts",
+        "Getting Started",
+        "How It Works",
+        "Practical Steps",
+        "Common Mistakes",
+        "Tips and Best Practices",
+        "Examples",
+        "Advanced Topics",
+        "Frequently Asked Questions",
+        "Looking Ahead",
+    ],
+    "zh": [
+        "引言",
+        "背景",
+        "核心概念",
+        "入门",
+        "原理",
+        "实践步骤",
+        "常见误区",
+        "技巧与建议",
+        "案例",
+        "进阶话题",
+        "常见问题",
+        "展望",
+    ],
 }
 CLOSING = {"en": "Conclusion", "zh": "结语"}
 
@@ -153,15 +198,20 @@ CLOSING = {"en": "Conclusion", "zh": "结语"}
 def is_usable(plan: Plan) -> bool:
     """A weak model's outline ("Step 1: Begin", "Title:", the same line over and
     over) is not worth following; a generic outline serves the reader better."""
-    good = [s for s in plan.sections
-            if len(_FILLER.sub(" ", s.title).split()) >= 1 and len(s.title) >= 3]
+    good = [
+        s
+        for s in plan.sections
+        if len(_FILLER.sub(" ", s.title).split()) >= 1 and len(s.title) >= 3
+    ]
     return len(good) >= 2 and len(good) >= 0.6 * len(plan.sections)
 
 
 def skeleton(count: int, language: str) -> list[Section]:
     names = SKELETON.get(language, SKELETON["en"])
-    body = [names[i] if i < len(names) else f"{names[i % len(names)]} ({i // len(names) + 1})"
-            for i in range(max(1, count - 1))]
+    body = [
+        names[i] if i < len(names) else f"{names[i % len(names)]} ({i // len(names) + 1})"
+        for i in range(max(1, count - 1))
+    ]
     return [Section(name) for name in body] + [Section(CLOSING.get(language, "Conclusion"))]
 
 
@@ -180,7 +230,7 @@ def normalise_plan(plan: Plan, target: int, request: str, language: str = "en") 
     if sum(weights) <= 0 or min(weights) <= 0:
         mean = (sum(weights) / max(1, sum(1 for w in weights if w > 0))) or 1.0
         weights = [w if w > 0 else mean for w in weights]
-    for section, budget in zip(sections, distribute(target, weights)):
+    for section, budget in zip(sections, distribute(target, weights), strict=True):
         section.budget = budget
     title = plan.title or None
     return Plan(title, sections)
@@ -191,5 +241,7 @@ def rebalance(done_words: int, target: int, remaining: list[Section]) -> None:
     if not remaining:
         return
     left = max(MIN_SECTION_WORDS * len(remaining), target - done_words)
-    for section, budget in zip(remaining, distribute(left, [s.budget for s in remaining])):
+    for section, budget in zip(
+        remaining, distribute(left, [s.budget for s in remaining]), strict=True
+    ):
         section.budget = budget

@@ -50,6 +50,7 @@ from lwz_cli.writing.plan import (
     parse_plan,
     rebalance,
 )
+from lwz_cli.writing.prompts import Conversation
 from lwz_cli.writing.result import WriteResult
 from lwz_cli.writing.session import Prepared
 
@@ -74,20 +75,31 @@ class DocumentState:
         return replace(self, base=None, turn_base=None)
 
 
-def section_request(plan: Plan, index: int, *, language: str, first: bool,
-                    request: str | None = None, recent: str | None = None,
-                    notes: str | None = None) -> str:
+def section_request(
+    plan: Plan,
+    index: int,
+    *,
+    language: str,
+    first: bool,
+    request: str | None = None,
+    recent: str | None = None,
+    notes: str | None = None,
+) -> str:
     """The user turn asking for section `index`; `notes` (the author's guidance, from
     `lwz chat`) go last, so a redo shares every earlier token with the first try."""
-    text = _section_request(plan, index, language=language, first=first, request=request,
-                            recent=recent)
+    text = _section_request(
+        plan, index, language=language, first=first, request=request, recent=recent
+    )
     if notes:
-        text += ("\n\n作者的要求：" if language == "zh" else "\n\nThe author's notes: ") + notes.strip()
+        text += (
+            "\n\n作者的要求：" if language == "zh" else "\n\nThe author's notes: "
+        ) + notes.strip()
     return text
 
 
-def _section_request(plan: Plan, index: int, *, language: str, first: bool,
-                     request: str | None, recent: str | None) -> str:
+def _section_request(
+    plan: Plan, index: int, *, language: str, first: bool, request: str | None, recent: str | None
+) -> str:
     section = plan.sections[index]
     n = len(plan.sections)
     last = index == n - 1
@@ -100,33 +112,52 @@ def _section_request(plan: Plan, index: int, *, language: str, first: bool,
         if recent:
             head += f"目前的文章结尾如下：\n……{recent}\n\n"
         points = f"（{section.points}）" if section.points else ""
-        end = "这是最后一部分，请为全文收尾。" if last else "只写这一部分，不要重复前文，不要提前总结全文。"
-        return (f"{head}现在写第{index + 1}/{n}部分：“{section.title}”{points}。写约{section.budget}字，"
-                f"直接写正文，不要写部分标题。{end}")
+        end = (
+            "这是最后一部分，请为全文收尾。"
+            if last
+            else "只写这一部分，不要重复前文，不要提前总结全文。"
+        )
+        return (
+            f"{head}现在写第{index + 1}/{n}部分：“{section.title}”{points}。写约{section.budget}字，"
+            f"直接写正文，不要写部分标题。{end}"
+        )
     head = ""
     if request is not None:
         head = f"Request: {request}\n\n"
     if first:
         head += f"Here is the outline:\n{plan.outline_text()}\n\n"
     if recent:
-        head += f"The document so far ends with:\n\"...{recent}\"\n\n"
+        head += f'The document so far ends with:\n"...{recent}"\n\n'
     points = f" ({section.points})" if section.points else ""
-    end = ("This is the last section: bring the whole document to a close." if last else
-           "Write this section only: do not repeat earlier text and do not conclude the document.")
-    return (f"{head}Now write section {index + 1} of {n}: \"{section.title}\"{points}. Write about "
-            f"{section.budget} words of flowing Markdown prose (sub-headings allowed), starting "
-            f"directly with the text, without the section title. {end}")
+    end = (
+        "This is the last section: bring the whole document to a close."
+        if last
+        else "Write this section only: do not repeat earlier text and do not conclude the document."
+    )
+    return (
+        f'{head}Now write section {index + 1} of {n}: "{section.title}"{points}. Write about '
+        f"{section.budget} words of flowing Markdown prose (sub-headings allowed), starting "
+        f"directly with the text, without the section title. {end}"
+    )
 
 
 class PlannedRun(RunLifecycle):
     """An outline, then its sections one by one; a checkpoint holds the run's state
     (`PlannedState`) and the clean token ids of the outline or section being written."""
 
-    def __init__(self, prepared: Prepared, emit: Emit, *, engine: Engine,
-                 journal: Journal | None = None, cancel: threading.Event | None = None,
-                 resumed: bool = False):
-        super().__init__(prepared, emit, engine=engine, journal=journal, cancel=cancel,
-                         resumed=resumed)
+    def __init__(
+        self,
+        prepared: Prepared,
+        emit: Emit,
+        *,
+        engine: Engine,
+        journal: Journal | None = None,
+        cancel: threading.Event | None = None,
+        resumed: bool = False,
+    ):
+        super().__init__(
+            prepared, emit, engine=engine, journal=journal, cancel=cancel, resumed=resumed
+        )
         self.conversation = prepared.conversation
         self.language = prepared.prompt.language
         self.plan: Plan | None = None
@@ -142,8 +173,7 @@ class PlannedRun(RunLifecycle):
         self.phase = "plan"
         self.heading_chunk = ""
         self.continuations = 0
-        self.totals = {"evaluated": 0, "decode": 0.0, "prefill": 0.0, "new": 0, "rewinds": 0,
-                       "generated": 0, "prompt": 0}
+        self.totals = RunTotals()
         self._section_unsaved = False  # the last of `done` is not in the journal yet
 
     # -- events ---------------------------------------------------------------
@@ -161,39 +191,53 @@ class PlannedRun(RunLifecycle):
         if isinstance(event, (SectionStartEvent, SectionEndEvent)):
             return  # sub-headings inside a section are text; the plan's sections are ours
         if isinstance(event, TickEvent):  # counted from the document's start
-            event = event.offset(words=self._words_before(), tokens=self.totals["new"],
-                                 decode_seconds=self.totals["decode"])
+            event = event.offset(
+                words=self._words_before(),
+                tokens=self.totals.new,
+                decode_seconds=self.totals.decode,
+            )
         self.emit(event)
 
     def _add_totals(self, draft: Draft) -> None:
-        self.totals["evaluated"] += draft.prompt_tokens_evaluated
-        self.totals["decode"] += draft.decode_seconds
-        self.totals["prefill"] += draft.prefill_seconds
-        self.totals["new"] += draft.new_tokens
-        self.totals["rewinds"] += draft.rewinds
-        self.totals["generated"] += draft.model_tokens
+        totals = self.totals
+        totals.evaluated += draft.prompt_tokens_evaluated
+        totals.decode += draft.decode_seconds
+        totals.prefill += draft.prefill_seconds
+        totals.new += draft.new_tokens
+        totals.rewinds += draft.rewinds
+        totals.generated += draft.model_tokens
 
     # -- checkpoints ----------------------------------------------------------
 
     def _state(self) -> PlannedState:
         draft = self.draft
         return PlannedState(
-            phase=self.phase, plan=self.plan,
-            done=[WrittenSection.from_json(d) for d in self.done], index=self.index,
-            base=self.base, context=draft.context if draft else None,
-            heading=self.heading_chunk, continuations=self.continuations,
-            totals=RunTotals.from_json(self.totals))
+            phase=self.phase,
+            plan=self.plan,
+            done=[WrittenSection.from_json(d) for d in self.done],
+            index=self.index,
+            base=self.base,
+            context=draft.context if draft else None,
+            heading=self.heading_chunk,
+            continuations=self.continuations,
+            totals=copy.deepcopy(self.totals),
+        )
 
     def checkpoint_state(self, *, interrupting: bool) -> CheckpointState:
         draft = self.draft
         finished = self._section_unsaved
         return CheckpointState(
-            Checkpoint(seq=0, generated=draft.generated[: draft.clean_count] if draft else [],
-                       words=self._document_words(), sections_done=len(self.done),
-                       planned=self._state()),
+            Checkpoint(
+                seq=0,
+                generated=draft.generated[: draft.clean_count] if draft else [],
+                words=self._document_words(),
+                sections_done=len(self.done),
+                planned=self._state(),
+            ),
             think=draft.think_text() if draft and self.phase == "plan" else None,
             sections=((len(self.done), self.done[-1]["chunk"]),) if finished else (),
-            partial=self.document() if finished else None)
+            partial=self.document() if finished else None,
+        )
 
     def checkpoint_saved(self, state: CheckpointState) -> None:
         self._section_unsaved = False
@@ -211,12 +255,14 @@ class PlannedRun(RunLifecycle):
         section stopped mid-way, if any."""
         title = f"# {self.plan.title}\n\n" if self.plan and self.plan.title else ""
         text = title + "".join(d["chunk"] for d in self.done[:upto])
-        if partial and self.section_in_progress:
+        if partial and self.draft is not None and self.phase == "sections":  # section_in_progress
             text += self.heading_chunk + self.draft.text()
         return text
 
     def _document_words(self) -> int:
-        return self._words_before() + (self.draft.words if self.draft and self.phase == "sections" else 0)
+        return self._words_before() + (
+            self.draft.words if self.draft and self.phase == "sections" else 0
+        )
 
     # -- resume -------------------------------------------------------------------
 
@@ -231,44 +277,62 @@ class PlannedRun(RunLifecycle):
         self.base = state.base
         self.heading_chunk = state.heading
         self.continuations = state.continuations
-        self.totals.update(state.totals.to_json())
-        self.resumed_tokens = self.totals["generated"] + self.engine.count_tokens(
-            checkpoint.generated)
+        self.totals = copy.deepcopy(state.totals)
+        self.resumed_tokens = self.totals.generated + self.engine.count_tokens(checkpoint.generated)
         context = state.context
         if self.plan is not None:
             self.emit(self._plan_event())
             for i, entry in enumerate(self.done, 1):
                 self.emit(SectionStartEvent(i, entry["title"], 2, self.plan.sections[i - 1].budget))
-                self.emit(SectionEndEvent(i, entry["title"], entry["words"],
-                                          self.plan.sections[i - 1].budget))
+                self.emit(
+                    SectionEndEvent(
+                        i, entry["title"], entry["words"], self.plan.sections[i - 1].budget
+                    )
+                )
         if context is not None:
             self.draft = self._new_draft(list(context), planning=self.phase == "plan")
             self.snapshots.restore(self.draft.context + list(checkpoint.generated))
             self.draft.replay(list(checkpoint.generated))
-        self.emit(ResumedEvent(
-            self._document_words(),
-            (self.document() + self.heading_chunk +
-             (self.draft.text() if self.draft and self.phase == "sections" else ""))[-4000:]))
+        self.emit(
+            ResumedEvent(
+                self._document_words(),
+                (
+                    self.document()
+                    + self.heading_chunk
+                    + (self.draft.text() if self.draft and self.phase == "sections" else "")
+                )[-4000:],
+            )
+        )
 
     # -- the run ------------------------------------------------------------------
 
     def _new_draft(self, context: list[int], *, planning: bool) -> Draft:
-        self.totals["prompt"] = self.totals.get("prompt", 0) + len(context)  # for KV-reuse stats
-        return Draft(self.engine, self._plan_emit if planning else self._section_emit,
-                     context=context, stop=self.conversation.stop,
-                     sampling=self.prepared.request.sampling, cancel=self.cancel,
-                     on_clean=self.on_clean)
+        self.totals.prompt += len(context)  # for KV-reuse stats
+        return Draft(
+            self.engine,
+            self._plan_emit if planning else self._section_emit,
+            context=context,
+            stop=self._conversation().stop,
+            sampling=self.prepared.request.sampling,
+            cancel=self.cancel,
+            on_clean=self.on_clean,
+        )
 
     def _remaining_tokens(self) -> int:
-        used = self.totals["generated"] + (self.draft.model_tokens if self.draft else 0)
+        used = self.totals.generated + (self.draft.model_tokens if self.draft else 0)
         return self.prepared.tokens.max_tokens - used
 
     def _plan_event(self) -> PlanEvent:
-        return PlanEvent(self.plan.title, tuple(
-            PlanEntry(i, s.title, s.points, s.budget) for i, s in enumerate(self.plan.sections, 1)))
+        plan = self.need_plan()
+        return PlanEvent(
+            plan.title,
+            tuple(
+                PlanEntry(i, s.title, s.points, s.budget) for i, s in enumerate(plan.sections, 1)
+            ),
+        )
 
     def make_plan(self) -> None:
-        target = self.prepared.target_words
+        target = self.target_words()
         if self.draft is None:
             self.draft = self._new_draft(list(self.prepared.prompt_tokens), planning=True)
         draft = self.draft
@@ -278,33 +342,40 @@ class PlannedRun(RunLifecycle):
             self.interrupted()
         draft.flush()
         parsed = parse_plan(draft.text())
-        self.plan = normalise_plan(parsed, target, self.prepared.request.prompt, self.language)
-        self.plan.planned_count = len(self.plan.sections)  # extensions are counted against it
-        if self.plan.sections != parsed.sections:
+        plan = normalise_plan(parsed, target, self.prepared.request.prompt, self.language)
+        plan.planned_count = len(plan.sections)  # extensions are counted against it
+        self.plan = plan
+        if plan.sections != parsed.sections:
             reason = "" if parsed.sections else " (no outline found in the model's answer)"
-            self.emit(WarningEvent(f"the model's outline was adjusted to {len(self.plan.sections)} "
-                                   f"sections summing to {target:,} words{reason}"))
+            self.emit(
+                WarningEvent(
+                    f"the model's outline was adjusted to {len(plan.sections)} "
+                    f"sections summing to {target:,} words{reason}"
+                )
+            )
         self._add_totals(draft)
         # an outline the model could not write is not worth keeping in its context
-        usable = self.plan.sections == parsed.sections
+        usable = plan.sections == parsed.sections
         self.base = draft.context + draft.generated[: draft.clean_count] if usable else None
         self.draft = None
         self.phase = "sections"
         self.emit(self._plan_event())
-        if self.plan.title:
-            self.emit(TextEvent(f"# {self.plan.title}\n\n"))
+        if plan.title:
+            self.emit(TextEvent(f"# {plan.title}\n\n"))
         self.checkpoint()
 
-    def _next_context(self, index: int, *, base: list[int] | None = None,
-                      notes: str | None = None) -> list[int]:
+    def _next_context(
+        self, index: int, *, base: list[int] | None = None, notes: str | None = None
+    ) -> list[int]:
         """Append-only when the window allows; otherwise rebuild from the request,
         the outline and the text before the section."""
-        conv, plan = self.conversation, self.plan
+        conv, plan = self._conversation(), self.need_plan()
         section = plan.sections[index]
         room = int(section.budget * TOKENS_PER_WORD[self.language] * 1.6) + 64
         first = (index == 0 or not self.done) and profile(conv.protocol).restate_outline
-        turn = conv.next_turn(section_request(plan, index, language=self.language, first=first,
-                                              notes=notes))
+        turn = conv.next_turn(
+            section_request(plan, index, language=self.language, first=first, notes=notes)
+        )
         self.turn_base = None
         if turn is not None and base is not None:
             context = base + self.engine.tokenize(turn, add_bos=False)
@@ -313,18 +384,26 @@ class PlannedRun(RunLifecycle):
                 return context
         before = self.document(upto=index)
         recent = before[-RECENT_CHARS:] if index > 0 and before else None
-        user = section_request(plan, index, language=self.language, first=True,
-                               request=self.prepared.request.prompt, recent=recent, notes=notes)
+        user = section_request(
+            plan,
+            index,
+            language=self.language,
+            first=True,
+            request=self.prepared.request.prompt,
+            recent=recent,
+            notes=notes,
+        )
         text = conv.first(user) + conv.assistant_prefix
         context = self.engine.tokenize(text, add_bos=self.prepared.prompt.add_bos)
         if self.engine.count_tokens(context) + min(room, 256) > self.prepared.tokens.n_ctx:
             raise RuntimeFailure(
                 f"section {index + 1} does not fit the {self.prepared.tokens.n_ctx}-token context",
-                hint="raise --ctx or ask for fewer words")
+                hint="raise --ctx or ask for fewer words",
+            )
         return context
 
     def write_section(self, index: int) -> None:
-        plan = self.plan
+        plan = self.need_plan()
         section = plan.sections[index]
         if self.draft is None:  # a new section (not one being resumed)
             self.continuations = 0
@@ -332,8 +411,9 @@ class PlannedRun(RunLifecycle):
             self.emit(SectionStartEvent(index + 1, section.title, 2, section.budget))
             self.emit(TextEvent(self.heading_chunk))
             notes, self.notes = self.notes, None
-            self.draft = self._new_draft(self._next_context(index, base=self.base, notes=notes),
-                                         planning=False)
+            self.draft = self._new_draft(
+                self._next_context(index, base=self.base, notes=notes), planning=False
+            )
         draft = self.draft
         if self._fill(draft, section) == "cancelled":
             self.interrupted()
@@ -345,7 +425,7 @@ class PlannedRun(RunLifecycle):
         self.heading_chunk = ""
         self.index = index + 1
         written = count_words(self.document())
-        rebalance(written, self.prepared.target_words, plan.sections[self.index:])
+        rebalance(written, self.target_words(), plan.sections[self.index :])
         self._section_unsaved = True
         self.checkpoint()
         self.snapshot()
@@ -363,8 +443,12 @@ class PlannedRun(RunLifecycle):
                 return reason
             short = draft.words < SHORT * section.budget and reason in ("eos", "stop", "repetition")
             left = self._remaining_tokens() if budgeted else limit_tokens - draft.model_tokens
-            if short and draft.words > words_at_nudge and self.continuations < CONTINUATIONS \
-                    and left > 64:
+            if (
+                short
+                and draft.words > words_at_nudge
+                and self.continuations < CONTINUATIONS
+                and left > 64
+            ):
                 words_at_nudge = draft.words
                 self.continuations += 1
                 draft.nudge("\n\n")
@@ -373,7 +457,7 @@ class PlannedRun(RunLifecycle):
 
     def _close_section(self, draft: Draft, index: int, heading: str) -> str:
         """The finished section's text (heading + body, ending in a blank line)."""
-        section = self.plan.sections[index]
+        section = self.need_plan().sections[index]
         draft.flush()
         body = draft.text()
         tail = "" if body.endswith("\n\n") else ("\n" if body.endswith("\n") else "\n\n")
@@ -390,7 +474,7 @@ class PlannedRun(RunLifecycle):
         before the notes. No checkpoint is taken mid-way, and a cancel keeps the old
         text: it stands until the new one is whole. Returns the finish reason
         ("cancelled" when stopped)."""
-        section = self.plan.sections[index]
+        section = self.need_plan().sections[index]
         last = index == len(self.done) - 1
         # the last section's turn went onto `turn_base`; others are re-prompted from the text
         base = self.turn_base if last else None
@@ -398,13 +482,19 @@ class PlannedRun(RunLifecycle):
         self.emit(SectionStartEvent(index + 1, section.title, 2, section.budget))
         self.emit(TextEvent(heading))
         context = self._next_context(index, base=base, notes=notes)
-        self.totals["prompt"] = self.totals.get("prompt", 0) + len(context)
+        self.totals.prompt += len(context)
         sampling = self.prepared.request.sampling
         if sampling.seed is not None:  # a redo should differ from the text it replaces
-            self.totals["rewritten"] = self.totals.get("rewritten", 0) + 1
-            sampling = replace(sampling, seed=sampling.seed + RESEED_STEP * self.totals["rewritten"])
-        draft = Draft(self.engine, self._section_emit_at(index), context=context,
-                      stop=self.conversation.stop, sampling=sampling, cancel=self.cancel)
+            self.totals.rewritten += 1
+            sampling = replace(sampling, seed=sampling.seed + RESEED_STEP * self.totals.rewritten)
+        draft = Draft(
+            self.engine,
+            self._section_emit_at(index),
+            context=context,
+            stop=self._conversation().stop,
+            sampling=sampling,
+            cancel=self.cancel,
+        )
         self.continuations = 0
         reason = self._fill(draft, section, budgeted=False)
         chunk = self._close_section(draft, index, heading)
@@ -429,6 +519,7 @@ class PlannedRun(RunLifecycle):
             if isinstance(event, TickEvent):
                 event = event.offset(words=others)
             self.emit(event)
+
         return emit
 
     # -- interactive drafting (`lwz chat`, lwz_cli.writing.drafting) ----------------
@@ -436,6 +527,26 @@ class PlannedRun(RunLifecycle):
     @property
     def target(self) -> int | None:
         return self.prepared.target_words
+
+    def need_plan(self) -> Plan:
+        """The outline; only `make_plan` (or a restored checkpoint past it) sets it, and
+        every caller runs after that."""
+        if self.plan is None:
+            raise RuntimeError("the planned run has no outline yet")
+        return self.plan
+
+    def target_words(self) -> int:
+        """The document's target length: `prepare` refuses a planned job without one."""
+        target = self.prepared.target_words
+        if target is None:
+            raise RuntimeError("a planned run needs a target length")
+        return target
+
+    def _conversation(self) -> Conversation:
+        """The growing conversation: `prepare` builds one for every planned job."""
+        if self.conversation is None:
+            raise RuntimeError("a planned run needs the job's conversation")
+        return self.conversation
 
     @property
     def stopped_mid_way(self) -> bool:
@@ -451,8 +562,9 @@ class PlannedRun(RunLifecycle):
     @property
     def all_written(self) -> bool:
         """The outline exists and every section of it is written."""
-        return (self.plan is not None and self.index >= len(self.plan.sections)
-                and self.draft is None)
+        return (
+            self.plan is not None and self.index >= len(self.plan.sections) and self.draft is None
+        )
 
     def set_emit(self, emit: Emit) -> None:
         """Send the next events to `emit` (each chat step has its own view)."""
@@ -468,22 +580,22 @@ class PlannedRun(RunLifecycle):
     def allow_tokens(self, tokens: int) -> None:
         """Let the run generate `tokens` more from here: a chat draft is redone without
         end, so its token budget is per step rather than per document."""
-        budget = replace(self.prepared.tokens, max_tokens=self.totals["generated"] + tokens)
+        budget = replace(self.prepared.tokens, max_tokens=self.totals.generated + tokens)
         self.prepared = replace(self.prepared, tokens=budget)
 
     def set_budget(self, index: int, words: int) -> None:
         """Section `index` (0-based) is to be about `words` long."""
-        self.plan.sections[index].budget = words
+        self.need_plan().sections[index].budget = words
 
     def rebalance_unwritten(self) -> None:
         """Share what the target leaves after the text so far among the sections
         not yet written."""
         written = count_words(self.document(partial=True))
-        rebalance(written, self.prepared.target_words, self.plan.sections[len(self.done):])
+        rebalance(written, self.target_words(), self.need_plan().sections[len(self.done) :])
 
     def add_section(self, title: str, budget: int) -> None:
         """Plan one more section after the last; the next `write_sections()` writes it."""
-        self.plan.sections.append(Section(title, "", budget))
+        self.need_plan().sections.append(Section(title, "", budget))
         self.emit(self._plan_event())
 
     def replace_plan(self, plan: Plan, written: list[dict[str, Any]]) -> None:
@@ -491,8 +603,9 @@ class PlannedRun(RunLifecycle):
         words}, the first of its sections, in order). Writing goes on after them,
         prompted from the request and the text: the conversation no longer matches."""
         if len(written) > len(plan.sections):
-            raise ValueError(f"{len(written)} written sections for an outline of "
-                             f"{len(plan.sections)}")
+            raise ValueError(
+                f"{len(written)} written sections for an outline of {len(plan.sections)}"
+            )
         self.plan = plan
         self.done = list(written)
         self.index = len(self.done)
@@ -504,10 +617,13 @@ class PlannedRun(RunLifecycle):
         if self.plan is None:
             raise ValueError("a planned run has no document state before its outline")
         return DocumentState(
-            plan=copy.deepcopy(self.plan), done=tuple(copy.deepcopy(self.done)), index=self.index,
+            plan=copy.deepcopy(self.plan),
+            done=tuple(copy.deepcopy(self.done)),
+            index=self.index,
             base=tuple(self.base) if self.base is not None else None,
             turn_base=tuple(self.turn_base) if self.turn_base is not None else None,
-            target=self.target)
+            target=self.target,
+        )
 
     def restore_state(self, state: DocumentState) -> None:
         """Back to `state`, a section stopped mid-way dropped; the state stays usable."""
@@ -533,7 +649,7 @@ class PlannedRun(RunLifecycle):
         """Before the closing section: if the sections so far fell short (weak models
         do), add a section that goes deeper into a planned one, so the document
         still reaches its length. Bounded: at most as many as were planned."""
-        plan, target = self.plan, self.prepared.target_words
+        plan, target = self.need_plan(), self.target_words()
         planned = plan.planned_count or len(plan.sections)
         if len(plan.sections) >= 2 * planned or planned < 2:
             return
@@ -545,22 +661,28 @@ class PlannedRun(RunLifecycle):
         extra = len(plan.sections) - planned
         source = plan.sections[extra % (planned - 1)]
         more = "：深入" if self.language == "zh" else ": A Closer Look"
-        plan.sections.insert(self.index, Section(source.title + more, source.points,
-                                                 min(missing, WORDS_PER_SECTION)))
+        plan.sections.insert(
+            self.index, Section(source.title + more, source.points, min(missing, WORDS_PER_SECTION))
+        )
         closing.budget = closing_budget
-        self.emit(WarningEvent(f"{target - missing - closing_budget:,} of {target:,} words before "
-                               f"the closing section; adding section {self.index + 1}"))
+        self.emit(
+            WarningEvent(
+                f"{target - missing - closing_budget:,} of {target:,} words before "
+                f"the closing section; adding section {self.index + 1}"
+            )
+        )
         self.emit(self._plan_event())
 
     def write_sections(self) -> None:
         """Plan (unless resumed past it), then write every section not yet written."""
         if self.phase == "plan":
             self.make_plan()
-        while self.index < len(self.plan.sections):
+        plan = self.need_plan()
+        while self.index < len(plan.sections):  # `extend` may add sections to it
             if self._remaining_tokens() <= 64:
                 self.emit(WarningEvent("stopped at the token limit (raise --max-tokens)"))
                 break
-            if self.index == len(self.plan.sections) - 1 and self.draft is None:
+            if self.index == len(plan.sections) - 1 and self.draft is None:
                 self.extend()
             self.write_section(self.index)
 
@@ -568,12 +690,22 @@ class PlannedRun(RunLifecycle):
         self.write_sections()
         text = self.document().strip()
         if not text or not self.done:
-            raise RuntimeFailure("the model wrote no document", hint="try again with another --seed")
+            raise RuntimeFailure(
+                "the model wrote no document", hint="try again with another --seed"
+            )
         text += "\n"
         self.warn_if_short(count_words(text))
         t = self.totals
-        return self.finish(text, RunFigures(
-            generated_tokens=int(t["generated"]), prompt_tokens_evaluated=int(t["evaluated"]),
-            decode_seconds=t["decode"], new_tokens=int(t["new"]), prefill_seconds=t["prefill"],
-            finish_reason="plan", repetition_rewinds=int(t["rewinds"]),
-            planned_sections=len(self.plan.sections)))
+        return self.finish(
+            text,
+            RunFigures(
+                generated_tokens=t.generated,
+                prompt_tokens_evaluated=t.evaluated,
+                decode_seconds=t.decode,
+                new_tokens=t.new,
+                prefill_seconds=t.prefill,
+                finish_reason="plan",
+                repetition_rewinds=t.rewinds,
+                planned_sections=len(self.need_plan().sections),
+            ),
+        )

@@ -25,7 +25,9 @@ ANSWER_CLOSE = "</answer>"
 
 @lru_cache(maxsize=1)
 def lwz_protocol() -> dict:
-    text = resources.files("lwz_cli").joinpath("data/longwriter-zero-prompt.json").read_text("utf-8")
+    text = (
+        resources.files("lwz_cli").joinpath("data/longwriter-zero-prompt.json").read_text("utf-8")
+    )
     return json.loads(text)
 
 
@@ -103,7 +105,9 @@ def chat_prompt(
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         formatter = Jinja2ChatFormatter(
-            template=template, eos_token=eos_token, bos_token=bos_token,
+            template=template,
+            eos_token=eos_token,
+            bos_token=bos_token,
             add_generation_prompt=True,
         )
         # our role/content dicts are what its message TypedDicts describe
@@ -116,13 +120,18 @@ def chat_prompt(
         text += "<|im_start|>assistant\n"
         stop.append("<|im_end|>")
     add_bos = not (bos_token and text.startswith(bos_token))
-    return Prompt(text=text, stop=tuple(dict.fromkeys(stop)), protocol=CHAT,
-                  language=language, add_bos=add_bos)
+    return Prompt(
+        text=text,
+        stop=tuple(dict.fromkeys(stop)),
+        protocol=CHAT,
+        language=language,
+        add_bos=add_bos,
+    )
 
 
 PLANNED_SYSTEM = {
     "en": "You are an expert writer working on a long document one section at a time. "
-          "Write in Markdown, in a consistent voice, without repeating yourself.",
+    "Write in Markdown, in a consistent voice, without repeating yourself.",
     "zh": "你是一位专业作者，正在逐节撰写一篇长文。用 Markdown 写作，文风统一，不要重复。",
 }
 
@@ -138,8 +147,16 @@ _MARK_A, _MARK_U = "\x01LWZ-ASSISTANT\x01", "\x01LWZ-USER\x01"
 
 
 class Conversation:
-    def __init__(self, protocol: str, language: str, *, template: str | None = None,
-                 bos_token: str = "", eos_token: str = "", system: str | None = None):
+    def __init__(
+        self,
+        protocol: str,
+        language: str,
+        *,
+        template: str | None = None,
+        bos_token: str = "",
+        eos_token: str = "",
+        system: str | None = None,
+    ):
         self.protocol = protocol
         self.language = language
         self.template = template
@@ -161,26 +178,35 @@ class Conversation:
             return text + "<|im_start|>assistant\n", ("<|im_end|>",)
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-        formatter = Jinja2ChatFormatter(template=self.template, eos_token=self.eos_token,
-                                        bos_token=self.bos_token, add_generation_prompt=True)
+        formatter = Jinja2ChatFormatter(
+            template=self.template,
+            eos_token=self.eos_token,
+            bos_token=self.bos_token,
+            add_generation_prompt=True,
+        )
         rendered = formatter(messages=cast("list[ChatCompletionRequestMessage]", messages))
         stop = rendered.stop
         return rendered.prompt, tuple([stop] if isinstance(stop, str) else list(stop or []))
 
     def _messages(self, user: str) -> list[dict[str, str]]:
         head = [{"role": "system", "content": self.system}] if self.system else []
-        return head + [{"role": "user", "content": user}]
+        return [*head, {"role": "user", "content": user}]
 
     def _derive_turn_text(self) -> str | None:
         """What a template puts between an assistant's text and the next user text,
         and after it: found by rendering marker strings."""
         first, stop = self._render(self._messages(_MARK_U))
         self.stop = tuple(dict.fromkeys((ANSWER_CLOSE, *stop)))
-        both, _ = self._render(self._messages(_MARK_U) + [
-            {"role": "assistant", "content": _MARK_A}, {"role": "user", "content": _MARK_U}])
+        both, _ = self._render(
+            [
+                *self._messages(_MARK_U),
+                {"role": "assistant", "content": _MARK_A},
+                {"role": "user", "content": _MARK_U},
+            ]
+        )
         if not both.startswith(first) or _MARK_A not in both:
             return None  # the template rewrites earlier turns: no append-only turns
-        return both[both.index(_MARK_A) + len(_MARK_A):]
+        return both[both.index(_MARK_A) + len(_MARK_A) :]
 
     def first(self, user: str) -> str:
         if self.protocol == LWZ:
@@ -191,8 +217,9 @@ class Conversation:
         """Text to append after the model's reply so the next user turn begins, or
         None when this template cannot be extended append-only."""
         if self.protocol == LWZ:
-            tag_user, tag_assistant = ("<|用户|>", "<|助手|>") if self.language == "zh" \
-                else ("<|user|>", "<|assistant|>")
+            tag_user, tag_assistant = (
+                ("<|用户|>", "<|助手|>") if self.language == "zh" else ("<|user|>", "<|assistant|>")
+            )
             return f"</answer> {tag_user}: {user} {tag_assistant}:" + self.assistant_prefix
         if self._turn_suffix is None:
             return None

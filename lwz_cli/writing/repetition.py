@@ -18,7 +18,9 @@ _NORMAL = re.compile(r"[\W\d_]+", re.UNICODE)
 _WORD = re.compile(r"[A-Za-z]+|[\u4e00-\u9fff]")
 
 MIN_WORDS = 6  # words (or CJK characters); shorter lines (headings, "Yes.") may repeat...
-MAX_SHORT_RUN = 3  # ...but not the same short line (or a line with no words) this many times in a row
+MAX_SHORT_RUN = (
+    3  # ...but not the same short line (or a line with no words) this many times in a row
+)
 WINDOW = 200  # sentences remembered
 NGRAM_WINDOW = 400  # words over which the 4-gram rate is measured
 LOOP_RATE = 0.6  # natural prose repeats well under 10% of its 4-grams in 400 words
@@ -45,7 +47,7 @@ class SentenceSplitter:
         out = []
         position = 0
         for match in _END.finditer(self.pending):
-            sentence = self.pending[position:match.end()]
+            sentence = self.pending[position : match.end()]
             if sentence.strip():
                 out.append((self.offset + position, sentence))
             position = match.end()
@@ -133,7 +135,7 @@ class RepetitionGuard:
 def repetition_rate(text: str) -> float:
     """Share of a text's 4-grams that are repeats of an earlier 4-gram (bench metric)."""
     words = _WORD.findall(text.lower())
-    grams = [tuple(words[i:i + 4]) for i in range(len(words) - 3)]
+    grams = [tuple(words[i : i + 4]) for i in range(len(words) - 3)]
     if not grams:
         return 0.0
     return 1.0 - len(set(grams)) / len(grams)

@@ -26,8 +26,10 @@ __all__ = ["UNFINISHED", "find_run", "open_run", "prepare_resume"]
 def find_run(target: str | Path) -> Journal:
     journal = Journal.find(target)
     if journal is None:
-        raise UsageError(f"there is no lwz run for {target}",
-                         hint="`lwz runs` lists the runs that can be resumed")
+        raise UsageError(
+            f"there is no lwz run for {target}",
+            hint="`lwz runs` lists the runs that can be resumed",
+        )
     return journal
 
 
@@ -38,9 +40,15 @@ def _model_for(journal: Journal, model: str | None, force: bool) -> ResolvedMode
         if not path.is_file():
             raise UsageError(
                 f"the run's model {path} is gone",
-                hint=f"download it again, or pass --model with another copy of {recorded['name']}")
-        resolved = ResolvedModel(path, recorded.get("spec") or str(path), recorded.get("alias"),
-                                 recorded.get("repo_id"), path.name)
+                hint=f"download it again, or pass --model with another copy of {recorded['name']}",
+            )
+        resolved = ResolvedModel(
+            path,
+            recorded.get("spec") or str(path),
+            recorded.get("alias"),
+            recorded.get("repo_id"),
+            path.name,
+        )
     else:
         resolved = resolve_model(model)
     current = model_fingerprint(resolved.path)
@@ -49,25 +57,37 @@ def _model_for(journal: Journal, model: str | None, force: bool) -> ResolvedMode
             f"{resolved.path} is not the model this run was written with "
             f"({recorded['name']}, {recorded['size']:,} bytes)",
             hint="pass the original model, or --force to continue with this one (the KV "
-                 "snapshot is then ignored and the text is re-read)")
+            "snapshot is then ignored and the text is re-read)",
+        )
     return resolved
 
 
-def prepare_resume(journal: Journal, *, model: str | None = None, force: bool = False,
-                   threads: int | None = None, gpu_layers: int | None = None,
-                   verbose: bool = False, kv_snapshot: bool = True,
-                   snapshot_budget_gb: float = default("snapshot_max_gb"),
-                   output: Path | None = None, endpoints=(), api_key: str | None = None,
-                   endpoint_model: str | None = None,
-                   allow_done: bool = False) -> tuple[Prepared, Checkpoint]:
+def prepare_resume(
+    journal: Journal,
+    *,
+    model: str | None = None,
+    force: bool = False,
+    threads: int | None = None,
+    gpu_layers: int | None = None,
+    verbose: bool = False,
+    kv_snapshot: bool = True,
+    snapshot_budget_gb: float = default("snapshot_max_gb"),
+    output: Path | None = None,
+    endpoints=(),
+    api_key: str | None = None,
+    endpoint_model: str | None = None,
+    allow_done: bool = False,
+) -> tuple[Prepared, Checkpoint]:
     """The prepared job and checkpoint that continue `journal`'s run. A complete run
     is refused unless `allow_done` (`lwz chat` reopens one to go on editing it)."""
     manifest = journal.manifest
     status = manifest.status
     if status == RunStatus.DONE and not allow_done:
         where = manifest.output or journal.dir.name
-        raise UsageError(f"the run for {where} is already complete",
-                         hint="`lwz write ... --restart` writes it again")
+        raise UsageError(
+            f"the run for {where} is already complete",
+            hint="`lwz write ... --restart` writes it again",
+        )
     if not status.resumable and not (status == RunStatus.DONE and allow_done):
         raise UsageError(f"the run {journal.dir.name} cannot be resumed (status {status})")
 
@@ -80,8 +100,13 @@ def prepare_resume(journal: Journal, *, model: str | None = None, force: bool = 
     if manifest.endpoint is not None or endpoints:  # written through an endpoint
         from lwz_cli.writing.endpoint import resume_endpoint
 
-        remote = resume_endpoint(manifest, local_model=local_model, endpoints=endpoints,
-                                 api_key=api_key, endpoint_model=endpoint_model)
+        remote = resume_endpoint(
+            manifest,
+            local_model=local_model,
+            endpoints=endpoints,
+            api_key=api_key,
+            endpoint_model=endpoint_model,
+        )
         backend, served = remote, (remote.urls, remote.model)
     else:
         backend = LocalBackend(local_model())
@@ -92,68 +117,113 @@ def prepare_resume(journal: Journal, *, model: str | None = None, force: bool = 
     layers = engine.gpu_layers if gpu_layers is None else gpu_layers
     kv_type = engine.kv_type
     # --force with another file: the snapshot holds the other model's cache
-    stale_snapshot = force and backend.supports_snapshots and identity.path is not None and \
-        model_fingerprint(identity.path)["fingerprint"] != manifest.model["fingerprint"]
+    stale_snapshot = (
+        force
+        and backend.supports_snapshots
+        and identity.path is not None
+        and model_fingerprint(identity.path)["fingerprint"] != manifest.model["fingerprint"]
+    )
     endpoint_urls, served_model = served if served is not None else ((), None)
     request = WriteRequest(
-        prompt=req.prompt, model=identity.spec, output=out, words=req.words,
-        max_tokens=req.max_tokens_flag, sampling=sampling, ctx=engine.n_ctx,
-        threads=threads, gpu_layers=layers, kv_type=kv_type,
-        verbose=verbose, kv_snapshot=kv_snapshot and not stale_snapshot,
-        snapshot_budget_gb=snapshot_budget_gb, strategy=req.strategy_asked or req.strategy,
-        endpoints=endpoint_urls, endpoint_model=served_model,
+        prompt=req.prompt,
+        model=identity.spec,
+        output=out,
+        words=req.words,
+        max_tokens=req.max_tokens_flag,
+        sampling=sampling,
+        ctx=engine.n_ctx,
+        threads=threads,
+        gpu_layers=layers,
+        kv_type=kv_type,
+        verbose=verbose,
+        kv_snapshot=kv_snapshot and not stale_snapshot,
+        snapshot_budget_gb=snapshot_budget_gb,
+        strategy=req.strategy_asked or req.strategy,
+        endpoints=endpoint_urls,
+        endpoint_model=served_model,
         api_key=api_key if served is not None else None,
     )
-    prompt = prompts.Prompt(text=prompt_data.text, stop=tuple(prompt_data.stop),
-                            protocol=prompt_data.protocol, language=prompt_data.language,
-                            add_bos=prompt_data.add_bos)
+    prompt = prompts.Prompt(
+        text=prompt_data.text,
+        stop=tuple(prompt_data.stop),
+        protocol=prompt_data.protocol,
+        language=prompt_data.language,
+        add_bos=prompt_data.add_bos,
+    )
     strategy = req.strategy
     conversation = None
     if strategy == Strategy.PLANNED:
-        conversation = make_conversation(prompt.protocol, prompt.language, identity.chat_template,
-                                         prompt_data.bos, prompt_data.eos)
-    token_budget = budget.TokenBudget(n_ctx=engine.n_ctx, max_tokens=req.max_tokens,
-                                      needed_tokens=req.max_tokens)
+        conversation = make_conversation(
+            prompt.protocol,
+            prompt.language,
+            identity.chat_template,
+            prompt_data.bos,
+            prompt_data.eos,
+        )
+    token_budget = budget.TokenBudget(
+        n_ctx=engine.n_ctx, max_tokens=req.max_tokens, needed_tokens=req.max_tokens
+    )
     prepared = Prepared(
-        request=request, backend=backend, prompt=prompt,
-        prompt_tokens=list(prompt_data.tokens), target_words=req.target_words,
-        stated_words=req.stated_words, tokens=token_budget,
-        threads=threads or physical_cores(), strategy=strategy,
-        strategy_reason=req.strategy_reason, conversation=conversation,
-        bos_text=prompt_data.bos, eos_text=prompt_data.eos,
-        gpu_layers=layers, kv_type=kv_type, flash_attn=kv_type != "f16" or layers != 0,
+        request=request,
+        backend=backend,
+        prompt=prompt,
+        prompt_tokens=list(prompt_data.tokens),
+        target_words=req.target_words,
+        stated_words=req.stated_words,
+        tokens=token_budget,
+        threads=threads or physical_cores(),
+        strategy=strategy,
+        strategy_reason=req.strategy_reason,
+        conversation=conversation,
+        bos_text=prompt_data.bos,
+        eos_text=prompt_data.eos,
+        gpu_layers=layers,
+        kv_type=kv_type,
+        flash_attn=kv_type != "f16" or layers != 0,
     )
     checkpoint = journal.latest_checkpoint() or Checkpoint(seq=0, generated=[])
     return prepared, checkpoint
 
 
-def open_run(prepared: Prepared, *, restart: bool = False,
-             confirm: Callable[[int], bool] | None = None) -> tuple[Prepared, Journal, Checkpoint | None]:
+def open_run(
+    prepared: Prepared, *, restart: bool = False, confirm: Callable[[int], bool] | None = None
+) -> tuple[Prepared, Journal, Checkpoint | None]:
     """The journal and checkpoint for a job: a fresh run, or the unfinished run for
     the same output path, resumed (when `confirm(words)` agrees, if given) unless
     `restart`. An unfinished run of a different request is refused, not lost."""
     from lwz_cli.writing.session import manifest_for
 
     request = prepared.request
-    existing = Journal.find(request.output) if request.output is not None else None
-    if existing is not None and existing.manifest.status.resumable:
+    output = request.output
+    existing = Journal.find(output) if output is not None else None
+    if output is not None and existing is not None and existing.manifest.status.resumable:
         recorded = existing.manifest.request
-        same = recorded.prompt == request.prompt and recorded.words == request.words \
+        same = (
+            recorded.prompt == request.prompt
+            and recorded.words == request.words
             and (recorded.strategy_asked or request.strategy) == request.strategy
+        )
         resume = not restart
         if resume and not same:
             raise UsageError(
                 f"{request.output} has an unfinished run of a different request",
-                hint=f"`lwz resume {request.output}` continues it; --restart discards it")
+                hint=f"`lwz resume {request.output}` continues it; --restart discards it",
+            )
         if resume and confirm is not None:
             resume = confirm(existing.manifest.words or 0)
         if resume:
             resumed, checkpoint = prepare_resume(
-                existing, model=request.model, threads=request.threads,
-                gpu_layers=request.gpu_layers, verbose=request.verbose,
-                kv_snapshot=request.kv_snapshot, snapshot_budget_gb=request.snapshot_budget_gb,
-                endpoints=request.endpoints, api_key=request.api_key,
-                endpoint_model=request.endpoint_model)
+                existing,
+                model=request.model,
+                threads=request.threads,
+                gpu_layers=request.gpu_layers,
+                verbose=request.verbose,
+                kv_snapshot=request.kv_snapshot,
+                snapshot_budget_gb=request.snapshot_budget_gb,
+                endpoints=request.endpoints,
+                api_key=request.api_key,
+                endpoint_model=request.endpoint_model,
+            )
             return resumed, existing, checkpoint
-        DocumentOutput(request.output).discard()
+        DocumentOutput(output).discard()
     return prepared, Journal.create(manifest_for(prepared), request.output), None

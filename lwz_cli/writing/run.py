@@ -23,40 +23,64 @@ STRATEGIES: dict[Strategy, type[RunLifecycle]] = {
     Strategy.PLANNED: PlannedRun,
 }
 
-def start_event(prepared: Prepared, *, resumed_tokens: int = 0, resumed_words: int = 0,
-                run_id: str | None = None) -> StartEvent:
+
+def start_event(
+    prepared: Prepared,
+    *,
+    resumed_tokens: int = 0,
+    resumed_words: int = 0,
+    run_id: str | None = None,
+) -> StartEvent:
     request = prepared.request
     return StartEvent(
-        model=prepared.model_name, model_path=prepared.model.location,
-        protocol=prepared.prompt.protocol, language=prepared.prompt.language,
-        strategy=prepared.strategy, strategy_reason=prepared.strategy_reason,
+        model=prepared.model_name,
+        model_path=prepared.model.location,
+        protocol=prepared.prompt.protocol,
+        language=prepared.prompt.language,
+        strategy=prepared.strategy,
+        strategy_reason=prepared.strategy_reason,
         target_words=prepared.target_words,
         prompt_tokens=prepared.backend.count_tokens(prepared.prompt_tokens),
         n_ctx=prepared.tokens.n_ctx,
-        max_tokens=prepared.tokens.max_tokens, threads=prepared.threads,
-        gpu_layers=prepared.gpu_layers, kv_type=prepared.kv_type,
-        flash_attn=prepared.flash_attn, fit_reason=prepared.fit_reason,
-        temperature=request.sampling.temperature, top_p=request.sampling.top_p,
+        max_tokens=prepared.tokens.max_tokens,
+        threads=prepared.threads,
+        gpu_layers=prepared.gpu_layers,
+        kv_type=prepared.kv_type,
+        flash_attn=prepared.flash_attn,
+        fit_reason=prepared.fit_reason,
+        temperature=request.sampling.temperature,
+        top_p=request.sampling.top_p,
         seed=request.sampling.seed,
         kv_snapshot=request.kv_snapshot and prepared.backend.supports_snapshots,
         output=str(request.output) if request.output else None,
-        run=run_id, resumed=resumed_tokens > 0 or resumed_words > 0,
-        resumed_tokens=resumed_tokens, resumed_words=resumed_words,
+        run=run_id,
+        resumed=resumed_tokens > 0 or resumed_words > 0,
+        resumed_tokens=resumed_tokens,
+        resumed_words=resumed_words,
         endpoint=prepared.backend.endpoint_url,
     )
 
 
-def write_document(prepared: Prepared, emit: Emit, *, engine: Engine | None = None,
-                   cancel: threading.Event | None = None, journal: Journal | None = None,
-                   checkpoint: Checkpoint | None = None) -> WriteResult:
+def write_document(
+    prepared: Prepared,
+    emit: Emit,
+    *,
+    engine: Engine | None = None,
+    cancel: threading.Event | None = None,
+    journal: Journal | None = None,
+    checkpoint: Checkpoint | None = None,
+) -> WriteResult:
     """Run a prepared job (fresh, or from `checkpoint`). Raises Interrupted when
     `cancel` is set mid-run, after saving a checkpoint."""
     owns_engine = engine is None
     generated = checkpoint.generated if checkpoint else []
     resumed_tokens = prepared.backend.count_tokens(generated)
-    start = start_event(prepared, resumed_tokens=resumed_tokens,
-                        resumed_words=checkpoint.words if checkpoint else 0,
-                        run_id=journal.dir.name if journal else None)
+    start = start_event(
+        prepared,
+        resumed_tokens=resumed_tokens,
+        resumed_words=checkpoint.words if checkpoint else 0,
+        run_id=journal.dir.name if journal else None,
+    )
     emit(replace(start, resumed=checkpoint is not None))
     if engine is None:
         emit(LoadingEvent())
@@ -71,8 +95,13 @@ def write_document(prepared: Prepared, emit: Emit, *, engine: Engine | None = No
                 emit(WarningEvent(message))
             journal.warnings.clear()
         writer = STRATEGIES[Strategy(prepared.strategy)](
-            prepared, emit, engine=engine, journal=journal, cancel=cancel,
-            resumed=checkpoint is not None)
+            prepared,
+            emit,
+            engine=engine,
+            journal=journal,
+            cancel=cancel,
+            resumed=checkpoint is not None,
+        )
         if checkpoint is not None:
             writer.restore(checkpoint)
         return writer.run()

@@ -77,10 +77,15 @@ class Prepared:
 
     @property
     def engine_settings(self) -> EngineSettings:
-        return EngineSettings(n_ctx=self.tokens.n_ctx, threads=self.threads,
-                              gpu_layers=self.gpu_layers, kv_type=self.kv_type,
-                              flash_attn=self.flash_attn, seed=self.request.sampling.seed,
-                              verbose=self.request.verbose)
+        return EngineSettings(
+            n_ctx=self.tokens.n_ctx,
+            threads=self.threads,
+            gpu_layers=self.gpu_layers,
+            kv_type=self.kv_type,
+            flash_attn=self.flash_attn,
+            seed=self.request.sampling.seed,
+            verbose=self.request.verbose,
+        )
 
 
 def check_output(path: Path | None) -> None:
@@ -90,31 +95,42 @@ def check_output(path: Path | None) -> None:
         raise UsageError(f"-o {path} is a directory", hint="give a file path such as guide.md")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
-        raise UsageError(f"cannot write -o {path}: folder {parent} does not exist",
-                         hint=f"create it first (mkdir -p {parent})")
+        raise UsageError(
+            f"cannot write -o {path}: folder {parent} does not exist",
+            hint=f"create it first (mkdir -p {parent})",
+        )
     import os
 
     if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise UsageError(f"cannot write -o {path}: permission denied",
-                         hint="choose a folder you can write to")
+        raise UsageError(
+            f"cannot write -o {path}: permission denied", hint="choose a folder you can write to"
+        )
 
 
 def check_words(words: int | None, source: str) -> None:
     if words is None:
         return
     if words <= 0:
-        raise UsageError(f"{source} must be a positive number of words, not {words}",
-                         hint="for example --words 2000")
+        raise UsageError(
+            f"{source} must be a positive number of words, not {words}",
+            hint="for example --words 2000",
+        )
     if words > MAX_TARGET_WORDS:
-        raise UsageError(f"{source} asks for {words:,} words, more than lwz writes "
-                         f"({MAX_TARGET_WORDS:,} at most)", hint="ask for fewer words")
+        raise UsageError(
+            f"{source} asks for {words:,} words, more than lwz writes "
+            f"({MAX_TARGET_WORDS:,} at most)",
+            hint="ask for fewer words",
+        )
 
 
 def prepare(request: WriteRequest) -> Prepared:
     """Validate everything and size the job; nothing heavy is loaded here."""
     text = request.prompt.strip()
     if not text:
-        raise UsageError("the prompt is empty", hint='say what to write, e.g. lwz write "a 2000-word guide to tea"')
+        raise UsageError(
+            "the prompt is empty",
+            hint='say what to write, e.g. lwz write "a 2000-word guide to tea"',
+        )
     check_words(request.words, "--words")
     stated = parse_target(text)
     if request.words is None:
@@ -125,13 +141,14 @@ def prepare(request: WriteRequest) -> Prepared:
     if request.ctx is not None and request.ctx <= 0:
         raise UsageError("--ctx must be positive", hint="for example --ctx 16384")
     if request.threads is not None and request.threads <= 0:
-        raise UsageError("--threads must be positive", hint="leave it out to use the physical cores")
+        raise UsageError(
+            "--threads must be positive", hint="leave it out to use the physical cores"
+        )
     check_output(request.output)
 
     check_strategy(request.strategy)
-    if request.strategy == Strategy.PLANNED and target is None:
-        raise UsageError("--strategy planned needs a target length",
-                         hint="say it in the request (\"a 3000-word ...\") or pass --words")
+    if request.strategy == Strategy.PLANNED:
+        planned_target(target)  # refused before the model loads
 
     backend = open_backend(request)
     model = backend.identity
@@ -147,46 +164,84 @@ def prepare(request: WriteRequest) -> Prepared:
             if lwz:
                 prompt = prompts.longwriter_zero_prompt(text, target, stated)
             else:
-                prompt = prompts.chat_prompt(text, target, stated, template=model.chat_template,
-                                             bos_token=bos, eos_token=eos)
+                prompt = prompts.chat_prompt(
+                    text, target, stated, template=model.chat_template, bos_token=bos, eos_token=eos
+                )
             tokens = vocab.tokenize(prompt.text, add_bos=prompt.add_bos)
             try:
                 token_budget = budget.plan_tokens(
-                    prompt_tokens=count(tokens), target_words=target, language=prompt.language,
-                    protocol=prompt.protocol, n_ctx_train=n_ctx_train, ctx_override=request.ctx,
-                    max_tokens_override=request.max_tokens, model_name=name)
+                    prompt_tokens=count(tokens),
+                    target_words=target,
+                    language=prompt.language,
+                    protocol=prompt.protocol,
+                    n_ctx_train=n_ctx_train,
+                    ctx_override=request.ctx,
+                    max_tokens_override=request.max_tokens,
+                    model_name=name,
+                )
             except UsageError as exc:
                 if request.strategy == Strategy.SINGLE:
-                    raise UsageError(exc.message, hint=(exc.hint or "") +
-                                     "; or use --strategy planned to write it section by section")
+                    raise UsageError(
+                        exc.message,
+                        hint=(exc.hint or "")
+                        + "; or use --strategy planned to write it section by section",
+                    ) from exc
                 single_error = exc
         strategy, reason = choose_strategy(request.strategy, target, lwz, single_error)
         if strategy == Strategy.SINGLE and single_error is not None:
             raise single_error
         conversation = None
         if strategy == Strategy.PLANNED:
+            # auto picks planned only for a target; --strategy planned was checked above
+            target = planned_target(target)
             language = prompts.language_of(text)
             protocol = prompts.LWZ if lwz else prompts.CHAT
             conversation = make_conversation(protocol, language, model.chat_template, bos, eos)
             plan_text = conversation.first(plan.plan_request(text, target, language))
-            prompt = prompts.Prompt(text=plan_text, stop=conversation.stop, protocol=protocol,
-                                    language=language,
-                                    add_bos=not (bos and plan_text.startswith(bos)))
+            prompt = prompts.Prompt(
+                text=plan_text,
+                stop=conversation.stop,
+                protocol=protocol,
+                language=language,
+                add_bos=not (bos and plan_text.startswith(bos)),
+            )
             tokens = vocab.tokenize(prompt.text, add_bos=prompt.add_bos)
             token_budget = budget.plan_planned(
-                prompt_tokens=count(tokens), target_words=target, language=language,
-                protocol=protocol, n_ctx_train=n_ctx_train, ctx_override=request.ctx,
-                max_tokens_override=request.max_tokens, model_name=name)
+                prompt_tokens=count(tokens),
+                target_words=target,
+                language=language,
+                protocol=protocol,
+                n_ctx_train=n_ctx_train,
+                ctx_override=request.ctx,
+                max_tokens_override=request.max_tokens,
+                model_name=name,
+            )
     finally:
         vocab.close()
     # the fit plan (or the flags) places the model; a job that cannot fit is
     # refused here, before the model loads
-    fit = backend.fit(n_ctx=token_budget.n_ctx, gpu_layers=request.gpu_layers,
-                      kv_type=request.kv_type)
-    return Prepared(request, backend, prompt, tokens, target, stated, token_budget,
-                    request.threads or physical_cores(), strategy, reason, conversation, bos, eos,
-                    gpu_layers=fit.gpu_layers, kv_type=fit.kv_type, flash_attn=fit.flash_attn,
-                    fit_reason=fit.reason)
+    fit = backend.fit(
+        n_ctx=token_budget.n_ctx, gpu_layers=request.gpu_layers, kv_type=request.kv_type
+    )
+    return Prepared(
+        request,
+        backend,
+        prompt,
+        tokens,
+        target,
+        stated,
+        token_budget,
+        request.threads or physical_cores(),
+        strategy,
+        reason,
+        conversation,
+        bos,
+        eos,
+        gpu_layers=fit.gpu_layers,
+        kv_type=fit.kv_type,
+        flash_attn=fit.flash_attn,
+        fit_reason=fit.reason,
+    )
 
 
 def open_backend(request: WriteRequest) -> Backend:
@@ -195,21 +250,42 @@ def open_backend(request: WriteRequest) -> Backend:
     if request.endpoints:
         from lwz_cli.writing.endpoint import open_endpoint
 
-        return open_endpoint(request.endpoints, api_key=request.api_key,
-                             model_spec=request.model, endpoint_model=request.endpoint_model,
-                             ctx=request.ctx)
+        return open_endpoint(
+            request.endpoints,
+            api_key=request.api_key,
+            model_spec=request.model,
+            endpoint_model=request.endpoint_model,
+            ctx=request.ctx,
+        )
     return LocalBackend.resolve(request.model)
 
 
-def make_conversation(protocol: str, language: str, template: str | None, bos: str,
-                      eos: str) -> prompts.Conversation:
+def make_conversation(
+    protocol: str, language: str, template: str | None, bos: str, eos: str
+) -> prompts.Conversation:
     return prompts.Conversation(
-        protocol, language, template=template, bos_token=bos, eos_token=eos,
-        system=None if protocol == prompts.LWZ else prompts.PLANNED_SYSTEM[language])
+        protocol,
+        language,
+        template=template,
+        bos_token=bos,
+        eos_token=eos,
+        system=None if protocol == prompts.LWZ else prompts.PLANNED_SYSTEM[language],
+    )
 
 
-def choose_strategy(asked: str, target: int | None, lwz: bool,
-                    single_error: UsageError | None) -> tuple[Strategy, str]:
+def planned_target(target: int | None) -> int:
+    """The length a planned job is sized by: there is no outline without one."""
+    if target is None:
+        raise UsageError(
+            "--strategy planned needs a target length",
+            hint='say it in the request ("a 3000-word ...") or pass --words',
+        )
+    return target
+
+
+def choose_strategy(
+    asked: str, target: int | None, lwz: bool, single_error: UsageError | None
+) -> tuple[Strategy, str]:
     reach = profile_for(lwz).single_pass_reach
     if asked == Strategy.SINGLE:
         return Strategy.SINGLE, "asked for with --strategy single"
@@ -220,7 +296,10 @@ def choose_strategy(asked: str, target: int | None, lwz: bool,
     if single_error is not None:
         return Strategy.PLANNED, f"{target:,} words do not fit one pass of the model's context"
     if target <= reach:
-        return Strategy.SINGLE, f"{target:,} words is within the model's one-pass reach (~{reach:,})"
+        return (
+            Strategy.SINGLE,
+            f"{target:,} words is within the model's one-pass reach (~{reach:,})",
+        )
     return Strategy.PLANNED, f"{target:,} words is beyond the model's one-pass reach (~{reach:,})"
 
 
@@ -240,23 +319,34 @@ def manifest_for(prepared: Prepared) -> Manifest:
     request = prepared.request
     return Manifest(
         output=str(request.output.resolve()) if request.output else None,
-        request=RequestRecord(prompt=request.prompt, words=request.words,
-                              target_words=prepared.target_words,
-                              stated_words=prepared.stated_words,
-                              strategy=Strategy(prepared.strategy),
-                              strategy_asked=Strategy(request.strategy),
-                              strategy_reason=prepared.strategy_reason,
-                              max_tokens=prepared.tokens.max_tokens,
-                              max_tokens_flag=request.max_tokens),
-        prompt=PromptRecord(text=prepared.prompt.text, stop=list(prepared.prompt.stop),
-                            protocol=prepared.prompt.protocol, language=prepared.prompt.language,
-                            add_bos=prepared.prompt.add_bos, tokens=prepared.prompt_tokens,
-                            bos=prepared.bos_text, eos=prepared.eos_text),
+        request=RequestRecord(
+            prompt=request.prompt,
+            words=request.words,
+            target_words=prepared.target_words,
+            stated_words=prepared.stated_words,
+            strategy=Strategy(prepared.strategy),
+            strategy_asked=Strategy(request.strategy),
+            strategy_reason=prepared.strategy_reason,
+            max_tokens=prepared.tokens.max_tokens,
+            max_tokens_flag=request.max_tokens,
+        ),
+        prompt=PromptRecord(
+            text=prepared.prompt.text,
+            stop=list(prepared.prompt.stop),
+            protocol=prepared.prompt.protocol,
+            language=prepared.prompt.language,
+            add_bos=prepared.prompt.add_bos,
+            tokens=prepared.prompt_tokens,
+            bos=prepared.bos_text,
+            eos=prepared.eos_text,
+        ),
         sampling=asdict(request.sampling),
-        engine=EngineRecord(n_ctx=prepared.tokens.n_ctx, gpu_layers=prepared.gpu_layers,
-                            kv_type=prepared.kv_type, threads=prepared.threads),
+        engine=EngineRecord(
+            n_ctx=prepared.tokens.n_ctx,
+            gpu_layers=prepared.gpu_layers,
+            kv_type=prepared.kv_type,
+            threads=prepared.threads,
+        ),
         model=prepared.backend.manifest_model(),
         endpoint=prepared.backend.manifest_endpoint(),
     )
-
-

@@ -29,18 +29,32 @@ from lwz_cli.writing.session import Prepared
 class SinglePass(RunLifecycle):
     """The whole answer as one draft; a checkpoint holds its clean token ids."""
 
-    def __init__(self, prepared: Prepared, emit: Emit, *, engine: Engine,
-                 journal: Journal | None = None, cancel: threading.Event | None = None,
-                 resumed: bool = False):
-        super().__init__(prepared, emit, engine=engine, journal=journal, cancel=cancel,
-                         resumed=resumed)
+    def __init__(
+        self,
+        prepared: Prepared,
+        emit: Emit,
+        *,
+        engine: Engine,
+        journal: Journal | None = None,
+        cancel: threading.Event | None = None,
+        resumed: bool = False,
+    ):
+        super().__init__(
+            prepared, emit, engine=engine, journal=journal, cancel=cancel, resumed=resumed
+        )
         self.sections_saved = 0  # sections (preamble first) in the journal and PATH.partial
         self.continuations = 0
         self._words_at_continuation = -1
         self._think_saved = 0
-        self.draft = Draft(engine, emit, context=prepared.prompt_tokens, stop=prepared.prompt.stop,
-                           sampling=prepared.request.sampling, cancel=cancel,
-                           on_clean=self.on_clean)
+        self.draft = Draft(
+            engine,
+            emit,
+            context=prepared.prompt_tokens,
+            stop=prepared.prompt.stop,
+            sampling=prepared.request.sampling,
+            cancel=cancel,
+            on_clean=self.on_clean,
+        )
 
     # -- resume ---------------------------------------------------------------
 
@@ -51,14 +65,16 @@ class SinglePass(RunLifecycle):
         self.snapshots.restore(self.prepared.prompt_tokens + generated)
         self.replay(generated)
         draft = self.draft
-        self.emit(ResumedEvent(draft.words, draft.text()[-4000:],
-                               think_tail=draft.think_text()[-2000:]))
+        self.emit(
+            ResumedEvent(draft.words, draft.text()[-4000:], think_tail=draft.think_text()[-2000:])
+        )
 
     def replay(self, generated: list[int]) -> None:
         """Rebuild the draft from stored token ids, without the model."""
         sections: list[SectionStartEvent | SectionEndEvent] = []
-        self.draft.on_event = lambda e: sections.append(e) \
-            if isinstance(e, (SectionStartEvent, SectionEndEvent)) else None
+        self.draft.on_event = lambda e: (
+            sections.append(e) if isinstance(e, (SectionStartEvent, SectionEndEvent)) else None
+        )
         try:
             self.draft.replay(generated)
         finally:
@@ -90,16 +106,24 @@ class SinglePass(RunLifecycle):
             text = draft.text()
             bounds = [0, *starts]
             # sections finished since the last checkpoint; 0000 is any preamble
-            sections = tuple((index, text[bounds[index]:bounds[index + 1]])
-                             for index in range(first, len(starts))
-                             if index > 0 or bounds[index + 1] > 0)
+            sections = tuple(
+                (index, text[bounds[index] : bounds[index + 1]])
+                for index in range(first, len(starts))
+                if index > 0 or bounds[index + 1] > 0
+            )
             partial = text[: starts[-1]]
         think = draft.think_text()
         return CheckpointState(
-            Checkpoint(seq=0, generated=draft.generated[: draft.clean_count], words=draft.words,
-                       sections_done=len(starts)),
+            Checkpoint(
+                seq=0,
+                generated=draft.generated[: draft.clean_count],
+                words=draft.words,
+                sections_done=len(starts),
+            ),
             think=think if len(think) != self._think_saved else None,
-            sections=sections, partial=partial)
+            sections=sections,
+            partial=partial,
+        )
 
     def checkpoint_saved(self, state: CheckpointState) -> None:
         if state.think is not None:
@@ -126,13 +150,22 @@ class SinglePass(RunLifecycle):
                 self.interrupted()
             short = target and draft.words < SHORT * target and reason in ("eos", "stop")
             progressed = draft.words > self._words_at_continuation
-            if short and progressed and self.continuations < CONTINUATIONS and \
-                    prepared.tokens.max_tokens - self.engine.count_tokens(
-                        draft.generated[: draft.clean_count]) > 64:
+            if (
+                short
+                and progressed
+                and self.continuations < CONTINUATIONS
+                and prepared.tokens.max_tokens
+                - self.engine.count_tokens(draft.generated[: draft.clean_count])
+                > 64
+            ):
                 self._words_at_continuation = draft.words
                 self.continuations += 1
-                self.emit(WarningEvent(f"the model stopped at {draft.words} of {target} words; "
-                                       f"continuing ({self.continuations}/{CONTINUATIONS})"))
+                self.emit(
+                    WarningEvent(
+                        f"the model stopped at {draft.words} of {target} words; "
+                        f"continuing ({self.continuations}/{CONTINUATIONS})"
+                    )
+                )
                 draft.nudge("\n\n")
                 continue
             break
@@ -144,13 +177,21 @@ class SinglePass(RunLifecycle):
         text += "\n"
         self._warn(text, count_words(text), reason, draft.model_tokens)
         self.checkpoint(final=True)
-        return self.finish(text, RunFigures(
-            generated_tokens=draft.model_tokens,
-            prompt_tokens_evaluated=draft.prompt_tokens_evaluated,
-            decode_seconds=draft.decode_seconds, new_tokens=draft.new_tokens,
-            prefill_seconds=draft.prefill_seconds, finish_reason=reason,
-            repetition_rewinds=draft.rewinds, continuations=self.continuations,
-            think_chars=len(think_text)), think=think_text)
+        return self.finish(
+            text,
+            RunFigures(
+                generated_tokens=draft.model_tokens,
+                prompt_tokens_evaluated=draft.prompt_tokens_evaluated,
+                decode_seconds=draft.decode_seconds,
+                new_tokens=draft.new_tokens,
+                prefill_seconds=draft.prefill_seconds,
+                finish_reason=reason,
+                repetition_rewinds=draft.rewinds,
+                continuations=self.continuations,
+                think_chars=len(think_text),
+            ),
+            think=think_text,
+        )
 
     def _no_document(self, reason: str, think_text: str) -> NoReturn:
         """The think text never becomes the document: fail clearly instead."""
@@ -171,8 +212,12 @@ class SinglePass(RunLifecycle):
 
     def _warn(self, text: str, words: int, reason: str, tokens: int) -> None:
         if reason == "length":
-            self.emit(WarningEvent(f"stopped at the token limit ({tokens} tokens); the document "
-                                   "may end mid-sentence (raise --max-tokens or --ctx)"))
+            self.emit(
+                WarningEvent(
+                    f"stopped at the token limit ({tokens} tokens); the document "
+                    "may end mid-sentence (raise --max-tokens or --ctx)"
+                )
+            )
         self.warn_if_short(words)
         if unclosed_fence(text):
             self.emit(WarningEvent("the document ends inside a code block"))
