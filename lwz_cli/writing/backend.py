@@ -15,7 +15,12 @@ from typing import Any, Protocol
 
 from lwz_cli.engine.protocol import Engine
 from lwz_cli.errors import UsageError
+from lwz_cli.journal import model_fingerprint
+from lwz_cli.models.catalog import architecture_of
+from lwz_cli.models.fit import GGML_TYPE
+from lwz_cli.models.fit import plan as fit_plan
 from lwz_cli.models.gguf import GGUFInfo, read_gguf
+from lwz_cli.models.hardware import probe
 from lwz_cli.models.identity import ModelIdentity
 from lwz_cli.models.registry import resolve_model
 
@@ -125,7 +130,6 @@ def llama_gpu_layers(info: GGUFInfo | None, gpu_layers: int) -> int:
     """llama.cpp's n_gpu_layers for the plan: it counts the output layer as one more
     than the model's blocks, so "all N blocks" must be -1 or layer 0 stays on the
     CPU (seen on an H100: "offloaded 30/31 layers" for a 30-block model)."""
-    from lwz_cli.models.catalog import architecture_of
 
     arch = architecture_of(info.metadata) if info is not None else None
     if gpu_layers < 0 or (arch is not None and gpu_layers >= arch.layers):
@@ -135,7 +139,6 @@ def llama_gpu_layers(info: GGUFInfo | None, gpu_layers: int) -> int:
 
 def local_manifest_model(identity: ModelIdentity) -> dict[str, Any]:
     """A local model's manifest entry: what names it, and its file's fingerprint."""
-    from lwz_cli.journal import model_fingerprint
 
     entry = {
         "spec": identity.spec,
@@ -182,9 +185,6 @@ class LocalBackend:
         return len(ids)
 
     def fit(self, *, n_ctx: int, gpu_layers: int | None, kv_type: str | None) -> Fit:
-        from lwz_cli.models.catalog import architecture_of
-        from lwz_cli.models.fit import plan as fit_plan
-        from lwz_cli.models.hardware import probe
 
         arch = architecture_of(self.info.metadata)
         if arch is None:
@@ -220,7 +220,6 @@ class LocalBackend:
 
     def load_engine(self, settings: EngineSettings) -> Engine:
         from lwz_cli.engine.llama import LlamaEngine
-        from lwz_cli.models.fit import GGML_TYPE
 
         type_kv = GGML_TYPE[settings.kv_type] if settings.kv_type != "f16" else None
         return LlamaEngine(

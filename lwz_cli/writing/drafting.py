@@ -16,23 +16,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lwz_cli.config import default
 from lwz_cli.engine.protocol import Engine, Sampling
 from lwz_cli.errors import Interrupted, UsageError
 from lwz_cli.events import Emit
 from lwz_cli.journal import Journal
+from lwz_cli.models.registry import resolve_model
 from lwz_cli.output import DocumentOutput
+from lwz_cli.profiles import profile
 from lwz_cli.runstate import RunStatus
 from lwz_cli.strategy import Strategy
+from lwz_cli.tokens import TOKENS_PER_WORD
 from lwz_cli.writing.engines import EngineCache
-from lwz_cli.writing.length import count_words
+from lwz_cli.writing.length import count_words, parse_target
 from lwz_cli.writing.plan import WORDS_PER_SECTION, Plan, Section, parse_plan
-
-if TYPE_CHECKING:  # for annotations only: the methods import these where they use them
-    from lwz_cli.writing.planned import DocumentState, PlannedRun
-    from lwz_cli.writing.session import Prepared
+from lwz_cli.writing.planned import DocumentState, PlannedRun
+from lwz_cli.writing.resume import find_run, prepare_resume
+from lwz_cli.writing.session import Prepared, WriteRequest, check_words, manifest_for, prepare
 
 DEFAULT_WORDS = 1500  # a chat draft needs a target to plan against
 UNDO_DEPTH = 50
@@ -163,9 +165,6 @@ class DraftingSession:
         """Start a new document. Without an output file each document is its own run
         (the previous one stays resumable with /open); with one, a draft already
         there is replaced only when `replace_existing` says so."""
-        from lwz_cli.writing.length import parse_target
-        from lwz_cli.writing.planned import PlannedRun
-        from lwz_cli.writing.session import WriteRequest, manifest_for, prepare
 
         s = self.settings
         words = words or s.words
@@ -219,8 +218,6 @@ class DraftingSession:
 
     def open(self, target: str, emit: Emit) -> None:
         """Open an existing run (by its output path or id) to go on drafting it."""
-        from lwz_cli.writing.planned import PlannedRun
-        from lwz_cli.writing.resume import find_run, prepare_resume
 
         journal = find_run(target)
         if self.journal is not None and journal.dir == self.journal.dir:
@@ -331,7 +328,6 @@ class DraftingSession:
         self._step(f"expand {number}", emit, lambda: self._rewrite(index, notes))
 
     def set_words(self, words: int) -> None:
-        from lwz_cli.writing.session import check_words
 
         check_words(words, "/words")
         run = self._need_plan()
@@ -342,7 +338,6 @@ class DraftingSession:
 
     def set_model(self, spec: str) -> str:
         """Use another model from now on (the open draft keeps its text and plan)."""
-        from lwz_cli.models.registry import resolve_model
 
         resolved = resolve_model(spec)
         if self.has_draft:
@@ -493,7 +488,6 @@ class DraftingSession:
 
     def _reprepare(self, spec: str) -> None:
         """Move the open draft to another model: new prompts and engine, same text."""
-        from lwz_cli.writing.session import manifest_for, prepare
 
         run, journal = self.need_draft(), self._need_journal()
         old = run.prepared
@@ -567,8 +561,6 @@ class DraftingSession:
             self._checkpoint(all_sections=False)
 
     def _step_allowance(self) -> int:
-        from lwz_cli.profiles import profile
-        from lwz_cli.tokens import TOKENS_PER_WORD
 
         words = max(
             self._unwritten_budget() if self.has_plan else (self.target or DEFAULT_WORDS),
@@ -583,7 +575,6 @@ class DraftingSession:
     def _resync(self) -> None:
         """After a stop mid-section, rebuild the run from its checkpoint so the next
         /continue starts from exactly what was saved (the KV cache still holds it)."""
-        from lwz_cli.writing.planned import PlannedRun
 
         run, journal = self.need_draft(), self._need_journal()
         checkpoint = journal.latest_checkpoint()

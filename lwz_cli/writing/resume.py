@@ -18,7 +18,8 @@ from lwz_cli.strategy import Strategy
 from lwz_cli.system import physical_cores
 from lwz_cli.writing import budget, prompts
 from lwz_cli.writing.backend import Backend, LocalBackend
-from lwz_cli.writing.session import Prepared, WriteRequest, make_conversation
+from lwz_cli.writing.endpoint import resume_endpoint
+from lwz_cli.writing.session import Prepared, WriteRequest, make_conversation, manifest_for
 
 __all__ = ["UNFINISHED", "find_run", "open_run", "prepare_resume"]
 
@@ -98,8 +99,6 @@ def prepare_resume(
     backend: Backend
     served: tuple[tuple[str, ...], str | None] | None = None  # an endpoint's urls and model
     if manifest.endpoint is not None or endpoints:  # written through an endpoint
-        from lwz_cli.writing.endpoint import resume_endpoint
-
         remote = resume_endpoint(
             manifest,
             local_model=local_model,
@@ -191,7 +190,6 @@ def open_run(
     """The journal and checkpoint for a job: a fresh run, or the unfinished run for
     the same output path, resumed (when `confirm(words)` agrees, if given) unless
     `restart`. An unfinished run of a different request is refused, not lost."""
-    from lwz_cli.writing.session import manifest_for
 
     request = prepared.request
     output = request.output

@@ -7,7 +7,7 @@ rebuilds a prepared job from a run's journal.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lwz_cli.config import default
@@ -20,6 +20,7 @@ from lwz_cli.strategy import Strategy, check_strategy
 from lwz_cli.system import physical_cores
 from lwz_cli.writing import budget, plan, prompts
 from lwz_cli.writing.backend import Backend, EngineSettings, LocalBackend, llama_gpu_layers
+from lwz_cli.writing.endpoint import open_endpoint
 from lwz_cli.writing.length import MAX_TARGET_WORDS, parse_target
 
 
@@ -248,8 +249,6 @@ def open_backend(request: WriteRequest) -> Backend:
     """What runs the request's model: an endpoint when --endpoint is given (its
     "tokens" are code points), else the local GGUF."""
     if request.endpoints:
-        from lwz_cli.writing.endpoint import open_endpoint
-
         return open_endpoint(
             request.endpoints,
             api_key=request.api_key,
@@ -314,7 +313,6 @@ def load_engine(prepared: Prepared) -> Engine:
 
 def manifest_for(prepared: Prepared) -> Manifest:
     """What a run's journal records so `lwz resume` can rebuild the exact job."""
-    from dataclasses import asdict
 
     request = prepared.request
     return Manifest(
