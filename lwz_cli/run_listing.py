@@ -8,6 +8,22 @@ from typing import Any
 from lwz_cli.journal import Journal
 from lwz_cli.runstate import UNFINISHED, RunStatus
 
+UNSAVED = "unsaved"  # listed status of an interrupted draft whose every section is written
+
+
+def _all_written(journal: Journal) -> bool:
+    """Every section of the run's outline is written (a chat draft not yet saved)."""
+    try:
+        checkpoint = journal.latest_checkpoint()
+    except Exception:  # a damaged journal lists as it is; `lwz resume` reports it
+        return False
+    planned = checkpoint.planned if checkpoint is not None else None
+    return (
+        planned is not None
+        and planned.plan is not None
+        and len(planned.done) >= len(planned.plan.sections)
+    )
+
 
 def run_rows() -> list[dict[str, Any]]:
     """One row per run, newest first: status, words / target, model, document and the
@@ -23,7 +39,9 @@ def run_rows() -> list[dict[str, Any]]:
         rows.append(
             {
                 "id": m.id or journal.dir.name,
-                "status": status.value,
+                "status": UNSAVED
+                if status == RunStatus.INTERRUPTED and _all_written(journal)
+                else status.value,
                 "words": m.words or 0,
                 "target_words": None if damaged else m.request.target_words,
                 "model": m.model.get("name"),
