@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import unicodedata
-
-from rich.cells import cell_len
+from rich.cells import get_character_cell_size
 
 
 def duration(seconds: float | None) -> str:
@@ -36,10 +34,6 @@ def eta_seconds(words: int, target: int | None, words_per_second: float) -> floa
     return max(0.0, (target - words) / words_per_second)
 
 
-def _wide(char: str) -> bool:
-    return unicodedata.east_asian_width(char) in ("W", "F")
-
-
 def wrap_line(line: str, width: int) -> list[str]:
     """`line` as display rows of at most `width` cells, broken after spaces; a
     word longer than a row, and CJK text (which has no spaces), break anywhere.
@@ -56,23 +50,26 @@ def wrap_line(line: str, width: int) -> list[str]:
                 line = line[space + 1 :]
         rows.append(line)
         return rows
-    while cell_len(line) > width:
-        cut, cells = 0, 0  # the most characters that fit in `width` cells
-        while cut < len(line) and cells + cell_len(line[cut]) <= width:
-            cells += cell_len(line[cut])
+    sizes = [get_character_cell_size(char) for char in line]
+    start, end = 0, len(line)
+    while True:
+        cut, cells = start, 0  # the most characters from `start` that fit in `width` cells
+        while cut < end and cells + sizes[cut] <= width:
+            cells += sizes[cut]
             cut += 1
-        cut = max(cut, 1)  # a row always takes a character, however narrow the screen
-        if line[cut] == " ":  # the row ends exactly at a word's end
-            rows.append(line[:cut])
-            line = line[cut + 1 :]
+        if cut == end:
+            rows.append(line[start:])
+            return rows
+        cut = max(cut, start + 1)  # a row takes a character, however narrow the screen
+        if line[cut] == " ":  # the row ends exactly at a word's end: drop the space
+            rows.append(line[start:cut])
+            start = cut + 1
             continue
+        # back to the last break opportunity: after a space, or beside a wide character
         at = cut
-        # back to the last break opportunity: a space, or either side of a wide character
-        while at > 0 and not (line[at - 1] == " " or _wide(line[at - 1]) or _wide(line[at])):
+        while at > start and not (line[at - 1] == " " or sizes[at - 1] == 2 or sizes[at] == 2):
             at -= 1
-        if at == 0:  # one word wider than the row: it has to be cut
+        if at == start:  # one word wider than the row: it has to be cut
             at = cut
-        rows.append(line[:at].rstrip(" ") or line[:at])
-        line = line[at:]
-    rows.append(line)
-    return rows
+        rows.append(line[start:at].rstrip(" ") or line[start:at])
+        start = at
