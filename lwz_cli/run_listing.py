@@ -7,24 +7,40 @@ from typing import Any
 
 from lwz_cli.errors import UsageError
 from lwz_cli.journal import Journal
-from lwz_cli.runstate import UNFINISHED, RunStatus
+from lwz_cli.runstate import UNFINISHED, Checkpoint, RunStatus
+
+UNSAVED = "unsaved"  # listed status of an interrupted draft whose every section is written
 
 
-def words_written(journal: Journal) -> int:
+def _latest(journal: Journal) -> Checkpoint | None:
+    """The run's last checkpoint; None when there is none or its slots are damaged
+    (`lwz resume` reports them; the listing stays up)."""
+    if journal.manifest.status == RunStatus.DAMAGED:
+        return None
+    try:
+        return journal.latest_checkpoint()
+    except UsageError:
+        return None
+
+
+def _all_written(checkpoint: Checkpoint | None) -> bool:
+    """Every section of the run's outline is written (a chat draft not yet saved)."""
+    planned = checkpoint.planned if checkpoint is not None else None
+    return (
+        planned is not None
+        and planned.plan is not None
+        and len(planned.done) >= len(planned.plan.sections)
+    )
+
+
+def words_written(journal: Journal, checkpoint: Checkpoint | None) -> int:
     """The words the run has saved. A run killed with -9 never updates its manifest
     (the status and words are written at exit), so the newer of the manifest's count
     and its last checkpoint's is the one a resume would start from."""
     m = journal.manifest
-    words = m.words or 0
-    if m.status == RunStatus.DAMAGED:
-        return words
-    try:
-        checkpoint = journal.latest_checkpoint()
-    except UsageError:  # damaged slots: `lwz resume` reports them; the listing stays up
-        return words
     if checkpoint is not None and (m.words is None or checkpoint.time >= m.updated):
         return checkpoint.words
-    return words
+    return m.words or 0
 
 
 def run_rows() -> list[dict[str, Any]]:
@@ -38,11 +54,14 @@ def run_rows() -> list[dict[str, Any]]:
             status = RunStatus.INTERRUPTED  # its process is gone (crash, kill -9)
         damaged = status == RunStatus.DAMAGED  # only the id and the error are known
         output = m.output
+        checkpoint = _latest(journal)
         rows.append(
             {
                 "id": m.id or journal.dir.name,
-                "status": status.value,
-                "words": words_written(journal),
+                "status": UNSAVED
+                if status == RunStatus.INTERRUPTED and _all_written(checkpoint)
+                else status.value,
+                "words": words_written(journal, checkpoint),
                 "target_words": None if damaged else m.request.target_words,
                 "model": m.model.get("name"),
                 "output": output,

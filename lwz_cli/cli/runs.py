@@ -54,9 +54,12 @@ def runs(
             if row["updated"]
             else "?"
         )
-        style = {"done": "green", "interrupted": "yellow", "running": "cyan"}.get(
-            row["status"], "red"
-        )
+        style = {
+            "done": "green",
+            "interrupted": "yellow",
+            "unsaved": "yellow",
+            "running": "cyan",
+        }.get(row["status"], "red")
         cells.append(
             [
                 Cell(row["status"], style),

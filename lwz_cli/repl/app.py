@@ -20,17 +20,21 @@ from prompt_toolkit.history import FileHistory, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings
 
 from lwz_cli.errors import Interrupted, LwzError, UsageError
-from lwz_cli.events import Emit
+from lwz_cli.events import Emit, Event
 from lwz_cli.interrupt import interrupt_sets
 from lwz_cli.models.names import model_names
 from lwz_cli.repl import commands
 from lwz_cli.run_listing import run_rows
 from lwz_cli.runstate import RunStatus
 from lwz_cli.view import View
+from lwz_cli.view.format import unit
+from lwz_cli.view.live import LiveView
 from lwz_cli.writing.drafting import DraftingSession
+from lwz_cli.writing.run import start_event
 from lwz_cli.writing.session import check_words
 
 ViewFactory = Callable[[], View]
+UNSAVED = "(unsaved draft)"  # how a draft without a file is named on screen
 
 
 def _key_bindings() -> KeyBindings:
@@ -71,6 +75,8 @@ class ChatApp:
             output=pt_output,
         )
         self.running = True
+        self.saved_to: Path | None = None  # the last /save PATH: a bare /save writes it again
+        self._saved_text: str | None = None  # what that /save wrote, to tell if it is stale
 
     # -- screen ----------------------------------------------------------------------
 
@@ -78,12 +84,28 @@ class ChatApp:
         self.out.write(text.rstrip("\n") + "\n")
         self.out.flush()
 
+    def document_label(self) -> str:
+        """Where the draft goes, for the toolbar: the chat's file, else the last
+        /save target, else that it has none."""
+        s = self.session
+        if s.output is not None:
+            return s.output.name
+        if self.saved_to is not None:
+            stale = self._saved_text != self._text_to_save()
+            return f"{self.saved_to}{' (unsaved changes)' if stale else ''}"
+        return UNSAVED
+
+    def _text_to_save(self) -> str:
+        return self.session.document().strip() + "\n"
+
     def toolbar(self) -> str:
         s = self.session
         parts = [s.model_name]
         if s.has_draft:
+            parts.append(self.document_label())
             target = f" / {s.target:,}" if s.target else ""
-            parts += [f"{s.words:,}{target} words", f"{s.written}/{len(s.sections)} sections"]
+            counted = unit(s.run.language) if s.run is not None else "words"
+            parts += [f"{s.words:,}{target} {counted}", f"{s.written}/{len(s.sections)} sections"]
         if s.stats.generated:
             parts.append(f"{s.stats.tokens_per_second:.1f} tok/s")
         if s.stats.prompt_tokens:
@@ -125,7 +147,9 @@ class ChatApp:
     def leave(self) -> None:
         s = self.session
         if s.has_draft and s.journal is not None:
-            where = s.output or s.journal.dir.name
+            where = s.output or s.journal.dir.name  # a draft without a file: its run id
+            if s.output is None and self.saved_to is not None:
+                self.say(f"last saved to {self.saved_to}")
             if s.journal.manifest.status == RunStatus.DONE:
                 self.say(f"{where} is saved ({s.words:,} words); `lwz chat {where}` edits it again")
             else:
@@ -173,12 +197,30 @@ class ChatApp:
         """Run a generating step under the live view; Ctrl-C stops it."""
         self.session.cancel.clear()  # a Ctrl-C from here on (model load included) stops the step
         view = self.view_factory()
+        if isinstance(view, LiveView) and self.session.output is None:
+            view.no_output = UNSAVED  # not "stdout": a chat prints nothing of it
         try:
             with interrupt_sets(self.session.cancel):
-                step(view)
+                step(self._announced(view))
         finally:
             view.close()
         self.say(self._summary())
+
+    def _announced(self, view: View) -> Emit:
+        """`view`, told first what the step writes: chat steps emit no start event, so
+        without it the view would know no model, target, language or file."""
+        told = False
+
+        def emit(event: Event) -> None:
+            nonlocal told
+            prepared = self.session.prepared  # a /write prepares its run before any event
+            if not told and prepared is not None:
+                told = True
+                run = self.session.journal.dir.name if self.session.journal else None
+                view(start_event(prepared, run_id=run))
+            view(event)
+
+        return emit
 
     def _summary(self) -> str:
         s = self.session
@@ -198,6 +240,7 @@ class ChatApp:
                 self.say("kept the draft; /open it or /save it elsewhere first")
                 return
             replace = True
+        self.saved_to = self._saved_text = None  # a new document: the last /save was another's
         self._generate(lambda emit: self.session.write(args, emit, replace_existing=replace))
 
     def do_plan(self, args: str) -> None:
@@ -302,22 +345,28 @@ class ChatApp:
 
     def do_save(self, args: str) -> None:
         path = Path(args).expanduser() if args else None
+        if path is None and self.session.output is None:
+            path = self.saved_to  # the chat has no file: the last /save target is its file
         # a file the chat did not write is never replaced silently (as `lwz write`)
         replacing = path is not None and path.is_file() and not self._is_own(path)
         if replacing and not self.confirm(f"{path} exists. Replace it?"):
             self.say(f"kept {path}; /save another path")
             return
         saved = self.session.save(path)
+        if self.session.output is None or saved.resolve() != self.session.output.resolve():
+            self.saved_to, self._saved_text = saved, self._text_to_save()
         self.say(f"saved {saved} ({self.session.words:,} words)")
 
     def _is_own(self, path: Path) -> bool:
-        own = self.session.output
-        return own is not None and path.resolve() == own.resolve()
+        """The chat's file, or what it last saved: replaced without asking."""
+        own = (self.session.output, self.saved_to)
+        return any(o is not None and path.resolve() == o.resolve() for o in own)
 
     def do_open(self, args: str) -> None:
         if not args:
             raise UsageError("/open needs a document path or run id", hint="/runs lists them")
         self.session.open(args, self.view_factory_quiet())
+        self.saved_to = self._saved_text = None
         self.say(f"opened {args}: {self._summary()}")
 
     def view_factory_quiet(self) -> Emit:
@@ -330,10 +379,10 @@ class ChatApp:
             return
         for row in rows[:20]:
             target = f"/{row['target_words']:,}" if row.get("target_words") else ""
-            self.say(
-                f"  {row['status']:<11} {row['words']:>6,}{target:<8} words  "
-                f"{row['output'] or row['id']}"
-            )
+            where = row["output"] or row["id"]  # /open takes the id
+            if not row["output"] and row["status"] != "done":
+                where += f" {UNSAVED}"
+            self.say(f"  {row['status']:<11} {row['words']:>6,}{target:<8} words  {where}")
 
     def do_stats(self, args: str) -> None:
         st = self.session.stats

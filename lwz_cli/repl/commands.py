@@ -40,7 +40,11 @@ COMMANDS = {
         Command("words", "N", "change the target length (unwritten sections are rebalanced)"),
         Command("model", "NAME", "switch to another model (the draft keeps its text)"),
         Command("undo", "", "revert the last change"),
-        Command("save", "[PATH]", "write the document to PATH (default: the chat's file)"),
+        Command(
+            "save",
+            "[PATH]",
+            "write the document to PATH (default: the chat's file, else the last /save PATH)",
+        ),
         Command("open", "PATH", "open an existing run (by its file or id) to go on with it"),
         Command("runs", "", "list runs, finished and unfinished"),
         Command("stats", "", "what the last step cost: tokens, speed, KV-cache reuse"),

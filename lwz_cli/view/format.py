@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rich.cells import get_character_cell_size
+
 
 def duration(seconds: float | None) -> str:
     if seconds is None or seconds != seconds or seconds < 0:
@@ -16,8 +18,14 @@ def duration(seconds: float | None) -> str:
     return f"{secs}s"
 
 
-def words_of(words: int, target: int | None) -> str:
-    return f"{words:,} / {target:,} words" if target else f"{words:,} words"
+def unit(language: str | None) -> str:
+    """What a run's lengths count: 字 for Chinese, words otherwise (as lwz counts them)."""
+    return "字" if language == "zh" else "words"
+
+
+def words_of(words: int, target: int | None, language: str | None = None) -> str:
+    counted = unit(language)
+    return f"{words:,} / {target:,} {counted}" if target else f"{words:,} {counted}"
 
 
 def eta_seconds(words: int, target: int | None, words_per_second: float) -> float | None:
@@ -35,3 +43,44 @@ def human_size(size: float) -> str:
         if abs(size) < 1024:
             return f"{size:.1f} {unit}"
     return f"{size / 1024:.1f} GiB"
+
+
+def wrap_line(line: str, width: int) -> list[str]:
+    """`line` as display rows of at most `width` cells, broken after spaces; a
+    word longer than a row, and CJK text (which has no spaces), break anywhere.
+    The space a row breaks at is dropped, as a terminal's word wrap does."""
+    rows: list[str] = []
+    if line.isascii():  # the common case, one cell a character: no per-character widths
+        while len(line) > width:
+            space = line.rfind(" ", 1, width + 1)
+            if space < 0:
+                rows.append(line[:width])
+                line = line[width:]
+            else:
+                rows.append(line[:space].rstrip(" ") or line[:space])
+                line = line[space + 1 :]
+        rows.append(line)
+        return rows
+    sizes = [get_character_cell_size(char) for char in line]
+    start, end = 0, len(line)
+    while True:
+        cut, cells = start, 0  # the most characters from `start` that fit in `width` cells
+        while cut < end and cells + sizes[cut] <= width:
+            cells += sizes[cut]
+            cut += 1
+        if cut == end:
+            rows.append(line[start:])
+            return rows
+        cut = max(cut, start + 1)  # a row takes a character, however narrow the screen
+        if line[cut] == " ":  # the row ends exactly at a word's end: drop the space
+            rows.append(line[start:cut])
+            start = cut + 1
+            continue
+        # back to the last break opportunity: after a space, or beside a wide character
+        at = cut
+        while at > start and not (line[at - 1] == " " or sizes[at - 1] == 2 or sizes[at] == 2):
+            at -= 1
+        if at == start:  # one word wider than the row: it has to be cut
+            at = cut
+        rows.append(line[start:at].rstrip(" ") or line[start:at])
+        start = at

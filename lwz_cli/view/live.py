@@ -11,6 +11,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from rich.cells import cell_len
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.panel import Panel
@@ -33,7 +34,7 @@ from lwz_cli.events import (
     TickEvent,
     WarningEvent,
 )
-from lwz_cli.view.format import duration, eta_seconds, words_of
+from lwz_cli.view.format import duration, eta_seconds, words_of, wrap_line
 
 REFRESH_HZ = 8
 TAIL_KEEP = 6000  # characters of draft kept for display
@@ -54,11 +55,17 @@ class BoundedTail:
             self.text = self.text[-self.keep :]
 
     def rows(self, width: int, count: int) -> list[str]:
-        """The last `count` display rows, wrapping long lines at `width`."""
+        """The last `count` display rows, long lines wrapped at word boundaries to
+        `width` cells. Only the end of the text is looked at: a bounded cost."""
         rows: list[str] = []
-        for line in reversed(self.text[-(width * count * 2) :].split("\n")):
-            wrapped = [line[i : i + width] for i in range(0, len(line), width)] or [""]
-            rows[:0] = wrapped
+        window = self.text[-(width * count * 2) :]
+        lines = window.split("\n")
+        if len(window) < len(self.text) and self.text[-len(window) - 1] != "\n":
+            # the window starts inside a line: begin its first row at a word
+            first = lines[0]
+            lines[0] = first[first.find(" ") + 1 :]
+        for line in reversed(lines):
+            rows[:0] = wrap_line(line, width)
             if len(rows) >= count:
                 break
         return rows[-count:]
@@ -71,12 +78,16 @@ class LiveView:
         *,
         attach: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        no_output: str = "-> stdout",
     ):
         """`attach=False`: keep state and `render()` on demand, drawing nothing itself
         (lwz batch embeds the running job's view under its jobs bar). `clock`: seconds,
-        for redraw pacing, rates and ages (bench/view.py runs it on a simulated one)."""
+        for redraw pacing, rates and ages (bench/view.py runs it on a simulated one).
+        `no_output`: where the document goes when the run names no file (`lwz chat`
+        sets its own: a chat draft without PATH is not printed)."""
         self.console = console or Console(stderr=True)
         self._clock = clock
+        self.no_output = no_output
         self.start: StartEvent | None = None
         self.think = BoundedTail(2000)
         self.draft = BoundedTail()
@@ -122,7 +133,8 @@ class LiveView:
                 self.phase = event.phase
                 self.tokens = event.tokens
                 self.decode_seconds = event.decode_seconds
-                self._words(event.words)
+                if event.phase != "planning":  # a planning tick counts the outline's words
+                    self._words(event.words)
             case PlanEvent(sections=sections):
                 self.planned = {s.index: s for s in sections}
             case SectionStartEvent():
@@ -205,10 +217,11 @@ class LiveView:
         start = self.start
         target = start.target_words if start else None
         strategy = start.strategy if start else ""
+        language = start.language if start else None
         parts: list[RenderableType] = []
-        output = start.output if start and start.output else "stdout"
+        where = f"-> {start.output}" if start and start.output else self.no_output
         title = Text.assemble(
-            ("lwz ", "bold cyan"), (start.model if start else "", "cyan"), ("  " + output, "dim")
+            ("lwz ", "bold cyan"), (start.model if start else "", "cyan"), ("  " + where, "dim")
         )
         parts.append(title)
         if self.think.text:
@@ -263,7 +276,7 @@ class LiveView:
         status = Text.assemble(
             (f"{self.phase:<8} ", "bold"),
             (f"{strategy} · ", "dim") if strategy else "",
-            words_of(self.words, target),
+            words_of(self.words, target, language),
             f" · {self.tokens:,} tok · {rate:.1f} tok/s",
             f" · {duration(self._clock() - self._began)} elapsed",
             f" · ETA {duration(eta)}" if self.phase != "done" else "",
@@ -271,6 +284,11 @@ class LiveView:
             if self.saved_at is not None and self.phase != "done"
             else "",
         )
+        # the document's destination ends the last line, whole: on the status line's
+        # last row when it fits there, else on a row of its own
+        last_row = status.wrap(self.console, width + 4)[-1]
+        fits = cell_len(last_row.plain) + 3 + cell_len(where) <= width + 4
+        status.append((" · " if fits else "\n") + where, "dim")
         parts.append(status)
         return Group(*parts)
 

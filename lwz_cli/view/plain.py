@@ -18,7 +18,7 @@ from lwz_cli.events import (
     TickEvent,
     WarningEvent,
 )
-from lwz_cli.view.format import duration, words_of
+from lwz_cli.view.format import duration, unit, words_of
 
 REPORT_EVERY = 15.0  # seconds between progress lines while writing
 
@@ -30,6 +30,8 @@ class PlainView:
         self.stream = stream or sys.stderr
         self._clock = clock  # seconds, for pacing the progress lines
         self.target: int | None = None
+        self.language: str | None = None  # the run's: lengths are in 字 for Chinese
+        self.words = 0  # of the document (not of the outline being planned)
         self._phase = ""
         self._last_report = self._clock()
 
@@ -40,8 +42,12 @@ class PlainView:
     def __call__(self, event: Event) -> None:
         match event:
             case StartEvent():
-                self.target = event.target_words
-                target = f", target {event.target_words:,} words" if event.target_words else ""
+                self.target, self.language = event.target_words, event.language
+                target = (
+                    f", target {event.target_words:,} {unit(event.language)}"
+                    if event.target_words
+                    else ""
+                )
                 verb = "resuming" if event.resumed else "writing"
                 self._say(
                     f"{verb} with {event.model} (ctx {event.n_ctx}, "
@@ -52,12 +58,16 @@ class PlainView:
             case PlanEvent(sections=sections):
                 self._say(f"plan: {len(sections)} sections")
                 for section in sections:
-                    self._say(f"  {section.index:>2}. {section.title} ({section.budget:,} words)")
+                    self._say(
+                        f"  {section.index:>2}. {section.title} "
+                        f"({section.budget:,} {unit(self.language)})"
+                    )
             case LoadingEvent():
                 self._say("loading the model")
                 self._phase = "loading"
             case ResumedEvent(words=words):
-                self._say(f"resumed: {words:,} words were already written")
+                self.words = words
+                self._say(f"resumed: {words:,} {unit(self.language)} were already written")
                 self._phase = "resumed"
                 self._report(event)
             case TickEvent():
@@ -69,16 +79,18 @@ class PlainView:
                 elif phase == "answer" and self._phase != "answer":
                     self._say("writing the document")
                 self._phase = phase or self._phase
+                if phase != "planning":  # a planning tick counts the outline's words
+                    self.words = event.words
                 self._report(event)
             case SectionStartEvent():
-                budget = f" ({event.budget:,} words)" if event.budget else ""
+                budget = f" ({event.budget:,} {unit(self.language)})" if event.budget else ""
                 self._say(f"section {event.index}: {event.title}{budget}")
             case WarningEvent(message=message):
                 self._say(f"warning: {message}")
             case DoneEvent():
                 where = f" -> {event.output}" if event.output else ""
                 self._say(
-                    f"done: {words_of(event.words, event.target_words)} in "
+                    f"done: {words_of(event.words, event.target_words, self.language)} in "
                     f"{duration(event.seconds)}, {event.generated_tokens:,} tokens at "
                     f"{event.tokens_per_second:.1f} tok/s{where}"
                 )
@@ -92,7 +104,10 @@ class PlainView:
                 (event.tokens, event.decode_seconds) if isinstance(event, TickEvent) else (0, 0.0)
             )
             rate = tokens / seconds if seconds else 0
-            self._say(f"{words_of(event.words, self.target)}, {tokens:,} tokens, {rate:.1f} tok/s")
+            self._say(
+                f"{words_of(self.words, self.target, self.language)}, {tokens:,} tokens, "
+                f"{rate:.1f} tok/s"
+            )
 
     def close(self) -> None:
         pass
