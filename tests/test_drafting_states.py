@@ -327,3 +327,27 @@ def test_the_chat_loop_over_pipe_input(chat, tmp_path, monkeypatch):
     assert re.findall(r"^## (.+)$", saved.read_text(), re.M) == TITLES
     assert "target: 900 words" in text and "/plan edit" in history.read_text()
     assert "lwz resume" in text  # leaving says how to go on
+
+
+def test_a_chat_draft_says_why_it_is_planned_and_a_finished_one_pass_document_is_not_sent_to_resume(
+    chat, tmp_path
+):
+    """Issue 13, bug 7: a chat draft's strategy reason names no flag the user never gave;
+    opening a finished one-pass document does not advise `lwz resume` (it is complete)."""
+    from lwz_cli.runstate import Manifest, RequestRecord, RunStatus
+    from lwz_cli.strategy import Strategy
+    from lwz_cli.writing.drafting import CHAT_STRATEGY_REASON
+
+    session, _ = chat()
+    session.write("a guide to green tea", Recorder())
+    reason = Journal.find(tmp_path / "tea.md").manifest.request.strategy_reason
+    assert reason == CHAT_STRATEGY_REASON and "--strategy" not in reason
+
+    done = tmp_path / "done.md"
+    manifest = Manifest(request=RequestRecord(prompt="tea", strategy=Strategy.SINGLE))
+    manifest.output = str(done)
+    Journal.create(manifest, done).set_status(RunStatus.DONE, words=400)
+    with pytest.raises(UsageError) as refused:
+        session.open(str(done), Recorder())
+    assert "lwz resume" not in (refused.value.hint or "")
+    assert "complete" in (refused.value.hint or "")

@@ -38,6 +38,7 @@ from lwz_cli.writing.session import Prepared, WriteRequest, check_words, manifes
 
 DEFAULT_WORDS = 1500  # a chat draft needs a target to plan against
 UNDO_DEPTH = 50
+CHAT_STRATEGY_REASON = "lwz chat drafts section by section"
 
 
 @dataclass
@@ -184,7 +185,8 @@ class DraftingSession:
             strategy=Strategy.PLANNED,
             kv_snapshot=False,
         )
-        prepared = prepare(request)
+        # the chat always drafts section by section: no --strategy flag was given
+        prepared = replace(prepare(request), strategy_reason=CHAT_STRATEGY_REASON)
         existing = self.existing_draft()
         if (
             existing is not None
@@ -227,9 +229,13 @@ class DraftingSession:
                 f"the run for {target} is open in another lwz", hint="close that one first"
             )
         if journal.manifest.request.strategy != Strategy.PLANNED:
+            finish = (
+                "it is complete; /write starts a draft with sections"
+                if journal.manifest.status == RunStatus.DONE
+                else f"`lwz resume {target}` finishes it"
+            )
             raise UsageError(
-                f"{target} was written in one pass, without sections to edit",
-                hint=f"`lwz resume {target}` finishes it",
+                f"{target} was written in one pass, without sections to edit", hint=finish
             )
         # a saved (done) draft opens too; its status changes only when a step changes it
         prepared, checkpoint = prepare_resume(
