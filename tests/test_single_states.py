@@ -119,3 +119,14 @@ def test_ctrl_c_then_resume_replays_the_saved_tokens(home):
     done = events[-1]
     assert done["resumed"] is True and done["resumed_tokens"] == 120
     assert not DocumentOutput(output).partial.exists()
+
+
+def test_a_short_chinese_document_is_reported_in_zi(home):
+    """Issue 13: Chinese runs count 字, and their warnings say so."""
+    short = "绿茶产自中国南方。春天采摘嫩叶。水温八十度最好。"
+    fake = FakeEngine([f"<think>计划。</think><answer>{short}</answer>"] + ["</answer>"] * 5)
+    events = Recorder()
+    write_document(single(home, "写一篇600字的绿茶介绍。"), events, engine=fake)
+    warnings = [e["message"] for e in events if e["event"] == "warning"]
+    assert any("of 600 字" in w for w in warnings), warnings
+    assert not any("600 words" in w for w in warnings)

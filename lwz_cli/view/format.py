@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rich.cells import get_character_cell_size
 
+from lwz_cli.writing.length import word_unit
+
 
 def duration(seconds: float | None) -> str:
     if seconds is None or seconds != seconds or seconds < 0:
@@ -19,8 +21,8 @@ def duration(seconds: float | None) -> str:
 
 
 def unit(language: str | None) -> str:
-    """What a run's lengths count: 字 for Chinese, words otherwise (as lwz counts them)."""
-    return "字" if language == "zh" else "words"
+    """What a run's lengths count: 字 for Chinese, words otherwise."""
+    return word_unit(language)
 
 
 def words_of(words: int, target: int | None, language: str | None = None) -> str:

@@ -145,3 +145,8 @@ def parse_target(request: str) -> int | None:
             found.append((m.start(), numeral))
     found = [item for item in found if item[1] > 0]
     return min(found)[1] if found else None
+
+
+def word_unit(language: str | None) -> str:
+    """What a run's lengths count: 字 for Chinese, words otherwise (as lwz counts them)."""
+    return "字" if language == "zh" else "words"

@@ -38,7 +38,7 @@ from lwz_cli.output import DocumentOutput
 from lwz_cli.runstate import Checkpoint, RunStatus
 from lwz_cli.writing.draft import Draft
 from lwz_cli.writing.kvsnap import Snapshots
-from lwz_cli.writing.length import count_words
+from lwz_cli.writing.length import count_words, word_unit
 from lwz_cli.writing.markdown import outline
 from lwz_cli.writing.result import WriteResult, resume_command
 from lwz_cli.writing.session import Prepared
@@ -233,7 +233,8 @@ class RunLifecycle(ABC):
         if target and words < 0.5 * target:
             self.emit(
                 WarningEvent(
-                    f"the document is short: {words} of {target} words ({100 * words // target}%)"
+                    f"the document is short: {words} of {target} "
+                    f"{word_unit(self.prepared.prompt.language)} ({100 * words // target}%)"
                 )
             )
 

@@ -40,7 +40,7 @@ from lwz_cli.profiles import profile
 from lwz_cli.runstate import Checkpoint, PlannedState, RunTotals, WrittenSection
 from lwz_cli.tokens import TOKENS_PER_WORD
 from lwz_cli.writing.draft import CONTINUATIONS, RESEED_STEP, SHORT, Draft
-from lwz_cli.writing.length import count_words
+from lwz_cli.writing.length import count_words, word_unit
 from lwz_cli.writing.lifecycle import CheckpointState, RunFigures, RunLifecycle
 from lwz_cli.writing.plan import (
     WORDS_PER_SECTION,
@@ -350,7 +350,7 @@ class PlannedRun(RunLifecycle):
             self.emit(
                 WarningEvent(
                     f"the model's outline was adjusted to {len(plan.sections)} "
-                    f"sections summing to {target:,} words{reason}"
+                    f"sections summing to {target:,} {word_unit(self.language)}{reason}"
                 )
             )
         self._add_totals(draft)
@@ -667,7 +667,7 @@ class PlannedRun(RunLifecycle):
         closing.budget = closing_budget
         self.emit(
             WarningEvent(
-                f"{target - missing - closing_budget:,} of {target:,} words before "
+                f"{target - missing - closing_budget:,} of {target:,} {word_unit(self.language)} before "
                 f"the closing section; adding section {self.index + 1}"
             )
         )

@@ -19,7 +19,7 @@ from lwz_cli.journal import Journal
 from lwz_cli.profiles import profile
 from lwz_cli.runstate import Checkpoint, RunStatus
 from lwz_cli.writing.draft import CONTINUATIONS, SHORT, Draft
-from lwz_cli.writing.length import count_words
+from lwz_cli.writing.length import count_words, word_unit
 from lwz_cli.writing.lifecycle import CheckpointState, RunFigures, RunLifecycle
 from lwz_cli.writing.markdown import unclosed_fence
 from lwz_cli.writing.result import WriteResult
@@ -162,7 +162,8 @@ class SinglePass(RunLifecycle):
                 self.continuations += 1
                 self.emit(
                     WarningEvent(
-                        f"the model stopped at {draft.words} of {target} words; "
+                        f"the model stopped at {draft.words} of {target} "
+                        f"{word_unit(self.prepared.prompt.language)}; "
                         f"continuing ({self.continuations}/{CONTINUATIONS})"
                     )
                 )
