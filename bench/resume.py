@@ -42,6 +42,7 @@ def main() -> None:
     os.environ["LWZ_HOME"] = home
 
     import lwz_cli.writing.draft
+    from lwz_cli.engine.llama import LlamaEngine
     from lwz_cli.engine.protocol import Sampling
     from lwz_cli.errors import Interrupted
     from lwz_cli.events import TextEvent, ThinkEvent
@@ -63,9 +64,12 @@ def main() -> None:
     # a loop a small model falls into is rewound and resampled, as many times as it takes
     lwz_cli.writing.draft.MAX_REWINDS = 1_000_000
     engine = load_engine(prepared)
+    assert isinstance(engine, LlamaEngine), "the bench times the in-process engine"
     # A small model ends its answer long before the interrupt point; the bench
     # measures resume speed at a given length, so no stream may end early.
-    engine.stream = functools.partial(write_to_length, type(engine).stream, engine)
+    engine.stream = functools.partial(  # type: ignore[method-assign]  # this engine only
+        write_to_length, LlamaEngine.stream, engine
+    )
     journal = Journal.create(manifest_for(prepared), output)
     cancel = threading.Event()
 
