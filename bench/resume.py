@@ -3,7 +3,10 @@
 Writes a ~8,000-token document with the tiny model through lwz's own journal,
 interrupts it (which saves a checkpoint and a KV snapshot), then resumes it
 twice with the model already loaded: once from the snapshot, once re-reading
-the whole text. Prints both times, their ratio and the snapshot's size.
+the whole text. Prints both times, their ratio and the snapshot's size. EOS and
+the stop strings are ignored, the repetition guard is off (a small model loops
+once its answer is done) and the sampling is seeded, so any model writes to the
+length asked for, the same way each time.
 
     python bench/resume.py [--model tiny] [--tokens 8000]
 
@@ -14,11 +17,27 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+from lwz_cli.writing.repetition import RepetitionGuard
+
+
+class NoRepetitionGuard(RepetitionGuard):
+    """A guard that never finds a repeat: the bench times resume, not text quality."""
+
+    def is_repeat(self, sentence: str) -> bool:
+        return False
+
+
+def write_to_length(stream, engine, prompt_tokens, *, stop=(), ignore_eos=False, **kwargs):
+    """The engine's stream with EOS and the stop strings ignored: only the
+    length or the cancel ends it."""
+    return stream(engine, prompt_tokens, stop=(), ignore_eos=True, **kwargs)
 
 
 def main() -> None:
@@ -31,6 +50,9 @@ def main() -> None:
     home = tempfile.mkdtemp(prefix="lwz-bench-")
     os.environ["LWZ_HOME"] = home
 
+    import lwz_cli.writing.draft
+    from lwz_cli.engine.llama import LlamaEngine
+    from lwz_cli.engine.protocol import Sampling
     from lwz_cli.errors import Interrupted
     from lwz_cli.events import TextEvent, ThinkEvent
     from lwz_cli.journal import Journal
@@ -45,9 +67,18 @@ def main() -> None:
         output=output,
         max_tokens=args.tokens + 100,
         ctx=args.ctx,
+        sampling=Sampling(seed=1),
     )
     prepared = prepare(request)
+    # past its answer a small model loops; the guard would end the run there
+    lwz_cli.writing.draft.RepetitionGuard = NoRepetitionGuard  # type: ignore[misc]
     engine = load_engine(prepared)
+    assert isinstance(engine, LlamaEngine), "the bench times the in-process engine"
+    # A small model ends its answer long before the interrupt point; the bench
+    # measures resume speed at a given length, so no stream may end early.
+    engine.stream = functools.partial(  # type: ignore[method-assign]  # this engine only
+        write_to_length, LlamaEngine.stream, engine
+    )
     journal = Journal.create(manifest_for(prepared), output)
     cancel = threading.Event()
 
@@ -57,9 +88,12 @@ def main() -> None:
 
     began = time.monotonic()
     try:
-        write_document(prepared, stop_at_length, engine=engine, journal=journal, cancel=cancel)
+        result = write_document(
+            prepared, stop_at_length, engine=engine, journal=journal, cancel=cancel
+        )
         raise SystemExit(
-            "the model finished before the interrupt; raise --tokens or change the prompt"
+            f"the run ended ({result.done.finish_reason}, {result.done.generated_tokens} "
+            "tokens) before the interrupt"
         )
     except Interrupted:
         pass
