@@ -31,6 +31,7 @@ SKIPS: tuple[tuple[str, str], ...] = (
     (r"^CMAKE_ARGS=", "rebuilds llama-cpp-python for a GPU"),
     (r"^llama-server\b|--endpoint\b", "needs an inference server"),
     (r"^python -m pytest\b", "the test suite itself"),
+    (r"^(ruff (check|format)\b|mypy$)", "the lint and type checks: .ci/run runs them"),
     (r"^python bench/", "a benchmark: tests/test_benches.py runs each on a small setting"),
     (r"^python scripts/gen_man\.py", "rewrites man/lwz.1 in the checkout (test_docs checks it)"),
     (r"^lwz models (pull|rm)\b", "downloads from or changes the Hub cache"),
