@@ -8,6 +8,7 @@ that import an lwz_cli module, "other" the standard library and third-party ones
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections import Counter
 from pathlib import Path
@@ -27,6 +28,7 @@ def statements(found: list[Import]) -> dict[tuple[str, int], Import]:
 
 
 def main() -> None:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head` ends it quietly
     found = imports()
     stmts = statements(found).values()
     table = Counter((i.target.startswith(PACKAGE), i.top_level) for i in stmts)
