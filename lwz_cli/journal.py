@@ -354,7 +354,8 @@ class Journal:
 
     def lock(self) -> None:
         """Hold an exclusive lock while writing; a second lwz on the run is refused."""
-        handle = open(self.dir / "lock", "a+")  # noqa: SIM115 -- held until unlock()
+        # private like the rest of the journal; held open until unlock()
+        handle = os.fdopen(os.open(self.dir / "lock", os.O_RDWR | os.O_CREAT, 0o600), "a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

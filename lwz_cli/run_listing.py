@@ -38,7 +38,7 @@ def words_written(journal: Journal, checkpoint: Checkpoint | None) -> int:
     (the status and words are written at exit), so the newer of the manifest's count
     and its last checkpoint's is the one a resume would start from."""
     m = journal.manifest
-    if checkpoint is not None and (m.words is None or checkpoint.time >= m.updated):
+    if checkpoint is not None and (m.words is None or checkpoint.time >= (m.updated or 0)):
         return checkpoint.words
     return m.words or 0
 

@@ -97,7 +97,7 @@ class RequestRecord:
             strategy=Strategy(data.get("strategy", Strategy.SINGLE.value)),
             strategy_asked=Strategy(asked) if asked is not None else None,
             strategy_reason=data.get("strategy_reason", ""),
-            max_tokens=data.get("max_tokens", 0),
+            max_tokens=data["max_tokens"],  # always written: a manifest without it is damaged
             max_tokens_flag=data.get("max_tokens_flag"),
             unknown=_rest(data, cls.JSON_KEYS),
         )

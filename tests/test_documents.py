@@ -56,7 +56,7 @@ def test_documents_get_the_umask_mode_and_the_journal_stays_private(
     assert mode(tmp_path / "tea.md") == 0o644
     run = next((tmp_path / "lwz-home" / "data" / "runs").iterdir())
     assert mode(run) == 0o700 and mode(run / "sections") == 0o700
-    assert {mode(f) for f in run.rglob("*") if f.is_file() and f.name != "lock"} == {0o600}
+    assert {mode(f) for f in run.rglob("*") if f.is_file()} == {0o600}
 
     recipe = tmp_path / "tea.yaml"
     recipe.write_text(
