@@ -11,37 +11,12 @@ from dataclasses import replace
 from rich.cells import cell_len
 from rich.console import Console
 
+import test_events
 from lwz_cli import events as ev
 from lwz_cli.view import PlainView
 from lwz_cli.view.live import LiveView
 
-START = ev.StartEvent(
-    model="tiny",
-    model_path="/m/tiny.gguf",
-    protocol="chat",
-    language="en",
-    strategy="planned",
-    strategy_reason="beyond one pass",
-    target_words=1500,
-    prompt_tokens=40,
-    n_ctx=8192,
-    max_tokens=6000,
-    threads=2,
-    gpu_layers=0,
-    kv_type="f16",
-    flash_attn=False,
-    fit_reason="cpu",
-    temperature=0.6,
-    top_p=0.95,
-    seed=5,
-    kv_snapshot=True,
-    output="guide.md",
-    run="20261130-abc",
-    resumed=False,
-    resumed_tokens=0,
-    resumed_words=0,
-    endpoint=None,
-)
+START = replace(test_events.START, output="guide.md")
 WORDS = [
     "steeping",
     "temperature",
