@@ -34,6 +34,6 @@ class RuntimeFailure(LwzError):
 
 
 class Interrupted(LwzError):
-    """The user stopped the run (Ctrl-C, SIGTERM)."""
+    """The user stopped the run (Ctrl-C, SIGTERM, or SIGHUP when the terminal closed)."""
 
     exit_code = EXIT_INTERRUPTED

@@ -1,4 +1,5 @@
-"""Ctrl-C and SIGTERM during generation: the first asks the run to stop, the second stops it.
+"""Ctrl-C, SIGTERM and SIGHUP (a closed terminal) during generation: the first asks the
+run to stop, checkpointed and resumable; the second stops it at once.
 
 Shared by the front ends that generate (`lwz write`, `lwz batch`, the `lwz chat` REPL).
 """
@@ -10,18 +11,21 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+# closing the terminal (SIGHUP) saves the run like Ctrl-C or `kill` (SIGTERM)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
 
 @contextmanager
 def interrupt_sets(cancel: threading.Event) -> Iterator[None]:
-    """First Ctrl-C / SIGTERM asks the run to stop at the next token; a second one
-    stops at once."""
+    """First Ctrl-C / SIGTERM / SIGHUP asks the run to stop at the next token; a second
+    one stops at once."""
 
     def handler(signum, frame):
         if cancel.is_set():
             raise KeyboardInterrupt
         cancel.set()
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     try:
         yield
     finally:

@@ -375,14 +375,14 @@ class Journal:
     def is_live(self) -> bool:
         """True while some process holds the run's lock."""
         try:
-            with open(self.dir / "lock", "a+") as handle:
+            with open(self.dir / "lock") as handle:  # never created here: lock() makes it
                 try:
                     fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
                 except OSError:
                     return True  # a writer holds it
                 return False
         except OSError:
-            return False  # no lock file to be held (the run directory is gone)
+            return False  # no lock file to be held (never locked, or the run is gone)
 
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)

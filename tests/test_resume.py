@@ -114,6 +114,22 @@ def test_kill9_inside_a_checkpoint_write(run_lwz, lwz_env, tmp_path):
     resume_and_check(run_lwz, tmp_path, lwz_env, partial)
 
 
+def test_sighup_a_closed_terminal_saves_like_ctrl_c_and_resume_completes(
+    run_lwz, lwz_env, tmp_path
+):
+    """Issue 14, item 5: closing the terminal (SIGHUP) checkpoints and exits like SIGTERM."""
+    proc = start(tmp_path, lwz_env)
+    events_until(proc, lambda e, s: sum(x["event"] == "text" for x in s) >= 40)
+    proc.send_signal(signal.SIGHUP)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "lwz resume doc.md" in err and "Traceback" not in err
+    result = run_lwz("resume", "doc.md", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1])["resumed"] is True
+    assert (tmp_path / "doc.md").is_file() and not (tmp_path / "doc.md.partial").exists()
+
+
 def test_sigint_saves_exits_130_and_names_the_resume_command(run_lwz, lwz_env, tmp_path):
     proc = start(tmp_path, lwz_env)
     events_until(proc, lambda e, s: sum(x["event"] == "text" for x in s) >= 40)

@@ -116,7 +116,7 @@ EXIT_STATUS = [
     ("0", "The document is complete."),
     ("1", "A runtime failure: the engine, the disk or the network."),
     ("2", "Bad usage or input: a flag, the prompt, the model or the output path."),
-    ("130", "Interrupted (Ctrl-C or SIGTERM)."),
+    ("130", "Interrupted (Ctrl-C, SIGTERM, or SIGHUP: the terminal closed)."),
     (
         "lwz batch",
         "0 when every job is done or skipped, 1 when any failed, 2 for invalid "

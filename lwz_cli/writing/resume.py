@@ -194,6 +194,12 @@ def open_run(
     request = prepared.request
     output = request.output
     existing = Journal.find(output) if output is not None else None
+    if existing is not None and existing.is_live():
+        # neither resumed nor restarted under a writer: --restart would delete its journal
+        raise UsageError(
+            f"another lwz is writing {output} right now ({existing.dir.name})",
+            hint="wait for it to finish, or stop it first",
+        )
     if output is not None and existing is not None and existing.manifest.status.resumable:
         recorded = existing.manifest.request
         same = (
