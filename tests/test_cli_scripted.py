@@ -74,3 +74,27 @@ def test_ctrl_c_exits_130_and_lwz_resume_finishes_the_document(lwz, fake_model, 
     ]
     assert not (tmp_path / "tea.md.partial").exists()
     assert json.loads(lwz("runs", "--json").stdout)[0]["status"] == "done"
+
+
+def test_a_fifo_as_output_is_written_through_and_stays_a_fifo(lwz, fake_model, tmp_path):
+    """Issue 14: `-o` that is not a regular file (a FIFO, a device, /dev/stdout) is written
+    through as a stream; nothing is renamed over it or written beside it."""
+    import os
+    import stat
+    import threading
+
+    fifo = tmp_path / "pipe.md"
+    os.mkfifo(fifo)
+    received: list[str] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()), daemon=True)
+    reader.start()
+    fake_model([PLAN, *(prose(300, seed=i) for i in range(3))])
+    args = ["-m", "tiny", "-o", "pipe.md", "--json", "--strategy", "planned"]
+    result = lwz("write", REQUEST, *args)
+    reader.join(timeout=10)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)  # still a FIFO, not a file renamed over it
+    assert received and received[0].startswith("# Green Tea\n\n## Origins")
+    text = "".join(e["text"] for e in events(result.stdout) if e["event"] == "text")
+    assert received[0].strip() == text.strip()
+    assert not (tmp_path / "pipe.md.partial").exists()
