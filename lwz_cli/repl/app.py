@@ -27,9 +27,9 @@ from lwz_cli.repl import commands
 from lwz_cli.run_listing import run_rows
 from lwz_cli.runstate import RunStatus
 from lwz_cli.view import View
-from lwz_cli.view.format import unit
 from lwz_cli.view.live import LiveView
 from lwz_cli.writing.drafting import DraftingSession
+from lwz_cli.writing.length import word_unit
 from lwz_cli.writing.run import start_event
 from lwz_cli.writing.session import check_words
 
@@ -104,7 +104,7 @@ class ChatApp:
         if s.has_draft:
             parts.append(self.document_label())
             target = f" / {s.target:,}" if s.target else ""
-            counted = unit(s.run.language) if s.run is not None else "words"
+            counted = word_unit(s.run.language) if s.run is not None else "words"
             parts += [f"{s.words:,}{target} {counted}", f"{s.written}/{len(s.sections)} sections"]
         if s.stats.generated:
             parts.append(f"{s.stats.tokens_per_second:.1f} tok/s")

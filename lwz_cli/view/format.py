@@ -20,13 +20,8 @@ def duration(seconds: float | None) -> str:
     return f"{secs}s"
 
 
-def unit(language: str | None) -> str:
-    """What a run's lengths count: 字 for Chinese, words otherwise."""
-    return word_unit(language)
-
-
 def words_of(words: int, target: int | None, language: str | None = None) -> str:
-    counted = unit(language)
+    counted = word_unit(language)
     return f"{words:,} / {target:,} {counted}" if target else f"{words:,} {counted}"
 
 

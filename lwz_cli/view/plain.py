@@ -18,7 +18,8 @@ from lwz_cli.events import (
     TickEvent,
     WarningEvent,
 )
-from lwz_cli.view.format import duration, unit, words_of
+from lwz_cli.view.format import duration, words_of
+from lwz_cli.writing.length import word_unit
 
 REPORT_EVERY = 15.0  # seconds between progress lines while writing
 
@@ -44,7 +45,7 @@ class PlainView:
             case StartEvent():
                 self.target, self.language = event.target_words, event.language
                 target = (
-                    f", target {event.target_words:,} {unit(event.language)}"
+                    f", target {event.target_words:,} {word_unit(event.language)}"
                     if event.target_words
                     else ""
                 )
@@ -60,14 +61,14 @@ class PlainView:
                 for section in sections:
                     self._say(
                         f"  {section.index:>2}. {section.title} "
-                        f"({section.budget:,} {unit(self.language)})"
+                        f"({section.budget:,} {word_unit(self.language)})"
                     )
             case LoadingEvent():
                 self._say("loading the model")
                 self._phase = "loading"
             case ResumedEvent(words=words):
                 self.words = words
-                self._say(f"resumed: {words:,} {unit(self.language)} were already written")
+                self._say(f"resumed: {words:,} {word_unit(self.language)} were already written")
                 self._phase = "resumed"
                 self._report(event)
             case TickEvent():
@@ -83,7 +84,7 @@ class PlainView:
                     self.words = event.words
                 self._report(event)
             case SectionStartEvent():
-                budget = f" ({event.budget:,} {unit(self.language)})" if event.budget else ""
+                budget = f" ({event.budget:,} {word_unit(self.language)})" if event.budget else ""
                 self._say(f"section {event.index}: {event.title}{budget}")
             case WarningEvent(message=message):
                 self._say(f"warning: {message}")
