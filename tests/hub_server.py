@@ -37,6 +37,7 @@ class FakeHub:
         self.extra_bytes: bytes = b""  # sent after a file's bytes
         self.short_by: int = 0  # bytes left off the end of a file (with an honest length)
         self.range_from_zero: bool = False  # answer a Range with 206 from byte 0
+        self.no_length: bool = False  # send a file without Content-Length, then close
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -195,7 +196,11 @@ class FakeHub:
                 if hub.corrupt and body:
                     body = bytes([body[0] ^ 0xFF]) + body[1:]
                 self.send_response(206 if wanted else 200)
-                self.send_header("Content-Length", str(len(body)))
+                if hub.no_length:
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
+                else:
+                    self.send_header("Content-Length", str(len(body)))
                 self.send_header("X-Repo-Commit", COMMIT)
                 self.send_header("ETag", f'"{hub.hashes[(m.group(1), name)]}"')
                 if wanted:

@@ -236,6 +236,13 @@ def test_more_bytes_than_listed_are_refused_and_deleted(pull, hub, tmp_path, cac
     assert not list((cache / "models--acme--tiny-GGUF" / "blobs").iterdir())
 
 
+def test_a_body_without_a_length_is_cut_at_the_listed_size(pull, hub, cache):
+    hub.no_length, hub.extra_bytes = True, b"x" * (10 << 20)  # no length to refuse up front
+    line = refusal(pull(f"{REPO}:Q4_1"), code=1)
+    assert "sent more bytes than the size it listed (307,204) for" in line
+    assert not list((cache / "models--acme--tiny-GGUF" / "blobs").iterdir())
+
+
 def test_a_listed_size_smaller_than_the_file_is_refused(pull, hub, cache):
     listed(hub, size=1000)  # the body is longer than the listing says
     line = refusal(pull(f"{REPO}:Q4_1"), code=1)
@@ -313,6 +320,13 @@ def test_a_well_behaved_pull_says_ready_and_places_the_file(pull, hub, tmp_path,
     }
     again = pull(f"{REPO}:Q4_1")  # a second pull replaces the link and the ref by rename
     assert again.returncode == 0 and placed.read_bytes() == DATA
+
+
+def test_an_empty_file_is_pulled(pull, hub, cache):
+    hub.add(REPO, "empty.Q8_0.gguf", b"")  # nothing to fetch: it used to crash on the hash
+    result = pull(f"{REPO}:Q8_0")
+    assert result.returncode == 0, result.stderr
+    assert (cache / "models--acme--tiny-GGUF" / "snapshots" / COMMIT / "empty.Q8_0.gguf").is_file()
 
 
 def _link(path: Path, target: Path) -> None:

@@ -27,6 +27,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import quote
 
 from lwz_cli.errors import RuntimeFailure, UsageError
@@ -185,6 +186,10 @@ def _fetch(
         _check_range(response, have, file)
     else:
         have = 0  # the server ignored the Range: start over
+    announced = _declared_length(response)
+    if announced is not None and have + announced != file.size:
+        response.close()  # refused before a byte is written, not after
+        _refuse_size(file, partial, have + announced)
     started, last = time.monotonic(), 0.0
     done = have
     try:
@@ -196,14 +201,9 @@ def _fetch(
                 chunk = response.read(min(CHUNK, file.size - done + 1))
                 if not chunk:
                     break
-                if done + len(chunk) > file.size:
+                if done + len(chunk) > file.size:  # a body without a length, too long
                     out.close()
-                    partial.unlink()
-                    raise misbehaved(
-                        f"more bytes than the size it listed ({file.size:,})",
-                        f"{file.repo_id}/{file.filename}",
-                        then=" (they were deleted)",
-                    )
+                    _refuse_size(file, partial, done + len(chunk))
                 out.write(chunk)
                 done += len(chunk)
                 now = time.monotonic()
@@ -239,20 +239,23 @@ def _fetch(
             f"cannot write {partial}: {exc.strerror}",
             hint="free space or fix the folder, then run the command again",
         ) from None
-    if done < file.size and _declared_length(response) == done - have:
-        # the whole body the server announced came, and it is short of the listed size:
-        # not a dropped connection (that is an IncompleteRead above)
-        partial.unlink()
-        raise misbehaved(
-            f"only {done:,} bytes of the size it listed ({file.size:,})",
-            f"{file.repo_id}/{file.filename}",
-            then=" (they were deleted)",
-        )
     if done < file.size:
         raise RuntimeFailure(
             f"the download of {file.filename} broke off at {_gb(done)} of {_gb(file.size)}",
             hint="run the same command again: it resumes from there",
         )
+
+
+def _refuse_size(file: RemoteFile, partial: Path, sent: int) -> NoReturn:
+    """The server's body and its listing disagree on the size: its bytes are not kept."""
+    with contextlib.suppress(FileNotFoundError):
+        partial.unlink()
+    what = (
+        f"more bytes than the size it listed ({file.size:,})"
+        if sent > file.size
+        else f"only {sent:,} bytes of the size it listed ({file.size:,})"
+    )
+    raise misbehaved(what, f"{file.repo_id}/{file.filename}", then=" (they were deleted)")
 
 
 def _declared_length(response) -> int | None:
