@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import reprlib
 import unicodedata
 
 from lwz_cli.errors import RuntimeFailure, UsageError
@@ -67,12 +68,17 @@ def unreachable(exc: BaseException, *, hint_extra: str) -> RuntimeFailure:
     )
 
 
+_REPR = reprlib.Repr()  # keyword arguments need Python 3.12
+_REPR.maxlevel, _REPR.maxdict, _REPR.maxlist = 2, 3, 3
+_REPR.maxstring = _REPR.maxother = _SHOWN
+
+
 def shown(value: object) -> str:
     """`value` quoted for a one-line message: repr escapes every control character,
-    and a long value is cut."""
+    and a long value is cut (a container without repr-ing all of it)."""
     if isinstance(value, str) and len(value) > _SHOWN:
         return repr(value[:_SHOWN]) + "…"
-    text = repr(value)
+    text = repr(value) if isinstance(value, str) else _REPR.repr(value)
     return text if len(text) <= _SHOWN + 2 else text[:_SHOWN] + "…"
 
 
