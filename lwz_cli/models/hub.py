@@ -11,6 +11,10 @@ tools see them too:
     models--OWNER--NAME/blobs/<sha256>.incomplete      bytes so far (kept for resume)
     models--OWNER--NAME/snapshots/<commit>/<filename>  -> ../../blobs/<sha256>
     models--OWNER--NAME/refs/main                      <commit>
+
+Nothing the server says is trusted: the listing is read bounded and checked field by
+field (hub_listing, hub_rules), every path touched stays inside the repo's folder
+(hub_cache), and a body whose size disagrees with the listing is refused.
 """
 
 from __future__ import annotations
