@@ -286,6 +286,38 @@ def test_an_endless_listing_is_cut_off(pull, hub, tmp_path, monkeypatch):
     assert tree(tmp_path) == before
 
 
+def test_a_stalled_listing_times_out(pull, hub, monkeypatch):
+    from lwz_cli.models import hub_listing
+
+    monkeypatch.setattr(hub_listing, "READ_TIMEOUT_S", 0.3)  # 60 s in use
+
+    def stalled():
+        yield b'{"sha": '
+        time.sleep(30)  # the server thread only: the client gives up long before
+        yield b"}"
+
+    hub.info_body = stalled()
+    started = time.monotonic()
+    line = refusal(pull(f"{REPO}:Q4_1"), code=1)
+    assert time.monotonic() - started < 5
+    assert f"the Hub at {hub.url} sent nothing for 0 s while listing {REPO}" in line
+
+
+def test_a_trickled_listing_is_cut_off_at_the_deadline(pull, hub, monkeypatch):
+    from lwz_cli.models import hub_listing
+
+    monkeypatch.setattr(hub_listing, "LISTING_DEADLINE_S", 0.5)  # 5 minutes in use
+
+    def trickle():
+        while True:
+            yield b" "
+            time.sleep(0.02)  # each read comes in time; the whole never does
+
+    hub.info_body = trickle()
+    line = refusal(pull(f"{REPO}:Q4_1"), code=1)
+    assert f"the Hub at {hub.url} sent a listing that took over 0 s to arrive" in line
+
+
 def test_a_listing_of_100000_files_is_read_and_the_pull_works(pull, hub, cache):
     hub.filler_files = 100_000
     started = time.monotonic()

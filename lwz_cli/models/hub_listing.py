@@ -122,6 +122,12 @@ def _fetch_listing(repo_id: str, revision: str) -> bytes:
             f"HF_HUB_OFFLINE is set, so {repo_id} cannot be listed on the Hub",
             hint="unset HF_HUB_OFFLINE, or use a model that is already downloaded",
         ) from None
+    except httpx2.ReadTimeout:  # connected, then silence: not "cannot reach"
+        raise RuntimeFailure(
+            f"the Hub at {endpoint()} sent nothing for {READ_TIMEOUT_S:.0f} s while listing "
+            f"{repo_id}",
+            hint="check HF_ENDPOINT and your connection, then run the command again",
+        ) from None
     except (httpx2.HTTPError, httpx2.InvalidURL, OSError) as exc:
         raise unreachable(exc, hint_extra="or set HF_HUB_OFFLINE=1 to use the cache") from None
 
