@@ -102,6 +102,10 @@ class SlotBusy(RuntimeFailure):
         self.holder = holder
 
 
+class WaitStopped(Interrupted):
+    """Ctrl-C (SIGTERM, SIGHUP) while waiting for the slot: nothing was started."""
+
+
 def waiting_line(holder: Holder) -> str:
     return f"waiting for {holder.describe()} to finish; Ctrl-C to stop"
 
@@ -255,7 +259,7 @@ class SlotRequest:
                     if on_wait is not None:
                         on_wait(holder)
                 if self._stopped(POLL_SECONDS):
-                    raise Interrupted(
+                    raise WaitStopped(
                         f"stopped while waiting for {holder.describe()}; nothing was written"
                     )
         except BaseException:

@@ -285,6 +285,42 @@ def test_a_chat_holds_the_slot_while_its_model_is_loaded(fake_model, home, tmp_p
     assert current_holder() is None
 
 
+def test_chat_no_wait_names_the_holder_and_stays_open(fake_model, holder, home):
+    import io
+
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+    from rich.console import Console
+
+    from lwz_cli.repl.app import ChatApp
+    from lwz_cli.view.live import LiveView
+    from lwz_cli.writing.drafting import DraftingSession, Settings
+    from test_drafting_states import writer
+
+    fake_model(writer())
+    proc = holder()
+    session = DraftingSession(Settings(model="tiny", words=600, wait=False))
+    out = io.StringIO()
+    try:
+        with create_pipe_input() as pipe:
+            app = ChatApp(
+                session,
+                view_factory=lambda: LiveView(Console(file=io.StringIO()), attach=False),
+                out=out,
+                pt_input=pipe,
+                pt_output=DummyOutput(),
+            )
+            pipe.send_text("a guide to green tea\r/words 300\r/quit\r")
+            app.run()
+    finally:
+        session.close()
+    said = out.getvalue()
+    assert f"lwz: error: the lwz writing guide.md (pid {proc.pid}) is running a model" in said
+    assert "target for the next draft: 300 words" in said  # the chat goes on
+    held = current_holder()
+    assert held is not None and held.pid == proc.pid
+
+
 # -- the proof, on the real model -----------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.history import FileHistory, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings
 
+from lwz_cli.engine_slot import WaitStopped
 from lwz_cli.errors import Interrupted, LwzError, UsageError
 from lwz_cli.events import Emit, Event, WaitingEvent
 from lwz_cli.interrupt import interrupt_sets
@@ -172,7 +173,7 @@ class ChatApp:
         except Interrupted as exc:
             self.say(
                 f"lwz: {exc.message}; /continue goes on"
-                if "section" not in exc.message
+                if "section" not in exc.message and not isinstance(exc, WaitStopped)
                 else f"lwz: {exc.message}"
             )
         except LwzError as exc:
