@@ -153,9 +153,11 @@ class LiveView:
             case WarningEvent(message=message):
                 self.warnings.append(message)
             case WaitingEvent(message=message):
-                self.phase = "waiting"
-                if self._live is not None:  # a line above the view, kept in the scrollback
+                # a line above the view, kept in the scrollback; nothing to draw before
+                # the start event says what the run is
+                if self._live is not None:
                     self.console.print(f"lwz: {message}", markup=False, highlight=False)
+                return
             case DoneEvent(words=words):
                 self.words = words
                 self.phase = "done"
