@@ -241,7 +241,7 @@ def _redirect(url: str, path: str, status: int, headers: dict[str, str], key: st
     return f"the endpoint {url} redirects {path} ({status}) to {where}"
 
 
-def _served(listing: Any, url: str) -> tuple[list[str], int | None]:
+def _served(listing: Any, url: str, key: str | None) -> tuple[list[str], int | None]:
     """The model ids of a /v1/models answer and vLLM's max_model_len. A listing that
     is not an OpenAI model list is refused; odd entries are skipped."""
     data = listing.get("data") if isinstance(listing, dict) else listing
@@ -263,7 +263,7 @@ def _served(listing: Any, url: str) -> tuple[list[str], int | None]:
             continue
         if not name.isprintable():
             continue
-        models.append(name)
+        models.append(redact(name, key))  # a server echoing the key gets no further
         if n_ctx is None:
             n_ctx = positive_int(entry.get("max_model_len"))
     return models, n_ctx
@@ -305,7 +305,7 @@ def probe(url: str, *, api_key: str | None = None, timeout: float = PROBE_TIMEOU
                 url=url,
                 hint="check --endpoint: it should name the server, e.g. http://127.0.0.1:8080",
             ) from None
-        models, n_ctx = _served(listing, url)
+        models, n_ctx = _served(listing, url, api_key)
         info = EndpointInfo(url, models, n_ctx, "vllm" if n_ctx else "openai-compatible")
         if info.n_ctx is None:
             info.n_ctx = _props_ctx(client, url, api_key, timeout)
