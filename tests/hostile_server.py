@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import ssl
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -75,6 +76,7 @@ class HostileServer:
         completions: Handler | None = None,
         models: Handler | None = None,
         host: str = "127.0.0.1",
+        tls: ssl.SSLContext | None = None,
     ):
         self.completions = completions or (lambda h: stream(h, GOOD_STREAM))
         self.models = models or (lambda h: send(h, 200, models_list("fake-model")))
@@ -85,7 +87,10 @@ class HostileServer:
         # handlers reach these through `handler.server`: wait on `stop`, read `owner`
         self._server.stop = self.stop  # type: ignore[attr-defined]
         self._server.owner = self  # type: ignore[attr-defined]
-        self.url = f"http://{host}:{self._server.server_address[1]}"
+        if tls is not None:  # https: the handshake happens as each connection is accepted
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        scheme = "https" if tls is not None else "http"
+        self.url = f"{scheme}://{host}:{self._server.server_address[1]}"
         threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         ).start()
