@@ -146,12 +146,16 @@ def _is_wide(cp: int) -> bool:
     return cp >= 0x2E80 and not (0xE000 <= cp <= 0xF8FF)
 
 
-def raw_estimate(ids: Sequence[int]) -> float:
-    wide = sum(1 for c in ids if c >= 0x2E80 and _is_wide(c))
+def raw_estimate(ids: Sequence[int] | str) -> float:
+    """Code points (or the text they spell: no list of ints for a long text)."""
+    if isinstance(ids, str):
+        wide = sum(1 for ch in ids if ch >= "\u2e80" and _is_wide(ord(ch)))
+    else:
+        wide = sum(1 for c in ids if c >= 0x2E80 and _is_wide(c))
     return (len(ids) - wide) / CHARS_PER_TOKEN + wide / WIDE_CHARS_PER_TOKEN
 
 
-def estimate_tokens(ids: Sequence[int], scale: float = 1.0) -> int:
+def estimate_tokens(ids: Sequence[int] | str, scale: float = 1.0) -> int:
     """Model tokens a sequence of code points is likely to take (uncalibrated:
     conservative)."""
     if not ids:
@@ -430,11 +434,12 @@ class HttpEngine:
             return 1.0
         return min(1.5, self._seen_tokens / self._seen_raw * CALIBRATION_MARGIN)
 
-    def count_tokens(self, ids: Sequence[int]) -> int:
-        """Model tokens a sequence of this engine's ids (code points) is likely to take."""
+    def count_tokens(self, ids: Sequence[int] | str) -> int:
+        """Model tokens a sequence of this engine's ids (code points), or the text they
+        spell, is likely to take."""
         return estimate_tokens(ids, self.scale)
 
-    def calibrate(self, ids: Sequence[int], tokens: int) -> None:
+    def calibrate(self, ids: Sequence[int] | str, tokens: int) -> None:
         if tokens > 0 and ids:
             self._seen_tokens += tokens
             self._seen_raw += raw_estimate(ids)
@@ -658,7 +663,7 @@ class HttpEngine:
                         if isinstance(timings, dict):
                             prompt_n = positive_int(timings.get("prompt_n"), 1 << 62) or prompt_n
                     if done:  # a stop string or cancel: the rest is not wanted
-                        evaluated += self.count_tokens([ord(c) for c in sent_prompt])
+                        evaluated += self.count_tokens(sent_prompt)
                         break
                     if finish is None:
                         # no finish_reason: the stream broke (server gone, proxy cut it)
@@ -670,7 +675,7 @@ class HttpEngine:
                     # a finish_reason chunk may precede the usage chunk: drain to [DONE]
                     done = True
                     reason = {"length": "length", "stop": "stop", "eos": "eos"}.get(finish, "stop")
-                    estimate = self.count_tokens([ord(c) for c in sent_prompt])
+                    estimate = self.count_tokens(sent_prompt)
                     if prompt_n is not None:  # llama-server's timings: exact prefill
                         evaluated += prompt_n
                     elif request_usage is not None:
@@ -689,7 +694,7 @@ class HttpEngine:
                         usage_completion = (usage_completion or 0) + (completion or 0)
                 except Cancelled:
                     reason = "cancelled"
-                    evaluated += self.count_tokens([ord(c) for c in sent_prompt])
+                    evaluated += self.count_tokens(sent_prompt)
                     break
                 except Retry as exc:
                     self._close()
@@ -727,7 +732,7 @@ class HttpEngine:
         finally:
             self._close()
             end = clock()
-            text_ids = [ord(c) for c in "".join(received)]
+            text_ids = "".join(received)
             if usage_seen and usage_completion is not None and usage_completion >= chunks:
                 stats.generated_tokens = usage_completion
                 self.usage_streams += 1
