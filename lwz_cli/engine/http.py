@@ -101,8 +101,8 @@ CALIBRATION_MARGIN = 1.1  # keep estimates 10% above the measured ratio
 
 RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
 REDIRECT_HINT = (
-    "use the address it points to as --endpoint (lwz follows no redirects, so the API key "
-    "never goes to another host)"
+    "if that is the server's new address, pass it as --endpoint (lwz follows no redirects, so "
+    "the API key never goes to another host)"
 )
 
 
