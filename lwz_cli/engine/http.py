@@ -20,15 +20,16 @@ as the server's `max_tokens`. Lengths of whole sequences (a prompt against the
 context size) are estimated by `count_tokens()`, from a chars-per-token ratio
 that starts conservative and is calibrated from what the server reports.
 
-Failures: connection refused / reset, a 5xx or 429, a timeout, a stall, a stream
-that breaks mid-way or is not a well-formed stream of JSON events are retried with exponential backoff; the pieces already
-yielded stand, and the retry asks for the rest with prompt = prompt + the text
+Failures: connection refused / reset, a 5xx or 429, a timeout, a stall, a
+stream that breaks mid-way or is not a well-formed stream of JSON events are
+retried with exponential backoff; the pieces already yielded stand, and the retry asks for the rest with prompt = prompt + the text
 received so far and `max_tokens` reduced accordingly. After the retries (and
 any fallback endpoints) are spent, `EndpointUnreachable` is raised; the run's
 journal then lets `lwz resume` finish the job. A 4xx (bad model name, context
 overflow, bad key) or a redirect is not retried: `EndpointRejected`, with the
 server's message. The HTTP itself (proxies, CA bundles, bounded reads, waking up
-for a cancel) is `http_client`'s; the event-stream parser is `sse`'s.
+for a cancel) is `http_client`'s, the event-stream parser `sse`'s, and finding an
+endpoint and what it serves (`probe`) `endpoint_probe`'s.
 """
 
 from __future__ import annotations
@@ -40,9 +41,7 @@ import os
 import threading
 import time
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx2
 
@@ -51,27 +50,32 @@ from lwz_cli.engine.endpoint_errors import (
     EndpointRejected,
     EndpointUnreachable,
     Retry,
-    describe,
     error_message,
     one_line,
     redact,
     untrusted_hint,
 )
-from lwz_cli.engine.http_client import (
-    Cancelled,
-    StreamingCall,
-    TooLarge,
-    get_bounded,
-    make_client,
-    parse_json,
+from lwz_cli.engine.endpoint_probe import (
+    PROBE_TIMEOUT,
+    REDIRECT_HINT,
+    EndpointInfo,
+    first_reachable,
+    json_kind,
+    normalize_url,
+    positive_int,
+    probe,
+    redirect_message,
 )
+from lwz_cli.engine.http_client import Cancelled, StreamingCall, make_client
 from lwz_cli.engine.protocol import GenerationStats, Piece, Sampling, WarningCallback
 from lwz_cli.engine.sse import DONE
 from lwz_cli.engine.stops import StopMatcher
 from lwz_cli.errors import RuntimeFailure, UsageError
 
 __all__ = [
+    "PROBE_TIMEOUT",
     "EndpointError",
+    "EndpointInfo",
     "EndpointRejected",
     "EndpointUnreachable",
     "HttpEngine",
@@ -88,9 +92,6 @@ DEFAULT_BACKOFF = 0.5  # first wait, doubled each retry (0.5, 1, 2, 4, 8 s); LWZ
 DEFAULT_TIMEOUT = 600.0
 # seconds a started stream may go without an event before it is retried; LWZ_ENDPOINT_STALL
 DEFAULT_STALL = 120.0
-PROBE_TIMEOUT = 5.0
-MAX_MODEL_ID = 512  # characters; longer ids in a model list are skipped
-MAX_CTX = 1 << 31  # a context size past this is not believed
 
 # Conservative starting ratios (most tokenizers do ~4 chars/token in English and
 # ~1.4 CJK chars/token): estimates err towards more tokens until calibrated.
@@ -100,29 +101,6 @@ CALIBRATION_MIN_TOKENS = 200  # observed tokens before the measured ratio is tru
 CALIBRATION_MARGIN = 1.1  # keep estimates 10% above the measured ratio
 
 RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
-REDIRECT_HINT = (
-    "if that is the server's new address, pass it as --endpoint (lwz follows no redirects, so "
-    "the API key never goes to another host)"
-)
-
-
-def normalize_url(url: str) -> str:
-    """`http://host:8080`, `http://host:8080/` and `http://host:8080/v1` are the
-    same endpoint; a URL without a scheme gets http://."""
-    url = url.strip()
-    if "://" not in url:
-        url = "http://" + url
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(
-            f"--endpoint {url!r} is not an http(s) URL",
-            hint="for example --endpoint http://127.0.0.1:8080",
-        )
-    url = url.rstrip("/")
-    for suffix in ("/v1/completions", "/v1"):
-        if url.endswith(suffix):
-            url = url[: -len(suffix)]
-    return url
 
 
 def env_int(name: str, default: int) -> int:
@@ -176,184 +154,6 @@ class CodePointDetokenizer:
 
     def reset(self) -> None:
         pass
-
-
-@dataclass
-class EndpointInfo:
-    url: str
-    models: list[str] = field(default_factory=list)
-    n_ctx: int | None = None  # the server's context size, when it says
-    server: str = ""  # what answered: llama-server | vllm | openai-compatible
-
-    @property
-    def model(self) -> str | None:
-        return self.models[0] if self.models else None
-
-
-def _kind(value: Any) -> str:
-    """What a JSON value is, in words, for a message about a wrong one."""
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, (int, float)):
-        return "a number"
-    return "null"
-
-
-def positive_int(value: Any, limit: int = MAX_CTX) -> int | None:
-    """A count a server reported (an int, or digits), or None when it is anything else."""
-    if isinstance(value, bool):
-        return None
-    if (isinstance(value, float) and value.is_integer()) or (
-        isinstance(value, str) and value.strip().isdigit() and len(value) < 20
-    ):
-        value = int(value)
-    if isinstance(value, int) and 0 < value < limit:
-        return value
-    return None
-
-
-def _get(
-    client: httpx2.Client, url: str, path: str, api_key: str | None, timeout: float
-) -> tuple[int, dict[str, str], bytes]:
-    """GET url+path, bounded in size and time. Raises EndpointUnreachable when the
-    server cannot be reached or answers too much."""
-    try:
-        return get_bounded(client, url + path, api_key=api_key, timeout=timeout)
-    except TooLarge as exc:
-        raise EndpointUnreachable(
-            f"the endpoint {url} answered GET {path} with {exc}",
-            url=url,
-            hint="check --endpoint: it should name an OpenAI-compatible server",
-        ) from None
-    except (httpx2.HTTPError, OSError) as exc:
-        reason = describe(exc)
-        raise EndpointUnreachable(
-            f"the endpoint {url} is not reachable ({redact(reason, api_key)})",
-            url=url,
-            hint=untrusted_hint(reason) or "start the server, or check --endpoint",
-        ) from None
-
-
-def _redirect(url: str, path: str, status: int, headers: dict[str, str], key: str | None) -> str:
-    where = one_line(redact(headers.get("location", "") or "nowhere", key), 200)
-    return f"the endpoint {url} redirects {path} ({status}) to {where}"
-
-
-def _served(listing: Any, url: str, key: str | None) -> tuple[list[str], int | None]:
-    """The model ids of a /v1/models answer and vLLM's max_model_len. A listing that
-    is not an OpenAI model list is refused; odd entries are skipped."""
-    data = listing.get("data") if isinstance(listing, dict) else listing
-    if not isinstance(listing, dict) or not isinstance(data, (list, type(None))):
-        what = _kind(listing) if not isinstance(listing, dict) else f"data as {_kind(data)}"
-        raise EndpointUnreachable(
-            f"the endpoint {url} is not an OpenAI-compatible server: GET /v1/models "
-            f"answered {what}, not a model list",
-            url=url,
-            hint="check --endpoint: it should name the server, e.g. http://127.0.0.1:8080",
-        )
-    models: list[str] = []
-    n_ctx = None
-    for entry in data or ():
-        if not isinstance(entry, dict):
-            continue
-        name = entry.get("id")
-        if not isinstance(name, str) or not 0 < len(name) <= MAX_MODEL_ID:
-            continue
-        if not name.isprintable():
-            continue
-        models.append(redact(name, key))  # a server echoing the key gets no further
-        if n_ctx is None:
-            n_ctx = positive_int(entry.get("max_model_len"))
-    return models, n_ctx
-
-
-def probe(url: str, *, api_key: str | None = None, timeout: float = PROBE_TIMEOUT) -> EndpointInfo:
-    """Is the endpoint there, which models does it serve and (where it says) what
-    is its context size? llama-server: GET /props (default_generation_settings.n_ctx);
-    vLLM: max_model_len in /v1/models; llama-cpp-python's server does not say."""
-    url = normalize_url(url)
-    with make_client(timeout) as client:
-        status, headers, body = _get(client, url, "/v1/models", api_key, timeout)
-        if status in (401, 403):
-            raise EndpointRejected(
-                f"the endpoint {url} refused the API key ({status})",
-                url=url,
-                status=status,
-                hint="pass --api-key or set LWZ_API_KEY",
-            )
-        if 300 <= status < 400:
-            raise EndpointRejected(
-                _redirect(url, "/v1/models", status, headers, api_key),
-                url=url,
-                status=status,
-                hint=REDIRECT_HINT,
-            )
-        if status >= 400:
-            raise EndpointRejected(
-                f"{url}/v1/models answered {status}: {redact(error_message(body), api_key)}",
-                url=url,
-                status=status,
-            )
-        try:
-            listing = parse_json(body)
-        except ValueError:  # UnicodeDecodeError is one
-            raise EndpointUnreachable(
-                f"the endpoint {url} is not an OpenAI-compatible server: GET /v1/models "
-                "answered something that is not JSON",
-                url=url,
-                hint="check --endpoint: it should name the server, e.g. http://127.0.0.1:8080",
-            ) from None
-        models, n_ctx = _served(listing, url, api_key)
-        info = EndpointInfo(url, models, n_ctx, "vllm" if n_ctx else "openai-compatible")
-        if info.n_ctx is None:
-            info.n_ctx = _props_ctx(client, url, api_key, timeout)
-            if info.n_ctx is not None:
-                info.server = "llama-server"
-    return info
-
-
-def _props_ctx(client: httpx2.Client, url: str, key: str | None, timeout: float) -> int | None:
-    """llama-server's context size from GET /props; None when it does not say."""
-    try:
-        status, _headers, body = _get(client, url, "/props", key, timeout)
-        props = parse_json(body) if status == 200 else None
-    except (EndpointError, ValueError):
-        return None
-    if not isinstance(props, dict):
-        return None
-    settings = props.get("default_generation_settings")
-    n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
-    return positive_int(n_ctx) or positive_int(props.get("n_ctx"))
-
-
-def first_reachable(
-    urls: Sequence[str], *, api_key: str | None = None, timeout: float = PROBE_TIMEOUT
-) -> tuple[EndpointInfo, list[str]]:
-    """The first endpoint that answers, and a warning for each one that did not.
-    Raises the last failure when none answers (a refused key is raised at once)."""
-    warnings: list[str] = []
-    last: EndpointError | None = None
-    for url in urls:
-        try:
-            return probe(url, api_key=api_key, timeout=timeout), warnings
-        except EndpointUnreachable as exc:
-            warnings.append(f"{exc.message}; skipped")
-            last = exc
-    if last is None:
-        raise UsageError("no --endpoint given")
-    if len(urls) > 1:
-        raise EndpointUnreachable(
-            f"none of the {len(urls)} endpoints is reachable ({', '.join(urls)})",
-            url=last.url,
-            hint=last.hint,
-        )
-    raise last
 
 
 def _media_type(headers: dict[str, str]) -> str:
@@ -527,7 +327,7 @@ class HttpEngine:
             raise Retry(f"HTTP {status}: {detail}")
         if 300 <= status < 400:
             raise EndpointRejected(
-                _redirect(self.url, "the request", status, call.headers, self._api_key),
+                redirect_message(self.url, "the request", status, call.headers, self._api_key),
                 url=self.url,
                 status=status,
                 hint=REDIRECT_HINT,
@@ -629,7 +429,9 @@ class HttpEngine:
                         if event == DONE:
                             break
                         if not isinstance(event, dict):
-                            raise Retry(f"it sent an event that is {_kind(event)}, not an object")
+                            raise Retry(
+                                f"it sent an event that is {json_kind(event)}, not an object"
+                            )
                         if event.get("error"):
                             raise self._failed(event["error"])
                         if isinstance(event.get("usage"), dict):
@@ -792,18 +594,18 @@ def _choice(event: dict[str, Any]) -> tuple[str, str | None]:
     if choices is None or choices == []:
         return "", None
     if not isinstance(choices, list):
-        raise _malformed(f"choices is {_kind(choices)}, not an array")
+        raise _malformed(f"choices is {json_kind(choices)}, not an array")
     choice = choices[0]
     if not isinstance(choice, dict):
-        raise _malformed(f"a choice is {_kind(choice)}, not an object")
+        raise _malformed(f"a choice is {json_kind(choice)}, not an object")
     text = choice.get("text")
     if text is None:
         text = ""
     if not isinstance(text, str):
-        raise _malformed(f"its text is {_kind(text)}, not a string")
+        raise _malformed(f"its text is {json_kind(text)}, not a string")
     finish = choice.get("finish_reason")
     if finish is not None and not isinstance(finish, str):
-        raise _malformed(f"finish_reason is {_kind(finish)}, not a string")
+        raise _malformed(f"finish_reason is {json_kind(finish)}, not a string")
     return text, finish or None
 
 
