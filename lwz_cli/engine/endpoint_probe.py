@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+from urllib.request import getproxies
 
 import httpx2
 
@@ -117,8 +118,17 @@ def _get(
         raise EndpointUnreachable(
             f"the endpoint {url} is not reachable ({redact(reason, api_key)})",
             url=url,
-            hint=untrusted_hint(reason) or "start the server, or check --endpoint",
+            hint=untrusted_hint(reason) or _unreachable_hint(),
         ) from None
+
+
+def _unreachable_hint() -> str:
+    hint = "start the server, or check --endpoint"
+    proxies = sorted(k for k in getproxies() if k != "no")
+    if proxies:  # the failure may be the proxy's
+        names = ", ".join(f"{k.upper()}_PROXY" for k in proxies)
+        hint += f" ({names} is set: check the proxy, or name the host in NO_PROXY)"
+    return hint
 
 
 def redirect_message(
