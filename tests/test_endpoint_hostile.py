@@ -94,7 +94,7 @@ def test_a_garbage_model_list_is_one_line_error(body, words, lwz):
 def test_a_bad_max_model_len_is_ignored_and_the_run_finishes(lwz, tmp_path):
     listing = models_list("fake-model", max_model_len="abc")
     with HostileServer(models=lambda h: send(h, 200, listing)) as server:
-        result = write(lwz, server.url)
+        result = write(lwz, server.url, env={"LWZ_ENDPOINT_TIMEOUT": "10"})
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "tea.md").read_text().startswith("# Tea")
 
