@@ -34,10 +34,19 @@ ENVIRONMENT = [
         "separated by spaces), --endpoint-model and --api-key (the key is never stored).",
     ),
     (
-        "LWZ_ENDPOINT_RETRIES, LWZ_ENDPOINT_BACKOFF, LWZ_ENDPOINT_TIMEOUT",
+        "LWZ_ENDPOINT_RETRIES, LWZ_ENDPOINT_BACKOFF, LWZ_ENDPOINT_TIMEOUT, LWZ_ENDPOINT_STALL",
         "Endpoint failures: "
         "retries in a row before giving up (5), the first backoff in seconds, doubled at each "
-        "retry (0.5), and the seconds a read may wait (600).",
+        "retry (0.5), the seconds a request may wait for its first event (600), and the "
+        "seconds a started stream may go without one (120).",
+    ),
+    (
+        "HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY",
+        "Proxies for --endpoint servers, and the hosts reached without one.",
+    ),
+    (
+        "SSL_CERT_FILE, SSL_CERT_DIR, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE",
+        "CA certificates to trust for https --endpoint servers (the first one set).",
     ),
     ("LWZ_JOBS", "Default for lwz batch --jobs."),
     (
