@@ -92,7 +92,9 @@ def test_resume_to_a_symlink_follows_the_same_rule(lwz, fake_model, tmp_path):
     partial = target.with_name("guide.md.partial")
     assert partial.read_text().startswith("# Green Tea\n\n## Origins")
     assert not tmp_path.joinpath("guide.md.partial").exists()
-    target.write_text("PRECIOUS TARGET 2\n")  # written meanwhile: resume replaces it, as write would
+    target.write_text(
+        "PRECIOUS TARGET 2\n"
+    )  # written meanwhile: resume replaces it, as write would
     target.chmod(0o604)
 
     fake_model([prose(280, seed=3), prose(300, seed=4)])
@@ -146,11 +148,10 @@ def test_a_full_output_disk_names_the_documents_folder(lwz, fake_model, tmp_path
     assert result.returncode == 1
     line = result.stderr.strip()
     assert line.count("\n") == 0 and "the disk is full" in line, line
-    assert str(out) in line and "runs" not in line, line
+    assert "cannot write out/tea.md.partial" in line and "runs" not in line, line
     assert "lwz resume out/tea.md" in line
     assert events(result.stdout)[-1]["event"] == "error"
     # the journal's checkpoint was saved: resume goes on once there is room
-    monkeypatch.undo()
     assert journal_for(out / "tea.md").latest_checkpoint() is not None
 
 
@@ -248,6 +249,20 @@ def test_every_file_of_a_run_is_private(lwz, fake_model, tmp_path):
         assert mode(path) == (0o700 if path.is_dir() else 0o600), path
 
 
+def test_a_kv_snapshot_is_private_while_it_is_written(lwz, fake_model, tmp_path):
+    fake = fake_model(interrupted_script())
+    modes = []
+    real = fake.save_snapshot
+
+    def save(path: str) -> int:
+        modes.append(mode(Path(path)))  # what llama.cpp's fopen("wb") would keep
+        return real(path)
+
+    fake.save_snapshot = save
+    assert lwz("write", REQUEST, "-o", "tea.md", *PLANNED).returncode == 130
+    assert modes and set(modes) == {0o600}
+
+
 # -- 6. tok/s and ETA leave out time spent stopped (SIGSTOP, Ctrl-Z) ------------------------
 
 
@@ -306,7 +321,7 @@ def test_a_stop_mid_run_does_not_lower_the_rate_the_views_show(home_clock):
     from fake_engine import FakeEngine
 
     inner = FakeEngine(full_script())
-    view = LiveView(attach=False, clock=clock)
+    view = LiveView(attach=False)  # on the active clock by default
     ticks = []
 
     def emit(event):
@@ -314,13 +329,47 @@ def test_a_stop_mid_run_does_not_lower_the_rate_the_views_show(home_clock):
         if type(event).__name__ == "TickEvent":
             ticks.append(event)
 
-    prepared = prepare(
-        WriteRequest(prompt=REQUEST, model="tiny", strategy="planned", output=None)
-    )
+    prepared = prepare(WriteRequest(prompt=REQUEST, model="tiny", strategy="planned", output=None))
     write_document(prepared, emit, engine=Stopping(inner))
     last = ticks[-1]
     assert last.tokens / last.decode_seconds == pytest.approx(100.0, rel=0.1)
     assert view._words_per_second() > 10  # about 75 words a second, not 1
+
+
+@pytest.mark.slow  # a process stopped and continued for real
+def test_sigstop_and_sigcont_leave_the_stop_out_of_the_active_clock():
+    import signal
+    import sys
+
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import threading, time\n"
+            "from lwz_cli.clock import active_seconds\n"
+            "from lwz_cli.interrupt import interrupt_sets\n"
+            "with interrupt_sets(threading.Event()):\n"
+            "    wall, active = time.monotonic(), active_seconds()\n"
+            "    print('ready', flush=True)\n"
+            "    while time.monotonic() - wall < 2.5:\n"
+            "        active_seconds()\n"
+            "        time.sleep(0.01)\n"
+            "    print(time.monotonic() - wall, active_seconds() - active, flush=True)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+    )
+    assert child.stdout is not None and child.stdout.readline() == "ready\n"
+    import time
+
+    time.sleep(0.3)
+    child.send_signal(signal.SIGSTOP)
+    time.sleep(1.5)
+    child.send_signal(signal.SIGCONT)
+    wall, active = map(float, child.stdout.readline().split())
+    assert child.wait(timeout=10) == 0
+    assert wall >= 2.5 and active == pytest.approx(wall - 1.5, abs=0.4)
 
 
 @pytest.fixture()
@@ -389,15 +438,34 @@ def test_write_with_a_read_only_lwz_home_is_one_line(lwz, fake_model, tmp_path):
 # -- 8. invalid UTF-8 on stdin -------------------------------------------------------------
 
 
-def test_invalid_utf8_on_stdin_is_one_line_exit_2(lwz, fake_model, monkeypatch):
-    fake_model(full_script())
-    for args in (["write", "-", "-m", "tiny"], ["write", "-", "-m", "tiny", "--json"]):
-        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"Write \xff\xfe tea")))
-        from lwz_cli.cli import main
+def test_invalid_utf8_on_stdin_is_one_line_exit_2(fake_model, tmp_path, monkeypatch, capsys):
+    from lwz_cli.cli import main
 
+    monkeypatch.setenv("LWZ_HOME", str(tmp_path / "lwz-home"))
+    fake_model(full_script())
+    for json_mode in ([], ["--json"]):
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"\xff\xfe")))
         with pytest.raises(SystemExit) as exited:
-            main(args)
+            main(["write", "-", "-m", "tiny", *json_mode])
+        out, err = capsys.readouterr()
         assert exited.value.code == 2
+        assert err == (
+            "lwz: error: standard input is not UTF-8 text (byte 0 is 0xff); convert it "
+            "first, e.g. iconv -f LATIN1 -t UTF-8 FILE | lwz write -\n"
+        )
+        if json_mode:
+            assert events(out) == [
+                {"event": "error", "message": err[len("lwz: error: ") : -1], "exit_code": 2}
+            ]
+        else:
+            assert out == ""
+
+
+def test_a_prompt_argument_that_is_not_utf8_is_one_line(lwz):
+    # what Python makes of argv bytes that are not UTF-8: lone surrogates
+    result = lwz("write", b"tea \xff".decode("utf-8", "surrogateescape"), "-m", "tiny")
+    assert result.returncode == 2
+    assert result.stderr.startswith("lwz: error: PROMPT is not UTF-8 text (character 4)")
 
 
 def test_invalid_utf8_on_stdin_says_where(capsys, monkeypatch):
@@ -431,6 +499,19 @@ def test_a_usage_error_under_json_is_an_error_event(lwz, args):
     assert first.startswith("lwz: error: ")
     assert events(result.stdout) == [
         {"event": "error", "message": first[len("lwz: error: ") :], "exit_code": 2}
+    ]
+
+
+def test_a_broken_config_under_json_is_an_error_event(lwz, tmp_path):
+    config = tmp_path / "lwz-home" / "config" / "config.yaml"
+    config.parent.mkdir(parents=True)
+    config.write_text("words: [1\n")
+    result = lwz("write", "tea", "--json")
+    assert result.returncode == 2, result.stderr
+    line = result.stderr.strip()
+    assert line.count("\n") == 0
+    assert events(result.stdout) == [
+        {"event": "error", "message": line[len("lwz: error: ") :], "exit_code": 2}
     ]
 
 

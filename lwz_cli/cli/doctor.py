@@ -146,6 +146,36 @@ def _disk() -> list[Check]:
     return checks
 
 
+def _home() -> list[Check]:
+    """The folders lwz writes (runs, config, chat history, cache): read-only, every
+    write fails when it creates its journal."""
+    where = paths()
+    home = os.environ.get("LWZ_HOME")
+    folders = list(dict.fromkeys((where.data, where.config, where.state, where.cache)))
+    for folder in folders:
+        probe = folder  # the folder, or the nearest one above it that exists
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        if os.access(probe, os.W_OK | os.X_OK):
+            continue
+        try:
+            read_only = bool(os.statvfs(probe).f_flag & os.ST_RDONLY)
+        except OSError:
+            read_only = False
+        reason = "a read-only filesystem" if read_only else "permission denied"
+        inside = "" if probe == folder else f" (so {folder} cannot be created)"
+        return [
+            Check(
+                "LWZ_HOME",
+                "fail",
+                f"{probe} is not writable ({reason}){inside}: runs cannot be saved",
+                "make it writable, or set LWZ_HOME to a folder you can write to",
+            )
+        ]
+    shown = home or ", ".join(str(folder) for folder in folders)
+    return [Check("LWZ_HOME", "ok", f"writable: {shown}")]
+
+
 def _models() -> list[Check]:
     from lwz_cli.models.gguf import read_gguf  # lazy: lwz --help start-up
     from lwz_cli.models.hub import cached_files
@@ -317,6 +347,7 @@ def doctor(json_mode: bool = typer.Option(False, "--json", help="JSON on stdout.
     checks = (
         _engine(machine)
         + _hardware(machine)
+        + _home()
         + _disk()
         + _models()
         + _config_and_runs()

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from lwz_cli.clock import active_seconds
 from lwz_cli.engine.protocol import GenerationStats, Piece, Sampling, WarningCallback
 from lwz_cli.engine.stops import StopMatcher
 from lwz_cli.errors import RuntimeFailure, UsageError
@@ -584,7 +585,7 @@ class HttpEngine:
         usage_seen = False
         reason = "length"
         failures = 0
-        clock = time.perf_counter
+        clock = active_seconds  # stopped time (Ctrl-Z) is not decode time
         started = clock()
         first_at: float | None = None
         done = False
