@@ -74,7 +74,7 @@ def write(
         str,
         typer.Argument(
             metavar="PROMPT",
-            help="What to write, e.g. \"a 3000-word guide to tea\"; '-' reads stdin.",
+            help="What to write, e.g. \"a 3000-word guide to tea\"; '-' reads stdin (UTF-8).",
         ),
     ],
     output: Annotated[
@@ -83,7 +83,7 @@ def write(
             "-o",
             "--output",
             metavar="PATH",
-            help="Write the document here (atomically); PATH.partial holds the finished sections meanwhile. Default: stdout.",
+            help="Write the document here (atomically; a symlink is written through to its target, which keeps its mode); PATH.partial holds the finished sections meanwhile. Default: stdout.",
         ),
     ] = None,
     model: opt.Model = None,
