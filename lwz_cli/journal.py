@@ -158,6 +158,11 @@ class Journal:
     def path_for(cls, output: Path | None, run_id: str | None = None) -> Path:
         return runs_dir() / (run_id or run_id_for(output))
 
+    def made_for(self, output: Path) -> bool:
+        """Whether this run's folder was named for the document `output`: its name
+        ends in the hash of the document's absolute path (`run_id_for`)."""
+        return self.dir.name.rsplit("-", 1)[-1] == run_id_for(output).rsplit("-", 1)[-1]
+
     @classmethod
     def find(cls, target: str | Path) -> Journal | None:
         """The run for an output path, or a run id; None when there is none."""
@@ -179,10 +184,11 @@ class Journal:
         try:
             journal = cls._make(directory)
         except OSError as exc:  # a full disk or a read-only LWZ_HOME: before any writing
-            where = "LWZ_HOME" if os.environ.get("LWZ_HOME") else "LWZ_HOME (or XDG_DATA_HOME)"
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
             raise RuntimeFailure(
                 f"cannot create the run's journal in {directory.parent}: {disk_reason(exc)}",
-                hint=f"free space or fix the folder, or set {where} to a folder you can write to",
+                hint=("free space on that disk" if full else "make the folder writable")
+                + ", or set LWZ_HOME to a folder you can write to",
             ) from None
         now = time.time()
         journal.manifest = replace(

@@ -229,6 +229,8 @@ def test_a_manifest_naming_another_document_is_refused(lwz, fake_model, tmp_path
         assert result.returncode == 2, (args, result.stderr)
         line = result.stderr.strip()
         assert line.count("\n") == 0 and "other.md" in line and "tea.md" in line, line
+    by_id = lwz("resume", journal.dir.name)  # the folder's name says whose it is, too
+    assert by_id.returncode == 2 and "other.md" in by_id.stderr, by_id.stderr
     assert not (tmp_path / "other.md").exists() and not (tmp_path / "tea.md").exists()
     assert (tmp_path / "tea.md.partial").exists()
 

@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -162,13 +163,17 @@ def _home() -> list[Check]:
             read_only = bool(os.statvfs(probe).f_flag & os.ST_RDONLY)
         except OSError:
             read_only = False
-        reason = "a read-only filesystem" if read_only else "permission denied"
-        inside = "" if probe == folder else f" (so {folder} cannot be created)"
+        reason = "is on a read-only filesystem" if read_only else "is not writable"
+        harm = (
+            "lwz cannot save runs there"
+            if probe in (folder, Path(home or folder))
+            else f"lwz cannot create {folder}"
+        )
         return [
             Check(
                 "LWZ_HOME",
                 "fail",
-                f"{probe} is not writable ({reason}){inside}: runs cannot be saved",
+                f"{probe} {reason}: {harm}",
                 "make it writable, or set LWZ_HOME to a folder you can write to",
             )
         ]

@@ -35,21 +35,23 @@ def find_run(target: str | Path) -> Journal:
     return journal
 
 
-def check_document(journal: Journal, path: Path) -> None:
-    """A run found by its document's path writes that document. Its folder is named
-    from the path, so a manifest naming another one was edited or copied: going on
-    would write elsewhere and leave PATH.partial stale. (A run found by its id has
-    only the manifest to say where its document is.)"""
+def check_document(journal: Journal, target: Path) -> None:
+    """A run writes the document its folder was named for (from the document's path,
+    when the run began). A manifest naming another one was edited or copied: going
+    on would write elsewhere and leave PATH.partial stale, so it is refused, whether
+    the run was found by its document's path or by its id."""
     recorded = journal.output
-    if recorded is None or journal.dir != Journal.path_for(path):
+    if recorded is None or journal.made_for(recorded):
         return
-    if recorded.resolve() != path.expanduser().resolve():
-        raise JournalCorrupt(
-            f"the run for {path} records another document, {recorded} (its journal "
-            f"{journal.dir} was edited or copied)",
-            hint=f"`lwz runs rm {journal.dir.name}` removes it; "
-            f"`lwz write ... -o {path} --restart` starts {path} again",
-        )
+    by_path = journal.dir == Journal.path_for(target)
+    run = f"the run for {target}" if by_path else f"the run {journal.dir.name}"
+    again = f"-o {target} " if by_path else ""
+    raise JournalCorrupt(
+        f"{run} records another document, {recorded}, than its folder was made for "
+        f"(its journal {journal.dir} was edited or copied)",
+        hint=f"`lwz runs rm {journal.dir.name}` removes it; "
+        f"`lwz write ... {again}--restart` starts the document again",
+    )
 
 
 def _check_progress(journal: Journal, output: Path | None) -> None:
