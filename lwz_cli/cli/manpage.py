@@ -40,6 +40,11 @@ ENVIRONMENT = [
         "retry (0.5), and the seconds a read may wait (600).",
     ),
     ("LWZ_JOBS", "Default for lwz batch --jobs."),
+    (
+        "LWZ_WAIT",
+        "false: as --no-wait (write, resume, chat, batch): exit 1 at once while "
+        "another lwz runs a model, instead of waiting for it.",
+    ),
     ("LWZ_DEBUG", "1: show the Python traceback of an internal error."),
     (
         "LWZ_FAULT_PAUSE_IN_CHECKPOINT",
@@ -57,7 +62,7 @@ ENVIRONMENT = [
     ("HF_TOKEN", "Token for gated or private Hub repositories."),
     ("HF_HUB_OFFLINE", "1: never contact the Hub; use the cache only."),
     (
-        "XDG_CONFIG_HOME, XDG_DATA_HOME, XDG_STATE_HOME, XDG_CACHE_HOME",
+        "XDG_CONFIG_HOME, XDG_DATA_HOME, XDG_STATE_HOME, XDG_CACHE_HOME, XDG_RUNTIME_DIR",
         "Base directories used when LWZ_HOME is not set.",
     ),
 ]
@@ -83,6 +88,14 @@ FILES = [
     (
         "$XDG_STATE_HOME/lwz/chat-history",
         "lwz chat's input history (or $LWZ_HOME/state/chat-history).",
+    ),
+    (
+        "$XDG_RUNTIME_DIR/lwz/engine.lock",
+        "The engine slot: one in-process model per user at a time. write, resume, chat "
+        "and batch hold an flock on it while their model is loaded (freed however they "
+        "end, kill -9 included) and write who they are into it; another lwz waits for it "
+        "(--no-wait: exits 1). Without XDG_RUNTIME_DIR, $XDG_STATE_HOME/lwz/engine.lock; "
+        "with LWZ_HOME, $LWZ_HOME/state/engine.lock. lwz runs names the holder.",
     ),
     ("$HF_HOME/hub", "The shared Hugging Face model cache."),
 ]

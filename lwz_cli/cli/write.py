@@ -156,6 +156,7 @@ def write(
     json_mode: opt.JsonMode = False,
     quiet: opt.Quiet = False,
     verbose: opt.Verbose = False,
+    wait: opt.Wait = default("wait"),
     endpoint: Annotated[
         opt.Endpoints,
         opt.endpoint(
@@ -200,7 +201,7 @@ def write(
         prepared = prepare_pulling(request, no_pull=no_pull, json_mode=json_mode, quiet=quiet)
         return open_run(prepared, restart=restart, interactive=_interactive(json_mode))
 
-    run_job(job, json_mode=json_mode, quiet=quiet)
+    run_job(job, json_mode=json_mode, quiet=quiet, command="write", wait=wait)
 
 
 def check_engine_flags(*, temperature: float, top_p: float, kv_type: str | None = None) -> None:
@@ -275,9 +276,10 @@ def open_run(prepared, *, restart: bool, interactive: bool):
     return open_or_resume(prepared, restart=restart, confirm=ask if interactive else None)
 
 
-def run_job(job, *, json_mode: bool, quiet: bool) -> None:
+def run_job(job, *, json_mode: bool, quiet: bool, command: str, wait: bool = True) -> None:
     """Prepare (through `job`), run with the right view, then print the document
-    when it goes to stdout. Shared by `write` and `resume`."""
+    when it goes to stdout. Shared by `write` and `resume` (`command`); an
+    in-process model waits for the machine's engine slot unless `wait` is false."""
     from lwz_cli.writing.run import write_document  # lazy: lwz --help start-up
 
     view = None
@@ -291,9 +293,22 @@ def run_job(job, *, json_mode: bool, quiet: bool) -> None:
         cancel = threading.Event()
         try:
             with interrupt_sets(cancel):
-                result = write_document(
-                    prepared, view, cancel=cancel, journal=journal, checkpoint=checkpoint
+                claim = _take_engine_slot(
+                    prepared,
+                    journal,
+                    view,
+                    cancel,
+                    command=command,
+                    wait=wait,
+                    fresh=checkpoint is None,
                 )
+                try:
+                    result = write_document(
+                        prepared, view, cancel=cancel, journal=journal, checkpoint=checkpoint
+                    )
+                finally:
+                    if claim is not None:
+                        claim.release()
         finally:
             view.close()
     except LwzError as exc:
@@ -307,6 +322,32 @@ def run_job(job, *, json_mode: bool, quiet: bool) -> None:
     if prepared.request.output is None and not json_mode:
         sys.stdout.write(result.document)
         sys.stdout.flush()
+
+
+def _take_engine_slot(prepared, journal, view, cancel, *, command: str, wait: bool, fresh: bool):
+    """The machine's engine slot for a job whose model loads in this process (None for
+    an endpoint's). A fresh run stopped while waiting, or refused by --no-wait, leaves
+    nothing behind: its journal is removed."""
+    from lwz_cli.engine_slot import Holder, SlotRequest, waiting_event  # lazy: --help start-up
+    from lwz_cli.writing.backend import runs_in_process
+
+    if not runs_in_process(prepared.backend):
+        return None
+    output = prepared.request.output
+    # a resumed stdout run is known by its run id
+    target = str(output) if output else (journal.dir.name if command == "resume" else None)
+    request = SlotRequest(
+        Holder.me(command, target, run=journal.dir.name),
+        wait=wait,
+        cancel=cancel,
+    )
+    try:
+        return request.claim(on_wait=lambda holder: view(waiting_event(holder)))
+    except BaseException:
+        if fresh:
+            journal.unlock()
+            journal.remove()
+        raise
 
 
 def _error_json(exc: LwzError) -> str:

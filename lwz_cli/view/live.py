@@ -32,6 +32,7 @@ from lwz_cli.events import (
     TextEvent,
     ThinkEvent,
     TickEvent,
+    WaitingEvent,
     WarningEvent,
 )
 from lwz_cli.view.format import duration, eta_seconds, words_of, wrap_line
@@ -152,6 +153,12 @@ class LiveView:
                 self.saved_at = self._clock()
             case WarningEvent(message=message):
                 self.warnings.append(message)
+            case WaitingEvent(message=message):
+                # a line above the view, kept in the scrollback; nothing to draw before
+                # the start event says what the run is
+                if self._live is not None:
+                    self.console.print(f"lwz: {message}", markup=False, highlight=False)
+                return
             case DoneEvent(words=words):
                 self.words = words
                 self.phase = "done"
