@@ -119,6 +119,18 @@ def test_a_symlink_to_an_existing_file_is_refused_without_force_naming_the_targe
     assert target.read_text() == "PRECIOUS\n"
 
 
+def test_a_stream_as_output_needs_only_itself_writable(tmp_path, monkeypatch):
+    """A FIFO or /dev/stdout is opened by its name: its folder (/dev, /proc/PID/fd for
+    /dev/stdout's target) need not be writable, as it would for a rename."""
+    from lwz_cli.writing.session import check_output
+
+    fifo = tmp_path / "pipe.md"
+    os.mkfifo(fifo)
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, m: not Path(p).is_dir() and real(p, m))
+    check_output(fifo)
+
+
 # -- 2. a full output disk is named, not the journal's ------------------------------------
 
 

@@ -95,6 +95,12 @@ def check_output(path: Path | None) -> None:
         return
     if path.is_dir():
         raise UsageError(f"-o {path} is a directory", hint="give a file path such as guide.md")
+    import os
+
+    if path.exists() and not path.is_file():  # a FIFO or device: written through by name
+        if not os.access(path, os.W_OK):
+            raise UsageError(f"cannot write -o {path}: permission denied")
+        return
     target = written_path(path)  # a symlink is written through: its target's folder matters
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
@@ -102,8 +108,6 @@ def check_output(path: Path | None) -> None:
             f"cannot write -o {path}: folder {parent} does not exist",
             hint=f"create it first (mkdir -p {parent})",
         )
-    import os
-
     if not os.access(parent, os.W_OK | os.X_OK) or (
         target.exists() and not os.access(target, os.W_OK)
     ):
