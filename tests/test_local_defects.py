@@ -178,6 +178,28 @@ def test_a_full_journal_disk_still_names_the_journal(lwz, fake_model, tmp_path, 
     assert "the disk is full" in result.stderr and str(runs) in result.stderr
 
 
+def test_ctrl_c_on_a_full_disk_still_saves_and_names_the_resume(
+    lwz, fake_model, tmp_path, monkeypatch
+):
+    """The checkpoint fits but the manifest's new status does not: still exit 130."""
+    from lwz_cli.journal import Journal
+    from lwz_cli.runstate import RunStatus
+
+    real = Journal.save_manifest
+
+    def save_manifest(self):
+        if self.manifest.status == RunStatus.INTERRUPTED:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(self)
+
+    monkeypatch.setattr(Journal, "save_manifest", save_manifest)
+    fake_model(interrupted_script())
+    stopped = lwz("write", REQUEST, "-o", "tea.md", *PLANNED)
+    assert stopped.returncode == 130, stopped.stderr
+    assert "lwz resume tea.md" in stopped.stderr and "internal error" not in stopped.stderr
+    assert journal_for(tmp_path / "tea.md").latest_checkpoint() is not None
+
+
 # -- 3. missing checkpoints are reported, never a silent new start --------------------------
 
 

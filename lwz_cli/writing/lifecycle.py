@@ -226,7 +226,9 @@ class RunLifecycle(ABC):
         if self.journal is not None:
             self.checkpoint(interrupting=True)
             self.snapshot(force=True)
-            self.journal.set_status(RunStatus.INTERRUPTED, words=self.words_so_far())
+            # the checkpoint is saved: a status the disk cannot take is only a label
+            # (`lwz runs` shows a dead RUNNING run as interrupted)
+            self.mark(RunStatus.INTERRUPTED, words=self.words_so_far())
         raise Interrupted(
             f"interrupted; {self.words_so_far()} words are saved",
             hint=f"continue with: {self.resume_command()}",
