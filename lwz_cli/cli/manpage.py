@@ -84,14 +84,15 @@ FILES = [
     (
         "PATH.partial",
         "While a document is written, its finished sections, rewritten atomically "
-        "at each checkpoint; removed when PATH is complete.",
+        "at each checkpoint; removed when PATH is complete. Beside the file a "
+        "symlinked PATH points at.",
     ),
     (
         "$XDG_DATA_HOME/lwz/runs/ID",
         "One run directory per document (or $LWZ_HOME/data/runs/ID): "
         "manifest.json, checkpoint-0.json and checkpoint-1.json (generated token ids, written "
         "alternately, each with its own sha256), think.md, sections/NNNN.md, and kv.bin/kv.json "
-        "(an optional llama.cpp KV snapshot).",
+        "(an optional llama.cpp KV snapshot). Private: the folder 0700, its files 0600.",
     ),
     (
         "$XDG_STATE_HOME/lwz/chat-history",

@@ -20,14 +20,39 @@ from lwz_cli.output import check_replace
 
 
 def read_prompt(prompt: str) -> str:
+    """The request: PROMPT itself, or UTF-8 text from stdin for '-'."""
     if prompt == "-":
         if sys.stdin is None:
             raise UsageError(
                 "PROMPT is '-' but there is no standard input",
                 hint="pipe the request in, or pass it as an argument",
             )
-        return sys.stdin.read()
+        return _utf8_text(sys.stdin)
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError as exc:  # argv bytes that were not UTF-8 (surrogate-escaped)
+        raise UsageError(
+            f"PROMPT is not UTF-8 text (character {exc.start})",
+            hint="pass the request as UTF-8, or pipe it in with '-' after converting it (iconv)",
+        ) from None
     return prompt
+
+
+def _utf8_text(stream) -> str:
+    """All of `stream`, decoded strictly as UTF-8 (a leading BOM dropped, line endings
+    made \n as text mode does); a text-only stream is read as it is."""
+    raw = getattr(stream, "buffer", None)
+    if raw is None:
+        return stream.read()
+    data = raw.read()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"standard input is not UTF-8 text (byte {exc.start} is 0x{data[exc.start]:02x})",
+            hint="convert it first, e.g. iconv -f LATIN1 -t UTF-8 FILE | lwz write -",
+        ) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def make_view(json_mode: bool, quiet: bool):
@@ -49,7 +74,7 @@ def write(
         str,
         typer.Argument(
             metavar="PROMPT",
-            help="What to write, e.g. \"a 3000-word guide to tea\"; '-' reads stdin.",
+            help="What to write, e.g. \"a 3000-word guide to tea\"; '-' reads stdin (UTF-8).",
         ),
     ],
     output: Annotated[
@@ -58,7 +83,7 @@ def write(
             "-o",
             "--output",
             metavar="PATH",
-            help="Write the document here (atomically); PATH.partial holds the finished sections meanwhile. Default: stdout.",
+            help="Write the document here (atomically; a symlink is written through to its target, which keeps its mode); PATH.partial holds the finished sections meanwhile. Default: stdout.",
         ),
     ] = None,
     model: opt.Model = None,

@@ -45,6 +45,7 @@ from typing import Any
 
 import httpx2
 
+from lwz_cli.clock import active_seconds
 from lwz_cli.engine.endpoint_errors import (
     EndpointError,
     EndpointRejected,
@@ -403,7 +404,7 @@ class HttpEngine:
         usage_seen = False
         reason = "length"
         failures = 0
-        clock = time.perf_counter
+        clock = active_seconds  # stopped time (Ctrl-Z) is not decode time
         started = clock()
         first_at: float | None = None
         done = False
