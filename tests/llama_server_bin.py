@@ -128,27 +128,39 @@ def extract_llama_cpp(sdist: Path, into: Path) -> Path:
     return root
 
 
-def build(*, sdist: Path | None = None, jobs: int | None = None, quiet: bool = False) -> Path:
-    """Build llama-server into the cache unless it is there; return its path."""
+def build(*, sdist: Path | None = None, jobs: int | None = None) -> Path:
+    """Build llama-server into the cache unless it is there; return its path.
+
+    The compiler's output goes to `build.log` beside the binary (thousands of
+    lines of warnings); a failed step raises with that log's last lines."""
     target = binary_path()
     if target.is_file():
         return target
     work = cache_dir()
     work.mkdir(parents=True, exist_ok=True)
-    out = subprocess.DEVNULL if quiet else None
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(dir=work, prefix="build-") as tmp:
+    log_path = work / "build.log"
+    with tempfile.TemporaryDirectory(dir=work, prefix="build-") as tmp, open(log_path, "w") as log:
         scratch = Path(tmp)
+
+        def step(cmd: list[str]) -> None:
+            log.write(f"$ {shlex.join(cmd)}\n")
+            log.flush()
+            done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT)
+            if done.returncode != 0:
+                log.close()
+                tail = log_path.read_text(errors="replace").splitlines()[-30:]
+                raise SystemExit(
+                    f"{shlex.join(cmd[:3])} failed ({done.returncode}); "
+                    f"{log_path} ends:\n" + "\n".join(tail)
+                )
+
         if sdist is None:
             sdist = fetch_sdist(llama_cpp_version(), scratch)
         source = extract_llama_cpp(sdist, scratch / "src")
         build_dir = scratch / "build"
-        subprocess.run(
-            ["cmake", "-S", str(source), "-B", str(build_dir), "-G", "Ninja", *CMAKE_FLAGS],
-            check=True,
-            stdout=out,
-        )
-        subprocess.run(
+        generator = ["-G", "Ninja"] if shutil.which("ninja") else []  # else make
+        step(["cmake", "-S", str(source), "-B", str(build_dir), *generator, *CMAKE_FLAGS])
+        step(
             [
                 "cmake",
                 "--build",
@@ -157,19 +169,13 @@ def build(*, sdist: Path | None = None, jobs: int | None = None, quiet: bool = F
                 BINARY,
                 "-j",
                 str(jobs or os.cpu_count() or 1),
-            ],
-            check=True,
-            stdout=out,
+            ]
         )
         target.parent.mkdir(parents=True, exist_ok=True)
         # Copy then rename, so a reader never sees half a binary.
         partial = target.with_suffix(".partial")
         shutil.copy2(build_dir / "bin" / BINARY, partial)
         partial.rename(target)
-    print(
-        f"built {target} in {time.monotonic() - started:.0f} s",
-        file=sys.stderr,
-    )
     return target
 
 
@@ -295,7 +301,12 @@ def main() -> None:
     parser.add_argument("--sdist", type=Path, help="a llama-cpp-python sdist already downloaded")
     parser.add_argument("--jobs", type=int, help="parallel compile jobs (default: all cores)")
     args = parser.parse_args()
-    print(build(sdist=args.sdist, jobs=args.jobs))
+    started = time.monotonic()
+    built = binary_path().is_file()
+    path = build(sdist=args.sdist, jobs=args.jobs)
+    if not built:
+        print(f"built in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    print(path)
 
 
 if __name__ == "__main__":
