@@ -105,7 +105,6 @@ def fetch_sdist(llama_version: str, into: Path) -> Path:
             "--no-deps",
             "--no-binary",
             ":all:",
-            "--no-build-isolation",
             "-d",
             str(into),
         ],
