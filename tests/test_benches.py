@@ -14,6 +14,7 @@ import sys
 
 import pytest
 
+import llama_server_bin
 from conftest import ROOT
 
 # bench file, small-setting arguments, patterns its output must match
@@ -48,6 +49,10 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
             r"[ab]\.md said: lwz: waiting for the lwz writing [ab]\.md \(pid \d+\) to finish",
         ],
     ),
+    "scale.py": (
+        ["--jobs-in-recipe", "4", "--words", "40", "--n", "1,2", "--no-build"],
+        [r"^  N=1: 4 jobs in .* tok/s aggregate, 1\.00x N=1", r"^  N=2: 4 jobs .* \d+\.\d\dx N=1"],
+    ),
     "view.py": (
         ["--words", "600", "--rounds", "1"],
         [r"^live\s+\d+\.\d", r"^plain\s+\d+\.\d", r"^json\s+\d+\.\d"],
@@ -63,8 +68,15 @@ def test_every_bench_is_covered():
 @pytest.mark.parametrize("name", sorted(BENCHES))
 def test_bench_runs_and_prints_its_figures(name: str, tmp_path):
     args, patterns = BENCHES[name]
+    extra = {}
+    if name == "scale.py":  # the binary built in the user's cache, not in this LWZ_HOME
+        binary = llama_server_bin.find()
+        if binary is None:
+            pytest.skip(llama_server_bin.missing_reason())
+        extra["LWZ_LLAMA_SERVER"] = str(binary)
     env = {
         **os.environ,
+        **extra,
         "LWZ_HOME": str(tmp_path / "home"),
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }

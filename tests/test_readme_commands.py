@@ -29,7 +29,10 @@ from conftest import ROOT
 SKIPS: tuple[tuple[str, str], ...] = (
     (r"^(python3? -m venv|\. \.venv/bin/activate|pip install)", "installs packages"),
     (r"^CMAKE_ARGS=", "rebuilds llama-cpp-python for a GPU"),
-    (r"^llama-server\b|--endpoint\b", "needs an inference server"),
+    (
+        r"^(llama-server|vllm serve|python -m sglang\.launch_server)\b|--endpoint\b",
+        "needs an inference server",
+    ),
     (r"^python -m pytest\b", "the test suite itself"),
     (r"^(ruff (check|format)\b|mypy$)", "the lint and type checks: .ci/run runs them"),
     (r"^python bench/", "a benchmark: tests/test_benches.py runs each on a small setting"),
