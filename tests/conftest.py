@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import hypothesis_profiles  # noqa: F401  (registers and loads the fuzz tests' profile)
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
