@@ -14,8 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import hypothesis_profiles  # noqa: F401  (registers and loads the fuzz tests' profile)
 import pytest
+
+import hypothesis_profiles  # noqa: F401  (registers and loads the fuzz tests' profile)
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -26,7 +26,9 @@ ATOMS = st.sampled_from(
 OUTLINES = st.lists(st.one_of(ATOMS, st.text(max_size=10)), max_size=60).map("".join)
 
 
-@given(st.one_of(OUTLINES, st.text()), st.integers(1, MAX_TARGET_WORDS), st.sampled_from(["en", "zh"]))
+@given(
+    st.one_of(OUTLINES, st.text()), st.integers(1, MAX_TARGET_WORDS), st.sampled_from(["en", "zh"])
+)
 @example("11" + " " * 3000 + "x", 2000, "en")  # was cubic: 12 s for 2,000 spaces (this test)
 def test_any_outline_normalises_to_budgets_that_sum_to_the_target(text, target, language):
     parsed = parse_plan(text)

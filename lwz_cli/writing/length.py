@@ -88,7 +88,9 @@ _NUM = r"(\d{1,3}(?:[,\s]\d{3})+|(?<!\d)\d+(?:\.\d+)?)"
 _EN_TARGET = re.compile(_NUM + r"\s*(?:(k|thousand)\s*)?(?:-\s*)?words?\b", re.IGNORECASE)
 _ZH_DIGITS_TARGET = re.compile(_NUM + r"\s*(?:(千|万)\s*)?字")
 _HUGE = 10**15  # far past MAX_TARGET_WORDS, so still refused as too long; float("1"*400) is inf
-_ZH_NUMERAL_TARGET = re.compile(r"(?<![零〇一二两三四五六七八九十百千万])([零〇一二两三四五六七八九十百千万]+)\s*字")
+_ZH_NUMERAL_TARGET = re.compile(
+    r"(?<![零〇一二两三四五六七八九十百千万])([零〇一二两三四五六七八九十百千万]+)\s*字"
+)
 
 _ZH_DIGIT = {
     "零": 0,
