@@ -200,6 +200,11 @@ def read_file(path: Path | None = None) -> ConfigFile:
             f"{where}: not valid YAML ({_problem(exc)})",
             hint="fix the file, or `lwz config path` to find it",
         ) from None
+    except RecursionError:  # yaml's composer recurses once per level of nesting
+        raise UsageError(
+            f"{path}: not valid YAML (nested too deeply)",
+            hint="fix the file, or `lwz config path` to find it",
+        ) from None
     if root is None:
         return ConfigFile()
     if not isinstance(root, yaml.MappingNode):

@@ -216,6 +216,11 @@ class Reader:
                 )
             self.error(where, f"not valid YAML ({problem})", "fix the YAML syntax")
             return None
+        except RecursionError:  # yaml's composer recurses once per level of nesting
+            self.error(
+                (1, 1), "not valid YAML (nested too deeply)", "flatten the lists and mappings"
+            )
+            return None
         except yaml.reader.ReaderError as exc:  # a control character; it has an offset, not a mark
             self.error(
                 _position(text, exc.position),
