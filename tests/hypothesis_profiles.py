@@ -38,4 +38,11 @@ settings.register_profile(
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+settings.load_profile(PROFILE)
+
+
+def costly(ci_examples: int) -> settings:
+    """For a test whose examples take tens of milliseconds (files, the CLI): fewer of
+    them under `ci`, to keep the fast tier fast; other profiles keep their own count."""
+    return settings(max_examples=ci_examples) if PROFILE == "ci" else settings()
