@@ -40,8 +40,9 @@ PATH_PIECES = [
 ]  # fmt: skip
 PATHS = st.lists(st.sampled_from(PATH_PIECES), max_size=8).map("".join)
 SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=10), PATHS, st.dates()
-)
+    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=10), PATHS, st.dates(),
+    st.sampled_from([10**400, -(10**400), 2**63]),  # past a float's range, past int64
+)  # fmt: skip
 VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.one_of(st.sampled_from(["topic", "words", "model", "seed", *PARAMS]), st.text(max_size=5)), inner, max_size=3), max_leaves=10)  # fmt: skip
 
 
@@ -84,6 +85,9 @@ def test_any_recipe_text_loads_or_is_refused(folder, data):
     ),
     st.dictionaries(st.sampled_from(["topic", "x", "name"]), PATHS, max_size=2),
 )  # fmt: skip
+# an integer past a float's range: float() raised OverflowError (found by reading the code
+# after the fuzz tests found the same in the config file)
+@example({"name": "s", "prompt": "x", "output": "a.md", "params": {"temperature": 10**400}}, {})
 def test_any_recipe_data_loads_or_is_refused(folder, data, variables):
     try:
         text = yaml.safe_dump(data, allow_unicode=True)
