@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, currently_in_test_context, event, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
 # no deadline in either profile: a shared or loaded CI machine must not turn a slow
@@ -46,3 +46,10 @@ def costly(ci_examples: int) -> settings:
     """For a test whose examples take tens of milliseconds (files, the CLI): fewer of
     them under `ci`, to keep the fast tier fast; other profiles keep their own count."""
     return settings(max_examples=ci_examples) if PROFILE == "ci" else settings()
+
+
+def outcome(label: str) -> None:
+    """Count an outcome in the statistics (`--hypothesis-show-statistics`) of a fuzz test;
+    nothing when a plain test calls the same helper."""
+    if currently_in_test_context():
+        event(label)

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from hypothesis_profiles import costly
+from hypothesis_profiles import costly, outcome
 from lwz_cli.errors import UsageError
 from lwz_cli.models.catalog import architecture_of
 from lwz_cli.models.gguf import read_gguf
@@ -64,7 +64,9 @@ def read(folder: Path, data: bytes) -> None:
         info = read_gguf(path)
     except UsageError as exc:
         assert str(path) in str(exc) and "\n" not in str(exc)
+        outcome("refused")  # the statistics (--hypothesis-show-statistics) count both kinds
         return
+    outcome("read")
     for value in (info.architecture, info.name, info.context_length, info.block_count):
         assert value is None or isinstance(value, (str, int))
     assert info.chat_template is None or isinstance(info.chat_template, str)

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hypothesis_profiles import costly
+from hypothesis_profiles import costly, outcome
 from lwz_cli.cli import main
 from lwz_cli.errors import LwzError
 from lwz_cli.journal import MANIFEST, SLOTS, Journal
@@ -103,6 +103,11 @@ def read_everything(home: Path, run: str, name: str, content: bytes) -> None:
     folder = runs / run
     shutil.copytree(FIXTURES / run / "run", folder)
     (folder / name).write_bytes(content)
+    try:  # the statistics (--hypothesis-show-statistics) count each outcome
+        Journal(folder).load_manifest()
+        outcome(f"{name}: manifest read")
+    except LwzError:
+        outcome(f"{name}: manifest refused")
     for read in (
         lambda: Journal(folder).load_manifest(),
         lambda: Journal(folder).latest_checkpoint(),

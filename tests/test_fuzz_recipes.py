@@ -16,6 +16,7 @@ import yaml
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from hypothesis_profiles import outcome
 from lwz_cli.errors import UsageError
 from lwz_cli.recipes import load_recipe
 from lwz_cli.recipes.model import KEYS, PARAMS
@@ -65,7 +66,9 @@ def load(folder: Path, data: bytes, variables: dict[str, str] | None = None) -> 
     except UsageError as exc:  # RecipeError is one
         for line in str(exc).splitlines():  # one line per problem, each FILE:LINE:COL
             assert line.startswith(f"{path}:") or len(str(exc).splitlines()) == 1, line
+        outcome("refused")  # the statistics (--hypothesis-show-statistics) count both kinds
         return
+    outcome("loaded, with jobs" if recipe.jobs else "loaded, no jobs")
     root = folder.resolve()
     for job in recipe.jobs:
         target = Path(os.path.realpath(job.output))
@@ -96,7 +99,29 @@ def test_any_recipe_data_loads_or_is_refused(folder, data, variables):
     load(folder, text.encode(), variables)
 
 
-@given(PATHS, st.lists(PATHS, min_size=1, max_size=3), st.one_of(st.none(), PATHS))
+TEMPLATES = st.sampled_from(
+    [
+        "{topic}",
+        "out/{topic}",
+        "link/{topic}",
+        "{topic}/x",
+        "a/../{topic}",
+        "{name}/{index}-{topic}",
+    ]
+)
+TOPICS = st.one_of(st.sampled_from(["a", "b c", "x/y", "link/z", "..x", "é"]), PATHS)
+
+
+@given(
+    st.builds(
+        lambda head, path, suffix: head + path + suffix,
+        TEMPLATES,
+        st.one_of(st.just(""), PATHS),
+        st.sampled_from(["", ".md", ".md", ".txt"]),
+    ),
+    st.lists(TOPICS, min_size=1, max_size=3, unique=True),
+    st.one_of(st.none(), TOPICS),
+)
 @example("{topic}.md", ["../x"], None)
 @example("link/{topic}.md", ["a"], None)
 @example("..", [""], "\n")  # a problem line broke in two at the newline (found by this test)
