@@ -62,7 +62,7 @@ def read(data: bytes) -> None:
 @example(b"words: " + b"1" * 5000)  # more digits than int() converts: ValueError
 @example(b"model: !!python/name:os.system x")  # a tag safe_load refuses: ConstructorError
 @example(b"temperature: " + b"1" * 400)  # an int past float's range: OverflowError
-@example(b"model: " + b"[" * 5000)  # deep nesting: RecursionError in yaml's composer
+@example(b"model: " + b"[" * 1000)  # deep nesting: RecursionError in yaml's composer
 def test_any_config_file_reads_or_is_refused_in_one_line(data):
     read(data)
 
