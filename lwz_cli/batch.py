@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from lwz_cli.config import default
 from lwz_cli.engine.http import EndpointError, EndpointRejected
 from lwz_cli.engine.protocol import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, Sampling
+from lwz_cli.engine_slot import Holder, SlotRequest
 from lwz_cli.errors import Interrupted, LwzError, UsageError
 from lwz_cli.events import DoneEvent, ErrorEvent, Event, JobEndEvent, JobStartEvent, WarningEvent
 from lwz_cli.journal import Journal
@@ -54,6 +55,7 @@ class Defaults:
     endpoint_model: str | None = None
     api_key: str | None = field(default=None, repr=False)
     force: bool = False
+    wait: bool = True  # for the engine slot while another lwz runs a model (else fail)
 
 
 @dataclass
@@ -249,7 +251,11 @@ class BatchRunner:
         self.cancel = cancel or threading.Event()
         self.pools: dict[tuple[str, ...], EndpointPool] = {}
         self.stop_launching = False
-        self.engines = EngineCache()  # one in-process model for consecutive jobs that need it
+        # one in-process model for consecutive jobs that need it; it holds the machine's
+        # engine slot from the first such job to the end of the batch
+        recipes = ", ".join(dict.fromkeys(str(job.source) for job in jobs)) or None
+        me = Holder.me("batch", recipes)
+        self.engines = EngineCache(SlotRequest(me, wait=defaults.wait, cancel=self.cancel))
         self._pools_lock = threading.Lock()
 
     def warn(self, message: str) -> None:
@@ -422,7 +428,9 @@ class BatchRunner:
             # an engine worth keeping loaded is shared with the next jobs; else the
             # job loads (and closes) its own
             engine = (
-                self.engines.get(prepared.backend, prepared.engine_settings)
+                self.engines.get(
+                    prepared.backend, prepared.engine_settings, emit=emit, run=journal.dir.name
+                )
                 if prepared.backend.reuses_engine
                 else None
             )

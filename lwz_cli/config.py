@@ -61,13 +61,14 @@ SETTINGS = {
         ),
         Setting("endpoint_model", str, None, "model name to ask the endpoint for"),
         Setting("api_key", str, None, "bearer key for the endpoint"),
+        Setting("wait", bool, True, "wait while another lwz runs a model (false: exit 1)"),
     )
 }
 # env names that differ from LWZ_<KEY>
 ENV_NAMES = {"snapshot_max_gb": "LWZ_KV_SNAPSHOT_MAX_GB"}
 COMMANDS_USING = {
     "write": list(SETTINGS),
-    "resume": ["threads", "gpu_layers", "kv_snapshot", "snapshot_max_gb", "api_key"],
+    "resume": ["threads", "gpu_layers", "kv_snapshot", "snapshot_max_gb", "api_key", "wait"],
     "chat": [
         "model",
         "words",
@@ -78,6 +79,7 @@ COMMANDS_USING = {
         "threads",
         "gpu_layers",
         "kv_type",
+        "wait",
     ],
     "batch": [
         "model",
@@ -91,6 +93,7 @@ COMMANDS_USING = {
         "endpoint",
         "endpoint_model",
         "api_key",
+        "wait",
     ],
 }
 MULTIPLE = {"endpoint"}  # repeatable options: the file's value is split on spaces and commas

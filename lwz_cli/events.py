@@ -154,6 +154,17 @@ class WarningEvent(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class WaitingEvent(Event):
+    """Another lwz holds the engine slot (`lwz_cli.engine_slot`): this run starts when
+    it finishes. `pid` is 0 and `holder` empty when the holder could not be read."""
+
+    NAME: ClassVar[str] = "waiting"
+    message: str
+    pid: int
+    holder: str  # what it does: "writing guide.md", "chat", "batch tea.yaml"
+
+
+@dataclass(frozen=True, slots=True)
 class DoneEvent(Event):
     """The run's totals. `continuations` and `think_chars` come from the single
     pass, `planned_sections` from the planned strategy, `token_counts` from an
@@ -358,6 +369,7 @@ class PulledEvent(Event):
 # ticks are for the interactive views only; a new run event that scripts should see
 # is added here, next to its class.
 CONTRACT: tuple[type[Event], ...] = (
+    WaitingEvent,
     StartEvent,
     ThinkEvent,
     PlanEvent,

@@ -26,6 +26,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import sys
 import time
 from dataclasses import replace
@@ -124,15 +125,23 @@ def run_id_for(output: Path | None) -> str:
     return f"{slug}-{hashlib.sha1(absolute.encode()).hexdigest()[:10]}"
 
 
-def disk_error(exc: OSError, where: Path, resume_hint: str) -> RuntimeFailure:
-    reason = {
+def disk_reason(exc: OSError) -> str:
+    """Why a write failed, in words: the disk, the filesystem or the folder's mode."""
+    return {
         errno.ENOSPC: "the disk is full",
         errno.EROFS: "the filesystem is read-only",
         errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
         errno.EDQUOT: "the disk quota is exceeded",
     }.get(exc.errno or 0, exc.strerror or str(exc))
+
+
+def disk_error(exc: OSError, failed: str, kept: str, resume_hint: str) -> RuntimeFailure:
+    """A write during a run failed. `failed` says what could not be written and
+    names its path (the disk to free is that path's: the journal's and the
+    document's may differ), `kept` what is still safe."""
     return RuntimeFailure(
-        f"cannot save a checkpoint in {where}: {reason}; the previous checkpoint is intact",
+        f"{failed}: {disk_reason(exc)}; {kept}",
         hint=f"free space or fix the folder, then {resume_hint}",
     )
 
@@ -150,6 +159,11 @@ class Journal:
     @classmethod
     def path_for(cls, output: Path | None, run_id: str | None = None) -> Path:
         return runs_dir() / (run_id or run_id_for(output))
+
+    def made_for(self, output: Path) -> bool:
+        """Whether this run's folder was named for the document `output`: its name
+        ends in the hash of the document's absolute path (`run_id_for`)."""
+        return self.dir.name.rsplit("-", 1)[-1] == run_id_for(output).rsplit("-", 1)[-1]
 
     @classmethod
     def find(cls, target: str | Path) -> Journal | None:
@@ -169,14 +183,15 @@ class Journal:
     def create(cls, manifest: Manifest, output: Path | None) -> Journal:
         """A new run directory recording `manifest` (with its id, times, format and status)."""
         directory = cls.path_for(output, manifest.id or None)
-        if directory.exists():
-            shutil.rmtree(directory)
-        # private like its files (0600): the journal holds the prompt and the draft
-        directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        directory.mkdir(mode=0o700)
-        (directory / "sections").mkdir(mode=0o700)
-        fsync_dir(directory.parent)
-        journal = cls(directory)
+        try:
+            journal = cls._make(directory)
+        except OSError as exc:  # a full disk or a read-only LWZ_HOME: before any writing
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            raise RuntimeFailure(
+                f"cannot create the run's journal in {directory.parent}: {disk_reason(exc)}",
+                hint=("free space on that disk" if full else "make the folder writable")
+                + ", or set LWZ_HOME to a folder you can write to",
+            ) from None
         now = time.time()
         journal.manifest = replace(
             manifest,
@@ -187,8 +202,31 @@ class Journal:
             updated=now,
             status=RunStatus.RUNNING,
         )
-        journal.save_manifest()
+        try:
+            journal.save_manifest()
+        except OSError as exc:
+            raise disk_error(
+                exc,
+                f"cannot save the run's manifest in {directory}",
+                "nothing is written yet",
+                "run the same command again",
+            ) from None
         return journal
+
+    @classmethod
+    def _make(cls, directory: Path) -> Journal:
+        """An empty run folder at `directory` (a previous one there is removed)."""
+        if directory.exists():
+            shutil.rmtree(directory)
+        # private like its files (0600): the journal holds the prompt and the draft
+        directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if stat.S_IMODE(directory.parent.stat().st_mode) & 0o077:
+            with contextlib.suppress(OSError):  # made by an older lwz; not ours to fix if it fails
+                directory.parent.chmod(0o700)
+        directory.mkdir(mode=0o700)
+        (directory / "sections").mkdir(mode=0o700)
+        fsync_dir(directory.parent)
+        return cls(directory)
 
     @classmethod
     def all(cls) -> list[Journal]:
@@ -283,6 +321,10 @@ class Journal:
             self.warnings.append(message + f"; using the previous checkpoint (#{best.seq})")
         self.seq = best.seq
         return best
+
+    def saved_sections(self) -> list[Path]:
+        """The finished sections' files, in order."""
+        return sorted((self.dir / "sections").glob("[0-9]*.md"))
 
     def write_section(self, index: int, text: str) -> None:
         atomic_write_text(self.dir / "sections" / f"{index:04d}.md", text)

@@ -18,6 +18,7 @@ class Paths:
     data: Path
     state: Path
     cache: Path
+    runtime: Path | None = None  # $XDG_RUNTIME_DIR/lwz: per-login, on tmpfs (None: unset)
 
     @property
     def config_file(self) -> Path:
@@ -31,6 +32,11 @@ class Paths:
     def history(self) -> Path:
         return self.state / "chat-history"
 
+    @property
+    def engine_slot(self) -> Path:
+        """The lock every in-process model load holds (`lwz_cli.engine_slot`)."""
+        return (self.runtime or self.state) / "engine.lock"
+
 
 def paths() -> Paths:
     home = os.environ.get("LWZ_HOME")
@@ -42,4 +48,5 @@ def paths() -> Paths:
         _xdg("XDG_DATA_HOME", ".local/share") / "lwz",
         _xdg("XDG_STATE_HOME", ".local/state") / "lwz",
         _xdg("XDG_CACHE_HOME", ".cache") / "lwz",
+        Path(os.environ["XDG_RUNTIME_DIR"]) / "lwz" if os.environ.get("XDG_RUNTIME_DIR") else None,
     )

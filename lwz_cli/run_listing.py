@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lwz_cli.engine_slot import current_holder
 from lwz_cli.errors import UsageError
 from lwz_cli.journal import Journal
 from lwz_cli.runstate import UNFINISHED, Checkpoint, RunStatus
@@ -45,7 +46,9 @@ def words_written(journal: Journal, checkpoint: Checkpoint | None) -> int:
 
 def run_rows() -> list[dict[str, Any]]:
     """One row per run, newest first: status, words / target, model, document and the
-    command that resumes it."""
+    command that resumes it; `holds_engine` marks the run whose lwz holds the machine's
+    engine slot (`lwz_cli.engine_slot`)."""
+    holder = current_holder()
     rows = []
     for journal in Journal.all():
         m = journal.manifest
@@ -72,6 +75,7 @@ def run_rows() -> list[dict[str, Any]]:
                 "resume": (
                     f"lwz resume {output or journal.dir.name}" if status.resumable else None
                 ),
+                "holds_engine": holder is not None and holder.run == journal.dir.name,
             }
         )
     rows.sort(key=lambda r: r.get("updated") or 0, reverse=True)

@@ -39,6 +39,15 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
         ["--jobs-in-recipe", "2", "--words", "30"],
         [r"--jobs 1: 2 jobs in \d+\.\d s", r"--jobs 2: 2 jobs in \d+\.\d s", r"jobs/min ratio"],
     ),
+    "slot.py": (
+        ["--tokens", "40"],
+        [
+            r"^one after the other\s+\d+\.\d",
+            r"^together, one slot\s+\d+\.\d",
+            r"together / one after the other: \d+\.\d+x",
+            r"[ab]\.md said: lwz: waiting for the lwz writing [ab]\.md \(pid \d+\) to finish",
+        ],
+    ),
     "view.py": (
         ["--words", "600", "--rounds", "1"],
         [r"^live\s+\d+\.\d", r"^plain\s+\d+\.\d", r"^json\s+\d+\.\d"],

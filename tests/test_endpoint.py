@@ -25,6 +25,7 @@ from lwz_cli.engine.http import (
     probe,
 )
 from lwz_cli.engine.protocol import Sampling
+from lwz_cli.errors import UsageError
 
 # -- a scripted /v1/completions server -----------------------------------------------
 
@@ -260,6 +261,16 @@ def test_the_api_key_is_sent_and_never_shown(fake):
     collect(engine)
     assert fake.requests[0]["auth"] == "Bearer s3cret"
     assert "s3cret" not in repr(engine)
+
+
+def test_the_timeouts_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("LWZ_ENDPOINT_STALL", "7.5")
+    monkeypatch.setenv("LWZ_ENDPOINT_TIMEOUT", "30")
+    engine = HttpEngine("http://127.0.0.1:1")
+    assert engine.stall == 7.5 and engine.timeout == 30
+    monkeypatch.setenv("LWZ_ENDPOINT_STALL", "soon")
+    with pytest.raises(UsageError, match="LWZ_ENDPOINT_STALL must be a number"):
+        HttpEngine("http://127.0.0.1:1")
 
 
 def test_urls_and_estimates():

@@ -132,6 +132,10 @@ CONTRACT: list[tuple[ev.Event, list[str]]] = [
             "endpoint",
         ],
     ),
+    (
+        ev.WaitingEvent("waiting for the lwz writing a.md (pid 12) to finish", 12, "writing a.md"),
+        ["event", "message", "pid", "holder"],
+    ),
     (ev.ThinkEvent("hmm"), ["event", "text"]),
     (PLAN, ["event", "title", "sections"]),
     (ev.SectionStartEvent(1, "Soil", 2), ["event", "index", "title", "level"]),

@@ -8,6 +8,7 @@ import pytest
 from lwz_cli.errors import UsageError
 from lwz_cli.journal import Journal
 from lwz_cli.output import DocumentOutput
+from lwz_cli.runstate import Checkpoint
 from lwz_cli.writing.resume import open_run
 from lwz_cli.writing.session import WriteRequest, manifest_for, prepare
 
@@ -21,6 +22,7 @@ def test_a_live_run_is_neither_restarted_nor_resumed(tmp_path, monkeypatch, rest
     )
     writer = Journal.create(manifest_for(prepared), output)
     writer.lock()  # the first lwz, still writing
+    writer.checkpoint(Checkpoint(seq=0, generated=[]))  # PATH.partial follows a checkpoint
     DocumentOutput(output).write_partial("## Tea\n\nSaved so far.\n")
     try:
         with pytest.raises(UsageError, match="another lwz is writing"):

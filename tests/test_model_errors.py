@@ -120,3 +120,28 @@ def test_a_model_file_that_cannot_be_read_is_one_line(lwz):
     [line] = result.stderr.splitlines()
     assert line.startswith("lwz: error: cannot read model file /proc/")  # /proc/PID/mem
     assert line.endswith("/mem: Input/output error; check the disk, or re-download the model")
+
+
+def test_rm_never_deletes_a_file_outside_the_cache(lwz, tmp_path):
+    own = tmp_path / "mine" / "own.gguf"
+    own.parent.mkdir()
+    own.write_bytes(b"PRECIOUS")
+    snapshot = tmp_path / "hf-cache" / "models--acme--tiny-GGUF" / "snapshots" / "c0"
+    snapshot.mkdir(parents=True)
+    (snapshot / "tiny-135M.Q4_1.gguf").symlink_to(own)
+    result = lwz("models", "rm", "acme/tiny-GGUF:Q4_1")
+    assert result.returncode == 0, result.stderr
+    assert own.read_bytes() == b"PRECIOUS"
+    assert not (snapshot / "tiny-135M.Q4_1.gguf").is_symlink()
+
+
+def test_rm_of_a_symlinked_repo_folder_removes_only_the_link(lwz, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "blobs").mkdir(parents=True)
+    (elsewhere / "blobs" / "b").write_bytes(b"KEEP")
+    (tmp_path / "hf-cache").mkdir(exist_ok=True)
+    (tmp_path / "hf-cache" / "models--acme--tiny-GGUF").symlink_to(elsewhere)
+    result = lwz("models", "rm", "acme/tiny-GGUF")
+    assert result.returncode == 0, result.stderr
+    assert (elsewhere / "blobs" / "b").read_bytes() == b"KEEP"
+    assert not (tmp_path / "hf-cache" / "models--acme--tiny-GGUF").exists()

@@ -14,7 +14,7 @@ from typer.exceptions import TyperException
 
 from lwz_cli import __version__
 from lwz_cli.cli.help import LwzTyper
-from lwz_cli.cli.usage_errors import ClickUsageError, describe
+from lwz_cli.cli.usage_errors import ClickUsageError, describe, json_error
 from lwz_cli.config import default_map
 from lwz_cli.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_USAGE, Interrupted, LwzError
 
@@ -73,8 +73,14 @@ def _defaults(argv: list[str] | None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
     try:
-        result = app(args=argv, prog_name="lwz", standalone_mode=False, default_map=_defaults(argv))
+        try:
+            defaults = _defaults(argv)
+        except LwzError as exc:  # before any command ran: none printed an error event
+            json_error(args, str(exc), exc.exit_code)
+            raise
+        result = app(args=argv, prog_name="lwz", standalone_mode=False, default_map=defaults)
         code = result if isinstance(result, int) else 0
     except typer.Exit as exc:
         code = exc.exit_code
@@ -84,6 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     except ClickUsageError as exc:  # bad option or value, missing argument: one line
         error, after = describe(exc)
         if error is not None:
+            json_error(args, error, EXIT_USAGE)
             error_line(error)
         sys.stderr.write("".join(f"{line}\n" for line in after))
         code = EXIT_USAGE

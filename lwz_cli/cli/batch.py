@@ -133,6 +133,7 @@ def batch(
         ),
     ] = False,
     quiet: Annotated[bool, opt.quiet("Only the summary table, warnings and errors.")] = False,
+    wait: opt.Wait = default("wait"),
 ) -> None:
     """Write many documents from recipe YAMLs: rerunnable (finished jobs are skipped,
     unfinished ones resumed, changed ones regenerated)."""
@@ -179,6 +180,7 @@ def batch(
         endpoint_model=endpoint_model,
         api_key=api_key,
         force=force,
+        wait=wait,
     )
     check_parallel(todo, defaults, jobs)
     refused = model_problems(todo, defaults, loaded, overridden=given)

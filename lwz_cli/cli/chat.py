@@ -41,6 +41,7 @@ def chat(
     gpu_layers: opt.GpuLayers = None,
     kv_type: Annotated[str | None, opt.kv_type("KV cache type. Default: the fit plan's.")] = None,
     verbose: opt.Verbose = False,
+    wait: opt.Wait = default("wait"),
 ) -> None:
     """Draft interactively: write, then redo, expand or continue sections, undo, save.
 
@@ -69,16 +70,26 @@ def chat(
         gpu_layers=gpu_layers,
         kv_type=kv_type,
         verbose=verbose,
+        wait=wait,
         sampling=Sampling(temperature=temperature, top_p=top_p, seed=seed),
     )
     session = DraftingSession(settings)
     app = ChatApp(session, view_factory=lambda: make_view(False, False), history=paths().history)
     try:
         if path is not None and Journal.find(path) is not None:
-            session.open(str(path), lambda event: None)
+            session.open(str(path), _waits_only)
         app.run()
     finally:
         session.close()
+
+
+def _waits_only(event) -> None:
+    """Opening a run shows nothing of it but why it waits (another lwz runs a model)."""
+    from lwz_cli.events import WaitingEvent  # lazy: lwz --help start-up
+
+    if isinstance(event, WaitingEvent):
+        sys.stderr.write(f"lwz: {event.message}\n")
+        sys.stderr.flush()
 
 
 def register(app: typer.Typer) -> None:

@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -144,6 +145,40 @@ def _disk() -> list[Check]:
         else:
             checks.append(Check(label, "ok", f"{free / GIB:.1f} GiB free at {where}"))
     return checks
+
+
+def _home() -> list[Check]:
+    """The folders lwz writes (runs, config, chat history, cache): read-only, every
+    write fails when it creates its journal."""
+    where = paths()
+    home = os.environ.get("LWZ_HOME")
+    folders = list(dict.fromkeys((where.data, where.config, where.state, where.cache)))
+    for folder in folders:
+        probe = folder  # the folder, or the nearest one above it that exists
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        if os.access(probe, os.W_OK | os.X_OK):
+            continue
+        try:
+            read_only = bool(os.statvfs(probe).f_flag & os.ST_RDONLY)
+        except OSError:
+            read_only = False
+        reason = "is on a read-only filesystem" if read_only else "is not writable"
+        harm = (
+            "lwz cannot save runs there"
+            if probe in (folder, Path(home or folder))
+            else f"lwz cannot create {folder}"
+        )
+        return [
+            Check(
+                "LWZ_HOME",
+                "fail",
+                f"{probe} {reason}: {harm}",
+                "make it writable, or set LWZ_HOME to a folder you can write to",
+            )
+        ]
+    shown = home or ", ".join(str(folder) for folder in folders)
+    return [Check("LWZ_HOME", "ok", f"writable: {shown}")]
 
 
 def _models() -> list[Check]:
@@ -317,6 +352,7 @@ def doctor(json_mode: bool = typer.Option(False, "--json", help="JSON on stdout.
     checks = (
         _engine(machine)
         + _hardware(machine)
+        + _home()
         + _disk()
         + _models()
         + _config_and_runs()

@@ -34,12 +34,26 @@ ENVIRONMENT = [
         "separated by spaces), --endpoint-model and --api-key (the key is never stored).",
     ),
     (
-        "LWZ_ENDPOINT_RETRIES, LWZ_ENDPOINT_BACKOFF, LWZ_ENDPOINT_TIMEOUT",
+        "LWZ_ENDPOINT_RETRIES, LWZ_ENDPOINT_BACKOFF, LWZ_ENDPOINT_TIMEOUT, LWZ_ENDPOINT_STALL",
         "Endpoint failures: "
         "retries in a row before giving up (5), the first backoff in seconds, doubled at each "
-        "retry (0.5), and the seconds a read may wait (600).",
+        "retry (0.5), the seconds a request may wait for its first event (600), and the "
+        "seconds a started stream may go without one (120).",
+    ),
+    (
+        "HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY",
+        "Proxies for --endpoint servers, and the hosts reached without one.",
+    ),
+    (
+        "SSL_CERT_FILE, SSL_CERT_DIR, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE",
+        "CA certificates to trust for https --endpoint servers (the first one set).",
     ),
     ("LWZ_JOBS", "Default for lwz batch --jobs."),
+    (
+        "LWZ_WAIT",
+        "false: as --no-wait (write, resume, chat, batch): exit 1 at once while "
+        "another lwz runs a model, instead of waiting for it.",
+    ),
     ("LWZ_DEBUG", "1: show the Python traceback of an internal error."),
     (
         "LWZ_FAULT_PAUSE_IN_CHECKPOINT",
@@ -57,7 +71,7 @@ ENVIRONMENT = [
     ("HF_TOKEN", "Token for gated or private Hub repositories."),
     ("HF_HUB_OFFLINE", "1: never contact the Hub; use the cache only."),
     (
-        "XDG_CONFIG_HOME, XDG_DATA_HOME, XDG_STATE_HOME, XDG_CACHE_HOME",
+        "XDG_CONFIG_HOME, XDG_DATA_HOME, XDG_STATE_HOME, XDG_CACHE_HOME, XDG_RUNTIME_DIR",
         "Base directories used when LWZ_HOME is not set.",
     ),
 ]
@@ -70,18 +84,27 @@ FILES = [
     (
         "PATH.partial",
         "While a document is written, its finished sections, rewritten atomically "
-        "at each checkpoint; removed when PATH is complete.",
+        "at each checkpoint; removed when PATH is complete. Beside the file a "
+        "symlinked PATH points at.",
     ),
     (
         "$XDG_DATA_HOME/lwz/runs/ID",
         "One run directory per document (or $LWZ_HOME/data/runs/ID): "
         "manifest.json, checkpoint-0.json and checkpoint-1.json (generated token ids, written "
         "alternately, each with its own sha256), think.md, sections/NNNN.md, and kv.bin/kv.json "
-        "(an optional llama.cpp KV snapshot).",
+        "(an optional llama.cpp KV snapshot). Private: the folder 0700, its files 0600.",
     ),
     (
         "$XDG_STATE_HOME/lwz/chat-history",
         "lwz chat's input history (or $LWZ_HOME/state/chat-history).",
+    ),
+    (
+        "$XDG_RUNTIME_DIR/lwz/engine.lock",
+        "The engine slot: one in-process model per user at a time. write, resume, chat "
+        "and batch hold an flock on it while their model is loaded (freed however they "
+        "end, kill -9 included) and write who they are into it; another lwz waits for it "
+        "(--no-wait: exits 1). Without XDG_RUNTIME_DIR, $XDG_STATE_HOME/lwz/engine.lock; "
+        "with LWZ_HOME, $LWZ_HOME/state/engine.lock. lwz runs names the holder.",
     ),
     ("$HF_HOME/hub", "The shared Hugging Face model cache."),
 ]

@@ -211,6 +211,10 @@ def rm(
         if not root.exists():
             continue
         if quant is None and filename is None:
+            if root.is_symlink():  # a repo folder linked elsewhere: only the link is lwz's
+                root.unlink()
+                removed.append(str(root))
+                continue
             freed += sum(
                 p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink()
             )
@@ -223,7 +227,9 @@ def rm(
                 quant and quant.lower() in name.lower()
             ):
                 blob = snapshot.resolve()
-                if blob.exists():
+                # a snapshot link to a file outside the repo's folder (a user's own GGUF
+                # linked in by hand) loses the link, never the file
+                if blob.exists() and blob.is_relative_to(root.resolve()):
                     freed += blob.stat().st_size
                     blob.unlink()
                 snapshot.unlink()

@@ -36,6 +36,10 @@ THREADS_HELP = "CPU threads (default: physical cores)."
 GPU_LAYERS_HELP = "Layers to offload to the GPU (-1: all). Default: the fit plan's."
 JSON_HELP = "JSON Lines events on stdout instead of the live view."
 QUIET_HELP = "No progress output; warnings and errors only."
+WAIT_HELP = (
+    "While another lwz runs a model on this machine, wait for it (the default); "
+    "--no-wait exits 1 at once instead."
+)
 
 
 def _env(key: str, env: bool) -> str | None:
@@ -141,6 +145,10 @@ def quiet(help: str = QUIET_HELP) -> OptionInfo:
     return typer.Option("--quiet", "-q", help=help)
 
 
+def wait(help: str = WAIT_HELP) -> OptionInfo:
+    return typer.Option("--wait/--no-wait", envvar=env_name("wait"), help=help)
+
+
 def verbose() -> OptionInfo:
     return typer.Option("--verbose", help="Show llama.cpp's own log.")
 
@@ -173,4 +181,5 @@ SnapshotMaxGb = Annotated[float, snapshot_max_gb()]
 JsonMode = Annotated[bool, json_mode()]
 Quiet = Annotated[bool, quiet()]
 Verbose = Annotated[bool, verbose()]
+Wait = Annotated[bool, wait()]
 Endpoints = list[str] | None  # the type of --endpoint (repeatable)

@@ -42,6 +42,7 @@ def resume(
     json_mode: opt.JsonMode = False,
     quiet: opt.Quiet = False,
     verbose: opt.Verbose = False,
+    wait: opt.Wait = default("wait"),
     endpoint: Annotated[
         opt.Endpoints,
         opt.endpoint(
@@ -79,7 +80,7 @@ def resume(
         )
         return prepared, journal, checkpoint
 
-    run_job(job, json_mode=json_mode, quiet=quiet)
+    run_job(job, json_mode=json_mode, quiet=quiet, command="resume", wait=wait)
 
 
 def register(app: typer.Typer) -> None:

@@ -36,6 +36,7 @@ def runs(
         return
     if not rows:
         sys.stderr.write("lwz: no runs yet\n")
+        _say_engine_holder()
         return
 
     columns = (
@@ -74,6 +75,21 @@ def runs(
             ]
         )
     print_table(columns, cells)
+    _say_engine_holder()
+
+
+def _say_engine_holder() -> None:
+    """Which lwz runs a model on this machine now (the others wait for it)."""
+    from lwz_cli.engine_slot import current_holder  # lazy: lwz --help start-up
+
+    holder = current_holder()
+    if holder is not None:
+        since = (
+            time.strftime(" since %H:%M", time.localtime(holder.started)) if holder.started else ""
+        )
+        sys.stderr.write(
+            f"lwz: the engine is in use by {holder.describe()}{since}; other runs wait for it\n"
+        )
 
 
 @runs_app.command("rm")

@@ -8,7 +8,9 @@ in one line and how the command is called in another, and exits 2.
 from __future__ import annotations
 
 import difflib
+import json
 import re
+import sys
 from typing import Any
 
 # Typer exports only the base class of these; they are the Click exceptions it
@@ -22,8 +24,10 @@ from typer._click.exceptions import (
 )
 from typer._click.exceptions import UsageError as ClickUsageError
 
-__all__ = ["ClickUsageError", "describe", "usage_line"]
+__all__ = ["ClickUsageError", "describe", "json_error", "usage_line"]
 from typer.core import TyperArgument
+
+from lwz_cli.events import ErrorEvent
 
 # pydantic error types (what Typer validates values with) as plain words
 _VALUE_PROBLEMS = {
@@ -105,3 +109,23 @@ def describe(exc: ClickUsageError) -> tuple[str | None, list[str]]:
         )
     message = exc.message.rstrip(".")
     return f"{message[:1].lower()}{message[1:]}", usage
+
+
+# the commands whose --json is a stream of events ending in `error` on failure
+# (docs/json.md); the others print one JSON document and report errors on stderr only
+JSON_LINES_COMMANDS = (("write",), ("resume",), ("batch",), ("models", "pull"))
+
+
+def json_error(args: list[str], message: str, exit_code: int) -> None:
+    """The `error` event on stdout for an error found before the command ran (a bad
+    option, a broken config file) when `args` run a JSON Lines command with --json,
+    so a script reading the events sees why it got none."""
+    options = args[: args.index("--")] if "--" in args else args
+    if "--json" not in options:
+        return
+    words = tuple(arg for arg in options if not arg.startswith("-"))
+    if not any(words[: len(command)] == command for command in JSON_LINES_COMMANDS):
+        return
+    event = ErrorEvent(message, exit_code).to_json()
+    sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")
+    sys.stdout.flush()

@@ -20,14 +20,39 @@ from lwz_cli.output import check_replace
 
 
 def read_prompt(prompt: str) -> str:
+    """The request: PROMPT itself, or UTF-8 text from stdin for '-'."""
     if prompt == "-":
         if sys.stdin is None:
             raise UsageError(
                 "PROMPT is '-' but there is no standard input",
                 hint="pipe the request in, or pass it as an argument",
             )
-        return sys.stdin.read()
+        return _utf8_text(sys.stdin)
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError as exc:  # argv bytes that were not UTF-8 (surrogate-escaped)
+        raise UsageError(
+            f"PROMPT is not UTF-8 text (character {exc.start})",
+            hint="pass the request as UTF-8, or pipe it in with '-' after converting it (iconv)",
+        ) from None
     return prompt
+
+
+def _utf8_text(stream) -> str:
+    """All of `stream`, decoded strictly as UTF-8 (a leading BOM dropped, line endings
+    made \n as text mode does); a text-only stream is read as it is."""
+    raw = getattr(stream, "buffer", None)
+    if raw is None:
+        return stream.read()
+    data = raw.read()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"standard input is not UTF-8 text (byte {exc.start} is 0x{data[exc.start]:02x})",
+            hint="convert it first, e.g. iconv -f LATIN1 -t UTF-8 FILE | lwz write -",
+        ) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def make_view(json_mode: bool, quiet: bool):
@@ -49,7 +74,7 @@ def write(
         str,
         typer.Argument(
             metavar="PROMPT",
-            help="What to write, e.g. \"a 3000-word guide to tea\"; '-' reads stdin.",
+            help="What to write, e.g. \"a 3000-word guide to tea\"; '-' reads stdin (UTF-8).",
         ),
     ],
     output: Annotated[
@@ -58,7 +83,7 @@ def write(
             "-o",
             "--output",
             metavar="PATH",
-            help="Write the document here (atomically); PATH.partial holds the finished sections meanwhile. Default: stdout.",
+            help="Write the document here (atomically; a symlink is written through to its target, which keeps its mode); PATH.partial holds the finished sections meanwhile. Default: stdout.",
         ),
     ] = None,
     model: opt.Model = None,
@@ -131,6 +156,7 @@ def write(
     json_mode: opt.JsonMode = False,
     quiet: opt.Quiet = False,
     verbose: opt.Verbose = False,
+    wait: opt.Wait = default("wait"),
     endpoint: Annotated[
         opt.Endpoints,
         opt.endpoint(
@@ -175,7 +201,7 @@ def write(
         prepared = prepare_pulling(request, no_pull=no_pull, json_mode=json_mode, quiet=quiet)
         return open_run(prepared, restart=restart, interactive=_interactive(json_mode))
 
-    run_job(job, json_mode=json_mode, quiet=quiet)
+    run_job(job, json_mode=json_mode, quiet=quiet, command="write", wait=wait)
 
 
 def check_engine_flags(*, temperature: float, top_p: float, kv_type: str | None = None) -> None:
@@ -250,9 +276,10 @@ def open_run(prepared, *, restart: bool, interactive: bool):
     return open_or_resume(prepared, restart=restart, confirm=ask if interactive else None)
 
 
-def run_job(job, *, json_mode: bool, quiet: bool) -> None:
+def run_job(job, *, json_mode: bool, quiet: bool, command: str, wait: bool = True) -> None:
     """Prepare (through `job`), run with the right view, then print the document
-    when it goes to stdout. Shared by `write` and `resume`."""
+    when it goes to stdout. Shared by `write` and `resume` (`command`); an
+    in-process model waits for the machine's engine slot unless `wait` is false."""
     from lwz_cli.writing.run import write_document  # lazy: lwz --help start-up
 
     view = None
@@ -266,9 +293,22 @@ def run_job(job, *, json_mode: bool, quiet: bool) -> None:
         cancel = threading.Event()
         try:
             with interrupt_sets(cancel):
-                result = write_document(
-                    prepared, view, cancel=cancel, journal=journal, checkpoint=checkpoint
+                claim = _take_engine_slot(
+                    prepared,
+                    journal,
+                    view,
+                    cancel,
+                    command=command,
+                    wait=wait,
+                    fresh=checkpoint is None,
                 )
+                try:
+                    result = write_document(
+                        prepared, view, cancel=cancel, journal=journal, checkpoint=checkpoint
+                    )
+                finally:
+                    if claim is not None:
+                        claim.release()
         finally:
             view.close()
     except LwzError as exc:
@@ -282,6 +322,32 @@ def run_job(job, *, json_mode: bool, quiet: bool) -> None:
     if prepared.request.output is None and not json_mode:
         sys.stdout.write(result.document)
         sys.stdout.flush()
+
+
+def _take_engine_slot(prepared, journal, view, cancel, *, command: str, wait: bool, fresh: bool):
+    """The machine's engine slot for a job whose model loads in this process (None for
+    an endpoint's). A fresh run stopped while waiting, or refused by --no-wait, leaves
+    nothing behind: its journal is removed."""
+    from lwz_cli.engine_slot import Holder, SlotRequest, waiting_event  # lazy: --help start-up
+    from lwz_cli.writing.backend import runs_in_process
+
+    if not runs_in_process(prepared.backend):
+        return None
+    output = prepared.request.output
+    # a resumed stdout run is known by its run id
+    target = str(output) if output else (journal.dir.name if command == "resume" else None)
+    request = SlotRequest(
+        Holder.me(command, target, run=journal.dir.name),
+        wait=wait,
+        cancel=cancel,
+    )
+    try:
+        return request.claim(on_wait=lambda holder: view(waiting_event(holder)))
+    except BaseException:
+        if fresh:
+            journal.unlock()
+            journal.remove()
+        raise
 
 
 def _error_json(exc: LwzError) -> str:

@@ -20,39 +20,79 @@ as the server's `max_tokens`. Lengths of whole sequences (a prompt against the
 context size) are estimated by `count_tokens()`, from a chars-per-token ratio
 that starts conservative and is calibrated from what the server reports.
 
-Failures: connection refused / reset, a 5xx or 429, a timeout, or a stream that
-breaks mid-way are retried with exponential backoff; the pieces already
-yielded stand, and the retry asks for the rest with prompt = prompt + the text
+Failures: connection refused / reset, a 5xx or 429, a timeout, a stall, a
+stream that breaks mid-way or is not a well-formed stream of JSON events are
+retried with exponential backoff; the pieces already yielded stand, and the retry asks for the rest with prompt = prompt + the text
 received so far and `max_tokens` reduced accordingly. After the retries (and
 any fallback endpoints) are spent, `EndpointUnreachable` is raised; the run's
 journal then lets `lwz resume` finish the job. A 4xx (bad model name, context
-overflow, bad key) is not retried: `EndpointRejected`, with the server's message.
+overflow, bad key) or a redirect is not retried: `EndpointRejected`, with the
+server's message. The HTTP itself (proxies, CA bundles, bounded reads, waking up
+for a cancel) is `http_client`'s, the event-stream parser `sse`'s, and finding an
+endpoint and what it serves (`probe`) `endpoint_probe`'s.
 """
 
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import math
 import os
-import socket
 import threading
 import time
-from collections.abc import Generator, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Generator, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
+import httpx2
+
+from lwz_cli.clock import active_seconds
+from lwz_cli.engine.endpoint_errors import (
+    EndpointError,
+    EndpointRejected,
+    EndpointUnreachable,
+    Retry,
+    error_message,
+    one_line,
+    redact,
+    untrusted_hint,
+)
+from lwz_cli.engine.endpoint_probe import (
+    PROBE_TIMEOUT,
+    REDIRECT_HINT,
+    EndpointInfo,
+    first_reachable,
+    json_kind,
+    normalize_url,
+    positive_int,
+    probe,
+    redirect_message,
+)
+from lwz_cli.engine.http_client import Cancelled, StreamingCall, make_client
 from lwz_cli.engine.protocol import GenerationStats, Piece, Sampling, WarningCallback
+from lwz_cli.engine.sse import DONE
 from lwz_cli.engine.stops import StopMatcher
 from lwz_cli.errors import RuntimeFailure, UsageError
 
+__all__ = [
+    "PROBE_TIMEOUT",
+    "EndpointError",
+    "EndpointInfo",
+    "EndpointRejected",
+    "EndpointUnreachable",
+    "HttpEngine",
+    "estimate_tokens",
+    "first_reachable",
+    "normalize_url",
+    "probe",
+]
+
 DEFAULT_RETRIES = 5  # consecutive failures without progress; LWZ_ENDPOINT_RETRIES
 DEFAULT_BACKOFF = 0.5  # first wait, doubled each retry (0.5, 1, 2, 4, 8 s); LWZ_ENDPOINT_BACKOFF
-DEFAULT_TIMEOUT = 600.0  # seconds a read may wait (long CPU prefills); LWZ_ENDPOINT_TIMEOUT
-CONNECT_TIMEOUT = 10.0
-PROBE_TIMEOUT = 5.0
+# seconds from a request to its first event: a long prefill on a CPU server sends
+# nothing meanwhile; LWZ_ENDPOINT_TIMEOUT
+DEFAULT_TIMEOUT = 600.0
+# seconds a started stream may go without an event before it is retried; LWZ_ENDPOINT_STALL
+DEFAULT_STALL = 120.0
 
 # Conservative starting ratios (most tokenizers do ~4 chars/token in English and
 # ~1.4 CJK chars/token): estimates err towards more tokens until calibrated.
@@ -62,49 +102,6 @@ CALIBRATION_MIN_TOKENS = 200  # observed tokens before the measured ratio is tru
 CALIBRATION_MARGIN = 1.1  # keep estimates 10% above the measured ratio
 
 RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
-
-
-class EndpointError(RuntimeFailure):
-    """An OpenAI-compatible endpoint failed (exit 1). `url` names it."""
-
-    def __init__(self, message: str, *, url: str, hint: str | None = None):
-        super().__init__(message, hint=hint)
-        self.url = url
-
-
-class EndpointUnreachable(EndpointError):
-    """The endpoint could not be reached, or kept failing, after the retries."""
-
-
-class EndpointRejected(EndpointError):
-    """The endpoint answered with an error that retrying will not fix (a 4xx)."""
-
-    def __init__(self, message: str, *, url: str, status: int, hint: str | None = None):
-        super().__init__(message, url=url, hint=hint)
-        self.status = status
-
-
-class _Retry(Exception):
-    """One attempt failed in a way worth retrying."""
-
-
-def normalize_url(url: str) -> str:
-    """`http://host:8080`, `http://host:8080/` and `http://host:8080/v1` are the
-    same endpoint; a URL without a scheme gets http://."""
-    url = url.strip()
-    if "://" not in url:
-        url = "http://" + url
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(
-            f"--endpoint {url!r} is not an http(s) URL",
-            hint="for example --endpoint http://127.0.0.1:8080",
-        )
-    url = url.rstrip("/")
-    for suffix in ("/v1/completions", "/v1"):
-        if url.endswith(suffix):
-            url = url[: -len(suffix)]
-    return url
 
 
 def env_int(name: str, default: int) -> int:
@@ -128,12 +125,16 @@ def _is_wide(cp: int) -> bool:
     return cp >= 0x2E80 and not (0xE000 <= cp <= 0xF8FF)
 
 
-def raw_estimate(ids: Sequence[int]) -> float:
-    wide = sum(1 for c in ids if c >= 0x2E80 and _is_wide(c))
+def raw_estimate(ids: Sequence[int] | str) -> float:
+    """Code points (or the text they spell: no list of ints for a long text)."""
+    if isinstance(ids, str):
+        wide = sum(1 for ch in ids if ch >= "\u2e80" and _is_wide(ord(ch)))
+    else:
+        wide = sum(1 for c in ids if c >= 0x2E80 and _is_wide(c))
     return (len(ids) - wide) / CHARS_PER_TOKEN + wide / WIDE_CHARS_PER_TOKEN
 
 
-def estimate_tokens(ids: Sequence[int], scale: float = 1.0) -> int:
+def estimate_tokens(ids: Sequence[int] | str, scale: float = 1.0) -> int:
     """Model tokens a sequence of code points is likely to take (uncalibrated:
     conservative)."""
     if not ids:
@@ -156,200 +157,8 @@ class CodePointDetokenizer:
         pass
 
 
-@dataclass
-class EndpointInfo:
-    url: str
-    models: list[str] = field(default_factory=list)
-    n_ctx: int | None = None  # the server's context size, when it says
-    server: str = ""  # what answered: llama-server | vllm | openai-compatible
-
-    @property
-    def model(self) -> str | None:
-        return self.models[0] if self.models else None
-
-
-def _headers(api_key: str | None) -> dict[str, str]:
-    headers = {"Accept": "application/json", "User-Agent": "lwz"}
-    if api_key:
-        headers["Authorization"] = f"Bearer {api_key}"
-    return headers
-
-
-def _connection(url: str, timeout: float) -> tuple[http.client.HTTPConnection, str]:
-    parts = urlsplit(url)
-    if parts.hostname is None:  # unreachable: every caller passes a normalize_url() URL
-        raise UsageError(f"--endpoint {url!r} is not an http(s) URL")
-    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    return cls(parts.hostname, parts.port, timeout=timeout), parts.path.rstrip("/")
-
-
-def _error_message(body: bytes) -> str:
-    """The server's own words from an error body (OpenAI, llama-server, FastAPI shapes)."""
-    text = body.decode("utf-8", "replace").strip()
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return " ".join(text.split())[:300] or "no message"
-    if isinstance(data, dict):
-        err = data.get("error", data.get("detail", data.get("message")))
-        if isinstance(err, dict):
-            err = err.get("message") or err.get("msg") or json.dumps(err)
-        elif isinstance(err, list) and err and isinstance(err[0], dict):
-            err = "; ".join(str(e.get("msg", e)) for e in err)
-        if err:
-            return " ".join(str(err).split())[:300]
-    return " ".join(text.split())[:300]
-
-
-def get_json(
-    url: str, path: str, *, api_key: str | None = None, timeout: float = PROBE_TIMEOUT
-) -> Any:
-    """GET a JSON document; raises OSError/http.client errors, or EndpointRejected."""
-    conn, base = _connection(url, timeout)
-    try:
-        conn.request("GET", base + path, headers=_headers(api_key))
-        resp = conn.getresponse()
-        body = resp.read()
-        if resp.status >= 400:
-            raise EndpointRejected(
-                f"{url}{path} answered {resp.status}: {_error_message(body)}",
-                url=url,
-                status=resp.status,
-            )
-        return json.loads(body.decode("utf-8"))
-    finally:
-        conn.close()
-
-
-def probe(url: str, *, api_key: str | None = None, timeout: float = PROBE_TIMEOUT) -> EndpointInfo:
-    """Is the endpoint there, which models does it serve and (where it says) what
-    is its context size? llama-server: GET /props (default_generation_settings.n_ctx);
-    vLLM: max_model_len in /v1/models; llama-cpp-python's server does not say."""
-    url = normalize_url(url)
-    try:
-        listing = get_json(url, "/v1/models", api_key=api_key, timeout=timeout)
-    except EndpointRejected as exc:
-        if exc.status in (401, 403):
-            raise EndpointRejected(
-                f"the endpoint {url} refused the API key ({exc.status})",
-                url=url,
-                status=exc.status,
-                hint="pass --api-key or set LWZ_API_KEY",
-            ) from None
-        raise
-    except (OSError, http.client.HTTPException, ValueError) as exc:
-        raise EndpointUnreachable(
-            f"the endpoint {url} is not reachable ({_describe(exc)})",
-            url=url,
-            hint="start the server, or check --endpoint",
-        ) from None
-    info = EndpointInfo(url, server="openai-compatible")
-    for entry in (listing or {}).get("data") or []:
-        if isinstance(entry, dict) and entry.get("id"):
-            info.models.append(str(entry["id"]))
-            if entry.get("max_model_len") and info.n_ctx is None:
-                info.n_ctx = int(entry["max_model_len"])
-                info.server = "vllm"
-    if info.n_ctx is None:
-        try:
-            props = get_json(url, "/props", api_key=api_key, timeout=timeout)
-            n_ctx = (props.get("default_generation_settings") or {}).get("n_ctx") or props.get(
-                "n_ctx"
-            )
-            if n_ctx:
-                info.n_ctx = int(n_ctx)
-                info.server = "llama-server"
-        except (EndpointError, OSError, http.client.HTTPException, ValueError, AttributeError):
-            pass
-    return info
-
-
-def first_reachable(
-    urls: Sequence[str], *, api_key: str | None = None, timeout: float = PROBE_TIMEOUT
-) -> tuple[EndpointInfo, list[str]]:
-    """The first endpoint that answers, and a warning for each one that did not.
-    Raises the last failure when none answers (a refused key is raised at once)."""
-    warnings: list[str] = []
-    last: EndpointError | None = None
-    for url in urls:
-        try:
-            return probe(url, api_key=api_key, timeout=timeout), warnings
-        except EndpointUnreachable as exc:
-            warnings.append(f"{exc.message}; skipped")
-            last = exc
-    if last is None:
-        raise UsageError("no --endpoint given")
-    if len(urls) > 1:
-        raise EndpointUnreachable(
-            f"none of the {len(urls)} endpoints is reachable ({', '.join(urls)})",
-            url=last.url,
-            hint=last.hint,
-        )
-    raise last
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, (socket.timeout, TimeoutError)):
-        return "timed out"
-    if isinstance(exc, ConnectionResetError):
-        return "connection reset"
-    if isinstance(exc, socket.gaierror):
-        return "unknown host"
-    if isinstance(exc, (http.client.IncompleteRead, http.client.RemoteDisconnected)):
-        return "the server closed the connection"
-    text = str(exc) or type(exc).__name__
-    return text[:200]
-
-
-def sse_events(resp) -> Iterator[Any]:
-    """JSON objects from a `text/event-stream` body; stops at `data: [DONE]`.
-    Comments (`: ping`) and other fields are skipped."""
-    data: list[str] = []
-    while True:
-        try:
-            raw = resp.readline()
-        except (OSError, http.client.HTTPException, ValueError) as exc:
-            # ValueError: http.client reading a response whose socket was closed
-            raise _Retry(_describe(exc)) from None
-        if not raw:  # EOF: the caller decides from finish_reason whether that was the end
-            try:  # a last event without its blank line; a torn one is dropped
-                last = json.loads("\n".join(data)) if data else None
-            except ValueError:
-                last = None
-            if last is not None:
-                yield last
-            return
-        line = raw.decode("utf-8", "replace").rstrip("\r\n")
-        if line == "":
-            if data:
-                text = "\n".join(data)
-                data = []
-                if text.strip() == "[DONE]":
-                    yield "[DONE]"
-                    return
-                yield _decode_event(text)
-            continue
-        if line.startswith(":"):
-            continue
-        name, _, value = line.partition(":")
-        if value.startswith(" "):
-            value = value[1:]
-        if name == "data":
-            if value.strip() == "[DONE]" and not data:
-                yield "[DONE]"
-                return
-            data.append(value)
-        elif name == "error":  # llama-server reports some failures this way
-            data.append(json.dumps({"error": _decode_event(value)}))
-
-
-def _decode_event(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return {"error": {"message": text[:300]}}
+def _media_type(headers: dict[str, str]) -> str:
+    return headers.get("content-type", "").partition(";")[0].strip().lower()
 
 
 class HttpEngine:
@@ -373,7 +182,7 @@ class HttpEngine:
         retries: int | None = None,
         backoff: float | None = None,
         timeout: float | None = None,
-        connect_timeout: float = CONNECT_TIMEOUT,
+        stall: float | None = None,
         fallbacks: Sequence[str] = (),
         on_warning: WarningCallback | None = None,
     ):
@@ -392,7 +201,7 @@ class HttpEngine:
         self.timeout = (
             env_float("LWZ_ENDPOINT_TIMEOUT", DEFAULT_TIMEOUT) if timeout is None else timeout
         )
-        self.connect_timeout = connect_timeout
+        self.stall = env_float("LWZ_ENDPOINT_STALL", DEFAULT_STALL) if stall is None else stall
         self.fallbacks = [normalize_url(u) for u in fallbacks]
         self.on_warning = on_warning
         self.last = GenerationStats()
@@ -402,7 +211,8 @@ class HttpEngine:
         # how token counts were obtained across the streams so far
         self.usage_streams = 0
         self.counted_streams = 0
-        self._conn: http.client.HTTPConnection | None = None
+        self._client: httpx2.Client | None = None
+        self._call: StreamingCall | None = None
 
     def __repr__(self) -> str:  # never shows the key
         return f"HttpEngine({self.url!r}, model={self.model!r})"
@@ -425,11 +235,12 @@ class HttpEngine:
             return 1.0
         return min(1.5, self._seen_tokens / self._seen_raw * CALIBRATION_MARGIN)
 
-    def count_tokens(self, ids: Sequence[int]) -> int:
-        """Model tokens a sequence of this engine's ids (code points) is likely to take."""
+    def count_tokens(self, ids: Sequence[int] | str) -> int:
+        """Model tokens a sequence of this engine's ids (code points), or the text they
+        spell, is likely to take."""
         return estimate_tokens(ids, self.scale)
 
-    def calibrate(self, ids: Sequence[int], tokens: int) -> None:
+    def calibrate(self, ids: Sequence[int] | str, tokens: int) -> None:
         if tokens > 0 and ids:
             self._seen_tokens += tokens
             self._seen_raw += raw_estimate(ids)
@@ -490,56 +301,65 @@ class HttpEngine:
             body["model"] = self.model
         return json.dumps(body, ensure_ascii=False).encode("utf-8")
 
-    def _open(self, body: bytes):
-        """POST /v1/completions; the response once its status is 200. Raises _Retry
-        for what retrying can fix, EndpointRejected for what it cannot."""
-        conn, base = _connection(self.url, self.connect_timeout)
-        self._conn = conn
-        headers = _headers(self._api_key)
-        headers["Content-Type"] = "application/json"
-        headers["Accept"] = "text/event-stream"
-        try:
-            conn.connect()
-            conn.sock.settimeout(self.timeout)
-            conn.request("POST", base + "/v1/completions", body=body, headers=headers)
-            resp = conn.getresponse()
-        except (OSError, http.client.HTTPException) as exc:
-            self._close()
-            raise _Retry(_describe(exc)) from None
-        if resp.status == 200:
-            return resp
-        try:
-            detail = _error_message(resp.read())
-        except (OSError, http.client.HTTPException):
-            detail = "no message"
-        self._close()
-        if resp.status in RETRYABLE_STATUS:
-            raise _Retry(f"HTTP {resp.status}: {detail}")
-        if resp.status in (401, 403):
+    def _http(self) -> httpx2.Client:
+        if self._client is None:
+            self._client = make_client(max(self.timeout, self.stall))
+        return self._client
+
+    def _open(self, body: bytes, cancel: threading.Event | None) -> StreamingCall:
+        """POST /v1/completions; the call once its status is 200. Raises Retry for
+        what retrying can fix, EndpointRejected for what it cannot, Cancelled."""
+        call = self._call = StreamingCall(
+            self._http(),
+            self.url + "/v1/completions",
+            body,
+            api_key=self._api_key,
+            first_timeout=self.timeout,
+            stall_timeout=self.stall,
+            cancel=cancel,
+        )
+        status = call.head()
+        if status == 200:
+            if _media_type(call.headers) == "text/html":  # a proxy's or portal's page
+                raise Retry("it answered with an HTML page, not an event stream")
+            return call
+        detail = redact(error_message(call.error_body), self._api_key)
+        if status in RETRYABLE_STATUS:
+            raise Retry(f"HTTP {status}: {detail}")
+        if 300 <= status < 400:
             raise EndpointRejected(
-                f"the endpoint {self.url} refused the request ({resp.status}: {detail})",
+                redirect_message(self.url, "the request", status, call.headers, self._api_key),
                 url=self.url,
-                status=resp.status,
+                status=status,
+                hint=REDIRECT_HINT,
+            )
+        if status in (401, 403):
+            raise EndpointRejected(
+                f"the endpoint {self.url} refused the request ({status}: {detail})",
+                url=self.url,
+                status=status,
                 hint="pass --api-key or set LWZ_API_KEY",
             )
-        hint = (
-            "check --endpoint-model (`curl URL/v1/models` lists the served names)"
-            if resp.status == 404 or "model" in detail.lower()
-            else "shorten the request, lower --max-tokens or --words, or give the server a "
-            "larger context"
-        )
+        if status == 404 or "model" in detail.lower():
+            hint = "check --endpoint-model (`curl URL/v1/models` lists the served names)"
+        elif status in (400, 413, 422):
+            hint = (
+                "shorten the request, lower --max-tokens or --words, or give the server a "
+                "larger context"
+            )
+        else:
+            hint = "check --endpoint and the server's log"
         raise EndpointRejected(
-            f"the endpoint {self.url} rejected the request ({resp.status}: {detail})",
+            f"the endpoint {self.url} rejected the request ({status}: {detail})",
             url=self.url,
-            status=resp.status,
+            status=status,
             hint=hint,
         )
 
     def _close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(OSError):
-                conn.close()
+        call, self._call = self._call, None
+        if call is not None:
+            call.close()
 
     def _warn(self, message: str) -> None:
         if self.on_warning is not None:
@@ -584,7 +404,7 @@ class HttpEngine:
         usage_seen = False
         reason = "length"
         failures = 0
-        clock = time.perf_counter
+        clock = active_seconds  # stopped time (Ctrl-Z) is not decode time
         started = clock()
         first_at: float | None = None
         done = False
@@ -599,31 +419,25 @@ class HttpEngine:
                     break
                 sent_prompt = prompt + "".join(received)
                 try:
-                    resp = self._open(self._body(sent_prompt, left, stop, sampling, ignore_eos))
-                    request_usage = None
+                    call = self._open(
+                        self._body(sent_prompt, left, stop, sampling, ignore_eos), cancel
+                    )
+                    request_usage: dict[str, Any] | None = None
                     prompt_n = None
                     got_text = False
                     finish = None
-                    for event in sse_events(resp):
-                        if event == "[DONE]":
+                    for event in call.events():
+                        if event == DONE:
                             break
                         if not isinstance(event, dict):
-                            continue
-                        if event.get("error"):
-                            err = event["error"]
-                            detail = err.get("message") if isinstance(err, dict) else str(err)
-                            raise EndpointRejected(
-                                f"the endpoint {self.url} failed the request: {detail}",
-                                url=self.url,
-                                status=0,
-                                hint="shorten the request, or check the server's log",
+                            raise Retry(
+                                f"it sent an event that is {json_kind(event)}, not an object"
                             )
+                        if event.get("error"):
+                            raise self._failed(event["error"])
                         if isinstance(event.get("usage"), dict):
                             request_usage = event["usage"]
-                        timings = event.get("timings")  # llama-server: exact prefill count
-                        choices = event.get("choices") or []
-                        choice = choices[0] if choices else {}
-                        text = choice.get("text") or ""
+                        text, finish_reason = _choice(event)
                         if text:
                             if first_at is None:
                                 first_at = clock()
@@ -646,16 +460,17 @@ class HttpEngine:
                                 reason = "cancelled"
                                 done = True
                                 break
-                        if choice.get("finish_reason"):
-                            finish = choice["finish_reason"]
-                        if isinstance(timings, dict) and timings.get("prompt_n") is not None:
-                            prompt_n = int(timings["prompt_n"])
+                        if finish_reason:
+                            finish = finish_reason
+                        timings = event.get("timings")  # llama-server: exact prefill count
+                        if isinstance(timings, dict):
+                            prompt_n = positive_int(timings.get("prompt_n"), 1 << 62) or prompt_n
                     if done:  # a stop string or cancel: the rest is not wanted
-                        evaluated += self.count_tokens([ord(c) for c in sent_prompt])
+                        evaluated += self.count_tokens(sent_prompt)
                         break
                     if finish is None:
                         # no finish_reason: the stream broke (server gone, proxy cut it)
-                        raise _Retry(
+                        raise Retry(
                             "the stream ended early"
                             if got_text
                             else "the server closed the stream without an answer"
@@ -663,22 +478,28 @@ class HttpEngine:
                     # a finish_reason chunk may precede the usage chunk: drain to [DONE]
                     done = True
                     reason = {"length": "length", "stop": "stop", "eos": "eos"}.get(finish, "stop")
-                    estimate = self.count_tokens([ord(c) for c in sent_prompt])
+                    estimate = self.count_tokens(sent_prompt)
                     if prompt_n is not None:  # llama-server's timings: exact prefill
                         evaluated += prompt_n
                     elif request_usage is not None:
                         evaluated += _evaluated(request_usage, estimate)
                     else:
                         evaluated += estimate
-                    if (
-                        request_usage is not None
-                        and request_usage.get("completion_tokens") is not None
+                    completion = (
+                        positive_int(request_usage.get("completion_tokens"), 1 << 62)
+                        if request_usage is not None
+                        else None
+                    )
+                    if completion is not None or (
+                        request_usage is not None and request_usage.get("completion_tokens") == 0
                     ):
                         usage_seen = True
-                        usage_completion = (usage_completion or 0) + int(
-                            request_usage["completion_tokens"]
-                        )
-                except _Retry as exc:
+                        usage_completion = (usage_completion or 0) + (completion or 0)
+                except Cancelled:
+                    reason = "cancelled"
+                    evaluated += self.count_tokens(sent_prompt)
+                    break
+                except Retry as exc:
                     self._close()
                     failures += 1
                     if failures > self.retries:
@@ -692,7 +513,7 @@ class HttpEngine:
                                 "(llama-cpp-python's server does this when the prompt is "
                                 "longer than its context: pass --ctx with its n_ctx)"
                                 if silent
-                                else "check the server",
+                                else untrusted_hint(str(exc)) or "check the server",
                             ) from None
                         failures = 0
                         continue
@@ -714,7 +535,7 @@ class HttpEngine:
         finally:
             self._close()
             end = clock()
-            text_ids = [ord(c) for c in "".join(received)]
+            text_ids = "".join(received)
             if usage_seen and usage_completion is not None and usage_completion >= chunks:
                 stats.generated_tokens = usage_completion
                 self.usage_streams += 1
@@ -744,14 +565,61 @@ class HttpEngine:
             return True
         return False
 
+    def _failed(self, error: Any) -> EndpointRejected:
+        """An `error` event: the server gave up on the request."""
+        detail = error.get("message") if isinstance(error, dict) else error
+        return EndpointRejected(
+            f"the endpoint {self.url} failed the request: "
+            f"{one_line(redact(str(detail), self._api_key))}",
+            url=self.url,
+            status=0,
+            hint="shorten the request, or check the server's log",
+        )
+
     def close(self) -> None:
         self._close()
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close()
+
+
+def _malformed(what: str) -> Retry:
+    return Retry(f"it sent a malformed event: {what}")
+
+
+def _choice(event: dict[str, Any]) -> tuple[str, str | None]:
+    """The text and finish_reason of an OpenAI completion chunk (Retry when the
+    chunk is not one)."""
+    choices = event.get("choices")
+    if choices is None or choices == []:
+        return "", None
+    if not isinstance(choices, list):
+        raise _malformed(f"choices is {json_kind(choices)}, not an array")
+    choice = choices[0]
+    if not isinstance(choice, dict):
+        raise _malformed(f"a choice is {json_kind(choice)}, not an object")
+    text = choice.get("text")
+    if text is None:
+        text = ""
+    if not isinstance(text, str):
+        raise _malformed(f"its text is {json_kind(text)}, not a string")
+    finish = choice.get("finish_reason")
+    if finish is not None and not isinstance(finish, str):
+        raise _malformed(f"finish_reason is {json_kind(finish)}, not a string")
+    return text, finish or None
 
 
 def _evaluated(usage: dict[str, Any], fallback: int) -> int:
     """Prompt tokens the server had to prefill for one request."""
     prompt = usage.get("prompt_tokens")
+    if prompt == 0:
+        return 0
+    prompt = positive_int(prompt, 1 << 62)
     if prompt is None:
         return fallback
-    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
-    return max(0, int(prompt) - int(cached))
+    details = usage.get("prompt_tokens_details")
+    cached = (
+        positive_int(details.get("cached_tokens"), 1 << 62) if isinstance(details, dict) else None
+    )
+    return max(0, prompt - (cached or 0))

@@ -12,9 +12,9 @@ import contextlib
 import os
 import sys
 import threading
-import time
 from collections.abc import Generator, Sequence
 
+from lwz_cli.clock import active_seconds
 from lwz_cli.engine.detokenizer import IncrementalDetokenizer, llama_token_bytes
 from lwz_cli.engine.protocol import GenerationStats, Piece, Sampling, WarningCallback
 from lwz_cli.engine.stops import StopMatcher
@@ -265,7 +265,7 @@ class LlamaEngine:
 
         detok = self.detokenizer()
         stops = StopMatcher(stop)
-        clock = time.perf_counter
+        clock = active_seconds  # stopped time (Ctrl-Z) is not decode time
         started = clock()
         first_at = None
         generator = self.llm.generate(

@@ -11,10 +11,15 @@ tools see them too:
     models--OWNER--NAME/blobs/<sha256>.incomplete      bytes so far (kept for resume)
     models--OWNER--NAME/snapshots/<commit>/<filename>  -> ../../blobs/<sha256>
     models--OWNER--NAME/refs/main                      <commit>
+
+Nothing the server says is trusted: the listing is read bounded and checked field by
+field (hub_listing, hub_rules), every path touched stays inside the repo's folder
+(hub_cache), and a body whose size disagrees with the listing is refused.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
 import http.client
@@ -25,132 +30,30 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import quote
 
 from lwz_cli.errors import RuntimeFailure, UsageError
+from lwz_cli.models.hub_cache import RepoCache, repo_folder_name
+from lwz_cli.models.hub_listing import RemoteFile
+from lwz_cli.models.hub_rules import endpoint, misbehaved, unreachable
 from lwz_cli.models.registry import hf_cache_dir
 
 CHUNK = 1 << 20
 SHARD = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$")
-
-
-@dataclass(frozen=True)
-class RemoteFile:
-    repo_id: str
-    filename: str
-    size: int
-    sha256: str | None
-    commit: str
-
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-")
 
 Progress = Callable[[dict], None]
 
 
-def offline() -> bool:
-    from huggingface_hub import constants  # lazy: huggingface_hub is slow to import
-
-    return bool(constants.HF_HUB_OFFLINE)
-
-
-def endpoint() -> str:
-    from huggingface_hub import constants  # lazy: huggingface_hub is slow to import
-
-    return constants.ENDPOINT.rstrip("/")
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
-def unreachable(exc: BaseException, *, hint_extra: str) -> RuntimeFailure:
-    """The one-line "cannot reach the Hub" error for a network failure; the hint
-    names HF_ENDPOINT when the user set it (a typo there is the likely cause)."""
-    where = "check your connection"
-    if os.environ.get("HF_ENDPOINT"):
-        where = f"check HF_ENDPOINT ({os.environ['HF_ENDPOINT']}) and your connection"
-    return RuntimeFailure(
-        f"cannot reach the Hub at {endpoint()} ({_one_line(exc)})", hint=f"{where}, {hint_extra}"
-    )
-
-
 def repo_dir(repo_id: str) -> Path:
-    return hf_cache_dir() / ("models--" + repo_id.replace("/", "--"))
+    return hf_cache_dir() / repo_folder_name(repo_id)
 
 
-def list_files(repo_id: str, revision: str = "main") -> list[RemoteFile]:
-    """Every file of a repo with its size and LFS sha256 (one API call)."""
-    if offline():
-        raise UsageError(
-            f"HF_HUB_OFFLINE is set, so {repo_id} cannot be listed on the Hub",
-            hint="unset HF_HUB_OFFLINE, or use a model that is already downloaded",
-        )
-    import httpx2  # lazy: huggingface_hub's HTTP client, slow to import
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import (
-        GatedRepoError,
-        HfHubHTTPError,
-        HFValidationError,
-        OfflineModeIsEnabled,
-        RepositoryNotFoundError,
-    )
-
-    # What model_info really raises (huggingface_hub 2.x): HfHubHTTPError and its
-    # subclasses for an HTTP answer; httpx2's own errors when no answer came
-    # (ConnectError, timeouts, UnsupportedProtocol: all httpx2.HTTPError, none an
-    # OSError) or the endpoint is not a URL (InvalidURL); OfflineModeIsEnabled; a
-    # malformed repo id is HFValidationError.
-    try:
-        info = HfApi().model_info(repo_id, revision=revision, files_metadata=True)
-    except GatedRepoError:
-        raise UsageError(
-            f"{repo_id} is gated on {endpoint()}",
-            hint="accept its terms on the Hub, then set HF_TOKEN",
-        ) from None
-    except RepositoryNotFoundError:
-        raise UsageError(
-            f"no model repository {repo_id} on {endpoint()}",
-            hint="check the name; private or gated repos need HF_TOKEN",
-        ) from None
-    except HfHubHTTPError as exc:
-        if getattr(getattr(exc, "response", None), "status_code", None) == 404:
-            raise UsageError(
-                f"no model repository {repo_id} on {endpoint()}",
-                hint="check the name; private or gated repos need HF_TOKEN",
-            ) from None
-        raise RuntimeFailure(
-            f"the Hub refused to list {repo_id}: {_one_line(exc)}",
-            hint="check HF_TOKEN and your connection",
-        ) from None
-    except OfflineModeIsEnabled:
-        raise UsageError(
-            f"HF_HUB_OFFLINE is set, so {repo_id} cannot be listed on the Hub",
-            hint="unset HF_HUB_OFFLINE, or use a model that is already downloaded",
-        ) from None
-    except HFValidationError:
-        raise UsageError(
-            f"{repo_id!r} is not a Hub repository name", hint="name it OWNER/NAME"
-        ) from None
-    except (httpx2.HTTPError, httpx2.InvalidURL, OSError) as exc:
-        raise unreachable(exc, hint_extra="or set HF_HUB_OFFLINE=1 to use the cache") from None
-    if info.sha is None:  # the Hub always sends it; the cache layout is keyed on it
-        raise RuntimeFailure(
-            f"the Hub listed {repo_id} without its commit", hint="try again in a moment"
-        )
-    files = []
-    for sibling in info.siblings or []:
-        lfs = sibling.lfs
-        files.append(
-            RemoteFile(
-                repo_id,
-                sibling.rfilename,
-                int(sibling.size or (lfs.size if lfs else 0)),
-                lfs.sha256 if lfs else None,
-                info.sha,
-            )
-        )
-    return files
+def blob_name(file: RemoteFile) -> str:
+    """The blob's name: its LFS sha256, or (a small non-LFS file) a hash of its name."""
+    return file.sha256 or hashlib.sha256(file.filename.encode()).hexdigest()
 
 
 def select(
@@ -179,7 +82,6 @@ def select(
 
 
 def free_bytes(path: Path) -> int:
-    path.mkdir(parents=True, exist_ok=True)
     return shutil.disk_usage(path).free
 
 
@@ -187,21 +89,32 @@ def _gb(n: int) -> str:
     return f"{n / 1e9:.1f} GB"
 
 
-def check_space(files: list[RemoteFile], where: Path) -> None:
+def check_space(files: list[RemoteFile], cache: RepoCache) -> None:
     """Refuse before the first byte: "need 19.9 GB, have 7.2 GB at PATH"."""
     needed = 0
     for f in files:
-        blob = where / "blobs" / (f.sha256 or f.filename)
+        blob = cache.blob(blob_name(f))
         if blob.exists():
             continue
-        partial = blob.with_name(blob.name + ".incomplete")
+        partial = cache.partial(blob_name(f))
         needed += f.size - (partial.stat().st_size if partial.exists() else 0)
+    where = cache.make_folder()
     have = free_bytes(where)
     if needed > have:
         raise UsageError(
             f"not enough disk space: need {_gb(needed)}, have {_gb(have)} at {where}",
             hint="free space there, or point HF_HOME / HF_HUB_CACHE at a bigger disk",
         )
+
+
+def check_paths(files: list[RemoteFile], cache: RepoCache) -> None:
+    """Refuse before the first byte a path of the pull that would lead out of the
+    repo's cache folder (a folder there symlinked elsewhere)."""
+    for f in files:
+        cache.blob(blob_name(f))
+        cache.partial(blob_name(f))
+        cache.snapshot(f.commit, f.filename)
+    cache.checked(cache.folder / "refs" / "main")
 
 
 def _request(url: str, headers: dict[str, str], method: str = "GET"):
@@ -225,29 +138,28 @@ def download(
     file: RemoteFile, *, progress: Progress | None = None, cancel: Callable[[], bool] | None = None
 ) -> Path:
     """Fetch one file into the HF cache, resuming from `.incomplete` bytes; verify
-    sha256 before the file is placed. Returns the snapshot path."""
-    root = repo_dir(file.repo_id)
-    blobs = root / "blobs"
-    blobs.mkdir(parents=True, exist_ok=True)
-    name = file.sha256 or hashlib.sha256(file.filename.encode()).hexdigest()
-    blob = blobs / name
-    snapshot = root / "snapshots" / file.commit / file.filename
+    sha256 and size before the file is placed. Returns the snapshot path. Every
+    path touched is inside the repo's cache folder (hub_cache.RepoCache)."""
+    cache = RepoCache(file.repo_id)
+    cache.make_folder(cache.folder / "blobs")
+    blob = cache.blob(blob_name(file))
+    snapshot = cache.snapshot(file.commit, file.filename)
     if not blob.exists():
-        partial = blobs / (name + ".incomplete")
-        _fetch(file, partial, progress, cancel)
+        partial = cache.partial(blob_name(file))
+        _fetch(file, cache, partial, progress, cancel)
         _verify(file, partial)
         os.replace(partial, blob)
-    snapshot.parent.mkdir(parents=True, exist_ok=True)
-    if snapshot.is_symlink() or snapshot.exists():
-        snapshot.unlink()
-    os.symlink(os.path.relpath(blob, snapshot.parent), snapshot)
-    (root / "refs").mkdir(exist_ok=True)
-    (root / "refs" / "main").write_text(file.commit)
+    cache.link(snapshot, blob)
+    cache.write_ref(file.commit)
     return snapshot
 
 
 def _fetch(
-    file: RemoteFile, partial: Path, progress: Progress | None, cancel: Callable[[], bool] | None
+    file: RemoteFile,
+    cache: RepoCache,
+    partial: Path,
+    progress: Progress | None,
+    cancel: Callable[[], bool] | None,
 ) -> None:
     url = f"{endpoint()}/{file.repo_id}/resolve/{file.commit}/{quote(file.filename)}"
     have = partial.stat().st_size if partial.exists() else 0
@@ -255,6 +167,7 @@ def _fetch(
         partial.unlink()
         have = 0
     if have == file.size:
+        cache.open_partial(partial, append=True).close()  # an empty file has no bytes to fetch
         return
     headers = _auth_headers()
     if have:
@@ -262,7 +175,7 @@ def _fetch(
     try:
         response = _request(url, headers)
     except urllib.error.HTTPError as exc:
-        if exc.code == 416:  # the server thinks we are done: let the hash decide
+        if exc.code == 416:  # the server thinks we are done: the size and hash decide
             return
         raise RuntimeFailure(
             f"download of {file.filename} failed: HTTP {exc.code}",
@@ -272,19 +185,29 @@ def _fetch(
         # ValueError: urllib's "unknown url type" for an HF_ENDPOINT without http(s)://
         raise unreachable(exc, hint_extra="then run the same command again to resume") from None
     status = getattr(response, "status", 200)
-    mode = "ab" if have and status == 206 else "wb"
-    if mode == "wb":
+    append = bool(have) and status == 206
+    if append:
+        _check_range(response, have, file)
+    else:
         have = 0  # the server ignored the Range: start over
+    announced = _declared_length(response)
+    if announced is not None and have + announced != file.size:
+        response.close()  # refused before a byte is written, not after
+        _refuse_size(file, partial, have + announced)
     started, last = time.monotonic(), 0.0
     done = have
     try:
-        with response, open(partial, mode) as out:
+        with response, cache.open_partial(partial, append=append) as out:
             while True:
                 if cancel is not None and cancel():
                     raise KeyboardInterrupt
-                chunk = response.read(CHUNK)
+                # at most one byte past the listed size: enough to tell a longer body
+                chunk = response.read(min(CHUNK, file.size - done + 1))
                 if not chunk:
                     break
+                if done + len(chunk) > file.size:  # a body without a length, too long
+                    out.close()
+                    _refuse_size(file, partial, done + len(chunk))
                 out.write(chunk)
                 done += len(chunk)
                 now = time.monotonic()
@@ -327,7 +250,45 @@ def _fetch(
         )
 
 
+def _refuse_size(file: RemoteFile, partial: Path, sent: int) -> NoReturn:
+    """The server's body and its listing disagree on the size: its bytes are not kept."""
+    with contextlib.suppress(FileNotFoundError):
+        partial.unlink()
+    what = (
+        f"more bytes than the size it listed ({file.size:,})"
+        if sent > file.size
+        else f"only {sent:,} bytes of the size it listed ({file.size:,})"
+    )
+    raise misbehaved(what, f"{file.repo_id}/{file.filename}", then=" (they were deleted)")
+
+
+def _declared_length(response) -> int | None:
+    length = response.headers.get("Content-Length", "")
+    return int(length) if length.isascii() and length.isdigit() else None
+
+
+def _check_range(response, have: int, file: RemoteFile) -> None:
+    """A 206 must continue where the bytes on disk end, or they would be spliced wrong."""
+    content_range = response.headers.get("Content-Range")
+    start = _CONTENT_RANGE.match(content_range or "")
+    if content_range is not None and (start is None or int(start.group(1)) != have):
+        response.close()
+        raise misbehaved(
+            f"an invalid Content-Range {content_range!r} (asked for bytes {have:,} on)",
+            f"{file.repo_id}/{file.filename}",
+        )
+
+
 def _verify(file: RemoteFile, partial: Path) -> None:
+    size = partial.stat().st_size if partial.exists() else 0
+    if size != file.size:  # a 416 with bytes missing, or a file changed under us
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+        raise misbehaved(
+            f"{size:,} bytes, not the size it listed ({file.size:,}),",
+            f"{file.repo_id}/{file.filename}",
+            then=" (they were deleted)",
+        )
     if not file.sha256:
         return
     digest = hashlib.sha256()
@@ -335,7 +296,6 @@ def _verify(file: RemoteFile, partial: Path) -> None:
         while chunk := handle.read(1 << 22):
             digest.update(chunk)
     if digest.hexdigest() != file.sha256:
-        size = partial.stat().st_size
         partial.unlink()
         raise RuntimeFailure(
             f"{file.filename} failed its sha256 check ({size:,} bytes downloaded, expected "

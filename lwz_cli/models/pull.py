@@ -9,6 +9,9 @@ from pathlib import Path
 from lwz_cli.errors import UsageError
 from lwz_cli.models import hub
 from lwz_cli.models.catalog import DEFAULT_QUANT, LWZ_REPOS
+from lwz_cli.models.hub_cache import RepoCache
+from lwz_cli.models.hub_listing import RemoteFile, list_files
+from lwz_cli.models.hub_rules import check_repo_id
 from lwz_cli.models.registry import DEFAULT_MODEL
 
 
@@ -24,10 +27,10 @@ def parse_spec(spec: str) -> tuple[list[str], str | None, str | None]:
             f"cannot pull {spec!r}",
             hint=f"name {DEFAULT_MODEL}[:QUANT], repo_id:QUANT or repo_id/file.gguf",
         )
-    return [hub_spec.group(1)], hub_spec.group(2), hub_spec.group(3)
+    return [check_repo_id(hub_spec.group(1))], hub_spec.group(2), hub_spec.group(3)
 
 
-def plan_files(spec: str, *, quant: str | None = None) -> list[hub.RemoteFile]:
+def plan_files(spec: str, *, quant: str | None = None) -> list[RemoteFile]:
     """The files a pull would fetch (one API call per repo tried)."""
     repos, spec_quant, filename = parse_spec(spec)
     quant = quant or spec_quant
@@ -39,9 +42,9 @@ def plan_files(spec: str, *, quant: str | None = None) -> list[hub.RemoteFile]:
                 f"{spec} needs a quant or a file name",
                 hint=f"for example {spec}:Q4_K_M or {spec}/FILE.gguf",
             )
-    last_listing: list[hub.RemoteFile] = []
+    last_listing: list[RemoteFile] = []
     for repo in repos:
-        files = hub.list_files(repo)
+        files = list_files(repo)
         chosen = hub.select(files, quant=quant, filename=filename)
         if chosen:
             return chosen
@@ -69,11 +72,13 @@ def pull(
     spec: str,
     *,
     quant: str | None = None,
-    progress: Callable[[list[hub.RemoteFile]], Callable[[dict], None]] | None = None,
+    progress: Callable[[list[RemoteFile]], Callable[[dict], None]] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> Path:
     files = plan_files(spec, quant=quant)
-    hub.check_space(files, hub.repo_dir(files[0].repo_id))
+    cache = RepoCache(files[0].repo_id)
+    hub.check_paths(files, cache)
+    hub.check_space(files, cache)
     reporter = progress(files) if progress else None
     offset = 0
     paths = []

@@ -19,8 +19,9 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.history import FileHistory, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings
 
+from lwz_cli.engine_slot import WaitStopped
 from lwz_cli.errors import Interrupted, LwzError, UsageError
-from lwz_cli.events import Emit, Event
+from lwz_cli.events import Emit, Event, WaitingEvent
 from lwz_cli.interrupt import interrupt_sets
 from lwz_cli.models.names import model_names
 from lwz_cli.repl import commands
@@ -172,7 +173,7 @@ class ChatApp:
         except Interrupted as exc:
             self.say(
                 f"lwz: {exc.message}; /continue goes on"
-                if "section" not in exc.message
+                if "section" not in exc.message and not isinstance(exc, WaitStopped)
                 else f"lwz: {exc.message}"
             )
         except LwzError as exc:
@@ -370,7 +371,10 @@ class ChatApp:
         self.say(f"opened {args}: {self._summary()}")
 
     def view_factory_quiet(self) -> Emit:
-        return lambda event: None
+        """Nothing of the step is shown but why it waits (another lwz runs a model)."""
+        return lambda event: (
+            self.say(f"lwz: {event.message}") if isinstance(event, WaitingEvent) else None
+        )
 
     def do_runs(self, args: str) -> None:
         rows = run_rows()

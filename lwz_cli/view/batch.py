@@ -24,6 +24,7 @@ from lwz_cli.events import (
     ResumedEvent,
     StartEvent,
     TickEvent,
+    WaitingEvent,
     WarningEvent,
 )
 from lwz_cli.system import NATIVE_IO
@@ -100,6 +101,8 @@ class BatchView:
                     self.running[key]["target"] = target
                 case WarningEvent(message=message):
                     self._line(f"warning: {message}", always=True)
+                case WaitingEvent(message=message):
+                    self._line(message, always=True)
                 case JobEndEvent() if job is not None:
                     key = job.id
                     self.running.pop(key, None)

@@ -7,7 +7,6 @@ so the view costs the same at word 10 as at word 10,000.
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from collections.abc import Callable
 
@@ -18,6 +17,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from lwz_cli.clock import active_seconds
 from lwz_cli.events import (
     CheckpointEvent,
     DoneEvent,
@@ -32,6 +32,7 @@ from lwz_cli.events import (
     TextEvent,
     ThinkEvent,
     TickEvent,
+    WaitingEvent,
     WarningEvent,
 )
 from lwz_cli.view.format import duration, eta_seconds, words_of, wrap_line
@@ -77,12 +78,13 @@ class LiveView:
         console: Console | None = None,
         *,
         attach: bool = True,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = active_seconds,
         no_output: str = "-> stdout",
     ):
         """`attach=False`: keep state and `render()` on demand, drawing nothing itself
         (lwz batch embeds the running job's view under its jobs bar). `clock`: seconds,
-        for redraw pacing, rates and ages (bench/view.py runs it on a simulated one).
+        for redraw pacing, rates and ages (bench/view.py runs it on a simulated one);
+        by default the active clock, so time spent stopped (Ctrl-Z) is in no rate.
         `no_output`: where the document goes when the run names no file (`lwz chat`
         sets its own: a chat draft without PATH is not printed)."""
         self.console = console or Console(stderr=True)
@@ -151,6 +153,12 @@ class LiveView:
                 self.saved_at = self._clock()
             case WarningEvent(message=message):
                 self.warnings.append(message)
+            case WaitingEvent(message=message):
+                # a line above the view, kept in the scrollback; nothing to draw before
+                # the start event says what the run is
+                if self._live is not None:
+                    self.console.print(f"lwz: {message}", markup=False, highlight=False)
+                return
             case DoneEvent(words=words):
                 self.words = words
                 self.phase = "done"

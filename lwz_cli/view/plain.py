@@ -16,6 +16,7 @@ from lwz_cli.events import (
     SectionStartEvent,
     StartEvent,
     TickEvent,
+    WaitingEvent,
     WarningEvent,
 )
 from lwz_cli.view.format import duration, words_of
@@ -88,6 +89,8 @@ class PlainView:
                 self._say(f"section {event.index}: {event.title}{budget}")
             case WarningEvent(message=message):
                 self._say(f"warning: {message}")
+            case WaitingEvent(message=message):
+                self._say(message)
             case DoneEvent():
                 where = f" -> {event.output}" if event.output else ""
                 self._say(
@@ -115,7 +118,7 @@ class PlainView:
 
 
 class QuietView:
-    """`--quiet`: warnings only."""
+    """`--quiet`: warnings only, and why a run waits (else it would seem to hang)."""
 
     def __init__(self, stream: TextIO | None = None):
         self.stream = stream or sys.stderr
@@ -123,6 +126,8 @@ class QuietView:
     def __call__(self, event: Event) -> None:
         if isinstance(event, WarningEvent):
             self.stream.write(f"lwz: warning: {event.message}\n")
+        elif isinstance(event, WaitingEvent):
+            self.stream.write(f"lwz: {event.message}\n")
 
     def close(self) -> None:
         pass

@@ -151,6 +151,12 @@ def local_manifest_model(identity: ModelIdentity) -> dict[str, Any]:
     return {**entry, **model_fingerprint(identity.path)}
 
 
+def runs_in_process(backend: Backend) -> bool:
+    """Whether the backend loads its model into this process, so that loading it holds
+    the machine's engine slot (`lwz_cli.engine_slot`); an endpoint's model runs elsewhere."""
+    return isinstance(backend, LocalBackend)
+
+
 class LocalBackend:
     """A GGUF on this machine, run in process by llama.cpp."""
 

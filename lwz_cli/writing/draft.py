@@ -19,11 +19,11 @@ start; replays happen only on rewinds and resumes.
 from __future__ import annotations
 
 import threading
-import time
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import replace
 
+from lwz_cli.clock import active_seconds
 from lwz_cli.engine.protocol import Engine, Sampling
 from lwz_cli.events import (
     Emit,
@@ -274,7 +274,7 @@ class Draft:
         stream = self.engine.stream(
             sequence, max_tokens=max_tokens, stop=self.stop, sampling=sampling, cancel=self.cancel
         )
-        clock = time.monotonic
+        clock = active_seconds  # stopped time (Ctrl-Z) is not decode time
         first_at = last_tick = 0.0
         try:
             for piece in stream:

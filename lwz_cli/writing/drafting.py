@@ -20,6 +20,7 @@ from typing import Any
 
 from lwz_cli.config import default
 from lwz_cli.engine.protocol import Engine, Sampling
+from lwz_cli.engine_slot import Holder, SlotRequest
 from lwz_cli.errors import Interrupted, UsageError
 from lwz_cli.events import Emit
 from lwz_cli.journal import Journal
@@ -74,6 +75,7 @@ class Settings:
     kv_type: str | None = None
     ctx: int | None = None
     verbose: bool = False
+    wait: bool = True  # for the engine slot, while another lwz runs a model (else exit 1)
 
 
 class DraftingSession:
@@ -86,7 +88,9 @@ class DraftingSession:
         self.stats = StepStats()
         self.notes: str | None = None  # guidance waiting for the next generation
         self.cancel = threading.Event()
-        self.engines = EngineCache()  # one model stays loaded across steps and documents
+        # one model stays loaded across steps and documents, holding the engine slot
+        me = Holder.me("chat", str(settings.output) if settings.output else None)
+        self.engines = EngineCache(SlotRequest(me, wait=settings.wait, cancel=self.cancel))
 
     # -- what there is -------------------------------------------------------------
 
@@ -202,6 +206,7 @@ class DraftingSession:
                 hint=f"/open {self.output} goes on with it; /save it elsewhere first "
                 "to keep it, then /write again to replace it",
             )
+        self._engine_for(prepared, emit)  # any wait for the engine slot, before a file changes
         self.close_document()
         if existing is not None and self.output is not None:  # found at the output path
             existing.remove()
@@ -247,6 +252,7 @@ class DraftingSession:
             verbose=self.settings.verbose,
             allow_done=True,
         )
+        self._engine_for(prepared, emit)  # any wait for the engine slot, before a file changes
         self.close_document()
         self.journal = journal
         self.output = prepared.request.output
@@ -489,8 +495,9 @@ class DraftingSession:
             self.journal.manifest.request.target_words = words
             self.journal.save_manifest()
 
-    def _engine_for(self, prepared: Prepared) -> Engine:
-        return self.engines.get(prepared.backend, prepared.engine_settings)
+    def _engine_for(self, prepared: Prepared, emit: Emit | None = None) -> Engine:
+        run = self.journal.dir.name if self.journal is not None else None
+        return self.engines.get(prepared.backend, prepared.engine_settings, emit=emit, run=run)
 
     def _reprepare(self, spec: str) -> None:
         """Move the open draft to another model: new prompts and engine, same text."""

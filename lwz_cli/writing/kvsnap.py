@@ -57,6 +57,9 @@ class Snapshots:
             return
         tmp = journal.dir / f".kv.{os.getpid()}.tmp"
         try:
+            # made private before llama.cpp fills it (its fopen would use the umask's
+            # mode, readable by all until record_snapshot's chmod)
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
             n = self.engine.save_snapshot(str(tmp))
             journal.record_snapshot(tmp, n, sequence, self.key())
         except OSError:

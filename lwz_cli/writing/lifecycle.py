@@ -191,11 +191,24 @@ class RunLifecycle(ABC):
             for index, text in state.sections:
                 journal.write_section(index, text)
             journal.checkpoint(state.checkpoint, think=state.think)
-            if output is not None and state.partial is not None and not final:
-                # after the checkpoint: PATH.partial never runs ahead of the journal
-                output.write_partial(state.partial)
         except OSError as exc:
-            raise disk_error(exc, journal.dir, self.resume_command()) from exc
+            raise disk_error(
+                exc,
+                f"cannot save a checkpoint in {journal.dir}",
+                "the previous checkpoint is intact",
+                self.resume_command(),
+            ) from exc
+        if output is not None and state.partial is not None and not final:
+            # after the checkpoint: PATH.partial never runs ahead of the journal
+            try:
+                output.write_partial(state.partial)
+            except OSError as exc:  # the document's disk, which may not be the journal's
+                raise disk_error(
+                    exc,
+                    f"cannot write {output.partial}",
+                    "the checkpoint is saved in the journal",
+                    self.resume_command(),
+                ) from exc
         self.checkpoint_saved(state)
         self._last_checkpoint = time.monotonic()
         saved = state.checkpoint
@@ -213,7 +226,9 @@ class RunLifecycle(ABC):
         if self.journal is not None:
             self.checkpoint(interrupting=True)
             self.snapshot(force=True)
-            self.journal.set_status(RunStatus.INTERRUPTED, words=self.words_so_far())
+            # the checkpoint is saved: a status the disk cannot take is only a label
+            # (`lwz runs` shows a dead RUNNING run as interrupted)
+            self.mark(RunStatus.INTERRUPTED, words=self.words_so_far())
         raise Interrupted(
             f"interrupted; {self.words_so_far()} words are saved",
             hint=f"continue with: {self.resume_command()}",
@@ -247,7 +262,12 @@ class RunLifecycle(ABC):
             try:
                 output.finish(text)
             except OSError as exc:
-                raise disk_error(exc, output.path.parent, self.resume_command()) from exc
+                raise disk_error(
+                    exc,
+                    f"cannot write {output.target}",
+                    "the journal holds the whole document",
+                    self.resume_command(),
+                ) from exc
         decode = figures.decode_seconds
         done = DoneEvent(
             output=str(output.path) if output else None,

@@ -8,7 +8,7 @@ from pathlib import Path
 from lwz_cli.config import default
 from lwz_cli.engine.protocol import Sampling
 from lwz_cli.errors import UsageError
-from lwz_cli.journal import Checkpoint, Journal, model_fingerprint
+from lwz_cli.journal import SLOTS, Checkpoint, Journal, JournalCorrupt, model_fingerprint
 from lwz_cli.models.gguf import read_gguf
 from lwz_cli.models.identity import ModelIdentity
 from lwz_cli.models.registry import ResolvedModel, resolve_model
@@ -21,7 +21,7 @@ from lwz_cli.writing.backend import Backend, LocalBackend
 from lwz_cli.writing.endpoint import resume_endpoint
 from lwz_cli.writing.session import Prepared, WriteRequest, make_conversation, manifest_for
 
-__all__ = ["UNFINISHED", "find_run", "open_run", "prepare_resume"]
+__all__ = ["UNFINISHED", "check_document", "find_run", "open_run", "prepare_resume"]
 
 
 def find_run(target: str | Path) -> Journal:
@@ -31,7 +31,49 @@ def find_run(target: str | Path) -> Journal:
             f"there is no lwz run for {target}",
             hint="`lwz runs` lists the runs that can be resumed",
         )
+    check_document(journal, Path(target))
     return journal
+
+
+def check_document(journal: Journal, target: Path) -> None:
+    """A run writes the document its folder was named for (from the document's path,
+    when the run began). A manifest naming another one was edited or copied: going
+    on would write elsewhere and leave PATH.partial stale, so it is refused, whether
+    the run was found by its document's path or by its id."""
+    recorded = journal.output
+    if recorded is None or journal.made_for(recorded):
+        return
+    by_path = journal.dir == Journal.path_for(target)
+    run = f"the run for {target}" if by_path else f"the run {journal.dir.name}"
+    again = f"-o {target} " if by_path else ""
+    raise JournalCorrupt(
+        f"{run} records another document, {recorded}, than its folder was made for "
+        f"(its journal {journal.dir} was edited or copied)",
+        hint=f"`lwz runs rm {journal.dir.name}` removes it; "
+        f"`lwz write ... {again}--restart` starts the document again",
+    )
+
+
+def _check_progress(journal: Journal, output: Path | None) -> None:
+    """A run with no checkpoint may start again only if it saved nothing: a run
+    stopped before its first checkpoint. Saved sections or PATH.partial with no
+    checkpoint are missing state, reported like damaged state, never dropped."""
+    sections = journal.saved_sections()
+    partial = DocumentOutput(output).partial if output is not None else None
+    saved = []
+    if sections:
+        saved.append(f"{len(sections)} saved section{'s' if len(sections) > 1 else ''}")
+    if partial is not None and partial.exists():
+        saved.append(str(partial))
+    if not saved and not journal.manifest.words:
+        return
+    what = " and ".join(saved) or f"{journal.manifest.words} words written"
+    raise JournalCorrupt(
+        f"the run in {journal.dir} has {what} but its checkpoint files "
+        f"({' and '.join(SLOTS)}) are missing",
+        hint="`lwz write ... --restart` starts the document again"
+        + (f" (copy {journal.dir / 'sections'} first to keep them)" if sections else ""),
+    )
 
 
 def _model_for(journal: Journal, model: str | None, force: bool) -> ResolvedModel:
@@ -180,7 +222,10 @@ def prepare_resume(
         kv_type=kv_type,
         flash_attn=kv_type != "f16" or layers != 0,
     )
-    checkpoint = journal.latest_checkpoint() or Checkpoint(seq=0, generated=[])
+    checkpoint = journal.latest_checkpoint()
+    if checkpoint is None:
+        _check_progress(journal, out)
+        checkpoint = Checkpoint(seq=0, generated=[])
     return prepared, checkpoint
 
 
@@ -194,6 +239,8 @@ def open_run(
     request = prepared.request
     output = request.output
     existing = Journal.find(output) if output is not None else None
+    if existing is not None and output is not None:
+        check_document(existing, output)
     if existing is not None and existing.is_live():
         # neither resumed nor restarted under a writer: --restart would delete its journal
         raise UsageError(

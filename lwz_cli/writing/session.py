@@ -14,6 +14,7 @@ from lwz_cli.config import default
 from lwz_cli.engine.protocol import Engine, Sampling
 from lwz_cli.errors import UsageError
 from lwz_cli.models.identity import ModelIdentity
+from lwz_cli.output import written_path
 from lwz_cli.profiles import profile_for
 from lwz_cli.runstate import EngineRecord, Manifest, PromptRecord, RequestRecord
 from lwz_cli.strategy import Strategy, check_strategy
@@ -94,15 +95,22 @@ def check_output(path: Path | None) -> None:
         return
     if path.is_dir():
         raise UsageError(f"-o {path} is a directory", hint="give a file path such as guide.md")
-    parent = path.parent if str(path.parent) else Path(".")
+    import os
+
+    if path.exists() and not path.is_file():  # a FIFO or device: written through by name
+        if not os.access(path, os.W_OK):
+            raise UsageError(f"cannot write -o {path}: permission denied")
+        return
+    target = written_path(path)  # a symlink is written through: its target's folder matters
+    parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
         raise UsageError(
             f"cannot write -o {path}: folder {parent} does not exist",
             hint=f"create it first (mkdir -p {parent})",
         )
-    import os
-
-    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+    if not os.access(parent, os.W_OK | os.X_OK) or (
+        target.exists() and not os.access(target, os.W_OK)
+    ):
         raise UsageError(
             f"cannot write -o {path}: permission denied", hint="choose a folder you can write to"
         )
