@@ -143,11 +143,13 @@ def convert(setting: Setting, value: Any, where: str) -> Any:
         raise UsageError(f"{where}: {setting.key} must be a number, not {value!r}")
     try:
         converted = kind(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: float(10**400)
         noun = {int: "a whole number", float: "a number", str: "text"}[kind]
         raise UsageError(f"{where}: {setting.key} must be {noun}, not {value!r}") from None
     if kind is int and isinstance(value, str) and str(converted) != value.strip():
         raise UsageError(f"{where}: {setting.key} must be a whole number, not {value!r}")
+    if kind is float and converted != converted:  # NaN passes every comparison below
+        raise UsageError(f"{where}: {setting.key} must be a number, not {value!r}")
     if setting.choices and converted not in setting.choices:
         raise UsageError(
             f"{where}: {setting.key} must be one of {', '.join(setting.choices)}, not {value!r}"
@@ -188,13 +190,22 @@ def read_file(path: Path | None = None) -> ConfigFile:
         return ConfigFile()
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{path}: not UTF-8 text (byte {exc.start})", hint="save it as UTF-8"
+        ) from None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         raise UsageError(
-            f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})",
+            f"{where}: not valid YAML ({_problem(exc)})",
+            hint="fix the file, or `lwz config path` to find it",
+        ) from None
+    except RecursionError:  # yaml's composer recurses once per level of nesting
+        raise UsageError(
+            f"{path}: not valid YAML (nested too deeply)",
             hint="fix the file, or `lwz config path` to find it",
         ) from None
     if root is None:
@@ -207,8 +218,14 @@ def read_file(path: Path | None = None) -> ConfigFile:
     found = ConfigFile()
     for key_node, value_node in root.value:
         key = str(key_node.value)
-        value = yaml.safe_load(yaml.serialize(value_node)) if value_node.value != "" else None
+        unreadable = None
+        try:
+            value = yaml.safe_load(yaml.serialize(value_node)) if value_node.value != "" else None
+        except (yaml.YAMLError, ValueError, OverflowError) as exc:  # a tag, 2020-02-30, 5000 digits
+            unreadable = _problem(exc)
+            value = text[value_node.start_mark.index : value_node.end_mark.index]  # as written
         found.entries[key] = value
+        shown = key if key.isprintable() else repr(key)  # the hint stays one line
         if key not in SETTINGS:
             close = difflib.get_close_matches(key, SETTINGS, n=1)
             found.problems.append(
@@ -216,11 +233,20 @@ def read_file(path: Path | None = None) -> ConfigFile:
                     f"{_position(path, key_node)}: unknown key {key!r}"
                     + (f" (did you mean {close[0]!r}?)" if close else ""),
                     key=key,
-                    hint=f"`lwz config unset {key}` removes it",
+                    hint=f"`lwz config unset {shown}` removes it",
                 )
             )
             continue
         mend = f"`lwz config set {key} VALUE` or `lwz config unset {key}` mends it"
+        if unreadable is not None:
+            found.problems.append(
+                ConfigEntryError(
+                    f"{_position(path, value_node)}: {key}: not a valid value ({unreadable})",
+                    key=key,
+                    hint=mend,
+                )
+            )
+            continue
         if not isinstance(value_node, yaml.ScalarNode):
             found.problems.append(
                 ConfigEntryError(
@@ -235,6 +261,11 @@ def read_file(path: Path | None = None) -> ConfigFile:
         except UsageError as exc:
             found.problems.append(ConfigEntryError(exc.message, key=key, hint=mend))
     return found
+
+
+def _problem(exc: Exception) -> str:
+    """A YAML error in one line (a ReaderError has no `problem`, and a multi-line str)."""
+    return getattr(exc, "problem", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
 def load_file(path: Path | None = None) -> dict[str, Any]:

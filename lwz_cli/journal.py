@@ -79,7 +79,9 @@ def _unseal(path: Path) -> dict[str, Any]:
     try:
         wrapper = json.loads(raw)
         data, digest = wrapper["data"], wrapper["sha256"]
-    except (ValueError, KeyError, TypeError):
+        if not isinstance(data, dict):  # every journal file holds an object
+            raise TypeError
+    except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: [[[[...
         raise JournalCorrupt(
             f"journal file {path} is damaged (not the JSON lwz wrote; {len(raw)} bytes)"
         ) from None
@@ -246,7 +248,11 @@ class Journal:
     def load_manifest(self) -> Manifest:
         path = self.dir / MANIFEST
         data = _unseal(path)
-        if int(data.get("format", 0)) > FORMAT:
+        try:
+            newer = int(data.get("format", 0)) > FORMAT
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise JournalCorrupt(f"journal file {path} is damaged (format: {exc})") from None
+        if newer:
             raise UsageError(
                 f"the run in {self.dir} was written by a newer lwz "
                 f"({data.get('lwz_version')}, journal format {data.get('format')})",

@@ -58,6 +58,8 @@ def run_rows() -> list[dict[str, Any]]:
         damaged = status == RunStatus.DAMAGED  # only the id and the error are known
         output = m.output
         checkpoint = _latest(journal)
+        # the model entry keeps its producer's shape: show its name only if it is one
+        model: Any = name if isinstance(name := m.model.get("name"), str) else None
         rows.append(
             {
                 "id": m.id or journal.dir.name,
@@ -66,7 +68,7 @@ def run_rows() -> list[dict[str, Any]]:
                 else status.value,
                 "words": words_written(journal, checkpoint),
                 "target_words": None if damaged else m.request.target_words,
-                "model": m.model.get("name"),
+                "model": model,
                 "output": output,
                 "updated": m.updated or None,
                 "dir": str(journal.dir),

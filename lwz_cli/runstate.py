@@ -15,6 +15,7 @@ from enum import Enum
 from typing import Any, ClassVar
 
 from lwz_cli import __version__
+from lwz_cli.shapes import checked
 from lwz_cli.strategy import Strategy
 from lwz_cli.writing.plan import Plan
 
@@ -274,7 +275,7 @@ class Manifest:
         """Raises StateError when a field lwz always writes is missing or malformed."""
         try:
             batch = data.get("batch")
-            return cls(
+            manifest = cls(
                 request=RequestRecord.from_json(_require(data.get("request"), "request")),
                 prompt=PromptRecord.from_json(_require(data.get("prompt"), "prompt")),
                 sampling=dict(_require(data.get("sampling"), "sampling")),
@@ -293,9 +294,10 @@ class Manifest:
                 lwz_version=data.get("lwz_version", ""),
                 unknown=_rest(data, cls.JSON_KEYS),
             )
+            return checked(manifest)  # a sealed file may still hold a wrong kind of value
         except KeyError as exc:
             raise StateError(f"the field {exc.args[0]} is missing") from None
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: int(Infinity)
             raise StateError(str(exc)) from None
 
     def to_json(self) -> dict[str, Any]:
@@ -480,7 +482,7 @@ class Checkpoint:
         try:
             planned = PlannedState.from_json(data) if data.get("strategy") == "planned" else None
             known = cls.JSON_KEYS + (PlannedState.JSON_KEYS if planned is not None else ())
-            return cls(
+            checkpoint = cls(
                 seq=int(data["seq"]),
                 generated=list(data["generated"]),
                 words=data.get("words", 0),
@@ -489,9 +491,10 @@ class Checkpoint:
                 planned=planned,
                 unknown=_rest(data, known),
             )
+            return checked(checkpoint)
         except KeyError as exc:
             raise StateError(f"the field {exc.args[0]} is missing") from None
-        except (TypeError, ValueError, AttributeError) as exc:
+        except (TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise StateError(str(exc)) from None
 
     def to_json(self) -> dict[str, Any]:

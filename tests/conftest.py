@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+import hypothesis_profiles  # noqa: F401  (registers and loads the fuzz tests' profile)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -50,11 +50,14 @@ def runs(
     cells: list[list[CellValue]] = []
     for row in rows:
         target = f" / {row['target_words']:,}" if row["target_words"] else ""
-        updated = (
-            time.strftime("%Y-%m-%d %H:%M", time.localtime(row["updated"]))
-            if row["updated"]
-            else "?"
-        )
+        try:
+            updated = (
+                time.strftime("%Y-%m-%d %H:%M", time.localtime(row["updated"]))
+                if row["updated"]
+                else "?"
+            )
+        except (OverflowError, OSError, ValueError):  # a hand-edited journal's time
+            updated = "?"
         style = {
             "done": "green",
             "interrupted": "yellow",

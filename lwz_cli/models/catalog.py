@@ -63,7 +63,13 @@ def architecture_of(metadata: dict) -> Architecture | None:
         return None
 
     def value(key, default=None):
-        return metadata.get(f"{arch}.{key}", default)
+        found = metadata.get(f"{arch}.{key}", default)
+        # a count from the header: a positive integer, or as if missing (a damaged file)
+        return (
+            found
+            if isinstance(found, int) and not isinstance(found, bool) and found > 0
+            else default
+        )
 
     layers, heads = value("block_count"), value("attention.head_count")
     kv_heads = value("attention.head_count_kv", heads)

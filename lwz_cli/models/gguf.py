@@ -7,6 +7,7 @@ arrays (the vocabulary) are skipped, not kept.
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ _SCALARS = {
 }
 _STRING, _ARRAY = 8, 9
 _KEEP_ARRAY_MAX = 64  # keep small arrays; skip vocabularies
+_MAX_DEPTH = 8  # arrays of arrays: GGUF files nest one level; deeper is damage (or an attack)
 
 
 # `general.file_type`: llama.cpp's `llama_ftype` enum (llama.h), as quant names
@@ -54,11 +56,24 @@ class GGUFFormatError(ValueError):
     pass
 
 
+def _check_left(handle: BinaryIO, size: int) -> None:
+    """A declared size is believed only as far as the file goes: nothing is allocated
+    or skipped for bytes that are not there (a length of 2**64 costs nothing)."""
+    if size > os.fstat(handle.fileno()).st_size - handle.tell():
+        raise GGUFFormatError("file ends inside the GGUF header (truncated download?)")
+
+
 def _read(handle: BinaryIO, size: int) -> bytes:
+    _check_left(handle, size)
     data = handle.read(size)
     if len(data) != size:
         raise GGUFFormatError("file ends inside the GGUF header (truncated download?)")
     return data
+
+
+def _skip(handle: BinaryIO, size: int) -> None:
+    _check_left(handle, size)
+    handle.seek(size, 1)
 
 
 def _unpack(handle: BinaryIO, fmt: str):
@@ -72,24 +87,26 @@ def _string(handle: BinaryIO) -> str:
     return _read(handle, length).decode("utf-8", errors="replace")
 
 
-def _value(handle: BinaryIO, kind: int) -> Any:
+def _value(handle: BinaryIO, kind: int, depth: int = 0) -> Any:
     if kind in _SCALARS:
         return _unpack(handle, _SCALARS[kind])
     if kind == _STRING:
         return _string(handle)
     if kind == _ARRAY:
+        if depth >= _MAX_DEPTH:
+            raise GGUFFormatError("arrays nested too deeply in GGUF header")
         item_kind = _unpack(handle, "<I")
         count = _unpack(handle, "<Q")
         if count <= _KEEP_ARRAY_MAX:
-            return [_value(handle, item_kind) for _ in range(count)]
+            return [_value(handle, item_kind, depth + 1) for _ in range(count)]
         if item_kind in _SCALARS:
-            handle.seek(struct.calcsize(_SCALARS[item_kind]) * count, 1)
+            _skip(handle, struct.calcsize(_SCALARS[item_kind]) * count)
         elif item_kind == _STRING:
             for _ in range(count):
-                handle.seek(_unpack(handle, "<Q"), 1)
+                _skip(handle, _unpack(handle, "<Q"))
         else:
             for _ in range(count):
-                _value(handle, item_kind)
+                _value(handle, item_kind, depth + 1)
         return None  # skipped
     raise GGUFFormatError(f"unknown GGUF value type {kind}")
 
@@ -114,17 +131,21 @@ class GGUFInfo:
 
     @property
     def context_length(self) -> int | None:
-        value = self.arch_value("context_length")
-        return int(value) if value else None
+        return _count(self.arch_value("context_length"))
 
     @property
     def block_count(self) -> int | None:
-        value = self.arch_value("block_count")
-        return int(value) if value else None
+        return _count(self.arch_value("block_count"))
 
     @property
     def chat_template(self) -> str | None:
-        return self.metadata.get("tokenizer.chat_template")
+        template = self.metadata.get("tokenizer.chat_template")
+        return template if isinstance(template, str) else None
+
+
+def _count(value: Any) -> int | None:
+    """A count the header gives (layers, context): a positive integer, else unknown."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def read_gguf(path: Path | str) -> GGUFInfo:

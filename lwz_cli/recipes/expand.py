@@ -84,7 +84,9 @@ def expand(
                 values["words"] = str(words)
             who = f"item {item.number} at line {item.line}" if item else "the recipe"
             job = who + (
-                f" ({', '.join(f'{k}={v}' for k, v in axis_values.items())})" if axis_values else ""
+                f" ({', '.join(f'{k}={_shown(v)}' for k, v in axis_values.items())})"
+                if axis_values
+                else ""
             )
             missing = False
             for field_name, used in (("prompt", prompt_vars), ("output", output_vars)):
@@ -241,6 +243,11 @@ def output_path(rendered: str, root: Path, who: str) -> tuple[PurePosixPath | No
             "name a file, e.g. out/{topic}.md",
         )
     return rel, None
+
+
+def _shown(value: str) -> str:
+    """A value as a problem line shows it: quoted when it holds a newline or the like."""
+    return value if value.isprintable() else repr(value)
 
 
 def setting(settings: dict[str, tuple[Any, Node]], key: str) -> Any:

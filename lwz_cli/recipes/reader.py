@@ -109,7 +109,11 @@ class Reader:
             bounds = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
             self.error(node, f"{what} must be {bounds}, not {node.value}", f"for example {example}")
             return None
-        return kind(value)
+        try:
+            return kind(value)
+        except OverflowError:  # float(10**400)
+            self.error(node, f"{what} is too large for a number", f"for example {example}")
+            return None
 
     def variable(self, node: Node, what: str) -> str | None:
         """A template variable's value: the scalar as written (`1.10` stays `1.10`)."""
@@ -215,6 +219,11 @@ class Reader:
                     f"column {exc.context_mark.column + 1}"
                 )
             self.error(where, f"not valid YAML ({problem})", "fix the YAML syntax")
+            return None
+        except RecursionError:  # yaml's composer recurses once per level of nesting
+            self.error(
+                (1, 1), "not valid YAML (nested too deeply)", "flatten the lists and mappings"
+            )
             return None
         except yaml.reader.ReaderError as exc:  # a control character; it has an offset, not a mark
             self.error(

@@ -80,10 +80,17 @@ class WordCounter:
 
 # --- Targets -----------------------------------------------------------------
 
-_NUM = r"(\d{1,3}(?:[,\s]\d{3})+|\d+(?:\.\d+)?)"
-_EN_TARGET = re.compile(_NUM + r"\s*(k|thousand)?\s*[-\s]?\s*words?\b", re.IGNORECASE)
-_ZH_DIGITS_TARGET = re.compile(_NUM + r"\s*(千|万)?\s*字")
-_ZH_NUMERAL_TARGET = re.compile(r"([零〇一二两三四五六七八九十百千万]+)\s*字")
+# Linear time on any prompt: no two adjacent repeats can share a run of spaces (the
+# forms `\s*(k)?\s*[-\s]?\s*` were cubic in blank lines after a number), and a run of
+# digits (or of Chinese numerals) is read from its start only (the (?<!...) look-behinds),
+# not again from each of its characters.
+_NUM = r"(\d{1,3}(?:[,\s]\d{3})+|(?<!\d)\d+(?:\.\d+)?)"
+_EN_TARGET = re.compile(_NUM + r"\s*(?:(k|thousand)\s*)?(?:-\s*)?words?\b", re.IGNORECASE)
+_ZH_DIGITS_TARGET = re.compile(_NUM + r"\s*(?:(千|万)\s*)?字")
+_HUGE = 10**15  # far past MAX_TARGET_WORDS, so still refused as too long; float("1"*400) is inf
+_ZH_NUMERAL_TARGET = re.compile(
+    r"(?<![零〇一二两三四五六七八九十百千万])([零〇一二两三四五六七八九十百千万]+)\s*字"
+)
 
 _ZH_DIGIT = {
     "零": 0,
@@ -123,7 +130,7 @@ def chinese_numeral(text: str) -> int | None:
 
 
 def _number(raw: str) -> float:
-    return float(re.sub(r"[,\s]", "", raw))
+    return min(float(re.sub(r"[,\s]", "", raw)), _HUGE)
 
 
 def parse_target(request: str) -> int | None:

@@ -77,6 +77,11 @@ class SectionTracker:
             self._at_line_start = True
 
     def _complete_line(self, line: str, out: list[ParserEvent]) -> None:
+        if len(line.rstrip("\n")) > _MAX_HEADING_LINE:
+            # text, as when feed() gives up holding it: the same however the line was split
+            self._emit(line, out)
+            self._at_line_start = line.endswith("\n")
+            return
         heading = _HEADING.match(line.rstrip("\n"))
         if heading and not self._in_fence:
             self._close_section(out)

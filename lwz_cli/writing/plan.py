@@ -17,7 +17,11 @@ MIN_SECTION_WORDS = 80
 WORDS_PER_SECTION = 450  # AgentWrite used 200-1000 words per paragraph step
 MAX_SECTIONS = 40
 
-_BUDGET = re.compile(r"(\d{2,5})\s*(?:-|to|–)?\s*(?:\d{2,5})?\s*(?:words?|字)", re.IGNORECASE)
+# Linear time on any line: no two adjacent repeats share a run of spaces (the budget's
+# `\s*(?:-)?\s*(?:\d+)?\s*` was cubic in them), and a separator's leading spaces are
+# matched from the start of their run only (the (?<!\s) look-behinds), not from each space.
+_BUDGET = re.compile(r"(\d{2,5})\s*(?:(?:-|to|–)\s*)?(?:\d{2,5}\s*)?(?:words?|字)", re.IGNORECASE)
+_SEPARATOR = re.compile(r"(?<!\s)\s*\|\s*|(?<!\s)\s+[-–—]\s+|[:：]\s+")
 _LEAD = re.compile(
     r"^\s*(?:[-*+•]|\d{1,3}\s*\||\d{1,3}[.)、:]|#{1,6}|section\s+\d+[:.]?|part\s+\d+[:.]?|"
     r"第[一二三四五六七八九十\d]+[部分节章][:：]?)\s*",
@@ -98,7 +102,7 @@ def parse_plan(text: str) -> Plan:
         if not line or set(line) <= set("-|: #*"):
             continue
         found = _TITLE_LINE.match(line)
-        if found or re.match(r"^\s*(?:title|标题)\s*[:：]?\s*$", line, re.IGNORECASE):
+        if found or re.match(r"^\s*(?:title|标题)\s*(?:[:：]\s*)?$", line, re.IGNORECASE):
             if found and title is None and not sections:
                 title = _clean(found.group(1)) or None
             continue
@@ -109,13 +113,7 @@ def parse_plan(text: str) -> Plan:
         body = _BUDGET.sub("", line) if budget_match else line
         body = re.sub(r"[(\[（【]\s*[)\]）】]", "", body)
         body = _LEAD.sub("", body.strip().strip("|"))
-        parts = [
-            p
-            for p in (
-                _clean(p) for p in re.split(r"\s*\|\s*|\s+[-–—]\s+|[:：]\s+", body, maxsplit=1)
-            )
-            if p
-        ]
+        parts = [p for p in (_clean(p) for p in _SEPARATOR.split(body, maxsplit=1)) if p]
         if not parts:
             continue
         name = parts[0][:120]
