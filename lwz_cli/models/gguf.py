@@ -56,10 +56,16 @@ class GGUFFormatError(ValueError):
     pass
 
 
+# Below this a short read or a seek past the end costs nothing and is caught anyway (a
+# short read here, the end check in read_gguf): an fstat per value made reading the
+# tiny model's header (a million values) take 0.6 s instead of 0.1 s.
+_CHECK_FROM = 1 << 16
+
+
 def _check_left(handle: BinaryIO, size: int) -> None:
     """A declared size is believed only as far as the file goes: nothing is allocated
     or skipped for bytes that are not there (a length of 2**64 costs nothing)."""
-    if size > os.fstat(handle.fileno()).st_size - handle.tell():
+    if size >= _CHECK_FROM and size > os.fstat(handle.fileno()).st_size - handle.tell():
         raise GGUFFormatError("file ends inside the GGUF header (truncated download?)")
 
 
@@ -174,6 +180,8 @@ def read_gguf(path: Path | str) -> GGUFInfo:
                 value = _value(handle, kind)
                 if value is not None:
                     metadata[key] = value
+            if handle.tell() > os.fstat(handle.fileno()).st_size:  # a small skip went past it
+                raise GGUFFormatError("file ends inside the GGUF header (truncated download?)")
     except GGUFFormatError as exc:
         raise UsageError(
             f"{path} is not a readable GGUF file: {exc}", hint="re-download the model"
