@@ -309,6 +309,15 @@ class Journal:
                 damaged.append(str(exc))
             except StateError as exc:
                 damaged.append(f"journal file {self.dir / name} is damaged ({exc})")
+        # kill -9 between a checkpoint's fsync'd temp file and its rename leaves the newest
+        # state in the temp file; its seal proves it whole, so it counts (an unfinished one
+        # fails the seal and is what a crash leaves: not damage). Read only, never renamed
+        # here: the temp may be a live writer's.
+        for temp in sorted(self.dir.glob(".checkpoint-*.tmp")):
+            try:
+                good.append(Checkpoint.from_json(_unseal(temp)))
+            except (OSError, JournalCorrupt, StateError):
+                continue
         if damaged and not good:
             raise JournalCorrupt(
                 damaged[0] + "; no intact checkpoint is left",

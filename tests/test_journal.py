@@ -45,6 +45,20 @@ def test_damaged_newest_checkpoint_falls_back_with_a_warning(journal):
     assert "checksum mismatch" in fresh.warnings[0]
 
 
+def test_a_checkpoint_killed_before_its_rename_is_not_lost(journal):
+    """kill -9 between the fsync'd temp file and the rename: the sealed temp is the
+    newest state; an unfinished temp (what a kill mid-write leaves) is ignored."""
+    journal.checkpoint(Checkpoint(seq=0, generated=[1], words=1))
+    journal.checkpoint(Checkpoint(seq=0, generated=[1, 2], words=2))
+    newest = journal.dir / "checkpoint-0.json"
+    newest.rename(journal.dir / ".checkpoint-0.json.k9x.tmp")
+    unfinished = journal.dir / ".checkpoint-1.json.zz.tmp"
+    unfinished.write_bytes(b'{"sha256": "00", "da')
+    fresh = Journal(journal.dir)
+    assert fresh.latest_checkpoint().generated == [1, 2]
+    assert fresh.warnings == []
+
+
 def test_truncated_checkpoints_with_no_intact_slot_are_an_error(journal):
     journal.checkpoint(Checkpoint(seq=0, generated=[1, 2, 3]))
     slot = journal.dir / "checkpoint-1.json"
