@@ -108,13 +108,17 @@ class PlanEvent(Event):
     NAME: ClassVar[str] = "plan"
     title: str | None  # None: the outline has no title (JSON null)
     sections: tuple[PlanEntry, ...]
+    scaled_from: int | None = None  # an outline file's own total, when scaled to the target
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "event": self.NAME,
             "title": self.title,
             "sections": [s.to_json() for s in self.sections],
         }
+        if self.scaled_from is not None:
+            data["scaled_from"] = self.scaled_from
+        return data
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,6 +73,7 @@ class RequestRecord:
     strategy_reason: str = ""
     max_tokens: int = 0
     max_tokens_flag: int | None = None  # --max-tokens, when given
+    outline: dict[str, Any] | None = None  # --outline's plan (Plan.to_json), fitted to the target
     unknown: dict[str, Any] = field(default_factory=dict)
 
     JSON_KEYS: ClassVar[tuple[str, ...]] = (
@@ -85,6 +86,7 @@ class RequestRecord:
         "strategy_reason",
         "max_tokens",
         "max_tokens_flag",
+        "outline",
     )
 
     @classmethod
@@ -100,6 +102,7 @@ class RequestRecord:
             strategy_reason=data.get("strategy_reason", ""),
             max_tokens=data["max_tokens"],  # always written: a manifest without it is damaged
             max_tokens_flag=data.get("max_tokens_flag"),
+            outline=data.get("outline"),
             unknown=_rest(data, cls.JSON_KEYS),
         )
 
@@ -117,6 +120,8 @@ class RequestRecord:
         }
         if self.strategy_asked is not None:
             data["strategy_asked"] = self.strategy_asked.value
+        if self.outline is not None:
+            data["outline"] = self.outline
         return data
 
 

@@ -27,7 +27,7 @@ def test_a_bad_value_is_one_error_line_and_the_usage_line(lwz):
 def test_a_bare_command_prints_its_usage_line_not_its_help(lwz):
     result = lwz("write")
     assert result.returncode == 2
-    assert result.stderr == "usage: lwz write PROMPT [options]; lwz write --help for more\n"
+    assert result.stderr == "usage: lwz write [PROMPT] [options]; lwz write --help for more\n"
     missing = lwz("write", "-m", "tiny")
     assert missing.returncode == 2
     assert missing.stderr.splitlines()[0] == "lwz: error: missing PROMPT"

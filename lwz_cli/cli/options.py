@@ -149,6 +149,13 @@ def wait(help: str = WAIT_HELP) -> OptionInfo:
     return typer.Option("--wait/--no-wait", envvar=env_name("wait"), help=help)
 
 
+def outline(
+    help: str = "Write exactly this outline file (`lwz plan` writes one): its ## headings in "
+    "order, their <!-- N words --> budgets (scaled to --words) and notes; PROMPT is then optional.",
+) -> OptionInfo:
+    return typer.Option("--outline", metavar="FILE", help=help)
+
+
 def verbose() -> OptionInfo:
     return typer.Option("--verbose", help="Show llama.cpp's own log.")
 

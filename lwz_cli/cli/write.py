@@ -70,13 +70,14 @@ def make_view(json_mode: bool, quiet: bool):
 
 
 def write(
+    ctx_: typer.Context,
     prompt: Annotated[
         str,
         typer.Argument(
             metavar="PROMPT",
             help="What to write, e.g. \"a 3000-word guide to tea\"; '-' reads stdin (UTF-8).",
         ),
-    ],
+    ] = "",
     output: Annotated[
         Path | None,
         typer.Option(
@@ -153,6 +154,7 @@ def write(
         ),
     ] = default("kv_snapshot"),
     snapshot_max_gb: opt.SnapshotMaxGb = default("snapshot_max_gb"),
+    outline: Annotated[Path | None, opt.outline()] = None,
     json_mode: opt.JsonMode = False,
     quiet: opt.Quiet = False,
     verbose: opt.Verbose = False,
@@ -176,11 +178,16 @@ def write(
     """Write a document from a request, watching the model think and write."""
     from lwz_cli.writing.session import WriteRequest  # lazy: lwz --help start-up
 
+    if not prompt and outline is None:  # PROMPT is optional only with --outline
+        missing_prompt(ctx_)
+
     def job():
         check_engine_flags(temperature=temperature, top_p=top_p, kv_type=kv_type)
         check_replace(output, force=force, ask=_ask_replace if _interactive(json_mode) else None)
+        given = read_outline_option(outline)
         request = WriteRequest(
-            prompt=read_prompt(prompt),
+            prompt=read_prompt(prompt) if prompt else "",
+            outline=given,
             model=model,
             output=output,
             words=words,
@@ -202,6 +209,23 @@ def write(
         return open_run(prepared, restart=restart, interactive=_interactive(json_mode))
 
     run_job(job, json_mode=json_mode, quiet=quiet, command="write", wait=wait)
+
+
+def missing_prompt(ctx: typer.Context) -> None:
+    """Click's own error for a missing PROMPT: one line, then the usage line."""
+    from typer._click.exceptions import MissingParameter  # the one main() reports
+
+    param = next(p for p in ctx.command.params if p.name == "prompt")
+    raise MissingParameter(ctx=ctx, param=param)
+
+
+def read_outline_option(path: Path | None):
+    """--outline FILE read and checked (FILE:LINE errors, exit 2) before anything loads."""
+    if path is None:
+        return None
+    from lwz_cli.writing.outline_file import read_outline  # lazy: lwz --help start-up
+
+    return read_outline(path)
 
 
 def check_engine_flags(*, temperature: float, top_p: float, kv_type: str | None = None) -> None:

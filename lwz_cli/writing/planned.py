@@ -650,6 +650,8 @@ class PlannedRun(RunLifecycle):
         do), add a section that goes deeper into a planned one, so the document
         still reaches its length. Bounded: at most as many as were planned."""
         plan, target = self.need_plan(), self.target_words()
+        if self.prepared.request.outline is not None:
+            return  # the author's outline is written as it is: no section is added
         planned = plan.planned_count or len(plan.sections)
         if len(plan.sections) >= 2 * planned or planned < 2:
             return

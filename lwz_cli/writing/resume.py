@@ -19,6 +19,7 @@ from lwz_cli.system import physical_cores
 from lwz_cli.writing import budget, prompts
 from lwz_cli.writing.backend import Backend, LocalBackend
 from lwz_cli.writing.endpoint import resume_endpoint
+from lwz_cli.writing.outline_file import plan_from_record
 from lwz_cli.writing.session import Prepared, WriteRequest, make_conversation, manifest_for
 
 __all__ = ["UNFINISHED", "check_document", "find_run", "open_run", "prepare_resume"]
@@ -183,6 +184,7 @@ def prepare_resume(
         endpoints=endpoint_urls,
         endpoint_model=served_model,
         api_key=api_key if served is not None else None,
+        outline=None if req.outline is None else plan_from_record(req.outline, str(journal.dir)),
     )
     prompt = prompts.Prompt(
         text=prompt_data.text,
@@ -253,6 +255,7 @@ def open_run(
             recorded.prompt == request.prompt
             and recorded.words == request.words
             and (recorded.strategy_asked or request.strategy) == request.strategy
+            and recorded.outline == (request.outline.to_json() if request.outline else None)
         )
         resume = not restart
         if resume and not same:

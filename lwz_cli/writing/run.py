@@ -3,16 +3,26 @@ entry point for `lwz write`, `lwz resume`, batch and bench scripts."""
 
 from __future__ import annotations
 
+import copy
 import threading
 from dataclasses import replace
 
 from lwz_cli.engine.protocol import Engine
-from lwz_cli.events import Emit, LoadingEvent, StartEvent, WarningEvent
+from lwz_cli.events import (
+    Emit,
+    LoadingEvent,
+    PlanEntry,
+    PlanEvent,
+    StartEvent,
+    TextEvent,
+    WarningEvent,
+)
 from lwz_cli.journal import Journal
 from lwz_cli.runstate import Checkpoint
 from lwz_cli.strategy import Strategy
 from lwz_cli.writing.lifecycle import RunLifecycle
-from lwz_cli.writing.planned import PlannedRun
+from lwz_cli.writing.plan import Plan
+from lwz_cli.writing.planned import DocumentState, PlannedRun
 from lwz_cli.writing.result import WriteResult
 from lwz_cli.writing.session import Prepared
 from lwz_cli.writing.single import SinglePass
@@ -61,6 +71,22 @@ def start_event(
     )
 
 
+def follow_outline(
+    writer: PlannedRun, outline: Plan, emit: Emit, *, scaled_from: int | None = None
+) -> None:
+    """Start a planned run at its sections with the author's outline (`--outline`)
+    instead of asking the model for one; the first checkpoint journals it."""
+    plan = copy.deepcopy(outline)
+    writer.restore_state(DocumentState(plan, (), 0, None, None, writer.target))
+    entries = tuple(
+        PlanEntry(i, s.title, s.points, s.budget) for i, s in enumerate(plan.sections, 1)
+    )
+    emit(PlanEvent(plan.title, entries, scaled_from))
+    if plan.title:
+        emit(TextEvent(f"# {plan.title}\n\n"))
+    writer.checkpoint()
+
+
 def write_document(
     prepared: Prepared,
     emit: Emit,
@@ -104,6 +130,10 @@ def write_document(
         )
         if checkpoint is not None:
             writer.restore(checkpoint)
+        outline = prepared.request.outline
+        not_planned_yet = checkpoint is None or checkpoint.planned is None
+        if outline is not None and isinstance(writer, PlannedRun) and not_planned_yet:
+            follow_outline(writer, outline, emit, scaled_from=prepared.outline_scaled_from)
         return writer.run()
     finally:
         if owns_engine:

@@ -7,7 +7,7 @@ rebuilds a prepared job from a run's journal.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from lwz_cli.config import default
@@ -23,6 +23,7 @@ from lwz_cli.writing import budget, plan, prompts
 from lwz_cli.writing.backend import Backend, EngineSettings, LocalBackend, llama_gpu_layers
 from lwz_cli.writing.endpoint import open_endpoint
 from lwz_cli.writing.length import MAX_TARGET_WORDS, parse_target
+from lwz_cli.writing.outline_file import fit_outline, outline_prompt
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class WriteRequest:
     endpoints: tuple[str, ...] = ()  # OpenAI-compatible servers; the first reachable is used
     endpoint_model: str | None = None  # the served model name (default: the first in /v1/models)
     api_key: str | None = field(default=None, repr=False)  # never stored
+    outline: plan.Plan | None = None  # --outline: the sections to write, not the model's plan
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class Prepared:
     kv_type: str = "f16"
     flash_attn: bool = False
     fit_reason: str = ""
+    outline_scaled_from: int | None = None  # the outline file's total, when scaled to the target
 
     @property
     def model(self) -> ModelIdentity:
@@ -134,6 +137,9 @@ def check_words(words: int | None, source: str) -> None:
 
 def prepare(request: WriteRequest) -> Prepared:
     """Validate everything and size the job; nothing heavy is loaded here."""
+    scaled_from = None
+    if request.outline is not None:
+        request, scaled_from = _follow_outline(request)
     text = request.prompt.strip()
     if not text:
         raise UsageError(
@@ -197,6 +203,8 @@ def prepare(request: WriteRequest) -> Prepared:
                     ) from exc
                 single_error = exc
         strategy, reason = choose_strategy(request.strategy, target, lwz, single_error)
+        if request.outline is not None:
+            reason = "following the outline given with --outline"
         if strategy == Strategy.SINGLE and single_error is not None:
             raise single_error
         conversation = None
@@ -250,7 +258,31 @@ def prepare(request: WriteRequest) -> Prepared:
         kv_type=fit.kv_type,
         flash_attn=fit.flash_attn,
         fit_reason=fit.reason,
+        outline_scaled_from=scaled_from,
     )
+
+
+def _follow_outline(request: WriteRequest) -> tuple[WriteRequest, int | None]:
+    """A job that writes the author's outline: planned, sized by --words or by the
+    outline's own budgets (scaled to --words when they differ), and asking for the
+    outlined document when no PROMPT is given."""
+    given = request.outline
+    assert given is not None
+    if request.strategy == Strategy.SINGLE:
+        raise UsageError(
+            "--outline writes section by section: it cannot be --strategy single",
+            hint="drop --strategy single",
+        )
+    check_words(request.words, "--words")
+    words = request.words
+    if words is None and not any(s.budget for s in given.sections):
+        words = parse_target(request.prompt)  # no budgets: the request's length, if it says one
+    fitted = fit_outline(given, words)
+    check_words(fitted.target, "the outline")
+    prompt = request.prompt if request.prompt.strip() else outline_prompt(given)
+    return replace(
+        request, prompt=prompt, words=fitted.target, strategy=Strategy.PLANNED, outline=fitted.plan
+    ), fitted.scaled_from
 
 
 def open_backend(request: WriteRequest) -> Backend:
@@ -335,6 +367,7 @@ def manifest_for(prepared: Prepared) -> Manifest:
             strategy_reason=prepared.strategy_reason,
             max_tokens=prepared.tokens.max_tokens,
             max_tokens_flag=request.max_tokens,
+            outline=request.outline.to_json() if request.outline is not None else None,
         ),
         prompt=PromptRecord(
             text=prepared.prompt.text,
