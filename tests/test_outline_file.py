@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from dataclasses import replace
 
 import pytest
-from fake_engine import Reply, outline, prose
 
+from fake_engine import Reply, outline, prose
 from lwz_cli.errors import UsageError
 from lwz_cli.writing.outline_file import (
     fit_outline,
@@ -44,6 +45,12 @@ def zh_prose(chars: int, seed: int) -> str:
     return text
 
 
+def by_budget(prompt: str) -> str:
+    """A scripted model that writes what each section prompt asks for."""
+    asked = re.findall(r"Write about (\d+) words", prompt)
+    return prose(int(asked[-1]) + 20, seed=len(prompt)) if asked else ""
+
+
 def events(stdout: str) -> list[dict]:
     return [json.loads(line) for line in stdout.splitlines() if line.strip()]
 
@@ -70,7 +77,7 @@ def test_the_document_has_exactly_the_outlines_headings_and_its_notes_reach_the_
     prompts = section_prompts(fake)
     assert "protein content" in prompts[0] and '"Choosing Flour"' in prompts[0]
     assert "Cold fermentation in the fridge. Why time builds flavour." in prompts[1]
-    assert "\"The Long Rise\"" in prompts[1] and "Shaping Loaves" not in prompts[1].split("Now")[-1]
+    assert '"The Long Rise"' in prompts[1] and "Shaping Loaves" not in prompts[1].split("Now")[-1]
     evs = events(result.stdout)
     plan = next(e for e in evs if e["event"] == "plan")
     assert [s["budget"] for s in plan["sections"]] == [300, 400, 300]
@@ -181,7 +188,6 @@ def test_resume_after_an_interrupt_keeps_the_outline(lwz, fake_model, tmp_path):
 
 def test_resume_before_the_first_checkpoint_still_follows_the_outline(lwz, fake_model, tmp_path):
     """Killed while the model loads: no checkpoint yet, but the manifest holds the outline."""
-    from lwz_cli.journal import Journal
 
     from lwz_cli.writing.outline_file import read_outline
     from lwz_cli.writing.resume import open_run
@@ -209,3 +215,47 @@ def test_without_outline_prompt_is_still_required(lwz):
 
 
 _ = outline  # the scripted model's outline helper: `lwz plan` tests use it
+
+
+def test_lwz_plan_writes_an_outline_file_that_write_follows_after_editing(
+    lwz, fake_model, tmp_path
+):
+    fake_model(
+        [
+            outline(
+                "Bread Baking",
+                [
+                    ("Flour and Water", "types of flour", 750),
+                    ("Kneading", "gluten", 750),
+                    ("Shaping", "boules and batards", 750),
+                    ("Baking", "oven heat", 750),
+                ],
+            )
+        ]
+    )
+    planned = lwz("plan", "a 3000-word guide to bread baking", "-m", "tiny", "-o", "bread.md")
+    assert planned.returncode == 0, planned.stderr
+    path = tmp_path / "bread.outline.md"
+    assert "wrote bread.outline.md" in planned.stderr and not (tmp_path / "bread.md").exists()
+    text = path.read_text()
+    assert "## Kneading <!-- 750 words -->\ngluten\n" in text
+    edited = (
+        text.replace("## Kneading", "## Kneading by Hand")
+        .replace("<!-- 750 words -->\noven heat", "<!-- 600 words -->\noven heat")
+        .replace("## Flour and Water <!-- 750 words -->\ntypes of flour\n", "")
+        + "## Storing Bread <!-- 500 words -->\nfreezing slices\n"
+    )
+    path.write_text(edited)
+    again = lwz("plan", "a 3000-word guide to bread baking", "-m", "tiny", "-o", "bread.md")
+    assert again.returncode == 2 and "exists" in again.stderr  # an edited outline is kept
+    fake = fake_model(by_budget)
+    result = lwz("write", "--outline", "bread.outline.md", "-m", "tiny", "-o", "bread.md", "--json")
+    assert result.returncode == 0, result.stderr
+    assert headings((tmp_path / "bread.md").read_text()) == [
+        "Kneading by Hand",
+        "Shaping",
+        "Baking",
+        "Storing Bread",
+    ]
+    assert "freezing slices" in fake.calls[-1].prompt
+    assert events(result.stdout)[0]["target_words"] == 2600  # the edited budgets' total
