@@ -137,6 +137,7 @@ def request_for(job: Job, defaults: Defaults, endpoint: str | None) -> WriteRequ
         endpoints=(endpoint,) if endpoint else (),
         endpoint_model=defaults.endpoint_model,
         api_key=defaults.api_key,
+        outline=job.outline,
     )
 
 

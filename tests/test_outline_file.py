@@ -259,3 +259,64 @@ def test_lwz_plan_writes_an_outline_file_that_write_follows_after_editing(
     ]
     assert "freezing slices" in fake.calls[-1].prompt
     assert events(result.stdout)[0]["target_words"] == 2600  # the edited budgets' total
+
+
+def test_a_recipe_with_outline_writes_it_for_every_job(lwz, fake_model, tmp_path):
+    (tmp_path / "bread.outline.md").write_text(EDITED)
+    (tmp_path / "r.yaml").write_text(
+        "name: r\nmodel: tiny\noutline: bread.outline.md\n"
+        "prompt: A guide to {kind} bread.\noutput: out/{kind}.md\n"
+        "items:\n  - kind: rye\n  - kind: spelt\n"
+    )
+    fake = fake_model(by_budget)
+    result = lwz("batch", "r.yaml", "--json")
+    assert result.returncode == 0, result.stderr
+    for kind in ("rye", "spelt"):
+        text = (tmp_path / "out" / f"{kind}.md").read_text()
+        assert headings(text) == ["Choosing Flour", "The Long Rise", "Shaping Loaves"]
+    assert any("A guide to spelt bread." in c.prompt for c in fake.calls)
+
+
+def test_a_recipes_outline_must_be_in_its_folder_and_well_formed(lwz, tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "bad.outline.md").write_text("# T\n\nprose\n")
+    recipe = "name: r\nmodel: tiny\nprompt: p\noutput: o.md\noutline: {}\n"
+    (tmp_path / "sub" / "r.yaml").write_text(recipe.format("../bad.outline.md"))
+    outside = lwz("batch", "sub/r.yaml", "--dry-run")
+    assert (
+        outside.returncode == 2
+        and "sub/r.yaml:5:10: outline '../bad.outline.md' is outside" in outside.stderr
+    )
+    (tmp_path / "r.yaml").write_text(recipe.format("bad.outline.md"))
+    bad = lwz("batch", "r.yaml", "--dry-run")
+    assert bad.returncode == 2
+    assert "r.yaml:5:10: outline: " in bad.stderr and "bad.outline.md:3: text before" in bad.stderr
+
+
+def test_chat_outline_starts_a_draft_from_the_file_or_replaces_the_open_ones(
+    tmp_path, monkeypatch, fake_model
+):
+    from lwz_cli.engine.protocol import Sampling
+    from lwz_cli.writing.drafting import DraftingSession, Settings
+    from lwz_cli.writing.outline_file import outline_prompt
+
+    monkeypatch.setenv("LWZ_HOME", str(tmp_path / "lwz-home"))
+    monkeypatch.chdir(tmp_path)
+    fake = fake_model(by_budget)
+    plan = parse_outline(EDITED)
+    session = DraftingSession(
+        Settings(model="tiny", output=tmp_path / "b.md", sampling=Sampling(seed=3))
+    )
+    try:
+        session.write(outline_prompt(plan), lambda event: None, outline=plan)
+        assert session.target == 1000 and len(fake.calls) == 3
+        assert headings(session.document()) == [s.title for s in plan.sections]
+        session.use_outline(parse_outline("## The Long Rise <!-- 500 words -->\n## Crust\n"))
+        assert [s.title for s in session.need_draft().need_plan().sections] == [
+            "The Long Rise",
+            "Crust",
+        ]
+        assert session.written == 1 and session.target == 1000  # the kept section, by title
+        assert session.undo() == "outline" and session.written == 3
+    finally:
+        session.close()

@@ -214,8 +214,11 @@ def write(
 def missing_prompt(ctx: typer.Context) -> None:
     """Click's own error for a missing PROMPT: one line, then the usage line."""
     from typer._click.exceptions import MissingParameter  # the one main() reports
+    from typer.core import TyperArgument
 
-    param = next(p for p in ctx.command.params if p.name == "prompt")
+    param = next(
+        p for p in ctx.command.params if isinstance(p, TyperArgument) and p.name == "prompt"
+    )
     raise MissingParameter(ctx=ctx, param=param)
 
 

@@ -140,7 +140,8 @@ def expand(
                 continue
             outputs[target] = job
             strategy = setting(merged, "strategy")
-            if strategy == Strategy.PLANNED and words is None and parse_target(prompt) is None:
+            no_length = words is None and parse_target(prompt) is None and recipe.outline is None
+            if strategy == Strategy.PLANNED and no_length:
                 faults.add(
                     ("planned",),
                     merged["strategy"][1],
@@ -162,6 +163,7 @@ def expand(
                     strategy=strategy,
                     params=params,
                     endpoint=recipe.endpoint,
+                    outline=recipe.outline,
                     recipe=recipe.name,
                     source=recipe.path,
                     item=item.number if item else None,

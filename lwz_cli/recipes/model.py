@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lwz_cli.errors import UsageError
+from lwz_cli.writing.plan import Plan
 
 KEYS = (
     "name",
@@ -23,6 +24,7 @@ KEYS = (
     "matrix",
     "endpoint",
     "vars",
+    "outline",
 )
 REQUIRED = {
     "name": "name: my-series",
@@ -115,6 +117,7 @@ class Job:
     item: int | None = None
     item_line: int | None = None
     variables: dict[str, str] = field(default_factory=dict)
+    outline: Plan | None = None  # `outline:`: the sections every job writes
 
     @property
     def where(self) -> str:
@@ -134,6 +137,8 @@ class Job:
             "strategy": self.strategy,
             "params": dict(sorted(self.params.items())),
         }
+        if self.outline is not None:  # an edited outline file rewrites the documents
+            data["outline"] = self.outline.to_json()
         blob = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -156,5 +161,6 @@ class Recipe:
     vars: dict[str, str] = field(default_factory=dict)
     items: list[dict[str, Any]] = field(default_factory=list)
     matrix: dict[str, list[str]] = field(default_factory=dict)
+    outline: Plan | None = None
     jobs: list[Job] = field(default_factory=list)
     positions: dict[str, tuple[int, int]] = field(default_factory=dict)

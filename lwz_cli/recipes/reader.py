@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from lwz_cli.errors import UsageError
 from lwz_cli.recipes.expand import Item, expand, setting
 from lwz_cli.recipes.model import (
     ITEM_SETTINGS,
@@ -28,6 +29,8 @@ from lwz_cli.recipes.model import (
 )
 from lwz_cli.strategy import STRATEGY_NAMES
 from lwz_cli.writing.length import MAX_TARGET_WORDS
+from lwz_cli.writing.outline_file import read_outline
+from lwz_cli.writing.plan import Plan
 
 _BAD = object()  # a value whose problem is already recorded
 
@@ -276,6 +279,7 @@ class Reader:
             else None
         )
         endpoint = self.endpoint(value["endpoint"]) if "endpoint" in value else ()
+        outline = self.outline(value["outline"]) if "outline" in value else None
         defaults = self.variables(value["vars"], "vars") if "vars" in value else {}
         matrix = self.matrix(value["matrix"]) if "matrix" in value else {}
         items = self.items(value["items"], matrix) if "items" in value else []
@@ -292,6 +296,7 @@ class Reader:
             words=setting(settings, "words"),
             params=setting(settings, "params") or {},
             endpoint=endpoint,
+            outline=outline,
             vars=defaults,
             matrix=matrix,
             items=[
@@ -350,6 +355,27 @@ class Reader:
                     )
             found["params"] = params, value["params"]
         return found
+
+    def outline(self, node: Node) -> Plan | None:
+        """`outline: guide.outline.md`: an outline file in the recipe's folder, read now
+        so its mistakes are reported with the recipe's."""
+        name = self.text(node, "outline", "outline: guide.outline.md")
+        if name is None:
+            return None
+        folder = self.path.parent.resolve()
+        path = (folder / name).resolve()
+        if not path.is_relative_to(folder):
+            self.error(
+                node,
+                f"outline {name!r} is outside the recipe's folder",
+                "keep the outline file next to the recipe (or in a folder below it)",
+            )
+            return None
+        try:
+            return read_outline(path)
+        except UsageError as exc:
+            self.error(node, f"outline: {exc.message}", exc.hint)
+            return None
 
     def endpoint(self, node: Node) -> tuple[str, ...]:
         if not self.tag_ok(node):

@@ -31,6 +31,7 @@ from lwz_cli.view import View
 from lwz_cli.view.live import LiveView
 from lwz_cli.writing.drafting import DraftingSession
 from lwz_cli.writing.length import word_unit
+from lwz_cli.writing.outline_file import outline_prompt, read_outline
 from lwz_cli.writing.run import start_event
 from lwz_cli.writing.session import check_words
 
@@ -255,6 +256,28 @@ class ChatApp:
             )
         else:
             self.say(self.session.plan_text())
+
+    def do_outline(self, args: str) -> None:
+        if not args:
+            raise UsageError(
+                "/outline needs a file", hint="usage: /outline FILE (`lwz plan` writes one)"
+            )
+        plan = read_outline(Path(args).expanduser())
+        if self.session.run is not None:
+            self.session.use_outline(plan)
+            self.say(self.session.plan_text())
+            return
+        replace = False
+        if self.session.existing_draft() is not None:
+            if not self.confirm(f"replace the draft in {self.session.output}?"):
+                self.say("kept the draft; /open it or /save it elsewhere first")
+                return
+            replace = True
+        self.saved_to = self._saved_text = None
+        prompt = outline_prompt(plan)
+        self._generate(
+            lambda emit: self.session.write(prompt, emit, replace_existing=replace, outline=plan)
+        )
 
     def _edit_plan(self) -> None:
         editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"

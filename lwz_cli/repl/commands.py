@@ -27,6 +27,11 @@ COMMANDS = {
             "write", "PROMPT", "start a new document (plain text does too, when there is none)"
         ),
         Command("plan", "[edit]", "show the outline with budgets; `edit` opens it in $EDITOR"),
+        Command(
+            "outline",
+            "FILE",
+            "write exactly this outline file (`lwz plan` makes one); on a draft, replace its outline",
+        ),
         Command("show", "[N]", "show section N, or the whole draft"),
         Command("redo", "N [NOTES]", "write section N again, following NOTES if given"),
         Command(
@@ -149,6 +154,6 @@ class ChatCompleter(Completer):
         elif name == "model":
             for model in self.models(rest):
                 yield Completion(model, start_position=-len(rest))
-        elif name in ("save", "open"):
+        elif name in ("save", "open", "outline"):
             sub = Document(rest, len(rest))
             yield from self.paths.get_completions(sub, complete_event)

@@ -32,9 +32,11 @@ from lwz_cli.strategy import Strategy
 from lwz_cli.tokens import TOKENS_PER_WORD
 from lwz_cli.writing.engines import EngineCache
 from lwz_cli.writing.length import count_words, parse_target
+from lwz_cli.writing.outline_file import fit_outline
 from lwz_cli.writing.plan import WORDS_PER_SECTION, Plan, Section, parse_plan
 from lwz_cli.writing.planned import DocumentState, PlannedRun
 from lwz_cli.writing.resume import find_run, prepare_resume
+from lwz_cli.writing.run import follow_outline
 from lwz_cli.writing.session import Prepared, WriteRequest, check_words, manifest_for, prepare
 
 DEFAULT_WORDS = 1500  # a chat draft needs a target to plan against
@@ -165,7 +167,13 @@ class DraftingSession:
         return Journal.find(self.output)
 
     def write(
-        self, prompt: str, emit: Emit, *, words: int | None = None, replace_existing: bool = False
+        self,
+        prompt: str,
+        emit: Emit,
+        *,
+        words: int | None = None,
+        replace_existing: bool = False,
+        outline: Plan | None = None,
     ) -> None:
         """Start a new document. Without an output file each document is its own run
         (the previous one stays resumable with /open); with one, a draft already
@@ -173,7 +181,7 @@ class DraftingSession:
 
         s = self.settings
         words = words or s.words
-        if words is None and parse_target(prompt) is None:
+        if words is None and parse_target(prompt) is None and outline is None:
             words = DEFAULT_WORDS  # a chat draft needs a target to plan against
         request = WriteRequest(
             prompt=prompt,
@@ -188,6 +196,7 @@ class DraftingSession:
             verbose=s.verbose,
             strategy=Strategy.PLANNED,
             kv_snapshot=False,
+            outline=outline,
         )
         # the chat always drafts section by section: no --strategy flag was given
         prepared = replace(prepare(request), strategy_reason=CHAT_STRATEGY_REASON)
@@ -220,6 +229,8 @@ class DraftingSession:
             journal=self.journal,
             cancel=self.cancel,
         )
+        if prepared.request.outline is not None:  # `/outline FILE`: no plan asked of the model
+            follow_outline(self.run, prepared.request.outline, emit)
         self.undo_stack.clear()
         self._step("write", emit, self._write_on)
 
@@ -380,6 +391,21 @@ class DraftingSession:
         plan = Plan(parsed.title or old.title, parsed.sections, old.planned_count)
         run.replace_plan(plan, _match_written(run.done, [sec.title for sec in parsed.sections]))
         self._set_target(sum(s.budget for s in parsed.sections))
+        self._checkpoint(all_sections=True)
+
+    def use_outline(self, plan: Plan) -> None:
+        """`/outline FILE` on an open draft: its outline becomes the file's (budgets as
+        the file gives them, shared equally where it gives none). Written sections
+        are kept by title, as for `/plan edit`."""
+        run = self._need_plan()
+        self._no_section_in_progress()
+        fitted = fit_outline(plan, None if any(s.budget for s in plan.sections) else self.target)
+        self._push("outline")
+        old = run.need_plan()
+        titles = [s.title for s in fitted.plan.sections]
+        new = Plan(fitted.plan.title or old.title, fitted.plan.sections, len(titles))
+        run.replace_plan(new, _match_written(run.done, titles))
+        self._set_target(fitted.target)
         self._checkpoint(all_sections=True)
 
     def undo(self) -> str:
