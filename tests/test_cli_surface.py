@@ -54,7 +54,7 @@ def test_write_help_reads_at_80_columns(lwz):
     assert result.returncode == 0
     text = result.stdout
     assert "…" not in text and "{PROMPT}" not in text and "<str>" not in text
-    assert text.startswith("Usage: lwz write [OPTIONS] PROMPT\n")
+    assert text.startswith("Usage: lwz write [OPTIONS] [PROMPT]\n")
     assert "--kv-snapshot / --no-kv-snapshot" in text and "LWZ_ENDPOINT_MODEL" in text
     assert max(len(line) for line in text.splitlines()) <= 80
     # every option's description starts on a line of at least 30 characters of text

@@ -320,3 +320,17 @@ def test_chat_outline_starts_a_draft_from_the_file_or_replaces_the_open_ones(
         assert session.undo() == "outline" and session.written == 3
     finally:
         session.close()
+
+
+def test_lwz_plan_refuses_a_request_without_a_length_and_prints_to_stdout(
+    lwz, fake_model, tmp_path
+):
+    vague = lwz("plan", "a guide to bread", "-m", "tiny")
+    assert vague.returncode == 2
+    assert vague.stderr.startswith("lwz: error: lwz plan needs a target length; ")
+    fake_model([outline("Rain", [("Clouds", "", 300), ("Storms", "", 300)])])
+    shown = lwz("plan", "rain", "--words", "600", "-m", "tiny", "--json")
+    assert shown.returncode == 0, shown.stderr
+    plan = next(e for e in events(shown.stdout) if e["event"] == "plan")
+    assert [s["title"] for s in plan["sections"]] == ["Clouds", "Storms"]
+    assert not list(tmp_path.glob("*.outline.md"))

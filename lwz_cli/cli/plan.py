@@ -21,7 +21,7 @@ from lwz_cli.cli.write import (
 )
 from lwz_cli.config import default
 from lwz_cli.engine.protocol import Sampling
-from lwz_cli.errors import Interrupted, LwzError
+from lwz_cli.errors import Interrupted, LwzError, UsageError
 from lwz_cli.interrupt import interrupt_sets
 from lwz_cli.output import check_replace
 
@@ -41,7 +41,8 @@ def plan(
             "--output",
             metavar="PATH",
             help="The document the outline is for: guide.md writes guide.outline.md (a path "
-            "ending in .outline.md is used as it is). Default: the outline on stdout.",
+            "ending in .outline.md is used as it is). Default: the outline on stdout "
+            "(with --json, the `plan` event only).",
         ),
     ] = None,
     model: opt.Model = None,
@@ -79,6 +80,7 @@ def plan(
     """Write the model's outline for a request to an outline file you can edit, then
     `lwz write --outline FILE` writes exactly that outline."""
     from lwz_cli.strategy import Strategy  # lazy: lwz --help start-up
+    from lwz_cli.writing.length import parse_target
     from lwz_cli.writing.outline_file import outline_path
     from lwz_cli.writing.session import WriteRequest, check_output
 
@@ -88,8 +90,14 @@ def plan(
         path = outline_path(output) if output is not None else None
         check_output(path)
         check_replace(path, force=force, ask=_ask_replace if _interactive(json_mode) else None)
+        text = read_prompt(prompt)
+        if words is None and parse_target(text) is None:  # an outline is sized by its target
+            raise UsageError(
+                "lwz plan needs a target length",
+                hint='say it in the request ("a 3000-word ...") or pass --words',
+            )
         request = WriteRequest(
-            prompt=read_prompt(prompt),
+            prompt=text,
             model=model,
             words=words,
             ctx=ctx,
@@ -117,6 +125,8 @@ def plan(
             sys.stdout.flush()
         raise
     if path is None:
+        if json_mode:  # stdout is the event stream: the `plan` event is the outline
+            return
         sys.stdout.write(text)
         sys.stdout.flush()
         return
