@@ -142,7 +142,7 @@ def _section(text: str, path: str, number: int, seen: dict[str, int]) -> Section
         if budget <= 0:
             raise _fail(path, number, "a budget must be a positive number of words", hint=None)
         text = text[: found.start()]
-    title = text.strip().strip("#").strip()
+    title = text.strip()
     if not title:
         raise _fail(path, number, "a `## ` heading with no text")
     if len(title) > MAX_HEADING_CHARS:
