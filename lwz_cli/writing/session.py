@@ -139,7 +139,7 @@ def prepare(request: WriteRequest) -> Prepared:
     """Validate everything and size the job; nothing heavy is loaded here."""
     scaled_from = None
     if request.outline is not None:
-        request, scaled_from = _follow_outline(request)
+        request, scaled_from = _follow_outline(request, request.outline)
     text = request.prompt.strip()
     if not text:
         raise UsageError(
@@ -262,12 +262,10 @@ def prepare(request: WriteRequest) -> Prepared:
     )
 
 
-def _follow_outline(request: WriteRequest) -> tuple[WriteRequest, int | None]:
+def _follow_outline(request: WriteRequest, given: plan.Plan) -> tuple[WriteRequest, int | None]:
     """A job that writes the author's outline: planned, sized by --words or by the
     outline's own budgets (scaled to --words when they differ), and asking for the
     outlined document when no PROMPT is given."""
-    given = request.outline
-    assert given is not None
     if request.strategy == Strategy.SINGLE:
         raise UsageError(
             "--outline writes section by section: it cannot be --strategy single",
