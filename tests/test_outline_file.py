@@ -334,3 +334,18 @@ def test_lwz_plan_refuses_a_request_without_a_length_and_prints_to_stdout(
     plan = next(e for e in events(shown.stdout) if e["event"] == "plan")
     assert [s["title"] for s in plan["sections"]] == ["Clouds", "Storms"]
     assert not list(tmp_path.glob("*.outline.md"))
+
+
+def test_a_damaged_outline_in_the_manifest_is_an_error_not_a_crash(lwz, fake_model, tmp_path):
+    from lwz_cli.journal import Journal
+
+    (tmp_path / "o.md").write_text(EDITED)
+    fake_model([Reply(prose(300, seed=1), interrupt_after=20)])
+    assert lwz("write", "--outline", "o.md", "-m", "tiny", "-o", "b.md").returncode == 130
+    journal = Journal.find(tmp_path / "b.md")
+    assert journal is not None
+    journal.manifest.request.outline = {"sections": [{"title": 3}]}  # a hand-edited journal
+    journal.save_manifest()
+    resumed = lwz("resume", "b.md")
+    assert resumed.returncode == 2 and "Traceback" not in resumed.stderr
+    assert "outline recorded in" in resumed.stderr, resumed.stderr
