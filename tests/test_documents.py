@@ -95,10 +95,11 @@ def test_write_refuses_to_replace_a_finished_document_unless_forced(lwz, fake_mo
 
 def test_write_asks_on_a_terminal(lwz, fake_model, tmp_path, monkeypatch):
     import lwz_cli.cli.write as write_cmd
+    from lwz_cli.cli import terminal
 
     doc = tmp_path / "tea.md"
     doc.write_text("my finished guide\n")
-    monkeypatch.setattr(write_cmd, "_interactive", lambda json_mode: True)
+    monkeypatch.setattr(terminal, "interactive", lambda json_mode: True)
     monkeypatch.setattr(write_cmd.typer, "confirm", lambda *a, **k: False)
     kept = lwz("write", REQUEST, *WRITE, "-o", "tea.md")
     assert kept.returncode == 2 and "kept tea.md" in kept.stderr

@@ -11,9 +11,8 @@ from typing import Annotated
 import typer
 
 from lwz_cli.cli import options as opt
+from lwz_cli.cli import terminal
 from lwz_cli.cli.write import (
-    _ask_replace,
-    _interactive,
     check_engine_flags,
     make_view,
     prepare_pulling,
@@ -89,7 +88,9 @@ def plan(
         check_engine_flags(temperature=temperature, top_p=top_p)
         path = outline_path(output) if output is not None else None
         check_output(path)
-        check_replace(path, force=force, ask=_ask_replace if _interactive(json_mode) else None)
+        check_replace(
+            path, force=force, ask=terminal.ask_replace if terminal.interactive(json_mode) else None
+        )
         text = read_prompt(prompt)
         if words is None and parse_target(text) is None:  # an outline is sized by its target
             raise UsageError(
@@ -119,9 +120,7 @@ def plan(
             view.close()
     except LwzError as exc:
         if json_mode:
-            from lwz_cli.cli.write import _error_json
-
-            sys.stdout.write(_error_json(exc))
+            sys.stdout.write(terminal.error_json(exc))
             sys.stdout.flush()
         raise
     if path is None:

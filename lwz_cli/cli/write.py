@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Annotated
 import typer
 
 from lwz_cli.cli import options as opt
+from lwz_cli.cli import terminal
 from lwz_cli.cli.models import default_quant, pull_model
 from lwz_cli.config import default, env_name
 from lwz_cli.engine.protocol import Sampling
@@ -183,7 +183,11 @@ def write(
 
     def job():
         check_engine_flags(temperature=temperature, top_p=top_p, kv_type=kv_type)
-        check_replace(output, force=force, ask=_ask_replace if _interactive(json_mode) else None)
+        check_replace(
+            output,
+            force=force,
+            ask=terminal.ask_replace if terminal.interactive(json_mode) else None,
+        )
         given = read_outline_option(outline)
         request = WriteRequest(
             prompt=read_prompt(prompt) if prompt else "",
@@ -206,7 +210,7 @@ def write(
             api_key=api_key,
         )
         prepared = prepare_pulling(request, no_pull=no_pull, json_mode=json_mode, quiet=quiet)
-        return open_run(prepared, restart=restart, interactive=_interactive(json_mode))
+        return open_run(prepared, restart=restart, interactive=terminal.interactive(json_mode))
 
     run_job(job, json_mode=json_mode, quiet=quiet, command="write", wait=wait)
 
@@ -266,7 +270,7 @@ def prepare_pulling(request, *, no_pull: bool, json_mode: bool, quiet: bool):
         quant = default_quant() if missing.spec.lower() == DEFAULT_MODEL else None
         files = plan_files(missing.spec, quant=quant)
         size = sum(f.size for f in files)
-        if _interactive(json_mode) and not typer.confirm(
+        if terminal.interactive(json_mode) and not typer.confirm(
             f"lwz: {missing.message}. Download {files[0].filename} "
             f"({size / 1e9:.1f} GB) from {files[0].repo_id}?",
             default=True,
@@ -278,14 +282,6 @@ def prepare_pulling(request, *, no_pull: bool, json_mode: bool, quiet: bool):
             ) from None
         pull_model(missing.spec, quant=quant, json_mode=False, quiet=quiet or json_mode)
         return prepare(request)
-
-
-def _ask_replace(path: Path) -> bool:
-    return typer.confirm(f"lwz: {path} exists. Replace it?", default=False, err=True)
-
-
-def _interactive(json_mode: bool) -> bool:
-    return not json_mode and sys.stdin is not None and sys.stdin.isatty() and sys.stderr.isatty()
 
 
 def open_run(prepared, *, restart: bool, interactive: bool):
@@ -340,7 +336,7 @@ def run_job(job, *, json_mode: bool, quiet: bool, command: str, wait: bool = Tru
             view.close()
     except LwzError as exc:
         if json_mode:
-            sys.stdout.write(_error_json(exc))
+            sys.stdout.write(terminal.error_json(exc))
             sys.stdout.flush()
         raise
     finally:
@@ -375,12 +371,6 @@ def _take_engine_slot(prepared, journal, view, cancel, *, command: str, wait: bo
             journal.unlock()
             journal.remove()
         raise
-
-
-def _error_json(exc: LwzError) -> str:
-    from lwz_cli.events import ErrorEvent  # lazy: lwz --help start-up
-
-    return json.dumps(ErrorEvent(str(exc), exc.exit_code).to_json(), ensure_ascii=False) + "\n"
 
 
 def register(app: typer.Typer) -> None:
