@@ -15,6 +15,7 @@ from lwz_cli.cli.models import default_quant, pull_model
 from lwz_cli.config import default, env_name
 from lwz_cli.engine.protocol import Sampling
 from lwz_cli.errors import LwzError, UsageError
+from lwz_cli.export import require as require_converter
 from lwz_cli.interrupt import interrupt_sets
 from lwz_cli.output import check_replace
 
@@ -179,6 +180,7 @@ def write(
     def job():
         check_engine_flags(temperature=temperature, top_p=top_p, kv_type=kv_type)
         check_replace(output, force=force, ask=_ask_replace if _interactive(json_mode) else None)
+        require_converter(output)  # -o guide.docx without pandoc: refused before the model loads
         request = WriteRequest(
             prompt=read_prompt(prompt),
             model=model,

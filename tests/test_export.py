@@ -1,0 +1,204 @@
+"""Export (`-o guide.docx`, `lwz export`): the converted files as a reader opens them
+(python-docx, html.parser), the converter missing, and a failed conversion leaving
+nothing half-written. Pandoc comes from the `[export]` extra (in `[test]`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import docx
+import pytest
+
+from fake_engine import outline, prose
+from lwz_cli.errors import UsageError
+from lwz_cli.export import FORMATS, convert, require
+
+MARKDOWN = """# Bread Baking Guide
+
+Why bread matters, with *emphasis* and **strong** words.
+
+## Flour
+
+- bread flour
+- whole wheat
+  - stone-ground
+
+1. weigh
+2. mix
+
+| flour | protein |
+|---|---|
+| bread | 13% |
+
+## Kneading
+
+```python
+knead(minutes=10)
+```
+
+### By hand
+
+Push, fold, turn.
+"""
+HEADINGS = [
+    (1, "Bread Baking Guide"),
+    (2, "Flour"),
+    (2, "Kneading"),
+    (3, "By hand"),
+]
+
+
+def docx_headings(path: Path) -> list[tuple[int, str]]:
+    document = docx.Document(str(path))
+    return [
+        (int(p.style.name.removeprefix("Heading ")), p.text)
+        for p in document.paragraphs
+        if p.style is not None and p.style.name.startswith("Heading ")
+    ]
+
+
+class Headings(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[tuple[int, str]] = []
+        self.level: int | None = None
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        if len(tag) == 2 and tag[0] == "h" and tag[1].isdigit():
+            self.level = int(tag[1])
+            self.found.append((self.level, ""))
+
+    def handle_endtag(self, tag: str) -> None:
+        self.level = None if tag.startswith("h") else self.level
+
+    def handle_data(self, data: str) -> None:
+        if self.level is not None:
+            level, text = self.found[-1]
+            self.found[-1] = (level, text + data)
+
+
+def test_docx_has_word_heading_styles_lists_emphasis_tables_and_code(tmp_path):
+    path = tmp_path / "guide.docx"
+    path.write_bytes(convert(MARKDOWN, FORMATS[".docx"]))
+    assert docx_headings(path) == HEADINGS  # Word's navigation pane shows this outline
+    document = docx.Document(str(path))
+    body = document.element.body.xml
+    assert body.count("<w:numPr>") >= 5  # every list item is a real Word list paragraph
+    runs = [r for p in document.paragraphs for r in p.runs]
+    assert any(r.italic and r.text == "emphasis" for r in runs)
+    assert any(r.bold and r.text == "strong" for r in runs)
+    [table] = document.tables
+    assert [c.text for c in table.rows[1].cells] == ["bread", "13%"]
+    code = [p for p in document.paragraphs if "knead(minutes=10)" in p.text]
+    assert code and code[0].style.name == "Source Code"
+
+
+def test_html_is_a_page_with_the_same_headings():
+    page = convert(MARKDOWN, FORMATS[".html"]).decode("utf-8")
+    parser = Headings()
+    parser.feed(page)
+    assert parser.found == HEADINGS
+    assert "<title>Bread Baking Guide</title>" in page and "<table>" in page
+    assert "<em>emphasis</em>" in page and '<code class="language-python">' in page
+
+
+def test_lwz_export_converts_a_markdown_file(lwz, tmp_path):
+    (tmp_path / "guide.md").write_text(MARKDOWN, encoding="utf-8")
+    for name in ("guide.docx", "guide.html", "guide.odt", "guide.epub"):
+        result = lwz("export", "guide.md", "-o", name)
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == f"lwz: wrote {name}\n"
+    assert docx_headings(tmp_path / "guide.docx") == HEADINGS
+    assert (tmp_path / "guide.odt").read_bytes()[:2] == b"PK"  # a zip: OpenDocument
+    assert (tmp_path / "guide.epub").read_bytes()[30:58] == b"mimetypeapplication/epub+zip"
+    mode = stat.S_IMODE((tmp_path / "guide.docx").stat().st_mode)
+    assert mode == 0o666 & ~_umask()  # a document's mode, not the temp file's 0600
+    again = lwz("export", "guide.md", "-o", "guide.docx")
+    assert again.returncode == 2 and "guide.docx already exists" in again.stderr
+    wrong = lwz("export", "guide.md", "-o", "guide.txt")
+    assert wrong.returncode == 2 and "'.txt' is not an export format" in wrong.stderr
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+REQUEST = "Write a 600-word guide to green tea."
+PLAN = outline("Green Tea", [("Origins", "where it grows", 300), ("Brewing", "water", 300)])
+ARGS = ["-m", "tiny", "--json", "--strategy", "planned", "--seed", "1"]
+
+
+def test_write_o_docx_end_to_end_through_the_fake_engine(lwz, fake_model, tmp_path):
+    fake_model([PLAN, prose(300, seed=1), prose(300, seed=2)])
+    result = lwz("write", REQUEST, *ARGS, "-o", "tea.docx")
+    assert result.returncode == 0, result.stderr
+    done = [json.loads(line) for line in result.stdout.splitlines()][-1]
+    assert done["event"] == "done" and done["output"] == "tea.docx"
+    assert docx_headings(tmp_path / "tea.docx") == [
+        (1, "Green Tea"),
+        (2, "Origins"),
+        (2, "Brewing"),
+    ]
+    assert not (tmp_path / "tea.docx.partial").exists()
+
+
+def _no_pandoc(monkeypatch, tmp_path):
+    """pandoc absent: the extra not installed (its import fails) and none on PATH."""
+    monkeypatch.setitem(sys.modules, "pypandoc", None)  # `import pypandoc` raises ImportError
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+
+
+def test_a_missing_converter_is_refused_before_the_model_loads(lwz, tmp_path, monkeypatch):
+    loads: list[int] = []
+    monkeypatch.setattr(
+        "lwz_cli.engine.llama.LlamaEngine", lambda path, *, n_ctx, **kw: loads.append(n_ctx)
+    )
+    _no_pandoc(monkeypatch, tmp_path)
+    result = lwz("write", REQUEST, *ARGS, "-o", "tea.docx")
+    assert result.returncode == 2
+    error = json.loads(result.stdout.splitlines()[-1])
+    assert error["event"] == "error" and "pip install 'lwz-cli[export]'" in error["message"]
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
+    assert loads == []  # refused before the model loaded
+    assert not list(tmp_path.glob("tea.docx*"))
+    (tmp_path / "a.md").write_text(MARKDOWN, encoding="utf-8")
+    exported = lwz("export", "a.md", "-o", "a.odt")
+    assert exported.returncode == 2 and "pip install 'lwz-cli[export]'" in exported.stderr
+    assert lwz("export", "a.md", "-o", "a.html").returncode == 0  # HTML needs no extra
+
+
+def test_pdf_without_a_pdf_engine_names_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setattr("lwz_cli.export.pdf_engine", lambda: None)
+    with pytest.raises(UsageError, match="needs a PDF engine"):
+        require(tmp_path / "guide.pdf")
+
+
+def test_a_failed_conversion_leaves_no_half_written_file(lwz, fake_model, tmp_path, monkeypatch):
+    broken = tmp_path / "pandoc"  # writes half a file, then fails, as a crashing converter would
+    broken.write_text(
+        '#!/bin/sh\nfor a; do o=$a; done\necho half > "$o"\necho "boom" >&2\nexit 3\n'
+    )
+    broken.chmod(0o755)
+    monkeypatch.setattr("lwz_cli.export.pandoc_path", lambda: str(broken))
+    (tmp_path / "a.md").write_text(MARKDOWN, encoding="utf-8")
+    (tmp_path / "a.docx").write_bytes(b"the old document")
+    result = lwz("export", "a.md", "-o", "a.docx", "--force")
+    assert result.returncode == 1 and "pandoc could not write docx: boom" in result.stderr
+    assert (tmp_path / "a.docx").read_bytes() == b"the old document"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.docx", "a.md", "pandoc"]
+    # at the end of a write: PATH never appears, PATH.partial keeps the whole Markdown
+    fake_model([PLAN, prose(300, seed=1), prose(300, seed=2)])
+    failed = lwz("write", REQUEST, *ARGS, "-o", "tea.docx")
+    assert failed.returncode == 1
+    assert "lwz export tea.docx.partial -o tea.docx" in failed.stdout.splitlines()[-1]
+    assert not (tmp_path / "tea.docx").exists()
+    assert (tmp_path / "tea.docx.partial").read_text().startswith("# Green Tea\n\n## Origins")
