@@ -89,13 +89,13 @@ def require(path: Path | str | None) -> ExportFormat | None:
         return fmt
     if pandoc_path() is None:
         raise UsageError(
-            f"-o {path} needs pandoc to write {fmt.name}",
-            hint=f"{INSTALL} (or install pandoc), or -o a .md or .html path",
+            f"{path} needs pandoc to write {fmt.name}",
+            hint=f"{INSTALL} (or install pandoc), or write .md or .html",
         )
     if fmt.name == "pdf" and pdf_engine() is None:
         raise UsageError(
-            f"-o {path} needs a PDF engine for pandoc (none of {', '.join(PDF_ENGINES)} is on PATH)",
-            hint="install one (e.g. apt install texlive-xetex, or typst), or -o a .docx or .html path",
+            f"{path} needs a PDF engine for pandoc (none of {', '.join(PDF_ENGINES)} is on PATH)",
+            hint="install one (e.g. apt install texlive-xetex, or typst), or write .docx or .html",
         )
     return fmt
 

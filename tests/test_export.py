@@ -202,3 +202,98 @@ def test_a_failed_conversion_leaves_no_half_written_file(lwz, fake_model, tmp_pa
     assert "lwz export tea.docx.partial -o tea.docx" in failed.stdout.splitlines()[-1]
     assert not (tmp_path / "tea.docx").exists()
     assert (tmp_path / "tea.docx.partial").read_text().startswith("# Green Tea\n\n## Origins")
+
+
+def test_chat_export_saves_a_converted_copy(tmp_path, monkeypatch, fake_model):
+    import io
+    import itertools
+
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+    from rich.console import Console
+
+    from fake_engine import Reply
+    from lwz_cli.engine.protocol import Sampling
+    from lwz_cli.repl.app import ChatApp
+    from lwz_cli.view.live import LiveView
+    from lwz_cli.writing.drafting import DraftingSession, Settings
+
+    monkeypatch.setenv("LWZ_HOME", str(tmp_path / "lwz-home"))
+    monkeypatch.chdir(tmp_path)
+    calls = itertools.count()
+    fake_model(lambda prompt: Reply(PLAN if next(calls) == 0 else prose(300, seed=3)))
+    session = DraftingSession(Settings(model="tiny", words=600, sampling=Sampling(seed=3)))
+    out = io.StringIO()
+    try:
+        with create_pipe_input() as pipe:
+            app = ChatApp(
+                session,
+                view_factory=lambda: LiveView(Console(file=io.StringIO()), attach=False),
+                out=out,
+                pt_input=pipe,
+                pt_output=DummyOutput(),
+            )
+            app.handle("a guide to green tea")
+            app.handle("/export tea.docx")
+            app.handle("/export tea.txt")
+            app.handle("/save")  # an export is a copy, not the chat's file
+    finally:
+        session.close()
+    said = out.getvalue()
+    assert "exported tea.docx (docx, " in said
+    assert "'.txt' is not an export format" in said and not (tmp_path / "tea.txt").exists()
+    assert "no file to save to" in said
+    assert docx_headings(tmp_path / "tea.docx") == [
+        (1, "Green Tea"),
+        (2, "Origins"),
+        (2, "Brewing"),
+    ]
+
+
+RECIPE = """\
+name: teas
+words: 600
+prompt: "Write a {words}-word guide to {topic}."
+output: "out/{topic}.md"
+format: docx
+items:
+  - {topic: green tea}
+"""
+
+
+def test_a_recipe_format_key_writes_every_output_in_that_format(tmp_path):
+    from lwz_cli.recipes import RecipeError, load_recipe
+
+    (tmp_path / "r.yaml").write_text(RECIPE, encoding="utf-8")
+    [job] = load_recipe(tmp_path / "r.yaml").jobs
+    assert job.output == (tmp_path / "out" / "green tea.docx").resolve()
+    (tmp_path / "r.yaml").write_text(RECIPE.replace("format: docx", "format: rtf"))
+    with pytest.raises(RecipeError, match=r"r\.yaml:5:9: format 'rtf' is not one lwz writes"):
+        load_recipe(tmp_path / "r.yaml")
+
+
+def test_batch_with_format_docx_and_no_pandoc_is_refused_before_any_model(
+    lwz, tmp_path, monkeypatch
+):
+    (tmp_path / "r.yaml").write_text(RECIPE, encoding="utf-8")
+    loads: list[int] = []
+    monkeypatch.setattr(
+        "lwz_cli.engine.llama.LlamaEngine", lambda path, *, n_ctx, **kw: loads.append(n_ctx)
+    )
+    _no_pandoc(monkeypatch, tmp_path)
+    result = lwz("batch", "r.yaml", "-m", "tiny")
+    assert result.returncode == 2, result.stderr
+    assert "green tea.docx needs pandoc" in result.stderr
+    assert "pip install 'lwz-cli[export]'" in result.stderr and loads == []
+
+
+def test_batch_with_format_docx_writes_a_docx(lwz, fake_model, tmp_path):
+    (tmp_path / "r.yaml").write_text(
+        RECIPE.replace("words: 600", "words: 600\nstrategy: planned"), encoding="utf-8"
+    )
+    fake_model([PLAN, prose(300, seed=1), prose(300, seed=2)])
+    result = lwz("batch", "r.yaml", "-m", "tiny")
+    assert result.returncode == 0, result.stderr
+    written = tmp_path / "out" / "green tea.docx"
+    assert docx_headings(written) == [(1, "Green Tea"), (2, "Origins"), (2, "Brewing")]
+    assert sorted(p.name for p in written.parent.iterdir()) == ["green tea.docx"]

@@ -84,7 +84,7 @@ def write(
             "-o",
             "--output",
             metavar="PATH",
-            help="Write the document here (atomically; a symlink is written through to its target, which keeps its mode); PATH.partial holds the finished sections meanwhile. Default: stdout.",
+            help="Write the document here (atomically; a symlink is written through to its target, which keeps its mode); PATH.partial holds the finished sections meanwhile (Markdown); a .docx, .odt, .epub, .pdf or .html PATH gets the finished Markdown converted (see `lwz export`). Default: stdout.",
         ),
     ] = None,
     model: opt.Model = None,
