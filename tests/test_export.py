@@ -297,3 +297,27 @@ def test_batch_with_format_docx_writes_a_docx(lwz, fake_model, tmp_path):
     written = tmp_path / "out" / "green tea.docx"
     assert docx_headings(written) == [(1, "Green Tea"), (2, "Origins"), (2, "Brewing")]
     assert sorted(p.name for p in written.parent.iterdir()) == ["green tea.docx"]
+
+
+def test_resume_of_a_docx_run_checks_the_converter_first_then_converts(
+    lwz, fake_model, tmp_path, monkeypatch
+):
+    from fake_engine import Reply
+
+    fake_model([PLAN, prose(300, seed=1), Reply(prose(300, seed=2), interrupt_after=30)])
+    assert lwz("write", REQUEST, *ARGS, "-o", "tea.docx").returncode == 130
+    held = (tmp_path / "tea.docx.partial").read_text(encoding="utf-8")
+    assert held.startswith("# Green Tea\n\n## Origins\n\n")  # the partial is Markdown
+    with monkeypatch.context() as absent:
+        _no_pandoc(absent, tmp_path)
+        refused = lwz("resume", "tea.docx")
+        assert refused.returncode == 2 and "pip install 'lwz-cli[export]'" in refused.stderr
+    fake_model([prose(300, seed=2)])
+    resumed = lwz("resume", "tea.docx", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert docx_headings(tmp_path / "tea.docx") == [
+        (1, "Green Tea"),
+        (2, "Origins"),
+        (2, "Brewing"),
+    ]
+    assert not (tmp_path / "tea.docx.partial").exists()
