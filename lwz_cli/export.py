@@ -113,7 +113,9 @@ def to_html(markdown: str) -> bytes:
     """A standalone HTML5 page (markdown-it-py, CommonMark plus tables and strikethrough)."""
     from markdown_it import MarkdownIt  # lazy: lwz --help start-up
 
-    body = MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(markdown)
+    # html off: raw HTML in the model's text is shown as text, never run (<script>)
+    md = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+    body = md.render(markdown)
     page = (
         "<!DOCTYPE html>\n"
         '<html>\n<head>\n<meta charset="utf-8">\n'
@@ -132,7 +134,9 @@ def to_pandoc(markdown: str, fmt: ExportFormat) -> bytes:
     pandoc = pandoc_path()
     if pandoc is None or fmt.pandoc is None:
         raise UsageError(f"{fmt.name} needs pandoc", hint=INSTALL)
-    args = [pandoc, "--from", PANDOC_READER, "--to", fmt.pandoc]
+    # --sandbox: the text is the model's, so pandoc reads no file and fetches no URL it
+    # names (an image `![](/home/me/.ssh/id_rsa)` would otherwise be embedded in the DOCX)
+    args = [pandoc, "--sandbox", "--from", PANDOC_READER, "--to", fmt.pandoc]
     if fmt.name in ("epub", "pdf"):  # both want a title; DOCX/ODT keep the `#` line as Heading 1
         args += ["--metadata", f"title={title_of(markdown)}"]
     if fmt.name == "pdf":
@@ -147,7 +151,7 @@ def to_pandoc(markdown: str, fmt: ExportFormat) -> bytes:
                 [*args, "--output", str(out)],
                 input=markdown.encode("utf-8"),
                 capture_output=True,
-                cwd=scratch,  # relative image paths in the text resolve nowhere useful anyway
+                cwd=scratch,
                 check=False,
             )
         except OSError as exc:

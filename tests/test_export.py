@@ -8,6 +8,7 @@ import json
 import os
 import stat
 import sys
+import zipfile
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -321,3 +322,20 @@ def test_resume_of_a_docx_run_checks_the_converter_first_then_converts(
         (2, "Brewing"),
     ]
     assert not (tmp_path / "tea.docx.partial").exists()
+
+
+def test_pandoc_embeds_no_file_and_fetches_no_url_the_text_names(tmp_path):
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"\x89PNG private")
+    text = f"# T\n\n![a]({secret})\n\n![b](http://127.0.0.1:9/x.png)\n"
+    data = convert(text, FORMATS[".docx"])
+    path = tmp_path / "t.docx"
+    path.write_bytes(data)
+    with zipfile.ZipFile(path) as packed:
+        assert not [n for n in packed.namelist() if "media/" in n]  # nothing embedded
+    assert [p.text for p in docx.Document(str(path)).paragraphs][0] == "T"
+
+
+def test_raw_html_in_the_text_is_shown_not_run():
+    page = convert("# T\n\n<script>alert(1)</script>\n\nand <b>x</b>\n", FORMATS[".html"]).decode()
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
