@@ -333,7 +333,7 @@ def test_pandoc_embeds_no_file_and_fetches_no_url_the_text_names(tmp_path):
     path.write_bytes(data)
     with zipfile.ZipFile(path) as packed:
         assert not [n for n in packed.namelist() if "media/" in n]  # nothing embedded
-    assert [p.text for p in docx.Document(str(path)).paragraphs][0] == "T"
+    assert docx.Document(str(path)).paragraphs[0].text == "T"
 
 
 def test_raw_html_in_the_text_is_shown_not_run():
