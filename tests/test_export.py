@@ -339,3 +339,27 @@ def test_pandoc_embeds_no_file_and_fetches_no_url_the_text_names(tmp_path):
 def test_raw_html_in_the_text_is_shown_not_run():
     page = convert("# T\n\n<script>alert(1)</script>\n\nand <b>x</b>\n", FORMATS[".html"]).decode()
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+@pytest.mark.slow
+def test_the_tiny_model_writes_a_docx_with_the_markdown_s_headings(run_lwz, tmp_path):
+    """The proof on the real model: -o guide.docx, its Heading N paragraphs equal to the
+    `#` lines of the Markdown the run streamed; the HTML export parses with the same."""
+    request = "Write a 600-word guide to baking bread, with sections."
+    args = ["--model", "tiny", "--strategy", "planned", "--json", "--seed", "3"]
+    result = run_lwz("write", request, *args, "-o", "bread.docx")
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    markdown = "".join(e["text"] for e in events if e["event"] == "text")
+    expected = [
+        (len(line) - len(line.lstrip("#")), line.lstrip("#").strip())
+        for line in markdown.splitlines()
+        if line.startswith("#") and line.lstrip("#").startswith(" ")
+    ]
+    assert len(expected) >= 3  # a title and sections
+    assert docx_headings(tmp_path / "bread.docx") == expected
+    (tmp_path / "bread.md").write_text(markdown, encoding="utf-8")
+    assert run_lwz("export", "bread.md", "-o", "bread.html").returncode == 0
+    parser = Headings()
+    parser.feed((tmp_path / "bread.html").read_text(encoding="utf-8"))
+    assert parser.found == expected
