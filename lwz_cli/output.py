@@ -14,6 +14,11 @@ its mode, `PATH.partial` sits beside the target, and the link stays a link. The
 user named the link to reach the file behind it, as `>` in a shell or an editor
 would; replacing the link with a file would silently split the two. `lwz write`
 and `lwz resume` both go through here, so both follow this one rule.
+
+A `PATH` whose suffix names an export format (`.docx`, `.odt`, `.epub`, `.pdf`,
+`.html`: `lwz_cli.export`) gets the finished Markdown converted to that format, once,
+atomically; `PATH.partial` still holds Markdown (`guide.docx.partial` is the Markdown
+so far), as does the journal: Markdown stays the truth until the very end.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lwz_cli.atomic import atomic_write_document
-from lwz_cli.errors import UsageError
+from lwz_cli.errors import LwzError, RuntimeFailure, UsageError
+from lwz_cli.export import convert, format_for, write_converted
 
 
 def written_path(path: Path) -> Path:
@@ -75,8 +81,19 @@ class DocumentOutput:
         self._write(text)
 
     def finish(self, text: str) -> None:
-        """The complete document: `PATH` first, then `PATH.partial` goes."""
-        self._write(text)
+        """The complete document: `PATH` first, then `PATH.partial` goes. A conversion
+        that fails leaves the whole Markdown in `PATH.partial` (and `PATH` untouched)."""
+        try:
+            self._write(text)
+        except LwzError as exc:
+            if format_for(self.path) is None or self.is_stream:
+                raise
+            atomic_write_document(self.partial, text)
+            raise RuntimeFailure(
+                exc.message,
+                hint=f"the whole Markdown is in {self.partial}; "
+                f"`lwz export {self.partial} -o {self.path}` converts it",
+            ) from None
         self.discard()
 
     def discard(self) -> None:
@@ -85,6 +102,14 @@ class DocumentOutput:
             self.partial.unlink(missing_ok=True)
 
     def _write(self, text: str) -> None:
+        fmt = format_for(self.path)  # the suffix the user named (a link's target may differ)
+        if fmt is not None:
+            if self.is_stream:
+                with open(self.path, "wb") as stream:
+                    stream.write(convert(text, fmt))
+            else:
+                write_converted(self.target, text, fmt)
+            return
         if self.is_stream:  # written through: a rename would replace the FIFO or device
             with open(self.path, "w", encoding="utf-8") as stream:
                 stream.write(text)

@@ -103,7 +103,7 @@ def test_completion_of_names_sections_models_and_paths(tmp_path):
         found = completer.get_completions(Document(text, len(text)), CompleteEvent())
         return [c.text for c in found]
 
-    assert complete("/ex") == ["/expand"]
+    assert complete("/ex") == ["/expand", "/export"]
     assert complete("/re") == ["/redo"]
     assert complete("/redo ") == ["1", "2", "12"]
     assert complete("/expand 1") == ["1", "12"]
@@ -113,6 +113,7 @@ def test_completion_of_names_sections_models_and_paths(tmp_path):
     assert "guide-draft.md" in list(complete(f"/open {tmp_path}/gui")) or any(
         c.endswith("de-draft.md") for c in complete(f"/open {tmp_path}/gui")
     )
+    assert any(c.endswith("de-draft.md") for c in complete(f"/export {tmp_path}/gui"))
     assert complete("plain text") == []
 
 

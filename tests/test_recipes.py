@@ -247,8 +247,8 @@ def test_symlink_inside_the_folder_is_fine(tmp_path):
     "replacement, message_start",
     [
         (
-            '"out/{topic}-{audience}.pdf"',
-            "output 'out/grinders-beginners.pdf' for item 1 at line 9 "
+            '"out/{topic}-{audience}.doc"',
+            "output 'out/grinders-beginners.doc' for item 1 at line 9 "
             "(audience=beginners) must end in .md or .txt",
         ),
         ('"{empty}"', "output is empty for item 1 at line 9"),

@@ -46,13 +46,14 @@ from lwz_cli.cli import batch as _batch  # noqa: E402  (each module registers it
 from lwz_cli.cli import chat as _chat  # noqa: E402
 from lwz_cli.cli import config_cmd as _config  # noqa: E402
 from lwz_cli.cli import doctor as _doctor  # noqa: E402
+from lwz_cli.cli import export as _export  # noqa: E402
 from lwz_cli.cli import models as _models  # noqa: E402
 from lwz_cli.cli import plan as _plan  # noqa: E402
 from lwz_cli.cli import resume as _resume  # noqa: E402
 from lwz_cli.cli import runs as _runs  # noqa: E402
 from lwz_cli.cli import write as _write  # noqa: E402
 
-for _module in (_write, _plan, _resume, _chat, _batch, _runs, _models, _config, _doctor):
+for _module in (_write, _plan, _resume, _export, _chat, _batch, _runs, _models, _config, _doctor):
     _module.register(app)
 
 

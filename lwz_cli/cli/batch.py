@@ -17,6 +17,7 @@ from lwz_cli.cli import options as opt
 from lwz_cli.cli.write import check_engine_flags
 from lwz_cli.config import default
 from lwz_cli.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, UsageError
+from lwz_cli.export import require as require_converter
 from lwz_cli.interrupt import interrupt_sets
 from lwz_cli.strategy import check_strategy
 
@@ -183,6 +184,9 @@ def batch(
         wait=wait,
     )
     check_parallel(todo, defaults, jobs)
+    firsts = {job.output.suffix.lower(): job.output for job in reversed(todo)}
+    for output in firsts.values():  # format: docx without pandoc: refused before any model
+        require_converter(output)
     refused = model_problems(todo, defaults, loaded, overridden=given)
     if dry_run:
         # the dry run checks what the run checks: a job the run would refuse says so

@@ -85,7 +85,8 @@ FILES = [
         "PATH.partial",
         "While a document is written, its finished sections, rewritten atomically "
         "at each checkpoint; removed when PATH is complete. Beside the file a "
-        "symlinked PATH points at.",
+        "symlinked PATH points at. Always Markdown, whatever PATH's suffix: "
+        "guide.docx.partial is the Markdown so far (lwz export converts it).",
     ),
     (
         "$XDG_DATA_HOME/lwz/runs/ID",
@@ -117,8 +118,14 @@ RECIPE_KEYS = [
     ),
     (
         "output",
-        "Required. The output path template: relative, ending in .md or .txt, under the "
+        "Required. The output path template: relative, ending in .md or .txt (or .docx, "
+        ".odt, .epub, .pdf, .html: converted, see EXPORT), under the "
         "recipe's folder or --out-dir; no .. part, no absolute path, no way out through a symlink.",
+    ),
+    (
+        "format",
+        "md, html, docx, odt, epub or pdf: every output is written in that format "
+        "(its suffix replaced), as with -o guide.docx.",
     ),
     ("model, strategy, words", "As --model, --strategy and --words; an item may set its own."),
     (
@@ -165,6 +172,10 @@ EXAMPLES = [
         "lwz resume guide.md",
     ),
     ("See unfinished and finished runs:", "lwz runs"),
+    (
+        "Write straight to Word, or convert a document already written:",
+        'lwz write "a 3000-word guide to bread" -o bread.docx && lwz export bread.md -o bread.html',
+    ),
     (
         "Plan for one 24 GB GPU, then download the chosen quant:",
         "lwz fit --vram 24 && lwz models pull",
@@ -290,6 +301,21 @@ def render(app: typer.Typer) -> str:
     )
     for key, text in RECIPE_KEYS:
         out += [".TP", f"\\fB{_esc(key)}\\fR", _para(text)]
+    out.append(".SH EXPORT")
+    out.append(
+        _para(
+            "-o PATH (write, resume, recipes' output and format, chat's /export) picks the "
+            "format by suffix: .docx, .odt, .epub, .pdf and .html (.htm) are converted from "
+            "the finished Markdown once, at the end, atomically; any other suffix is "
+            "Markdown. The journal and PATH.partial stay Markdown. HTML needs nothing "
+            "more (markdown-it-py); DOCX, ODT, EPUB and PDF need pandoc: pip install "
+            "'lwz-cli[export]' (or a pandoc on PATH), and PDF also a PDF engine pandoc can "
+            "drive (typst, tectonic, weasyprint, wkhtmltopdf or a LaTeX). Without them the "
+            "run is refused before the model loads (exit 2). DOCX headings use Word's "
+            "Heading 1, Heading 2... styles, so Word's navigation pane shows the outline. "
+            "lwz export SOURCE -o PATH converts a document already written."
+        )
+    )
     out.append(".SH ENVIRONMENT")
     for name, text in ENVIRONMENT:
         out += [".TP", f"\\fB{_esc(name)}\\fR", _para(text)]

@@ -10,6 +10,7 @@ from lwz_cli.cli import complete
 from lwz_cli.cli import options as opt
 from lwz_cli.cli.write import run_job
 from lwz_cli.config import default
+from lwz_cli.export import require as require_converter
 
 
 def resume(
@@ -78,6 +79,7 @@ def resume(
             api_key=api_key,
             endpoint_model=endpoint_model,
         )
+        require_converter(prepared.request.output)  # before the model loads
         return prepared, journal, checkpoint
 
     run_job(job, json_mode=json_mode, quiet=quiet, command="resume", wait=wait)

@@ -15,6 +15,7 @@ from lwz_cli.cli.models import default_quant, pull_model
 from lwz_cli.config import default, env_name
 from lwz_cli.engine.protocol import Sampling
 from lwz_cli.errors import LwzError, UsageError
+from lwz_cli.export import require as require_converter
 from lwz_cli.interrupt import interrupt_sets
 from lwz_cli.output import check_replace
 
@@ -84,7 +85,7 @@ def write(
             "-o",
             "--output",
             metavar="PATH",
-            help="Write the document here (atomically; a symlink is written through to its target, which keeps its mode); PATH.partial holds the finished sections meanwhile. Default: stdout.",
+            help="Write the document here (atomically; a symlink is written through to its target, which keeps its mode); PATH.partial holds the finished sections meanwhile (Markdown); a .docx, .odt, .epub, .pdf or .html PATH gets the finished Markdown converted (see `lwz export`). Default: stdout.",
         ),
     ] = None,
     model: opt.Model = None,
@@ -188,6 +189,7 @@ def write(
             force=force,
             ask=terminal.ask_replace if terminal.interactive(json_mode) else None,
         )
+        require_converter(output)  # -o guide.docx without pandoc: refused before the model loads
         given = read_outline_option(outline)
         request = WriteRequest(
             prompt=read_prompt(prompt) if prompt else "",

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from yaml.nodes import Node
 
+from lwz_cli.export import FORMATS
 from lwz_cli.recipes.model import MAX_JOBS, SUFFIXES, Job, Overrides, Recipe
 from lwz_cli.strategy import Strategy
 from lwz_cli.writing.length import parse_target
@@ -122,7 +123,7 @@ def expand(
                     f"the prompt for {job} is empty",
                     "check the variables that prompt: uses",
                 )
-            rel, unsafe = output_path(recipe.output.format_map(values), root, job)
+            rel, unsafe = output_path(recipe.output.format_map(values), root, job, recipe.format)
             if unsafe is not None:
                 faults.add(unsafe[0], value["output"], job, "job", *unsafe[1:])
             if rel is None:
@@ -196,7 +197,9 @@ class _Faults:
             )
 
 
-def output_path(rendered: str, root: Path, who: str) -> tuple[PurePosixPath | None, tuple | None]:
+def output_path(
+    rendered: str, root: Path, who: str, fmt: str | None = None
+) -> tuple[PurePosixPath | None, tuple | None]:
     """(the rendered output as a path relative to `root`, None), or (None, the fault:
     (key, message, hint)) when it is empty, absolute, goes up, or leaves `root`."""
     shown = rendered if len(rendered) < 80 else rendered[:77] + "..."
@@ -225,10 +228,12 @@ def output_path(rendered: str, root: Path, who: str) -> tuple[PurePosixPath | No
             f"output {shown!r} for {who} goes up with '..'; it must stay in {root}",
             "remove the '..'; --out-dir chooses the folder",
         )
+    if fmt is not None and rel.name:  # `format: docx`: out/{topic}.md is written as .docx
+        rel = rel.with_suffix(".md" if fmt == "md" else f".{fmt}")
     if rel.suffix.lower() not in SUFFIXES:
         return None, (
             ("suffix",),
-            f"output {shown!r} for {who} must end in .md or .txt",
+            f"output {shown!r} for {who} must end in .md or .txt (or {', '.join(FORMATS)})",
             "for example out/{topic}.md",
         )
     target = (root / rel).resolve()  # follows symlinks in the parts that exist

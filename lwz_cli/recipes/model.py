@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lwz_cli.errors import UsageError
+from lwz_cli.export import FORMATS
 from lwz_cli.writing.plan import Plan
 
 KEYS = (
@@ -20,6 +21,7 @@ KEYS = (
     "params",
     "prompt",
     "output",
+    "format",
     "items",
     "matrix",
     "endpoint",
@@ -31,7 +33,7 @@ REQUIRED = {
     "prompt": 'prompt: "Write a {words}-word guide to {topic}."',
     "output": 'output: "out/{topic}.md"',
 }
-SUFFIXES = (".md", ".txt")
+SUFFIXES = (".md", ".txt", *FORMATS)  # Markdown, or converted by suffix (lwz_cli.export)
 ITEM_SETTINGS = (
     "words",
     "model",
@@ -153,6 +155,7 @@ class Recipe:
     prompt: str
     output: str
     out_root: Path  # absolute: --out-dir, else the recipe's folder
+    format: str | None = None  # `format: docx`: every output gets that suffix (md: .md)
     model: str | None = None
     strategy: str | None = None
     words: int | None = None

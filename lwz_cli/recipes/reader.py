@@ -13,6 +13,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from lwz_cli.errors import UsageError
+from lwz_cli.export import FORMAT_NAMES
 from lwz_cli.recipes.expand import Item, expand, setting
 from lwz_cli.recipes.model import (
     ITEM_SETTINGS,
@@ -280,6 +281,7 @@ class Reader:
         )
         endpoint = self.endpoint(value["endpoint"]) if "endpoint" in value else ()
         outline = self.outline(value["outline"]) if "outline" in value else None
+        fmt = self.format(value["format"]) if "format" in value else None
         defaults = self.variables(value["vars"], "vars") if "vars" in value else {}
         matrix = self.matrix(value["matrix"]) if "matrix" in value else {}
         items = self.items(value["items"], matrix) if "items" in value else []
@@ -290,6 +292,7 @@ class Reader:
             name=name,
             prompt=prompt[0],
             output=output[0],
+            format=fmt,
             out_root=Path(out_dir or self.path.parent).resolve(),
             model=setting(settings, "model"),
             strategy=setting(settings, "strategy"),
@@ -308,6 +311,16 @@ class Reader:
         )
         expand(self, recipe, value, settings, items, prompt[1], output[1], variables, overrides)
         return recipe
+
+    def format(self, node: Node) -> str | None:
+        """`format: docx`: what every output is written as (its suffix is replaced)."""
+        name = self.text(node, "format", "format: docx")
+        if name is not None and name.lower() not in FORMAT_NAMES:
+            self.error(
+                node, f"format {name!r} is not one lwz writes", "use " + ", ".join(FORMAT_NAMES)
+            )
+            return None
+        return name.lower() if name else None
 
     def settings(self, value: dict[str, Node], where: str) -> dict[str, tuple[Any, Node]]:
         """words, model, strategy, params: at the top or in an item ("item 2 ")."""

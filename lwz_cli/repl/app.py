@@ -22,6 +22,7 @@ from prompt_toolkit.key_binding import KeyBindings
 from lwz_cli.engine_slot import WaitStopped
 from lwz_cli.errors import Interrupted, LwzError, UsageError
 from lwz_cli.events import Emit, Event, WaitingEvent
+from lwz_cli.export import require as require_converter
 from lwz_cli.interrupt import interrupt_sets
 from lwz_cli.models.names import model_names
 from lwz_cli.repl import commands
@@ -380,6 +381,23 @@ class ChatApp:
         if self.session.output is None or saved.resolve() != self.session.output.resolve():
             self.saved_to, self._saved_text = saved, self._text_to_save()
         self.say(f"saved {saved} ({self.session.words:,} words)")
+
+    def do_export(self, args: str) -> None:
+        """A converted copy: never the chat's file, so later /save calls are unchanged."""
+        if not args:
+            raise UsageError("/export needs a path", hint="e.g. /export guide.docx")
+        path = Path(args).expanduser()
+        fmt = require_converter(path)
+        if fmt is None:
+            raise UsageError(
+                f"/export {args}: '{path.suffix or path.name}' is not an export format",
+                hint="use .docx, .odt, .epub, .pdf or .html (/save writes Markdown)",
+            )
+        if path.is_file() and not self.confirm(f"{path} exists. Replace it?"):
+            self.say(f"kept {path}; /export another path")
+            return
+        self.session.save(path)
+        self.say(f"exported {path} ({fmt.name}, {self.session.words:,} words)")
 
     def _is_own(self, path: Path) -> bool:
         """The chat's file, or what it last saved: replaced without asking."""

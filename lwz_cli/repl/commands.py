@@ -50,6 +50,11 @@ COMMANDS = {
             "[PATH]",
             "write the document to PATH (default: the chat's file, else the last /save PATH)",
         ),
+        Command(
+            "export",
+            "PATH",
+            "save a copy converted by PATH's suffix (.docx .odt .epub .pdf .html)",
+        ),
         Command("open", "PATH", "open an existing run (by its file or id) to go on with it"),
         Command("runs", "", "list runs, finished and unfinished"),
         Command("stats", "", "what the last step cost: tokens, speed, KV-cache reuse"),
@@ -154,6 +159,6 @@ class ChatCompleter(Completer):
         elif name == "model":
             for model in self.models(rest):
                 yield Completion(model, start_position=-len(rest))
-        elif name in ("save", "open", "outline"):
+        elif name in ("save", "open", "outline", "export"):
             sub = Document(rest, len(rest))
             yield from self.paths.get_completions(sub, complete_event)
