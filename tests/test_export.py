@@ -136,6 +136,15 @@ PLAN = outline("Green Tea", [("Origins", "where it grows", 300), ("Brewing", "wa
 ARGS = ["-m", "tiny", "--json", "--strategy", "planned", "--seed", "1"]
 
 
+def test_export_of_a_missing_source_says_so_before_anything_about_the_output(lwz, tmp_path):
+    (tmp_path / "guide.docx").write_bytes(b"an older export")
+    result = lwz("export", "nope.md", "-o", "guide.docx")
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert "nope.md" in line and "already exists" not in line
+    assert (tmp_path / "guide.docx").read_bytes() == b"an older export"
+
+
 def test_write_o_docx_end_to_end_through_the_fake_engine(lwz, fake_model, tmp_path):
     fake_model([PLAN, prose(300, seed=1), prose(300, seed=2)])
     result = lwz("write", REQUEST, *ARGS, "-o", "tea.docx")

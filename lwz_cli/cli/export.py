@@ -45,8 +45,8 @@ def export(
         )
     if output.resolve() == source.resolve():
         raise UsageError(f"-o {output} is SOURCE itself", hint="-o another path")
+    text = read_markdown(source)  # a missing SOURCE is the first thing to hear about
     check_replace(output, force=force, ask=None)
-    text = read_markdown(source)
     DocumentOutput(output).write(text)  # converted by suffix, atomically
     sys.stderr.write(f"lwz: wrote {output}\n")
 
