@@ -74,6 +74,8 @@ class RequestRecord:
     max_tokens: int = 0
     max_tokens_flag: int | None = None  # --max-tokens, when given
     outline: dict[str, Any] | None = None  # --outline's plan (Plan.to_json), fitted to the target
+    brief: str | None = None  # --brief's text; None in runs from before lwz took one
+    style: str | None = None  # the --style excerpt used
     unknown: dict[str, Any] = field(default_factory=dict)
 
     JSON_KEYS: ClassVar[tuple[str, ...]] = (
@@ -87,6 +89,8 @@ class RequestRecord:
         "max_tokens",
         "max_tokens_flag",
         "outline",
+        "brief",
+        "style",
     )
 
     @classmethod
@@ -103,6 +107,8 @@ class RequestRecord:
             max_tokens=data["max_tokens"],  # always written: a manifest without it is damaged
             max_tokens_flag=data.get("max_tokens_flag"),
             outline=data.get("outline"),
+            brief=data.get("brief"),
+            style=data.get("style"),
             unknown=_rest(data, cls.JSON_KEYS),
         )
 
@@ -122,6 +128,9 @@ class RequestRecord:
             data["strategy_asked"] = self.strategy_asked.value
         if self.outline is not None:
             data["outline"] = self.outline
+        for key, value in (("brief", self.brief), ("style", self.style)):
+            if value is not None:  # absent, not null: older lwz versions read the record too
+                data[key] = value
         return data
 
 

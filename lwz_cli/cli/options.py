@@ -8,6 +8,7 @@ Env var names and defaults come from the settings table (`lwz_cli.config`).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -40,6 +41,24 @@ WAIT_HELP = (
     "While another lwz runs a model on this machine, wait for it (the default); "
     "--no-wait exits 1 at once instead."
 )
+
+
+BRIEF_HELP = (
+    "The author's brief: audience, tone, points to cover, facts to use. A file that "
+    "exists is read (UTF-8); anything else is the brief itself. Goes into every prompt."
+)
+STYLE_HELP = (
+    "A sample of your own prose (UTF-8 file) for the model to write in your voice: its first "
+    "paragraphs up to ~400 words (字 for Chinese) are used, cut at a paragraph or sentence end."
+)
+
+
+def brief(help: str = BRIEF_HELP) -> OptionInfo:
+    return typer.Option("--brief", metavar="TEXT|FILE", help=help)
+
+
+def style(help: str = STYLE_HELP) -> OptionInfo:
+    return typer.Option("--style", metavar="FILE", help=help)
 
 
 def _env(key: str, env: bool) -> str | None:
@@ -190,3 +209,5 @@ Quiet = Annotated[bool, quiet()]
 Verbose = Annotated[bool, verbose()]
 Wait = Annotated[bool, wait()]
 Endpoints = list[str] | None  # the type of --endpoint (repeatable)
+Brief = Annotated[str | None, brief()]
+Style = Annotated[Path | None, style()]

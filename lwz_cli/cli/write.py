@@ -96,6 +96,8 @@ def write(
         ),
     ] = None,
     strategy: opt.StrategyName = default("strategy"),
+    brief: opt.Brief = None,
+    style: opt.Style = None,
     max_tokens: Annotated[
         int | None,
         typer.Option(
@@ -177,7 +179,8 @@ def write(
     ] = None,
 ) -> None:
     """Write a document from a request, watching the model think and write."""
-    from lwz_cli.writing.session import WriteRequest  # lazy: lwz --help start-up
+    from lwz_cli.writing.brief import read_brief, read_style  # lazy: lwz --help start-up
+    from lwz_cli.writing.session import WriteRequest
 
     if not prompt and outline is None:  # PROMPT is optional only with --outline
         missing_prompt(ctx_)
@@ -210,6 +213,8 @@ def write(
             endpoints=tuple(endpoint or ()),
             endpoint_model=endpoint_model,
             api_key=api_key,
+            brief=read_brief(brief) if brief is not None else None,
+            style=read_style(style) if style is not None else None,
         )
         prepared = prepare_pulling(request, no_pull=no_pull, json_mode=json_mode, quiet=quiet)
         return open_run(prepared, restart=restart, interactive=terminal.interactive(json_mode))

@@ -389,7 +389,7 @@ class PlannedRun(RunLifecycle):
             index,
             language=self.language,
             first=True,
-            request=self.prepared.request.prompt,
+            request=self.prepared.request.guided_prompt,
             recent=recent,
             notes=notes,
         )

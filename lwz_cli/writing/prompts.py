@@ -52,19 +52,26 @@ class Prompt:
     add_bos: bool = True
 
 
-def question_with_target(request: str, target: int | None, stated: int | None) -> str:
-    """The request, plus the target when --words changed or supplied it."""
-    if target is None or target == stated:
-        return request
-    if language_of(request) == "zh":
-        return f"{request}\n（篇幅要求：约{target}字）"
-    return f"{request}\n(Length: about {target} words.)"
+def question_with_target(
+    request: str, target: int | None, stated: int | None, guidance: str = ""
+) -> str:
+    """The request, plus the target when --words changed or supplied it, then the
+    author's brief and style block (`writing.brief.guidance_block`), if any."""
+    question = request
+    if target is not None and target != stated:
+        if language_of(request) == "zh":
+            question = f"{request}\n（篇幅要求：约{target}字）"
+        else:
+            question = f"{request}\n(Length: about {target} words.)"
+    return f"{question}\n\n{guidance}" if guidance else question
 
 
-def longwriter_zero_prompt(request: str, target: int | None, stated: int | None) -> Prompt:
+def longwriter_zero_prompt(
+    request: str, target: int | None, stated: int | None, guidance: str = ""
+) -> Prompt:
     spec = lwz_protocol()
     language = language_of(request)
-    question = question_with_target(request, target, stated)
+    question = question_with_target(request, target, stated, guidance)
     text = spec[language].replace("{question}", question)
     return Prompt(text=text, stop=tuple(spec["stop"]), protocol=LWZ, language=language)
 
@@ -88,6 +95,7 @@ def chat_prompt(
     template: str | None,
     bos_token: str = "",
     eos_token: str = "",
+    guidance: str = "",
 ) -> Prompt:
     language = language_of(request)
     if language == "zh":
@@ -98,7 +106,7 @@ def chat_prompt(
         system = CHAT_INSTRUCTION_EN.format(length=length)
     messages = [
         {"role": "system", "content": system},
-        {"role": "user", "content": question_with_target(request, target, stated)},
+        {"role": "user", "content": question_with_target(request, target, stated, guidance)},
     ]
     stop = [ANSWER_CLOSE]
     if template:

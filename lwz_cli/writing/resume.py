@@ -185,6 +185,8 @@ def prepare_resume(
         endpoint_model=served_model,
         api_key=api_key if served is not None else None,
         outline=None if req.outline is None else plan_from_record(req.outline, str(journal.dir)),
+        brief=req.brief,
+        style=req.style,
     )
     prompt = prompts.Prompt(
         text=prompt_data.text,

@@ -21,6 +21,8 @@ from lwz_cli.strategy import Strategy, check_strategy
 from lwz_cli.system import physical_cores
 from lwz_cli.writing import budget, plan, prompts
 from lwz_cli.writing.backend import Backend, EngineSettings, LocalBackend, llama_gpu_layers
+from lwz_cli.writing.brief import guidance_block as brief_block
+from lwz_cli.writing.brief import with_guidance
 from lwz_cli.writing.endpoint import open_endpoint
 from lwz_cli.writing.length import MAX_TARGET_WORDS, parse_target
 from lwz_cli.writing.outline_file import fit_outline, outline_prompt
@@ -46,6 +48,18 @@ class WriteRequest:
     endpoint_model: str | None = None  # the served model name (default: the first in /v1/models)
     api_key: str | None = field(default=None, repr=False)  # never stored
     outline: plan.Plan | None = None  # --outline: the sections to write, not the model's plan
+    brief: str | None = None  # the author's brief, as text (`writing.brief.read_brief`)
+    style: str | None = None  # the bounded excerpt of the author's prose (`read_style`)
+
+    @property
+    def guidance(self) -> str:
+        """The brief and style block that every prompt's request text carries."""
+        return brief_block(self.brief, self.style, prompts.language_of(self.prompt))
+
+    @property
+    def guided_prompt(self) -> str:
+        """The request text a rebuilt prompt restates: the request and its guidance."""
+        return with_guidance(self.prompt, self.brief, self.style, prompts.language_of(self.prompt))
 
 
 @dataclass(frozen=True)
@@ -177,10 +191,16 @@ def prepare(request: WriteRequest) -> Prepared:
         single_error = None
         if request.strategy != Strategy.PLANNED:
             if lwz:
-                prompt = prompts.longwriter_zero_prompt(text, target, stated)
+                prompt = prompts.longwriter_zero_prompt(text, target, stated, request.guidance)
             else:
                 prompt = prompts.chat_prompt(
-                    text, target, stated, template=model.chat_template, bos_token=bos, eos_token=eos
+                    text,
+                    target,
+                    stated,
+                    template=model.chat_template,
+                    bos_token=bos,
+                    eos_token=eos,
+                    guidance=request.guidance,
                 )
             tokens = vocab.tokenize(prompt.text, add_bos=prompt.add_bos)
             try:
@@ -214,7 +234,8 @@ def prepare(request: WriteRequest) -> Prepared:
             language = prompts.language_of(text)
             protocol = prompts.LWZ if lwz else prompts.CHAT
             conversation = make_conversation(protocol, language, model.chat_template, bos, eos)
-            plan_text = conversation.first(plan.plan_request(text, target, language))
+            guided = with_guidance(text, request.brief, request.style, language)
+            plan_text = conversation.first(plan.plan_request(guided, target, language))
             prompt = prompts.Prompt(
                 text=plan_text,
                 stop=conversation.stop,
@@ -366,6 +387,8 @@ def manifest_for(prepared: Prepared) -> Manifest:
             max_tokens=prepared.tokens.max_tokens,
             max_tokens_flag=request.max_tokens,
             outline=request.outline.to_json() if request.outline is not None else None,
+            brief=request.brief,
+            style=request.style,
         ),
         prompt=PromptRecord(
             text=prepared.prompt.text,

@@ -1,0 +1,129 @@
+"""Issue 15: `--brief` and `--style` reach every prompt (the scripted engine records
+them), survive an interrupt and `lwz resume`, and bad files are one line, exit 2."""
+
+from __future__ import annotations
+
+import json
+
+from fake_engine import Reply, outline, prose
+
+from lwz_cli.runstate import RequestRecord
+from lwz_cli.writing.brief import STYLE_WORDS, guidance_block, read_brief, style_excerpt
+from lwz_cli.writing.length import count_words
+
+REQUEST = "Write a 900-word guide to green tea."
+PLAN = outline(
+    "Green Tea",
+    [("Origins", "where it grows", 300), ("Brewing", "water and time", 300), ("Health", "studies", 300)],
+)
+BRIEF = "For office workers new to tea; warm tone; mention that sencha costs 8 euros per 100 g."
+VOICE = "I brew my sencha at seventy degrees, never hotter, and I drink it standing by the window."
+ARGS = ["-m", "tiny", "-o", "tea.md", "--json", "--seed", "1"]
+
+
+def _events(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def _style_file(tmp_path, text: str = VOICE):
+    path = tmp_path / "voice.txt"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_brief_and_style_reach_the_plan_and_every_section_prompt(lwz, fake_model, tmp_path):
+    _style_file(tmp_path)
+    fake = fake_model([PLAN, *(prose(300, seed=i) for i in range(3))])
+    args = [*ARGS, "--strategy", "planned", "--brief", BRIEF, "--style", "voice.txt"]
+    result = lwz("write", REQUEST, *args)
+    assert result.returncode == 0, result.stderr
+    assert len(fake.prompts) == 4  # the outline, then three sections
+    for prompt in fake.prompts:
+        assert BRIEF in prompt and VOICE in prompt
+        assert "[The author's brief" in prompt and "[A sample of the author's own prose" in prompt
+    assert "sencha" not in (tmp_path / "tea.md").read_text()  # guidance, not document text
+
+
+def test_a_brief_file_and_style_reach_the_single_pass_prompt(lwz, fake_model, tmp_path):
+    (tmp_path / "brief.md").write_text(BRIEF + "\n", encoding="utf-8")
+    _style_file(tmp_path)
+    fake = fake_model([prose(300)])
+    args = ["-m", "tiny", "-o", "tea.md", "--strategy", "single", "--brief", "brief.md"]
+    result = lwz("write", "Write a 300-word note on tea.", *args, "--style", "voice.txt", "--json")
+    assert result.returncode == 0, result.stderr
+    (prompt,) = fake.prompts
+    assert BRIEF in prompt and "brief.md" not in prompt and VOICE in prompt
+    # the request comes first, then the labelled block: the model's protocol is unchanged
+    assert prompt.index("Write a 300-word note on tea.") < prompt.index(BRIEF)
+
+
+def test_brief_and_style_survive_an_interrupt_and_resume(lwz, fake_model, tmp_path):
+    _style_file(tmp_path)
+    fake_model([PLAN, prose(300, seed=1), Reply(prose(300, seed=2), interrupt_after=30)])
+    args = [*ARGS, "--strategy", "planned", "--brief", BRIEF, "--style", "voice.txt"]
+    assert lwz("write", REQUEST, *args).returncode == 130
+    (tmp_path / "voice.txt").write_text("Another voice entirely.", encoding="utf-8")
+    record = json.loads(lwz("runs", "--json").stdout)[0]
+    assert record["status"] == "interrupted"
+
+    fake = fake_model([prose(280, seed=3), prose(300, seed=4)])
+    resumed = lwz("resume", "tea.md", "--json", "--no-kv-snapshot")
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(fake.prompts) == 2
+    for prompt in fake.prompts:  # the journal's brief and excerpt, not the file as it is now
+        assert BRIEF in prompt and VOICE in prompt and "Another voice" not in prompt
+
+
+def test_a_missing_or_non_utf8_style_file_is_one_line_exit_2(lwz, fake_model, tmp_path):
+    fake = fake_model([prose(300)])
+    missing = lwz("write", REQUEST, "-m", "tiny", "--style", "nowhere.txt")
+    assert missing.returncode == 2
+    assert missing.stderr.strip().count("\n") <= 1 and "nowhere.txt does not exist" in missing.stderr
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9 au lait".encode("latin-1"))
+    bad = lwz("write", REQUEST, "-m", "tiny", "--style", "latin1.txt")
+    assert bad.returncode == 2 and "not UTF-8" in bad.stderr and "Traceback" not in bad.stderr
+    (tmp_path / "latin1.txt").rename(tmp_path / "brief.txt")
+    worse = lwz("write", REQUEST, "-m", "tiny", "--brief", "brief.txt")
+    assert worse.returncode == 2 and "--brief brief.txt is not UTF-8" in worse.stderr
+    assert fake.prompts == []  # refused before the model ran
+
+
+def test_a_brief_too_long_for_the_context_is_exit_2(lwz, fake_model):
+    fake = fake_model([prose(300)])
+    huge = " ".join(f"fact{i} is true." for i in range(6000))
+    result = lwz("write", REQUEST, "-m", "tiny", "--ctx", "4096", "--brief", huge)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and fake.prompts == []
+
+
+def test_the_style_excerpt_is_bounded_at_a_paragraph_or_sentence_end():
+    paragraph = " ".join(["The tea is green today."] * 30)  # 150 words
+    text = "\n\n".join([paragraph] * 5)
+    excerpt = style_excerpt(text)
+    assert count_words(excerpt) <= STYLE_WORDS and excerpt.count("\n\n") == 1  # two paragraphs
+    one_long = " ".join(["The tea is green today."] * 200)
+    cut = style_excerpt(one_long)
+    assert count_words(cut) == STYLE_WORDS and cut.endswith("today.")
+    no_stop = " ".join(["tea"] * 1000)
+    assert count_words(style_excerpt(no_stop)) == STYLE_WORDS
+    chinese = "我每天早上都喝一杯绿茶。" * 100
+    cut = style_excerpt(chinese)
+    assert count_words(cut) <= STYLE_WORDS and cut.endswith("。")
+    assert style_excerpt("short sample") == "short sample"
+
+
+def test_a_brief_is_text_unless_it_names_a_file(tmp_path):
+    assert read_brief("for beginners") == "for beginners"
+    (tmp_path / "b.txt").write_text("\ufeffaudience: chefs\n", encoding="utf-8")
+    assert read_brief("b.txt", base=tmp_path) == "audience: chefs"
+    assert guidance_block(None, None, "en") == ""
+    assert "作者的写作说明" in guidance_block("给初学者", None, "zh")
+
+
+def test_the_request_record_keeps_brief_and_style_and_reads_old_records():
+    old = {"prompt": "p", "max_tokens": 10, "later_key": 1}
+    record = RequestRecord.from_json(old)
+    assert record.brief is None and record.style is None
+    assert record.to_json() == {**old, **record.to_json()} and "brief" not in record.to_json()
+    new = RequestRecord.from_json({**old, "brief": "b", "style": "s"})
+    assert (new.brief, new.style) == ("b", "s") and new.to_json()["brief"] == "b"
