@@ -138,6 +138,8 @@ def request_for(job: Job, defaults: Defaults, endpoint: str | None) -> WriteRequ
         endpoint_model=defaults.endpoint_model,
         api_key=defaults.api_key,
         outline=job.outline,
+        brief=job.brief,
+        style=job.style,
     )
 
 

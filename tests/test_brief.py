@@ -127,3 +127,44 @@ def test_the_request_record_keeps_brief_and_style_and_reads_old_records():
     assert record.to_json() == {**old, **record.to_json()} and "brief" not in record.to_json()
     new = RequestRecord.from_json({**old, "brief": "b", "style": "s"})
     assert (new.brief, new.style) == ("b", "s") and new.to_json()["brief"] == "b"
+
+
+def test_recipe_brief_and_style_reach_every_batch_prompt(lwz, fake_model, tmp_path):
+    _style_file(tmp_path)
+    (tmp_path / "r.yaml").write_text(
+        f"name: r\nmodel: tiny\nstrategy: planned\nparams: {{seed: 1}}\nprompt: {REQUEST}\n"
+        f'output: b.md\nbrief: "{BRIEF}"\nstyle: voice.txt\n',
+        encoding="utf-8",
+    )
+    fake = fake_model([PLAN, *(prose(300, seed=i) for i in range(3))])
+    result = lwz("batch", "r.yaml", "--json")
+    assert result.returncode == 0, result.stderr
+    assert len(fake.prompts) == 4
+    assert all(BRIEF in p and VOICE in p for p in fake.prompts)
+
+
+def test_recipe_style_outside_its_folder_or_missing_is_one_problem(tmp_path):
+    import pytest
+
+    from lwz_cli.recipes import RecipeError, load_recipe
+
+    (tmp_path / "outside.txt").write_text(VOICE, encoding="utf-8")
+    inner = tmp_path / "recipes"
+    inner.mkdir()
+    head = "name: r\nprompt: Write about tea.\noutput: a.md\n"
+    for style, message in (
+        ("../outside.txt", "style '../outside.txt' is outside the recipe's folder"),
+        ("gone.txt", "gone.txt does not exist"),
+    ):
+        (inner / "r.yaml").write_text(head + f"style: {style}\n", encoding="utf-8")
+        with pytest.raises(RecipeError) as caught:
+            load_recipe(inner / "r.yaml")
+        (problem,) = caught.value.problems
+        assert problem.line == 4 and message in problem.message
+    (inner / "voice.md").write_text(VOICE, encoding="utf-8")
+    (inner / "brief.md").write_text(BRIEF, encoding="utf-8")
+    (inner / "r.yaml").write_text(head + "style: voice.md\nbrief: brief.md\n", encoding="utf-8")
+    recipe = load_recipe(inner / "r.yaml")
+    (job,) = recipe.jobs
+    assert (job.brief, job.style) == (BRIEF, VOICE)
+    assert job.fingerprint() != __import__("dataclasses").replace(job, brief=None).fingerprint()

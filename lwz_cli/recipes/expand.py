@@ -170,6 +170,8 @@ def expand(
                     item=item.number if item else None,
                     item_line=item.line if item else None,
                     variables={k: values[k] for k in dict.fromkeys(prompt_vars + output_vars)},
+                    brief=recipe.brief,
+                    style=recipe.style,
                 )
             )
     faults.report(reader)

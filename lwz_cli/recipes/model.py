@@ -27,6 +27,8 @@ KEYS = (
     "endpoint",
     "vars",
     "outline",
+    "brief",
+    "style",
 )
 REQUIRED = {
     "name": "name: my-series",
@@ -120,6 +122,8 @@ class Job:
     item_line: int | None = None
     variables: dict[str, str] = field(default_factory=dict)
     outline: Plan | None = None  # `outline:`: the sections every job writes
+    brief: str | None = None  # the recipe's brief, as text
+    style: str | None = None  # the bounded excerpt of its style sample
 
     @property
     def where(self) -> str:
@@ -141,6 +145,8 @@ class Job:
         }
         if self.outline is not None:  # an edited outline file rewrites the documents
             data["outline"] = self.outline.to_json()
+        # only when set, so a recipe without them keeps the fingerprints it had
+        data.update({k: v for k, v in (("brief", self.brief), ("style", self.style)) if v})
         blob = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -165,5 +171,7 @@ class Recipe:
     items: list[dict[str, Any]] = field(default_factory=list)
     matrix: dict[str, list[str]] = field(default_factory=dict)
     outline: Plan | None = None
+    brief: str | None = None
+    style: str | None = None
     jobs: list[Job] = field(default_factory=list)
     positions: dict[str, tuple[int, int]] = field(default_factory=dict)

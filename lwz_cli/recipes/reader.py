@@ -29,6 +29,7 @@ from lwz_cli.recipes.model import (
     Recipe,
 )
 from lwz_cli.strategy import STRATEGY_NAMES
+from lwz_cli.writing.brief import read_brief, read_style
 from lwz_cli.writing.length import MAX_TARGET_WORDS
 from lwz_cli.writing.outline_file import read_outline
 from lwz_cli.writing.plan import Plan
@@ -285,6 +286,8 @@ class Reader:
         defaults = self.variables(value["vars"], "vars") if "vars" in value else {}
         matrix = self.matrix(value["matrix"]) if "matrix" in value else {}
         items = self.items(value["items"], matrix) if "items" in value else []
+        brief = self.guidance(value["brief"], "brief") if "brief" in value else None
+        style = self.guidance(value["style"], "style") if "style" in value else None
         if self.problems or name is None or prompt is None or output is None:
             return None  # a None above has recorded its problem
         recipe = Recipe(
@@ -302,6 +305,8 @@ class Reader:
             outline=outline,
             vars=defaults,
             matrix=matrix,
+            brief=brief,
+            style=style,
             items=[
                 dict(item.values, **{k: v for k, (v, _) in item.settings.items()}) for item in items
             ],
@@ -321,6 +326,30 @@ class Reader:
             )
             return None
         return name.lower() if name else None
+
+    def guidance(self, node: Node, key: str) -> str | None:
+        """`brief:` (text, or a file in the recipe's folder) or `style:` (a file there,
+        of which a bounded excerpt is kept), read now: a fault is the key's problem."""
+        example = 'brief: "for beginners; a warm tone"' if key == "brief" else "style: voice.md"
+        value = self.text(node, key, example)
+        if value is None:
+            return None
+        folder = self.path.parent.resolve()
+        file = (folder / value).resolve() if "\n" not in value and len(value) < 4096 else None
+        try:
+            found = file is not None and file.exists()
+        except OSError:  # a name the OS cannot take: text, then
+            found = False
+        if key == "brief" and not found:
+            return value.strip()
+        if file is None or file != folder and folder not in file.parents:
+            self.error(node, f"{key} {value!r} is outside the recipe's folder", "move it in there")
+            return None
+        try:
+            return read_brief(str(file), what=key) if key == "brief" else read_style(file, what=key)
+        except UsageError as exc:
+            self.error(node, exc.message, exc.hint)
+            return None
 
     def settings(self, value: dict[str, Node], where: str) -> dict[str, tuple[Any, Node]]:
         """words, model, strategy, params: at the top or in an item ("item 2 ")."""
