@@ -168,3 +168,32 @@ def test_recipe_style_outside_its_folder_or_missing_is_one_problem(tmp_path):
     (job,) = recipe.jobs
     assert (job.brief, job.style) == (BRIEF, VOICE)
     assert job.fingerprint() != __import__("dataclasses").replace(job, brief=None).fingerprint()
+
+
+def test_chat_brief_and_style_reach_every_prompt_and_a_new_brief_reaches_redo(
+    tmp_path, monkeypatch, fake_model
+):
+    from fake_engine import Recorder
+    from test_drafting_states import writer
+
+    from lwz_cli.engine.protocol import Sampling
+    from lwz_cli.journal import Journal
+    from lwz_cli.writing.drafting import DraftingSession, Settings
+
+    monkeypatch.setenv("LWZ_HOME", str(tmp_path / "lwz-home"))
+    monkeypatch.chdir(tmp_path)
+    fake = fake_model(writer())
+    settings = Settings(model="tiny", output=tmp_path / "tea.md", words=900, sampling=Sampling(seed=3))
+    session = DraftingSession(settings)
+    try:
+        session.set_guidance(brief=BRIEF, style=VOICE)  # /brief and /style before /write
+        session.write("a guide to green tea", Recorder())
+        assert len(fake.prompts) == 4 and all(BRIEF in p and VOICE in p for p in fake.prompts)
+        session.set_guidance(brief="For chemists: name the catechins.", style=VOICE)
+        session.redo(2, Recorder())
+        assert "For chemists: name the catechins." in fake.prompts[-1]
+        assert BRIEF not in fake.prompts[-1] and VOICE in fake.prompts[-1]
+        record = Journal.find(tmp_path / "tea.md").manifest.request
+        assert record.brief == "For chemists: name the catechins." and record.style == VOICE
+    finally:
+        session.close()

@@ -30,8 +30,9 @@ from lwz_cli.run_listing import run_rows
 from lwz_cli.runstate import RunStatus
 from lwz_cli.view import View
 from lwz_cli.view.live import LiveView
+from lwz_cli.writing.brief import read_brief, read_style
 from lwz_cli.writing.drafting import DraftingSession
-from lwz_cli.writing.length import word_unit
+from lwz_cli.writing.length import count_words, word_unit
 from lwz_cli.writing.outline_file import outline_prompt, read_outline
 from lwz_cli.writing.run import start_event
 from lwz_cli.writing.session import check_words
@@ -348,6 +349,29 @@ class ChatApp:
             return
         self.session.set_words(words)
         self.say(f"target: {self.session.target:,} words; unwritten sections rebalanced")
+
+    def do_brief(self, args: str) -> None:
+        settings = self.session.settings
+        if not args:
+            self.say(f"brief: {settings.brief}" if settings.brief else "brief: none")
+            return
+        brief = None if args.lower() == "off" else read_brief(args, what="/brief")
+        self.session.set_guidance(brief=brief, style=settings.style)
+        self.say("brief set: every prompt carries it" if brief else "brief: none")
+
+    def do_style(self, args: str) -> None:
+        settings = self.session.settings
+        if not args:
+            words = count_words(settings.style) if settings.style else 0
+            self.say(f"style sample: {words:,} words" if settings.style else "style sample: none")
+            return
+        path = Path(args).expanduser()
+        style = None if args.lower() == "off" else read_style(path, what="/style")
+        self.session.set_guidance(brief=settings.brief, style=style)
+        if style:
+            self.say(f"style sample set: {count_words(style):,} words of {args}")
+        else:
+            self.say("style sample: none")
 
     def do_model(self, args: str) -> None:
         if not args:

@@ -44,6 +44,10 @@ COMMANDS = {
         ),
         Command("words", "N", "change the target length (unwritten sections are rebalanced)"),
         Command("model", "NAME", "switch to another model (the draft keeps its text)"),
+        Command(
+            "brief", "[TEXT|FILE|off]", "the brief every prompt carries: audience, tone, points, facts"
+        ),
+        Command("style", "[FILE|off]", "a sample of your prose to write like (~400 words used)"),
         Command("undo", "", "revert the last change"),
         Command(
             "save",
@@ -159,6 +163,6 @@ class ChatCompleter(Completer):
         elif name == "model":
             for model in self.models(rest):
                 yield Completion(model, start_position=-len(rest))
-        elif name in ("save", "open", "outline", "export"):
+        elif name in ("save", "open", "outline", "export", "brief", "style"):
             sub = Document(rest, len(rest))
             yield from self.paths.get_completions(sub, complete_event)

@@ -78,6 +78,8 @@ class Settings:
     ctx: int | None = None
     verbose: bool = False
     wait: bool = True  # for the engine slot, while another lwz runs a model (else exit 1)
+    brief: str | None = None  # /brief: the author's brief, as text
+    style: str | None = None  # /style: the bounded excerpt of the author's prose
 
 
 class DraftingSession:
@@ -197,6 +199,8 @@ class DraftingSession:
             strategy=Strategy.PLANNED,
             kv_snapshot=False,
             outline=outline,
+            brief=s.brief,
+            style=s.style,
         )
         # the chat always drafts section by section: no --strategy flag was given
         prepared = replace(prepare(request), strategy_reason=CHAT_STRATEGY_REASON)
@@ -358,6 +362,22 @@ class DraftingSession:
         self._set_target(words)
         run.rebalance_unwritten()
         self._checkpoint()
+
+    def set_guidance(self, *, brief: str | None, style: str | None) -> None:
+        """Use this brief and style from now on: for the next /write and, in an open
+        draft, for every later prompt (the draft's next section is prompted afresh, so
+        it reads them) and in its journal (so `lwz resume` and /redo use them too)."""
+        self.settings.brief, self.settings.style = brief, style
+        if self.run is None:
+            return
+        self._no_section_in_progress()
+        run = self.run
+        run.prepared = replace(run.prepared, request=replace(run.prepared.request, brief=brief, style=style))
+        run.base = run.turn_base = None  # the conversation so far holds the old guidance
+        if self.journal is not None:
+            self.journal.manifest.request.brief = brief
+            self.journal.manifest.request.style = style
+            self.journal.save_manifest()
 
     def set_model(self, spec: str) -> str:
         """Use another model from now on (the open draft keeps its text and plan)."""
