@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 from fake_engine import Reply, outline, prose
-
 from lwz_cli.runstate import RequestRecord
 from lwz_cli.writing.brief import STYLE_WORDS, guidance_block, read_brief, style_excerpt
 from lwz_cli.writing.length import count_words
@@ -14,7 +13,11 @@ from lwz_cli.writing.length import count_words
 REQUEST = "Write a 900-word guide to green tea."
 PLAN = outline(
     "Green Tea",
-    [("Origins", "where it grows", 300), ("Brewing", "water and time", 300), ("Health", "studies", 300)],
+    [
+        ("Origins", "where it grows", 300),
+        ("Brewing", "water and time", 300),
+        ("Health", "studies", 300),
+    ],
 )
 BRIEF = "For office workers new to tea; warm tone; mention that sencha costs 8 euros per 100 g."
 VOICE = "I brew my sencha at seventy degrees, never hotter, and I drink it standing by the window."
@@ -78,7 +81,9 @@ def test_a_missing_or_non_utf8_style_file_is_one_line_exit_2(lwz, fake_model, tm
     fake = fake_model([prose(300)])
     missing = lwz("write", REQUEST, "-m", "tiny", "--style", "nowhere.txt")
     assert missing.returncode == 2
-    assert missing.stderr.strip().count("\n") <= 1 and "nowhere.txt does not exist" in missing.stderr
+    assert (
+        missing.stderr.strip().count("\n") <= 1 and "nowhere.txt does not exist" in missing.stderr
+    )
     (tmp_path / "latin1.txt").write_bytes("caf\xe9 au lait".encode("latin-1"))
     bad = lwz("write", REQUEST, "-m", "tiny", "--style", "latin1.txt")
     assert bad.returncode == 2 and "not UTF-8" in bad.stderr and "Traceback" not in bad.stderr
@@ -174,16 +179,17 @@ def test_chat_brief_and_style_reach_every_prompt_and_a_new_brief_reaches_redo(
     tmp_path, monkeypatch, fake_model
 ):
     from fake_engine import Recorder
-    from test_drafting_states import writer
-
     from lwz_cli.engine.protocol import Sampling
     from lwz_cli.journal import Journal
     from lwz_cli.writing.drafting import DraftingSession, Settings
+    from test_drafting_states import writer
 
     monkeypatch.setenv("LWZ_HOME", str(tmp_path / "lwz-home"))
     monkeypatch.chdir(tmp_path)
     fake = fake_model(writer())
-    settings = Settings(model="tiny", output=tmp_path / "tea.md", words=900, sampling=Sampling(seed=3))
+    settings = Settings(
+        model="tiny", output=tmp_path / "tea.md", words=900, sampling=Sampling(seed=3)
+    )
     session = DraftingSession(settings)
     try:
         session.set_guidance(brief=BRIEF, style=VOICE)  # /brief and /style before /write

@@ -342,7 +342,7 @@ class Reader:
             found = False
         if key == "brief" and not found:
             return value.strip()
-        if file is None or file != folder and folder not in file.parents:
+        if file is None or (file != folder and folder not in file.parents):
             self.error(node, f"{key} {value!r} is outside the recipe's folder", "move it in there")
             return None
         try:

@@ -45,7 +45,9 @@ COMMANDS = {
         Command("words", "N", "change the target length (unwritten sections are rebalanced)"),
         Command("model", "NAME", "switch to another model (the draft keeps its text)"),
         Command(
-            "brief", "[TEXT|FILE|off]", "the brief every prompt carries: audience, tone, points, facts"
+            "brief",
+            "[TEXT|FILE|off]",
+            "the brief every prompt carries: audience, tone, points, facts",
         ),
         Command("style", "[FILE|off]", "a sample of your prose to write like (~400 words used)"),
         Command("undo", "", "revert the last change"),

@@ -46,7 +46,9 @@ def read_text_file(path: Path, what: str) -> str:
 def read_brief(value: str, *, base: Path | None = None, what: str = "--brief") -> str:
     """`--brief`'s value: a file that exists is read; anything else is the brief itself."""
     if not value.strip():
-        raise UsageError(f"{what} is empty", hint='say what the document needs, e.g. --brief "for beginners"')
+        raise UsageError(
+            f"{what} is empty", hint='say what the document needs, e.g. --brief "for beginners"'
+        )
     if "\n" not in value and len(value) < 4096:  # a path is one short line
         path = (base / value) if base is not None else Path(value)
         try:
@@ -110,10 +112,14 @@ def guidance_block(brief: str | None, style: str | None, language: str) -> str:
         if brief:
             parts.append(f"【作者的写作说明（读者、语气、要点、可用的事实）】\n{brief}")
         if style:
-            parts.append(f"【作者本人的文字样本：请用这种文风写作，不要照抄】\n{style}\n【样本结束】")
+            parts.append(
+                f"【作者本人的文字样本：请用这种文风写作，不要照抄】\n{style}\n【样本结束】"
+            )
     else:
         if brief:
-            parts.append(f"[The author's brief: audience, tone, points to cover, facts to use]\n{brief}")
+            parts.append(
+                f"[The author's brief: audience, tone, points to cover, facts to use]\n{brief}"
+            )
         if style:
             parts.append(
                 "[A sample of the author's own prose: write in this voice, do not copy it]\n"

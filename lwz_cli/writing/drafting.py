@@ -372,7 +372,9 @@ class DraftingSession:
             return
         self._no_section_in_progress()
         run = self.run
-        run.prepared = replace(run.prepared, request=replace(run.prepared.request, brief=brief, style=style))
+        run.prepared = replace(
+            run.prepared, request=replace(run.prepared.request, brief=brief, style=style)
+        )
         run.base = run.turn_base = None  # the conversation so far holds the old guidance
         if self.journal is not None:
             self.journal.manifest.request.brief = brief
