@@ -98,7 +98,9 @@ def test_a_brief_too_long_for_the_context_is_exit_2(lwz, fake_model):
     huge = " ".join(f"fact{i} is true." for i in range(6000))
     result = lwz("write", REQUEST, "-m", "tiny", "--ctx", "4096", "--brief", huge)
     assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr and fake.prompts == []
+    assert result.stderr.startswith("lwz: error: the request with its brief and style is ")
+    assert "shorten --brief or --style" in result.stderr and result.stderr.count("\n") == 1
+    assert fake.prompts == []
 
 
 def test_the_style_excerpt_is_bounded_at_a_paragraph_or_sentence_end():

@@ -254,6 +254,8 @@ def prepare(request: WriteRequest) -> Prepared:
                 max_tokens_override=request.max_tokens,
                 model_name=name,
             )
+    except UsageError as exc:
+        raise with_guidance_named(exc, request) from exc
     finally:
         vocab.close()
     # the fit plan (or the flags) places the model; a job that cannot fit is
@@ -302,6 +304,17 @@ def _follow_outline(request: WriteRequest, given: plan.Plan) -> tuple[WriteReque
     return replace(
         request, prompt=prompt, words=fitted.target, strategy=Strategy.PLANNED, outline=fitted.plan
     ), fitted.scaled_from
+
+
+def with_guidance_named(error: UsageError, request: WriteRequest) -> UsageError:
+    """A prompt too long for the context says so of the brief and style too, when
+    they are part of it: they are the likelier thing to shorten."""
+    if not request.guidance or not error.message.startswith("the request is"):
+        return error
+    return UsageError(
+        error.message.replace("the request is", "the request with its brief and style is", 1),
+        hint=(error.hint or "shorten the request") + " (shorten --brief or --style)",
+    )
 
 
 def open_backend(request: WriteRequest) -> Backend:
