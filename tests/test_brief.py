@@ -205,3 +205,51 @@ def test_chat_brief_and_style_reach_every_prompt_and_a_new_brief_reaches_redo(
         assert record.brief == "For chemists: name the catechins." and record.style == VOICE
     finally:
         session.close()
+
+
+def test_the_chat_loop_takes_brief_and_style(tmp_path, monkeypatch, fake_model):
+    import io
+
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from lwz_cli.engine.protocol import Sampling
+    from lwz_cli.repl.app import ChatApp
+    from lwz_cli.writing.drafting import DraftingSession, Settings
+    from test_drafting_states import ViewRecorder, writer
+
+    monkeypatch.setenv("LWZ_HOME", str(tmp_path / "lwz-home"))
+    monkeypatch.chdir(tmp_path)
+    _style_file(tmp_path)
+    (tmp_path / "bad.txt").write_bytes(b"\xff\xfe\x00broken")
+    fake = fake_model(writer())
+    session = DraftingSession(
+        Settings(model="tiny", output=tmp_path / "tea.md", words=900, sampling=Sampling(seed=3))
+    )
+    out = io.StringIO()
+    with create_pipe_input() as pipe:
+        app = ChatApp(
+            session,
+            view_factory=ViewRecorder,
+            out=out,
+            history=tmp_path / "history",
+            pt_input=pipe,
+            pt_output=DummyOutput(),
+        )
+        for line in (
+            "/brief",
+            f"/brief {BRIEF}",
+            "/style bad.txt",
+            "/style voice.txt",
+            "/style",
+            "a guide to green tea",
+            "/quit",
+        ):
+            pipe.send_text(line + "\r")
+        app.run()
+    session.close()
+    text = out.getvalue()
+    assert "brief: none" in text and "brief set: every prompt carries it" in text
+    assert "lwz: error: /style bad.txt is not UTF-8 text" in text
+    assert f"style sample set: {count_words(VOICE)} words of voice.txt" in text
+    assert len(fake.prompts) == 4 and all(BRIEF in p and VOICE in p for p in fake.prompts)
