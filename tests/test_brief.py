@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from fake_engine import Reply, outline, prose
+from lwz_cli.errors import UsageError
 from lwz_cli.runstate import RequestRecord
 from lwz_cli.writing.brief import STYLE_WORDS, guidance_block, read_brief, style_excerpt
 from lwz_cli.writing.length import count_words
@@ -123,6 +126,8 @@ def test_a_brief_is_text_unless_it_names_a_file(tmp_path):
     assert read_brief("for beginners") == "for beginners"
     (tmp_path / "b.txt").write_text("\ufeffaudience: chefs\n", encoding="utf-8")
     assert read_brief("b.txt", base=tmp_path) == "audience: chefs"
+    with pytest.raises(UsageError, match=r"--brief breif\.md does not exist"):
+        read_brief("breif.md", base=tmp_path)  # a mistyped file name is not a brief
     assert guidance_block(None, None, "en") == ""
     assert "作者的写作说明" in guidance_block("给初学者", None, "zh")
 
@@ -151,8 +156,6 @@ def test_recipe_brief_and_style_reach_every_batch_prompt(lwz, fake_model, tmp_pa
 
 
 def test_recipe_style_outside_its_folder_or_missing_is_one_problem(tmp_path):
-    import pytest
-
     from lwz_cli.recipes import RecipeError, load_recipe
 
     (tmp_path / "outside.txt").write_text(VOICE, encoding="utf-8")

@@ -15,6 +15,7 @@ from pathlib import Path
 from lwz_cli.errors import UsageError
 from lwz_cli.writing.length import count_words, has_cjk
 
+TEXT_SUFFIXES = (".md", ".txt", ".markdown", ".rst")  # a brief naming one must exist
 STYLE_WORDS = 400  # words (a Chinese character counts as one) kept from a style sample
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？…])[\"'”’）)]*\s*")
 
@@ -57,6 +58,9 @@ def read_brief(value: str, *, base: Path | None = None, what: str = "--brief") -
             exists = False
         if exists:
             return read_text_file(path, what)
+        if not any(c.isspace() for c in value.strip()) and path.suffix.lower() in TEXT_SUFFIXES:
+            # one word ending in .md is a file name mistyped, not a brief
+            raise UsageError(f"{what} {value} does not exist", hint="check the path")
     return value.strip()
 
 
