@@ -256,3 +256,27 @@ def test_the_chat_loop_takes_brief_and_style(tmp_path, monkeypatch, fake_model):
     assert "lwz: error: /style bad.txt is not UTF-8 text" in text
     assert f"style sample set: {count_words(VOICE)} words of voice.txt" in text
     assert len(fake.prompts) == 4 and all(BRIEF in p and VOICE in p for p in fake.prompts)
+
+
+def test_brief_and_style_reach_every_section_of_an_outline_file_run(lwz, fake_model, tmp_path):
+    _style_file(tmp_path)
+    (tmp_path / "tea.outline.md").write_text(
+        "# Green Tea\n\n## Origins <!-- 300 words -->\nWhere it grows.\n\n"
+        "## Brewing <!-- 300 words -->\n\n## Health <!-- 300 words -->\n",
+        encoding="utf-8",
+    )
+    fake = fake_model([prose(300, seed=i) for i in range(3)])
+    args = ["--outline", "tea.outline.md", "--brief", BRIEF, "--style", "voice.txt"]
+    result = lwz("write", *args, "-m", "tiny", "-o", "tea.md", "--json")
+    assert result.returncode == 0, result.stderr
+    assert len(fake.prompts) == 3 and all(BRIEF in p and VOICE in p for p in fake.prompts)
+
+
+def test_lwz_plan_takes_the_brief_and_style_into_its_prompt(lwz, fake_model, tmp_path):
+    _style_file(tmp_path)
+    fake = fake_model([PLAN])
+    args = ["-m", "tiny", "-o", "tea.md", "--brief", BRIEF, "--style", "voice.txt"]
+    result = lwz("plan", REQUEST, *args)
+    assert result.returncode == 0, result.stderr
+    (prompt,) = fake.prompts
+    assert BRIEF in prompt and VOICE in prompt and (tmp_path / "tea.outline.md").exists()

@@ -45,6 +45,10 @@ def plan(
         ),
     ] = None,
     model: opt.Model = None,
+    brief: Annotated[
+        str | None, opt.brief(opt.BRIEF_HELP.replace("every prompt", "the plan prompt"))
+    ] = None,
+    style: Annotated[Path | None, opt.style()] = None,
     words: Annotated[
         int | None,
         opt.words("Target length in words (字 for Chinese); default: the request's own."),
@@ -79,6 +83,7 @@ def plan(
     """Write the model's outline for a request to an outline file you can edit, then
     `lwz write --outline FILE` writes exactly that outline."""
     from lwz_cli.strategy import Strategy  # lazy: lwz --help start-up
+    from lwz_cli.writing.brief import read_brief, read_style
     from lwz_cli.writing.length import parse_target
     from lwz_cli.writing.outline_file import outline_path
     from lwz_cli.writing.session import WriteRequest, check_output
@@ -111,6 +116,8 @@ def plan(
             endpoints=tuple(endpoint or ()),
             endpoint_model=endpoint_model,
             api_key=api_key,
+            brief=read_brief(brief) if brief is not None else None,
+            style=read_style(style) if style is not None else None,
         )
         prepared = prepare_pulling(request, no_pull=no_pull, json_mode=json_mode, quiet=quiet)
         view = view or make_view(False, quiet)
