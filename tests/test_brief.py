@@ -80,6 +80,18 @@ def test_brief_and_style_survive_an_interrupt_and_resume(lwz, fake_model, tmp_pa
         assert BRIEF in prompt and VOICE in prompt and "Another voice" not in prompt
 
 
+def test_writing_again_with_another_brief_is_not_silently_resumed_with_the_old_one(
+    lwz, fake_model, tmp_path
+):
+    fake_model([PLAN, prose(300, seed=1), Reply(prose(300, seed=2), interrupt_after=30)])
+    args = [*ARGS, "--strategy", "planned"]
+    assert lwz("write", REQUEST, *args, "--brief", BRIEF).returncode == 130
+    again = lwz("write", REQUEST, *args, "--brief", "For chemists; dry tone.")
+    assert again.returncode == 2
+    assert "unfinished run of a different request" in again.stderr
+    assert "--restart" in again.stderr
+
+
 def test_a_missing_or_non_utf8_style_file_is_one_line_exit_2(lwz, fake_model, tmp_path):
     fake = fake_model([prose(300)])
     missing = lwz("write", REQUEST, "-m", "tiny", "--style", "nowhere.txt")

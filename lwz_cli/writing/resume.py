@@ -258,6 +258,9 @@ def open_run(
             and recorded.words == request.words
             and (recorded.strategy_asked or request.strategy) == request.strategy
             and recorded.outline == (request.outline.to_json() if request.outline else None)
+            # a new --brief or --style would otherwise be dropped silently by the resume
+            and recorded.brief == request.brief
+            and recorded.style == request.style
         )
         resume = not restart
         if resume and not same:
