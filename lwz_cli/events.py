@@ -108,12 +108,16 @@ class PlanEvent(Event):
     NAME: ClassVar[str] = "plan"
     title: str | None  # None: the outline has no title (JSON null)
     sections: tuple[PlanEntry, ...]
+    # "model": the model's outline; "resampled": its answer after junk ones (placeholder
+    # or echoed headings) were rejected; "request": built from the request's own words
+    source: str = "model"
 
     def to_json(self) -> dict[str, Any]:
         return {
             "event": self.NAME,
             "title": self.title,
             "sections": [s.to_json() for s in self.sections],
+            "source": self.source,
         }
 
 
@@ -194,6 +198,7 @@ class DoneEvent(Event):
     model: str
     strategy: str
     token_counts: str | None = None
+    cut_words: int = 0  # words of repeated text dropped once the rewinds were spent
 
 
 @dataclass(frozen=True, slots=True)
