@@ -5,6 +5,7 @@ the document."""
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -133,10 +134,10 @@ def test_headings_the_model_writes_stay_inside_the_planned_section(home):
 
 def _no_repeat_in_a_row(text: str) -> None:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    for a, b in zip(lines, lines[1:], strict=False):
+    for a, b in itertools.pairwise(lines):
         assert a != b, a
     sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", text) if s.strip()]
-    for a, b in zip(sentences, sentences[1:], strict=False):
+    for a, b in itertools.pairwise(sentences):
         assert a != b, a
 
 

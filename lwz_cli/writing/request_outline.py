@@ -113,10 +113,7 @@ def outline_titles(request: str, count: int, language: str) -> list[str]:
     round_ = 0
     while len(titles) < count:
         for angle in angles:
-            if on_topic:
-                title = f"{name}{angle}" if zh else f"{name}: {angle}"
-            else:
-                title = angle
+            title = (f"{name}{angle}" if zh else f"{name}: {angle}") if on_topic else angle
             add(title if not round_ else f"{title} ({round_ + 1})")
         round_ += 1
     return titles
