@@ -162,7 +162,11 @@ def test_a_model_that_loops_forever_leaves_no_loop_in_the_document(home, loop):
 
 
 def test_a_heading_is_never_cut_mid_word(home):
-    long_title = "Why compost matters " + "and also supports our plants " * 6
+    long_title = (
+        "Understanding thoroughly decomposed horticultural compost microorganisms supporting "
+        "extraordinarily productive tomato plants throughout unpredictable summertime conditions"
+    )  # 12 words, 160 characters: a heading, clipped to 120 characters on a word boundary
+    assert len(long_title) > 120
     answer = outline("Tomatoes", [(long_title, "", 500), ("Watering", "", 500), ("Pests", "", 500)])
     fake = FakeEngine(script([answer], lambda title, n: prose(520, seed=n) + "\n\n## Also supp"))
     result = write_document(planned(home), Recorder(), engine=fake)
@@ -196,3 +200,21 @@ def test_the_fallback_outline_uses_the_requests_words():
     assert plan.source == "request"
     story = normalise_plan(Plan(None, [Section("Step 1")]), 3000, "Write a story about a fox.")
     assert "Introduction" not in [s.title for s in story.sections]
+
+
+def test_a_heading_line_of_sentences_is_rewound_whole(home):
+    """A heading line is given out whole by the parser: a repeat found in it rewinds
+    to the line's start, so the streamed text stays the document (it was `### 14### 14`)."""
+    said = "Those who are interested in tea should taste it slowly and often."
+
+    def body(title: str, n: int) -> str | Reply:
+        if n == 1:
+            return f"{said}\n\n### 14. {said}\n\n{prose(520, seed=n)}"
+        return prose(520, seed=n)
+
+    fake = FakeEngine(script([GOOD], body))
+    events = Recorder()
+    result = write_document(planned(home), events, engine=fake)
+    streamed = "".join(e["text"] for e in events if e["event"] == "text")
+    assert streamed == result.document.rstrip("\n") + "\n\n"
+    assert result.document.count(said) == 1 and "### 14" not in result.document

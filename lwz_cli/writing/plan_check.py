@@ -145,6 +145,7 @@ _PLACEHOLDER = re.compile(
     r"(?:\s*(?:\d+|[ivx]+|n|x|[一二三四五六七八九十]+))?$|^第[\d一二三四五六七八九十]+[部分节章]+$",
     re.IGNORECASE,
 )
+MAX_HEADING_WORDS = 14  # more is a sentence the model wrote, not a heading
 MIN_GOOD = 2  # sections a usable outline keeps at least
 MAX_JUNK_SHARE = 0.25  # of the headings: above it the whole outline is suspect
 ECHO_RUN = 5  # consecutive words (or CJK characters x2) shared with the request or prompt
@@ -177,6 +178,8 @@ def junk_reason(title: str, request: str, language: str = "en") -> str | None:
     plain = " ".join(words)
     if not words or _PLACEHOLDER.match(plain) or _PLACEHOLDER.match(title.strip(" .:#")):
         return "placeholder"
+    if len(words) > (MAX_HEADING_WORDS * 2 if language == "zh" else MAX_HEADING_WORDS):
+        return "sentence"  # "In this guide, I will explain what green tea is, how it is ..."
     request_words = set(_words(request))
     if all(w in ALWAYS_META or (w in INSTRUCTION_WORDS and w not in request_words) for w in words):
         return "instructions"
@@ -206,4 +209,5 @@ def judge(plan: Plan, request: str, language: str = "en") -> Verdict:
         seen.add(key)
         kept.append(section)
     usable = len(kept) >= MIN_GOOD and len(rejected) <= MAX_JUNK_SHARE * len(plan.sections)
-    return Verdict(replace(plan, sections=kept), tuple(rejected), usable)
+    title = plan.title if plan.title and not junk_reason(plan.title, request, language) else None
+    return Verdict(replace(plan, title=title, sections=kept), tuple(rejected), usable)

@@ -56,6 +56,11 @@ from lwz_cli.writing.result import WriteResult
 from lwz_cli.writing.session import Prepared
 
 RECENT_CHARS = 1500  # text carried into a rebuilt prompt
+# an added section goes deeper into a planned one; each title is new
+DEEPER = {
+    "en": (": A Closer Look", ": In Practice", ": Further Questions"),
+    "zh": ("：深入", "：实践", "：延伸"),
+}
 SUBHEADING_LEVEL = 3  # a heading the model writes inside a section: `###` at most
 PLAN_TRIES = 3  # answers to the plan prompt before the outline is built from the request
 
@@ -710,9 +715,13 @@ class PlannedRun(RunLifecycle):
             return
         extra = len(plan.sections) - planned
         source = plan.sections[extra % (planned - 1)]
-        more = "：深入" if self.language == "zh" else ": A Closer Look"
+        taken = {s.title for s in plan.sections}
+        variants = DEEPER["zh" if self.language == "zh" else "en"]
+        titles = [source.title + more for more in variants]
+        titles += [f"{titles[0]} ({n})" for n in range(2, len(plan.sections) + 2)]
+        title = next(t for t in titles if t not in taken)  # never a heading twice
         plan.sections.insert(
-            self.index, Section(source.title + more, source.points, min(missing, WORDS_PER_SECTION))
+            self.index, Section(title, source.points, min(missing, WORDS_PER_SECTION))
         )
         closing.budget = closing_budget
         self.emit(

@@ -44,6 +44,7 @@ class SentenceSplitter:
     def __init__(self, offset: int = 0):
         self.offset = offset  # document offset of `self.pending`
         self.pending = ""
+        self.line_start = True  # `self.pending` begins a line
 
     def feed(self, text: str) -> list[tuple[int, str]]:
         self.pending += text
@@ -53,9 +54,12 @@ class SentenceSplitter:
             sentence = self.pending[position : match.end()]
             if len(sentence.strip()) <= MARKER_CHARS and "\n" not in sentence:
                 continue  # "N. ", "1. ", "Dr. ": the sentence goes on past it
+            if self.line_start and sentence.lstrip(" ").startswith("#") and "\n" not in sentence:
+                continue  # a heading line is one piece: the parser gives it out whole
             if sentence.strip():
                 out.append((self.offset + position, sentence))
             position = match.end()
+            self.line_start = sentence.endswith("\n")
         if position:
             self.pending = self.pending[position:]
             self.offset += position
@@ -65,6 +69,7 @@ class SentenceSplitter:
             out.append((self.offset, self.pending[:cut]))
             self.pending = self.pending[cut:]
             self.offset += cut
+            self.line_start = False
         return out
 
 
