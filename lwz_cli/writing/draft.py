@@ -35,7 +35,7 @@ from lwz_cli.events import (
     WarningEvent,
 )
 from lwz_cli.writing.parser import ParserEvent, ProtocolParser
-from lwz_cli.writing.repetition import RepetitionGuard, SentenceSplitter
+from lwz_cli.writing.repetition import RepetitionGuard, SentenceSplitter, normalise
 
 PROGRESS_INTERVAL = 0.25  # seconds between `progress` ticks to the views
 SHORT = 0.85  # a draft that ends below this share of its target is continued...
@@ -60,6 +60,7 @@ class Draft:
         on_event: Callable[[ParserEvent], None] | None = None,
         min_heading: int = 1,
         history: str = "",
+        title: str = "",
     ):
         self.engine = engine
         self.emit = emit
@@ -74,6 +75,7 @@ class Draft:
         # text before this draft (earlier sections): a sentence or heading from it that
         # comes back here is a repeat too
         self.history = history
+        self.title = title  # the section's own title: restating it is no repeat
         self.cut_words = 0  # words of repeated text dropped when the rewinds ran out
         self.rewinds = 0
         self.prompt_tokens_evaluated = 0
@@ -101,6 +103,7 @@ class Draft:
         self.guard = RepetitionGuard()
         if self.history:
             self.guard.remember(self.history)
+        self.guard.allowed = normalise(self.title)
         self.released = 0  # document offset up to which events went out
         self.section_starts: list[int] = []  # document offset of each heading
         # (doc offset at emit, event): parser events held until their sentence is checked

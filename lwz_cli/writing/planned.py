@@ -333,7 +333,11 @@ class PlannedRun(RunLifecycle):
         headings become sub-headings (only the plan's headings are sections, and the
         budget ends a section), and the text before it counts for the repetition
         guard (a sentence or heading from an earlier section is a repeat)."""
-        return {"min_heading": SUBHEADING_LEVEL, "history": self.document(upto=index)}
+        return {
+            "min_heading": SUBHEADING_LEVEL,
+            "history": self.document(upto=index),
+            "title": self.need_plan().sections[index].title,
+        }
 
     def _remaining_tokens(self) -> int:
         used = self.totals.generated + (self.draft.model_tokens if self.draft else 0)

@@ -87,6 +87,7 @@ class RepetitionGuard:
         self._same_run = 0
         self._headings: set[str] = set()  # every heading seen: one that comes back is a loop
         self._line_start = True  # the last sentence ended its line
+        self.allowed = ""  # normalised text that never counts (the section's own title)
 
     def remember(self, text: str) -> None:
         """Take earlier text (the sections before this one) as already seen, so a
@@ -108,6 +109,8 @@ class RepetitionGuard:
         if exact and self._same_run >= MAX_SAME_RUN:
             return True
         heading = _HEADING.match(sentence.strip())
+        if self.allowed and normalise(heading.group(1) if heading else sentence) == self.allowed:
+            return False  # the section's own title, restated: not a loop of an earlier line
         if heading:  # numbers count here: "Chapter 2" is no repeat of "Chapter 1"
             title = " ".join(re.sub(r"[^\w]+", " ", heading.group(1).lower()).split())
             if title in self._headings:
