@@ -141,6 +141,7 @@ ALWAYS_META = frozenset(
 _PLACEHOLDER = re.compile(
     r"^(?:title|heading|subheading|section|part|chapter|topic|name|section title|"
     r"section name|main points?|key points?|points?|words?|outline|content|summary of section|"
+    r"(?:first|second|third|fourth|fifth|sixth|next|last|new) (?:line|section|part)|"
     r"标题|部分|章节|要点|字数|小标题|部分标题|大纲)"
     r"(?:\s*(?:\d+|[ivx]+|n|x|[一二三四五六七八九十]+))?$|^第[\d一二三四五六七八九十]+[部分节章]+$",
     re.IGNORECASE,
@@ -148,7 +149,8 @@ _PLACEHOLDER = re.compile(
 MAX_HEADING_WORDS = 14  # more is a sentence the model wrote, not a heading
 MIN_GOOD = 2  # sections a usable outline keeps at least
 MAX_JUNK_SHARE = 0.25  # of the headings: above it the whole outline is suspect
-ECHO_RUN = 5  # consecutive words (or CJK characters x2) shared with the request or prompt
+ECHO_RUN = 4  # consecutive words (CJK characters x2) shared with the plan prompt: an echo
+REQUEST_RUN = 7  # ...with the request: a copy of it, not a heading on its topic
 
 
 @dataclass(frozen=True)
@@ -183,13 +185,15 @@ def junk_reason(title: str, request: str, language: str = "en") -> str | None:
     request_words = set(_words(request))
     if all(w in ALWAYS_META or (w in INSTRUCTION_WORDS and w not in request_words) for w in words):
         return "instructions"
-    run = ECHO_RUN * (2 if language == "zh" else 1)
-    if len(words) >= run:
-        mine = _runs(words, run)
-        if mine & _runs(_words(_instructions(request, language)), run):
-            return "instructions"
-        if mine & _runs(_words(request), run):
-            return "request"
+    scale = 2 if language == "zh" else 1
+    run = ECHO_RUN * scale
+    if len(words) >= run and _runs(words, run) & _runs(
+        _words(_instructions(request, language)), run
+    ):
+        return "instructions"
+    run = REQUEST_RUN * scale  # a heading may well name the request's topic
+    if len(words) >= run and _runs(words, run) & _runs(_words(request), run):
+        return "request"
     return None
 
 
