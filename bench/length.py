@@ -11,7 +11,9 @@ generated_tokens) and the time; then the mean S_l per strategy side by side.
 `--limit N` takes N prompts spread evenly over the target lengths in range. The
 defaults (two prompts of 500 and 1,000 words, three strategies) take a few
 minutes; `--full` runs every prompt of 500-10,000 words (hours on a CPU). The
-prompts are LongBench-Write's English set, in bench/data/. Sampling is seeded
+prompts are LongBench-Write's English set, in bench/data/; `--kinds` runs requests of
+other kinds instead (stories, reports, letters, Chinese: bench/data/kinds.jsonl, auto
+strategy) and adds the mean S_l per kind. Sampling is seeded
 (`--seed`), so a run repeats.
 Targets (issue 4, tiny model, `--full`): auto mean S_l >= 90 over 500-10,000
 words, no prompt below 70, prefill ratio <= 1.3 for planned runs.
@@ -33,6 +35,9 @@ from lwz_cli.writing.run import write_document
 from lwz_cli.writing.session import WriteRequest, prepare
 
 DEFAULT_DATA = Path(__file__).resolve().parent / "data" / "longbench_write_en.jsonl"
+# requests of other kinds (stories, reports, letters, Chinese, a guide) lwz was not
+# tuned on: `--kinds` runs them and reports S_l per kind
+KINDS_DATA = Path(__file__).resolve().parent / "data" / "kinds.jsonl"
 
 
 def pick(rows: list[dict], limit: int | None) -> list[dict]:
@@ -85,11 +90,24 @@ def main() -> None:
         action="store_true",
         help="every prompt of 500-10,000 words (overrides --limit and --max-words)",
     )
+    ap.add_argument(
+        "--kinds",
+        action="store_true",
+        help="the requests of other kinds (bench/data/kinds.jsonl: stories, reports, "
+        "letters, Chinese), every length, S_l per kind",
+    )
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--json", action="store_true", help="also print each result as JSON")
     args = ap.parse_args()
     if args.full:
         args.limit, args.max_words = None, 10_000
+    if args.kinds:  # every request of the set, unless --limit or --max-words say less
+        args.data = KINDS_DATA
+        args.limit = None if args.limit == ap.get_default("limit") else args.limit
+        if args.max_words == ap.get_default("max_words"):
+            args.max_words = 10_000
+        if args.strategy == ap.get_default("strategy"):
+            args.strategy = "auto"
 
     rows = [json.loads(line) for line in args.data.read_text().splitlines() if line.strip()]
     rows = [r for r in rows if args.min_words <= r["length"] <= args.max_words]
@@ -123,6 +141,22 @@ def main() -> None:
                 )
             if args.json:
                 print(json.dumps({"prompt": row["prompt"], **r}))
+    kinds = sorted({row.get("kind", "") for row in rows} - {""})
+    if kinds:
+        print()
+        print(f"{'kind':<10}{'strategy':<10}{'mean S_l':>9}{'min S_l':>9}{'runs':>6}")
+        for kind in kinds:
+            for strategy, runs in results.items():
+                scores = [
+                    r["score"]
+                    for row, r in zip(rows, runs, strict=True)
+                    if row.get("kind") == kind and "skipped" not in r
+                ]
+                if scores:
+                    print(
+                        f"{kind:<10}{strategy:<10}{statistics.mean(scores):>9.1f}"
+                        f"{min(scores):>9.1f}{len(scores):>6}"
+                    )
     print()
     print(
         f"{'strategy':<10}{'mean S_l':>9}{'min S_l':>9}{'runs':>6}{'mean prefill':>14}"

@@ -108,6 +108,10 @@ class PlanEvent(Event):
     NAME: ClassVar[str] = "plan"
     title: str | None  # None: the outline has no title (JSON null)
     sections: tuple[PlanEntry, ...]
+    # "model": the model's outline; "resampled": its answer after junk ones (placeholder
+    # or echoed headings) were rejected; "request": built from the request's own words;
+    # "outline": an outline file the author gave (--outline), used as it is
+    source: str = "model"
     scaled_from: int | None = None  # an outline file's own total, when scaled to the target
 
     def to_json(self) -> dict[str, Any]:
@@ -115,6 +119,7 @@ class PlanEvent(Event):
             "event": self.NAME,
             "title": self.title,
             "sections": [s.to_json() for s in self.sections],
+            "source": self.source,
         }
         if self.scaled_from is not None:
             data["scaled_from"] = self.scaled_from
@@ -198,6 +203,7 @@ class DoneEvent(Event):
     model: str
     strategy: str
     token_counts: str | None = None
+    cut_words: int = 0  # words of repeated text dropped once the rewinds were spent
 
 
 @dataclass(frozen=True, slots=True)

@@ -373,6 +373,7 @@ class RunTotals:
     generated: int = 0  # model tokens of finished generations
     prompt: int = 0  # prompt tokens of every generation (for KV-reuse figures)
     rewritten: int = 0  # sections rewritten by `lwz chat` (seeds each redo anew)
+    cut: int = 0  # words of repeated text dropped when the rewinds ran out
     unknown: dict[str, Any] = field(default_factory=dict)
 
     JSON_KEYS: ClassVar[tuple[str, ...]] = (
@@ -384,6 +385,7 @@ class RunTotals:
         "generated",
         "prompt",
         "rewritten",
+        "cut",
     )
 
     @classmethod
@@ -397,6 +399,7 @@ class RunTotals:
             generated=data.get("generated", 0),
             prompt=data.get("prompt", 0),
             rewritten=data.get("rewritten", 0),
+            cut=data.get("cut", 0),
             unknown=_rest(data, cls.JSON_KEYS),
         )
 
@@ -413,6 +416,8 @@ class RunTotals:
         }
         if self.rewritten:  # only chat redos count it
             data["rewritten"] = self.rewritten
+        if self.cut:  # journals of older versions lack it
+            data["cut"] = self.cut
         return data
 
 

@@ -86,5 +86,5 @@ def test_kill9_mid_plan_then_resume(run_lwz, lwz_env, tmp_path):
     final = (tmp_path / "doc.md").read_text()
     assert final.startswith(partial.strip())
     found = headings(final)
-    assert len(found) == len(set(found))  # no section twice
+    assert len(found) == len(set(found)), found  # no section twice
     assert not (tmp_path / "doc.md.partial").exists()

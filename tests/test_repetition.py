@@ -39,10 +39,34 @@ def test_catches_a_repeated_sentence_despite_case_and_numbers():
 
 def test_short_lines_may_repeat_but_not_in_a_run():
     guard = RepetitionGuard()
-    assert not guard.is_repeat("## Tips\n")
+    assert not guard.is_repeat("Yes.\n")
     assert not guard.is_repeat("Some real sentence that is long enough here.")
-    assert not guard.is_repeat("## Tips\n")
+    assert not guard.is_repeat("Yes.\n")
     assert [guard.is_repeat("#\n") for _ in range(3)] == [False, False, True]
+    code = RepetitionGuard()
+    assert [code.is_repeat("}\n") for _ in range(2)] == [False, False]  # code may
+
+
+def test_the_same_line_twice_running_is_a_loop():
+    guard = RepetitionGuard()
+    assert not guard.is_repeat("N. Early Humans | 490 words\n")
+    assert guard.is_repeat("N. Early Humans | 490 words\n")
+
+
+def test_a_heading_seen_before_is_a_repeat_wherever_it_comes():
+    guard = RepetitionGuard()
+    assert not guard.is_repeat("### Special Guest:\n")
+    assert not guard.is_repeat("The guest arrived late and sat by the window, smiling.")
+    assert guard.is_repeat("### Special Guest:\n")
+    assert not guard.is_repeat("## Chapter 2\n") and not guard.is_repeat("## Chapter 3\n")
+
+
+def test_earlier_sections_are_remembered():
+    guard = RepetitionGuard()
+    guard.remember("## Soil\n\nLoose soil full of compost feeds the roots all season.\n\n")
+    assert guard.is_repeat("Loose soil full of compost feeds the roots all season.")
+    assert guard.is_repeat("### Soil\n")
+    assert not guard.is_repeat("Water deeply once a week rather than a little every day.")
 
 
 def test_window_forgets_old_sentences():

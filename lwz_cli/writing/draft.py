@@ -35,7 +35,7 @@ from lwz_cli.events import (
     WarningEvent,
 )
 from lwz_cli.writing.parser import ParserEvent, ProtocolParser
-from lwz_cli.writing.repetition import RepetitionGuard, SentenceSplitter
+from lwz_cli.writing.repetition import RepetitionGuard, SentenceSplitter, normalise
 
 PROGRESS_INTERVAL = 0.25  # seconds between `progress` ticks to the views
 SHORT = 0.85  # a draft that ends below this share of its target is continued...
@@ -58,6 +58,9 @@ class Draft:
         cancel: threading.Event | None = None,
         on_clean: Callable[[Draft], None] | None = None,
         on_event: Callable[[ParserEvent], None] | None = None,
+        min_heading: int = 1,
+        history: str = "",
+        title: str = "",
     ):
         self.engine = engine
         self.emit = emit
@@ -68,6 +71,12 @@ class Draft:
         self.cancel = cancel
         self.on_clean = on_clean
         self.on_event = on_event  # sees every parser event, released or not (for state)
+        self.min_heading = min_heading  # headings above this level are demoted to it
+        # text before this draft (earlier sections): a sentence or heading from it that
+        # comes back here is a repeat too
+        self.history = history
+        self.title = title  # the section's own title: restating it is no repeat
+        self.cut_words = 0  # words of repeated text dropped when the rewinds ran out
         self.rewinds = 0
         self.prompt_tokens_evaluated = 0
         self.decode_seconds = 0.0
@@ -79,17 +88,22 @@ class Draft:
     # -- state ------------------------------------------------------------------
 
     def _reset_state(self) -> None:
-        self.parser = ProtocolParser(mode=self.mode)
+        self.parser = ProtocolParser(mode=self.mode, min_heading=self.min_heading)
         self.generated: list[int] = []
         self.model_tokens = 0  # model tokens `generated` stands for (== its length in-process)
         self.token_marks: list[int] = []  # model_tokens after each generated id
-        self.marks: list[int] = []  # document length after each generated token
+        # document length after each generated token, counting text the parser holds
+        # (a heading line until its end): a rewind to an offset drops a held heading
+        self.marks: list[int] = []
         self.clean_count = 0
         self.doc: list[str] = []
         self.doc_len = 0
         self.think: list[str] = []
         self.splitter = SentenceSplitter()
         self.guard = RepetitionGuard()
+        if self.history:
+            self.guard.remember(self.history)
+        self.guard.allowed = normalise(self.title)
         self.released = 0  # document offset up to which events went out
         self.section_starts: list[int] = []  # document offset of each heading
         # (doc offset at emit, event): parser events held until their sentence is checked
@@ -190,7 +204,7 @@ class Draft:
             if text:
                 self._absorb(self.parser.feed(text), live=False)
             self.generated.append(token)
-            self.marks.append(self.doc_len)
+            self.marks.append(self.doc_len + self.parser.held_chars)
         self.clean_count = len(self.generated)
         if token_marks is None:  # ids only (a resume): model tokens by the engine's count
             total, n = self.engine.count_tokens(tokens), len(tokens)
@@ -222,8 +236,12 @@ class Draft:
                         f"and resampling ({attempts}/{MAX_REWINDS})"
                     )
                 )
+                words = self.words
                 self._rewind_to(repeat_at)
                 if attempts >= MAX_REWINDS:
+                    # the loop is not kept: its text from the repeat on is cut, and the
+                    # caller moves on (continues afresh or ends the section)
+                    self.cut_words += max(0, words - self.words)
                     reason = "repetition"
                     break
                 base = sampling.seed if sampling.seed is not None else 1234
@@ -236,8 +254,10 @@ class Draft:
                 if remaining > 0:
                     continue
                 reason = "length"
-            if reason == "budget":
-                self._rewind_to(self.splitter.offset)  # end on the sentence boundary
+            heading_cut = self.splitter.pending.lstrip().startswith("#")
+            if reason == "budget" or (heading_cut and reason != "cancelled"):
+                # end on the sentence boundary; never on a heading cut short
+                self._rewind_to(self.splitter.offset)
             break
         self.finish_reason = reason
         return reason
@@ -253,7 +273,7 @@ class Draft:
         base, count = self.model_tokens, self.engine.count_tokens(added)
         for i, token in enumerate(added, 1):
             self.generated.append(token)
-            self.marks.append(self.doc_len)
+            self.marks.append(self.doc_len + self.parser.held_chars)
             self.token_marks.append(base + i * count // len(added))
         self.model_tokens = base + count
         self.clean_count = len(self.generated)
@@ -300,7 +320,7 @@ class Draft:
                 if piece.text:
                     repeat_at = self._absorb(self.parser.feed(piece.text), live=True)
                 if piece.token >= 0:
-                    self.marks.append(self.doc_len)
+                    self.marks.append(self.doc_len + self.parser.held_chars)
                 if repeat_at is not None:
                     reason = "repeat"
                     break

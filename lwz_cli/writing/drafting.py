@@ -425,7 +425,9 @@ class DraftingSession:
         self._push("outline")
         old = run.need_plan()
         titles = [s.title for s in fitted.plan.sections]
-        new = Plan(fitted.plan.title or old.title, fitted.plan.sections, len(titles))
+        new = Plan(
+            fitted.plan.title or old.title, fitted.plan.sections, len(titles), source="outline"
+        )
         run.replace_plan(new, _match_written(run.done, titles))
         self._set_target(fitted.target)
         self._checkpoint(all_sections=True)

@@ -68,6 +68,7 @@ class RunFigures:
     continuations: int | None = None  # the single pass's
     think_chars: int | None = None  # the single pass's
     planned_sections: int | None = None  # the planned strategy's
+    cut_words: int = 0  # repeated text dropped when the guard's rewinds ran out
 
 
 class RunLifecycle(ABC):
@@ -291,6 +292,7 @@ class RunLifecycle(ABC):
             strategy=prepared.strategy,
             # an endpoint: "server usage" or "counted pieces"
             token_counts=self.engine.token_counts or None,
+            cut_words=figures.cut_words,
         )
         if self.journal is not None:
             try:

@@ -123,7 +123,7 @@ def parse_outline(text: str, path: str = "<outline>") -> Plan:
     for section, lines in zip(sections, notes, strict=True):
         # the notes are the section's brief, read by the model on one line
         section.points = " ".join(part for part in lines if part)
-    return Plan(title, sections, len(sections))
+    return Plan(title, sections, len(sections), source="outline")
 
 
 def _section(text: str, path: str, number: int, seen: dict[str, int]) -> Section:
@@ -209,6 +209,7 @@ def fit_outline(plan: Plan, words: int | None) -> FittedOutline:
         plan.title,
         [Section(s.title, s.points, b) for s, b in zip(plan.sections, budgets, strict=True)],
         len(plan.sections),
+        source="outline",
     )
     return FittedOutline(fitted, target, sum(given) if scaled else None)
 

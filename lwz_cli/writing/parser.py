@@ -39,13 +39,19 @@ class SectionTracker:
     text and '#' lines inside fenced code are not taken for headings.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, min_level: int = 1) -> None:
+        self.min_level = min_level  # a heading above this level is demoted to it
         self.words = WordCounter()
         self.sections: list[dict[str, Any]] = []
         self._at_line_start = True
         self._line: str | None = None  # buffered possible heading line
         self._in_fence = False
         self._section_words_at_start = 0
+
+    @property
+    def held(self) -> int:
+        """Characters of document text held back (a line that may be a heading)."""
+        return len(self._line or "")
 
     def feed(self, text: str, out: list[ParserEvent]) -> None:
         i, n = 0, len(text)
@@ -88,6 +94,9 @@ class SectionTracker:
             index = len(self.sections) + 1
             title = heading.group(2).strip()
             level = len(heading.group(1))
+            if level < self.min_level:  # inside a planned section: a sub-heading of it
+                line = "#" * self.min_level + line[level:]
+                level = self.min_level
             self.sections.append({"index": index, "title": title, "level": level})
             self._section_words_at_start = self.words.total
             out.append(SectionStartEvent(index, title, level))
@@ -121,9 +130,9 @@ class SectionTracker:
 class ProtocolParser:
     """Feeds text pieces, returns events. Call `finish()` once at the end."""
 
-    def __init__(self, *, mode: str = PRE) -> None:
+    def __init__(self, *, mode: str = PRE, min_heading: int = 1) -> None:
         self.mode = mode
-        self.sections = SectionTracker()
+        self.sections = SectionTracker(min_heading)
         self.think_chars = 0
         self._held = ""  # a possible partial tag at the end of the last piece
         self._doc_started = False  # leading whitespace of the answer is dropped
@@ -132,6 +141,11 @@ class ProtocolParser:
     @property
     def words(self) -> int:
         return self.sections.words.total
+
+    @property
+    def held_chars(self) -> int:
+        """Document text fed but not yet given out as events."""
+        return self.sections.held
 
     def feed(self, piece: str) -> list[ParserEvent]:
         out: list[ParserEvent] = []

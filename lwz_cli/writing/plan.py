@@ -13,6 +13,8 @@ import math
 import re
 from dataclasses import asdict, dataclass, field
 
+from lwz_cli.writing.request_outline import outline_titles
+
 MIN_SECTION_WORDS = 80
 WORDS_PER_SECTION = 450  # AgentWrite used 200-1000 words per paragraph step
 MAX_SECTIONS = 40
@@ -42,13 +44,20 @@ class Plan:
     title: str | None
     sections: list[Section] = field(default_factory=list)
     planned_count: int = 0  # sections in the original plan (later ones extend it)
+    # where the outline came from: "model" (its first answer), "resampled" (a later
+    # answer, the first ones were junk), "request" (built from the request's words) or
+    # "outline" (an outline file the author gave: used as it is, never judged)
+    source: str = "model"
 
     def to_json(self) -> dict:
-        return {
+        data = {
             "title": self.title,
             "sections": [asdict(s) for s in self.sections],
             "planned_count": self.planned_count,
         }
+        if self.source != "model":  # journals of older versions hold model plans only
+            data["source"] = self.source
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> Plan:
@@ -56,6 +65,7 @@ class Plan:
             data.get("title"),
             [Section(**s) for s in data.get("sections", [])],
             data.get("planned_count", 0),
+            data.get("source", "model"),
         )
 
     def outline_text(self, language: str = "en") -> str:
@@ -92,6 +102,18 @@ def _clean(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip(" -–—:|.;,")
 
 
+def clip(text: str, limit: int) -> str:
+    """At most `limit` characters, cut at a word boundary (a heading cut mid-word,
+    "...also supports our p", gets copied by the model into its text)."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit + 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        return cut[:space].rstrip(" ,;:-–—")
+    return text[:limit]  # one long word (or CJK text, which has no spaces)
+
+
 def parse_plan(text: str) -> Plan:
     """Whatever outline a model wrote -> a Plan (possibly with zero-budget or no sections)."""
     title = None
@@ -116,12 +138,12 @@ def parse_plan(text: str) -> Plan:
         parts = [p for p in (_clean(p) for p in _SEPARATOR.split(body, maxsplit=1)) if p]
         if not parts:
             continue
-        name = parts[0][:120]
+        name = clip(parts[0], 120)
         key = re.sub(r"\W+", "", name.lower())
         if not key or key in seen or len(name) < 2:
             continue  # loops and junk lines
         seen.add(key)
-        sections.append(Section(name, parts[1][:300] if len(parts) > 1 else "", budget))
+        sections.append(Section(name, clip(parts[1], 300) if len(parts) > 1 else "", budget))
         if len(sections) >= MAX_SECTIONS:
             break
     return Plan(title, sections)
@@ -160,36 +182,6 @@ _FILLER = re.compile(
     re.IGNORECASE,
 )
 
-SKELETON = {
-    "en": [
-        "Introduction",
-        "Background",
-        "Key Concepts",
-        "Getting Started",
-        "How It Works",
-        "Practical Steps",
-        "Common Mistakes",
-        "Tips and Best Practices",
-        "Examples",
-        "Advanced Topics",
-        "Frequently Asked Questions",
-        "Looking Ahead",
-    ],
-    "zh": [
-        "引言",
-        "背景",
-        "核心概念",
-        "入门",
-        "原理",
-        "实践步骤",
-        "常见误区",
-        "技巧与建议",
-        "案例",
-        "进阶话题",
-        "常见问题",
-        "展望",
-    ],
-}
 CLOSING = {"en": "Conclusion", "zh": "结语"}
 
 
@@ -204,19 +196,18 @@ def is_usable(plan: Plan) -> bool:
     return len(good) >= 2 and len(good) >= 0.6 * len(plan.sections)
 
 
-def skeleton(count: int, language: str) -> list[Section]:
-    names = SKELETON.get(language, SKELETON["en"])
-    body = [
-        names[i] if i < len(names) else f"{names[i % len(names)]} ({i // len(names) + 1})"
-        for i in range(max(1, count - 1))
-    ]
+def skeleton(count: int, language: str, request: str = "") -> list[Section]:
+    """An outline from the request's own words (its listed points, its topic from
+    several angles), then the closing section."""
+    body = outline_titles(request, max(1, count - 1), language)
     return [Section(name) for name in body] + [Section(CLOSING.get(language, "Conclusion"))]
 
 
 def normalise_plan(plan: Plan, target: int, request: str, language: str = "en") -> Plan:
     """Right number of sections, budgets that sum to the target."""
     want = section_count(target)
-    sections = list(plan.sections) if is_usable(plan) else skeleton(want, language)
+    usable = is_usable(plan)
+    sections = list(plan.sections) if usable else skeleton(want, language, request)
     if len(sections) > 2 * want:  # an endless list: keep the first ones
         sections = sections[: 2 * want]
     while len(sections) < -(-want // 2):  # too few: split the biggest in two
@@ -231,7 +222,7 @@ def normalise_plan(plan: Plan, target: int, request: str, language: str = "en") 
     for section, budget in zip(sections, distribute(target, weights), strict=True):
         section.budget = budget
     title = plan.title or None
-    return Plan(title, sections)
+    return Plan(title, sections, source=plan.source if usable else "request")
 
 
 def rebalance(done_words: int, target: int, remaining: list[Section]) -> None:

@@ -50,11 +50,19 @@ from lwz_cli.writing.plan import (
     parse_plan,
     rebalance,
 )
+from lwz_cli.writing.plan_check import judge
 from lwz_cli.writing.prompts import Conversation
 from lwz_cli.writing.result import WriteResult
 from lwz_cli.writing.session import Prepared
 
 RECENT_CHARS = 1500  # text carried into a rebuilt prompt
+# an added section goes deeper into a planned one; each title is new
+DEEPER = {
+    "en": (": A Closer Look", ": In Practice", ": Further Questions"),
+    "zh": ("：深入", "：实践", "：延伸"),
+}
+SUBHEADING_LEVEL = 3  # a heading the model writes inside a section: `###` at most
+PLAN_TRIES = 3  # answers to the plan prompt before the outline is built from the request
 
 
 @dataclass(frozen=True)
@@ -205,6 +213,7 @@ class PlannedRun(RunLifecycle):
         totals.prefill += draft.prefill_seconds
         totals.new += draft.new_tokens
         totals.rewinds += draft.rewinds
+        totals.cut += draft.cut_words
         totals.generated += draft.model_tokens
 
     # -- checkpoints ----------------------------------------------------------
@@ -316,7 +325,19 @@ class PlannedRun(RunLifecycle):
             sampling=self.prepared.request.sampling,
             cancel=self.cancel,
             on_clean=self.on_clean,
+            **({} if planning else self._section_guarding(len(self.done))),
         )
+
+    def _section_guarding(self, index: int) -> dict[str, Any]:
+        """How a section's draft treats what the model writes: its own `#`/`##`
+        headings become sub-headings (only the plan's headings are sections, and the
+        budget ends a section), and the text before it counts for the repetition
+        guard (a sentence or heading from an earlier section is a repeat)."""
+        return {
+            "min_heading": SUBHEADING_LEVEL,
+            "history": self.document(upto=index),
+            "title": self.need_plan().sections[index].title,
+        }
 
     def _remaining_tokens(self) -> int:
         used = self.totals.generated + (self.draft.model_tokens if self.draft else 0)
@@ -329,31 +350,45 @@ class PlannedRun(RunLifecycle):
             tuple(
                 PlanEntry(i, s.title, s.points, s.budget) for i, s in enumerate(plan.sections, 1)
             ),
+            plan.source,
         )
 
     def make_plan(self) -> None:
+        """Ask for the outline; an answer of junk headings (see `plan_check`) is asked
+        for again with another seed, up to PLAN_TRIES in all, and after that the
+        outline is built from the request's own words."""
         target = self.target_words()
-        if self.draft is None:
-            self.draft = self._new_draft(list(self.prepared.prompt_tokens), planning=True)
+        request = self.prepared.request.prompt
+        verdict = parsed = None
+        for attempt in range(PLAN_TRIES):
+            draft = self._plan_attempt(attempt)
+            parsed = parse_plan(draft.text())
+            verdict = judge(parsed, request, self.language)
+            if verdict.rejected:
+                shown = ", ".join(f'"{t}"' for t in verdict.rejected[:3])
+                more = f" and {len(verdict.rejected) - 3} more" if len(verdict.rejected) > 3 else ""
+                again = "; asking again" if not verdict.usable and attempt + 1 < PLAN_TRIES else ""
+                self.emit(WarningEvent(f"outline headings rejected: {shown}{more}{again}"))
+            if verdict.usable or attempt + 1 == PLAN_TRIES:
+                break
+            self.draft = None  # the next attempt starts a fresh answer
+        assert verdict is not None and parsed is not None and self.draft is not None
         draft = self.draft
-        budget = min(profile(self.prepared.prompt.protocol).plan_tokens, self._remaining_tokens())
-        reason = draft.run(max(0, budget - draft.model_tokens))
-        if reason == "cancelled":
-            self.interrupted()
-        draft.flush()
-        parsed = parse_plan(draft.text())
-        plan = normalise_plan(parsed, target, self.prepared.request.prompt, self.language)
+        chosen = verdict.plan if verdict.usable else replace(verdict.plan, sections=[])
+        chosen.source = "model" if attempt == 0 else "resampled"
+        plan = normalise_plan(chosen, target, request, self.language)
         plan.planned_count = len(plan.sections)  # extensions are counted against it
         self.plan = plan
         if plan.sections != parsed.sections:
             reason = "" if parsed.sections else " (no outline found in the model's answer)"
+            if plan.source == "request":
+                reason = " (built from the request: the model's outline was not usable)"
             self.emit(
                 WarningEvent(
                     f"the model's outline was adjusted to {len(plan.sections)} "
                     f"sections summing to {target:,} {word_unit(self.language)}{reason}"
                 )
             )
-        self._add_totals(draft)
         # an outline the model could not write is not worth keeping in its context
         usable = plan.sections == parsed.sections
         self.base = draft.context + draft.generated[: draft.clean_count] if usable else None
@@ -363,6 +398,26 @@ class PlannedRun(RunLifecycle):
         if plan.title:
             self.emit(TextEvent(f"# {plan.title}\n\n"))
         self.checkpoint()
+
+    def _plan_attempt(self, attempt: int) -> Draft:
+        """One answer to the plan prompt (the draft resumed, if one was stopped mid-way);
+        a retry samples with another seed."""
+        if self.draft is None:
+            self.draft = self._new_draft(list(self.prepared.prompt_tokens), planning=True)
+            if attempt:
+                sampling = self.draft.sampling
+                seed = (
+                    sampling.seed if sampling.seed is not None else 1234
+                ) + RESEED_STEP * attempt
+                self.draft.sampling = replace(sampling, seed=seed)
+        draft = self.draft
+        budget = min(profile(self.prepared.prompt.protocol).plan_tokens, self._remaining_tokens())
+        reason = draft.run(max(0, budget - draft.model_tokens))
+        if reason == "cancelled":
+            self.interrupted()
+        draft.flush()
+        self._add_totals(draft)
+        return draft
 
     def _next_context(
         self, index: int, *, base: list[int] | None = None, notes: str | None = None
@@ -451,7 +506,10 @@ class PlannedRun(RunLifecycle):
             ):
                 words_at_nudge = draft.words
                 self.continuations += 1
-                draft.nudge("\n\n")
+                text = draft.text()  # a paragraph break, not a pile of blank lines
+                draft.nudge(
+                    "" if text.endswith("\n\n") else "\n" if text.endswith("\n") else "\n\n"
+                )
                 continue
             return reason
 
@@ -494,6 +552,7 @@ class PlannedRun(RunLifecycle):
             stop=self._conversation().stop,
             sampling=sampling,
             cancel=self.cancel,
+            **self._section_guarding(index),
         )
         self.continuations = 0
         reason = self._fill(draft, section, budgeted=False)
@@ -662,9 +721,13 @@ class PlannedRun(RunLifecycle):
             return
         extra = len(plan.sections) - planned
         source = plan.sections[extra % (planned - 1)]
-        more = "：深入" if self.language == "zh" else ": A Closer Look"
+        taken = {s.title for s in plan.sections}
+        variants = DEEPER["zh" if self.language == "zh" else "en"]
+        titles = [source.title + more for more in variants]
+        titles += [f"{titles[0]} ({n})" for n in range(2, len(plan.sections) + 2)]
+        title = next(t for t in titles if t not in taken)  # never a heading twice
         plan.sections.insert(
-            self.index, Section(source.title + more, source.points, min(missing, WORDS_PER_SECTION))
+            self.index, Section(title, source.points, min(missing, WORDS_PER_SECTION))
         )
         closing.budget = closing_budget
         self.emit(
@@ -708,6 +771,7 @@ class PlannedRun(RunLifecycle):
                 prefill_seconds=t.prefill,
                 finish_reason="plan",
                 repetition_rewinds=t.rewinds,
+                cut_words=t.cut,
                 planned_sections=len(self.need_plan().sections),
             ),
         )

@@ -18,9 +18,12 @@ _NORMAL = re.compile(r"[\W\d_]+", re.UNICODE)
 _WORD = re.compile(r"[A-Za-z]+|[\u4e00-\u9fff]")
 
 MIN_WORDS = 6  # words (or CJK characters); shorter lines (headings, "Yes.") may repeat...
-MAX_SHORT_RUN = (
-    3  # ...but not the same short line (or a line with no words) this many times in a row
-)
+MIN_LINE_WORDS = 3  # ...or for a line of its own (a list item, a label)
+MAX_SHORT_RUN = 3  # ...but not the same short line (or one with no words) this often in a row,
+MAX_SAME_RUN = 2  # nor the very same line (digits and all) twice in a row
+MARKER_CHARS = 3  # a "sentence" this short before a space is a list number or an abbreviation
+HISTORY_CHARS = 20_000  # of earlier text remembered by a fresh guard (`remember`)
+_HEADING = re.compile(r"^\s{0,3}#{1,6}[ \t]+(\S.*)$")
 WINDOW = 200  # sentences remembered
 NGRAM_WINDOW = 400  # words over which the 4-gram rate is measured
 LOOP_RATE = 0.6  # natural prose repeats well under 10% of its 4-grams in 400 words
@@ -41,6 +44,7 @@ class SentenceSplitter:
     def __init__(self, offset: int = 0):
         self.offset = offset  # document offset of `self.pending`
         self.pending = ""
+        self.line_start = True  # `self.pending` begins a line
 
     def feed(self, text: str) -> list[tuple[int, str]]:
         self.pending += text
@@ -48,9 +52,14 @@ class SentenceSplitter:
         position = 0
         for match in _END.finditer(self.pending):
             sentence = self.pending[position : match.end()]
+            if len(sentence.strip()) <= MARKER_CHARS and "\n" not in sentence:
+                continue  # "N. ", "1. ", "Dr. ": the sentence goes on past it
+            if self.line_start and sentence.lstrip(" ").startswith("#") and "\n" not in sentence:
+                continue  # a heading line is one piece: the parser gives it out whole
             if sentence.strip():
                 out.append((self.offset + position, sentence))
             position = match.end()
+            self.line_start = sentence.endswith("\n")
         if position:
             self.pending = self.pending[position:]
             self.offset += position
@@ -60,6 +69,7 @@ class SentenceSplitter:
             out.append((self.offset, self.pending[:cut]))
             self.pending = self.pending[cut:]
             self.offset += cut
+            self.line_start = False
         return out
 
 
@@ -73,29 +83,70 @@ class RepetitionGuard:
         self.repeated_grams = 0
         self._last_short: str | None = None
         self._short_run = 0
+        self._last_line: str | None = None
+        self._same_run = 0
+        self._headings: set[str] = set()  # every heading seen: one that comes back is a loop
+        self._line_start = True  # the last sentence ended its line
+        self.allowed = ""  # normalised text that never counts (the section's own title)
+
+    def remember(self, text: str) -> None:
+        """Take earlier text (the sections before this one) as already seen, so a
+        sentence or heading of it written again counts as a repeat."""
+        text = text[-HISTORY_CHARS:]
+        splitter = SentenceSplitter()
+        for _start, sentence in splitter.feed(text + "\n"):
+            self._note(sentence)
+        self._last_short, self._short_run = None, 0
+        self._last_line, self._same_run = None, 0
+        self._line_start = True
+
+    def _note(self, sentence: str) -> bool:
+        """Record a sentence; True if it repeats one seen (or is a short line too often)."""
+        # a line with words (not code's "}" or a rule) written twice running is a loop
+        exact = " ".join(sentence.lower().split()) if _WORD.search(sentence) else ""
+        self._same_run = self._same_run + 1 if exact and exact == self._last_line else 1
+        self._last_line = exact
+        if exact and self._same_run >= MAX_SAME_RUN:
+            return True
+        heading = _HEADING.match(sentence.strip())
+        if self.allowed and normalise(heading.group(1) if heading else sentence) == self.allowed:
+            return False  # the section's own title, restated: not a loop of an earlier line
+        if heading:  # numbers count here: "Chapter 2" is no repeat of "Chapter 1"
+            title = " ".join(re.sub(r"[^\w]+", " ", heading.group(1).lower()).split())
+            if title in self._headings:
+                return True
+            if title:
+                self._headings.add(title)
+        key_text = normalise(sentence)
+        whole_line, self._line_start = self._line_start, sentence.endswith("\n")
+        short = len(_WORD.findall(key_text)) < MIN_WORDS
+        if short and whole_line and self._line_start and not sentence.lstrip().startswith("|"):
+            # a short line of its own ("N. Early Humans | 490 words"): a repeat of it
+            # anywhere is a loop once it has a few words (a table row may repeat)
+            short = len(_WORD.findall(key_text)) < MIN_LINE_WORDS
+        if short:
+            # "#", "---", "Section 7", "是的。": harmless once, a loop when they keep coming
+            self._short_run = self._short_run + 1 if key_text == self._last_short else 1
+            self._last_short = key_text
+            return self._short_run >= MAX_SHORT_RUN
+        self._last_short, self._short_run = None, 0
+        key = hash(key_text)
+        if self._seen[key]:
+            return True
+        if len(self._recent) == self._recent.maxlen:
+            old = self._recent[0]
+            self._seen[old] -= 1
+            if not self._seen[old]:
+                del self._seen[old]
+        self._recent.append(key)
+        self._seen[key] += 1
+        return False
 
     def is_repeat(self, sentence: str) -> bool:
         """Record a completed sentence; True if it repeats one in the window, or if
         the recent text has become a loop."""
-        key_text = normalise(sentence)
-        if len(_WORD.findall(key_text)) < MIN_WORDS:
-            # "#", "---", "Section 7", "是的。": harmless once, a loop when they keep coming
-            self._short_run = self._short_run + 1 if key_text == self._last_short else 1
-            self._last_short = key_text
-            if self._short_run >= MAX_SHORT_RUN:
-                return True
-        else:
-            self._last_short, self._short_run = None, 0
-            key = hash(key_text)
-            if self._seen[key]:
-                return True
-            if len(self._recent) == self._recent.maxlen:
-                old = self._recent[0]
-                self._seen[old] -= 1
-                if not self._seen[old]:
-                    del self._seen[old]
-            self._recent.append(key)
-            self._seen[key] += 1
+        if self._note(sentence):
+            return True
         self._count_grams(sentence)
         # paraphrase loops (and loops of short sentences): no sentence repeats exactly,
         # but most 4-grams do. Judged afresh after each hit, so one loop costs one

@@ -81,7 +81,7 @@ def follow_outline(
     entries = tuple(
         PlanEntry(i, s.title, s.points, s.budget) for i, s in enumerate(plan.sections, 1)
     )
-    emit(PlanEvent(plan.title, entries, scaled_from))
+    emit(PlanEvent(plan.title, entries, source=plan.source, scaled_from=scaled_from))
     if plan.title:
         emit(TextEvent(f"# {plan.title}\n\n"))
     writer.checkpoint()

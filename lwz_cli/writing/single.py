@@ -188,6 +188,7 @@ class SinglePass(RunLifecycle):
                 prefill_seconds=draft.prefill_seconds,
                 finish_reason=reason,
                 repetition_rewinds=draft.rewinds,
+                cut_words=draft.cut_words,
                 continuations=self.continuations,
                 think_chars=len(think_text),
             ),

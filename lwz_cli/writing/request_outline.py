@@ -1,0 +1,119 @@
+"""An outline built from the request's own words, for when the model cannot plan.
+
+A fixed list ("Introduction, Background, Key Concepts, ...") reads the same for
+every request; the phrases a person wrote ("a guide to growing tomatoes,
+covering soil, watering and pests") name the sections they expect. The topic
+fills the rest, each time with another angle suited to the kind of text.
+"""
+
+from __future__ import annotations
+
+import re
+
+_LEAD_EN = re.compile(
+    r"^\s*(?:please\s+|can you\s+|could you\s+)?(?:write|compose|draft|create|produce|generate|"
+    r"prepare|give me|tell)\b\s*(?:me\s+)?",
+    re.IGNORECASE,
+)
+_LENGTH_EN = re.compile(
+    r"\b(?:about\s+|around\s+)?\d[\d,.]*\s*k?[- ]?(?:words?|字)(?:[- ]long)?\b", re.I
+)
+_ARTICLE = re.compile(r"^(?:an?|the|one|some)\s+", re.IGNORECASE)
+_TOPIC = re.compile(r"\b(?:to|about|on|of|for|describing|explaining)\s+(.+)$", re.IGNORECASE)
+_LIST = re.compile(
+    r"\b(?:covering|including|such as|with sections on|that covers|focusing on)\b|[:：]",
+    re.IGNORECASE,
+)
+_SPLIT_EN = re.compile(r",|;|\band\b|\bor\b|\bthen\b", re.IGNORECASE)
+_SMALL = {"a", "an", "the", "of", "to", "and", "or", "in", "on", "for", "with", "at", "by"}
+
+_LEAD_ZH = re.compile(r"^\s*(?:请|帮我|请你)?(?:写|撰写|创作|编写)?(?:一篇|一份|一个|一封|篇|份)?")
+_LENGTH_ZH = re.compile(r"(?:约|大约)?[\d,，]+\s*(?:字|个字)(?:左右)?的?")
+_SPLIT_ZH = re.compile(r"[，,、；;。：:]|以及|和|与|及")
+
+_STORY = re.compile(r"\b(?:story|tale|novel|novella|fable|fiction|narrative)\b|故事|小说", re.I)
+_LETTER = re.compile(r"\b(?:letter|email|e-mail|note to)\b|信|邮件", re.IGNORECASE)
+ANGLES = {
+    "en": [
+        "Where It Began",
+        "How It Works",
+        "In Practice",
+        "What Gets in the Way",
+        "What Comes Next",
+    ],
+    "zh": ["的由来", "的原理", "的实践", "的难点", "的未来"],
+}
+STORY_ANGLES = {
+    "en": ["The Beginning", "A Turn", "Rising Trouble", "The Crisis", "Aftermath"],
+    "zh": ["开端", "转折", "波澜", "高潮", "余波"],
+}
+LETTER_ANGLES = {
+    "en": ["Why I Am Writing", "What Happened", "What It Means", "What I Ask", "Closing Words"],
+    "zh": ["写信的缘由", "近况", "想法", "请求", "祝愿"],
+}
+
+
+def _title_case(phrase: str) -> str:
+    words = phrase.split()
+    return " ".join(
+        w if (i and w.lower() in _SMALL) or not w[:1].islower() else w[:1].upper() + w[1:]
+        for i, w in enumerate(words)
+    )
+
+
+def _phrases_en(request: str) -> tuple[str, list[str]]:
+    first = re.split(r"(?<=[.!?])\s+|\n", request.strip(), maxsplit=1)[0]
+    text = _LENGTH_EN.sub(" ", _LEAD_EN.sub("", first)).strip(" .!?")
+    text = _ARTICLE.sub("", re.sub(r"\s+", " ", text))
+    parts = _LIST.split(text, maxsplit=1)
+    head = parts[0]
+    tail = parts[1] if len(parts) > 1 else ""
+    found = _TOPIC.search(head)
+    topic = (found.group(1) if found else head).strip(" ,.;")
+    topic = _ARTICLE.sub("", topic)
+    items = [_ARTICLE.sub("", p.strip(" ,.;")) for p in _SPLIT_EN.split(tail)]
+    return topic, [p for p in items if 1 <= len(p.split()) <= 8]
+
+
+def _phrases_zh(request: str) -> tuple[str, list[str]]:
+    text = _LENGTH_ZH.sub("", _LEAD_ZH.sub("", request.strip(), count=1)).strip("。！？ ")
+    text = re.sub(r"^关于", "", text)
+    parts = [p.strip() for p in _SPLIT_ZH.split(text)]
+    parts = [p for p in parts if 1 <= len(p) <= 20]
+    topic = re.sub(r"(?:的)?(?:文章|指南|介绍|故事|报告|短文|长文)$", "", parts[0]) if parts else ""
+    return topic or text[:20], parts[1:]
+
+
+def outline_titles(request: str, count: int, language: str) -> list[str]:
+    """`count` distinct section titles (no closing one) taken from the request: its
+    listed points first, then its topic seen from one angle after another."""
+    zh = language == "zh"
+    topic, items = _phrases_zh(request) if zh else _phrases_en(request)
+    titles: list[str] = []
+    seen: set[str] = set()
+
+    def add(title: str) -> None:
+        key = re.sub(r"\W+", "", title.lower())
+        if key and key not in seen and len(titles) < count:
+            seen.add(key)
+            titles.append(title)
+
+    lang = "zh" if zh else "en"
+    if _STORY.search(request):
+        angles, on_topic = STORY_ANGLES[lang], False
+    elif _LETTER.search(request):
+        angles, on_topic = LETTER_ANGLES[lang], False
+    else:
+        angles, on_topic = ANGLES[lang], bool(topic)
+    name = topic if zh else _title_case(topic)
+    if on_topic:
+        add(name)
+    for item in items:
+        add(re.sub(r"^(?:介绍|讲述|说明|描述)", "", item) if zh else _title_case(item))
+    round_ = 0
+    while len(titles) < count:
+        for angle in angles:
+            title = (f"{name}{angle}" if zh else f"{name}: {angle}") if on_topic else angle
+            add(title if not round_ else f"{title} ({round_ + 1})")
+        round_ += 1
+    return titles
