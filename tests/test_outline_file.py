@@ -82,6 +82,7 @@ def test_the_document_has_exactly_the_outlines_headings_and_its_notes_reach_the_
     plan = next(e for e in evs if e["event"] == "plan")
     assert [s["budget"] for s in plan["sections"]] == [300, 400, 300]
     assert "scaled_from" not in plan  # the budgets were the target
+    assert plan["source"] == "outline"  # the author's file, never judged or resampled
     assert evs[0]["target_words"] == 1000 and "outline" in evs[0]["strategy_reason"]
 
 
