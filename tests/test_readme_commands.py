@@ -65,7 +65,14 @@ def readme_commands(readme: str) -> list[Command]:
     found: list[tuple[int, str]] = []
     for block in re.finditer(r"```sh\n(.*?)\n\s*```", readme, re.S):
         first = readme.count("\n", 0, block.start(1)) + 1
-        for offset, raw in enumerate(block.group(1).splitlines()):
+        # a line ending in `\` goes on to the next (the command is numbered by its last line)
+        lines = block.group(1).splitlines()
+        held = ""
+        for offset, raw in enumerate(lines):
+            if raw.rstrip().endswith("\\"):
+                held += raw.strip()[:-1].rstrip() + " "
+                continue
+            raw, held = held + raw.strip(), ""
             # a trailing `# comment` is prose; `#` inside quotes is not a comment
             text = re.sub(r"\s+#(?=[^\"']*$).*$", "", raw).strip()
             for part in text.split(" && "):
