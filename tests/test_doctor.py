@@ -91,3 +91,26 @@ def test_broken_config_is_a_failure(doctor, tmp_path):
     result, report = doctor()
     assert result.returncode == 1
     assert by_name(report, "config")[0]["status"] == "fail"
+
+
+def test_export_converters_are_reported_without_failing(doctor, monkeypatch):
+    import lwz_cli.export as export
+
+    monkeypatch.setattr(export, "pandoc_path", lambda: None)
+    result, report = doctor()
+    (check,) = by_name(report, "export")
+    assert result.returncode == 0 and check["status"] == "warn"
+    assert "docx" in check["detail"] and "lwz-cli[export]" in check["fix"]
+    monkeypatch.setattr(export, "pandoc_path", lambda: "/opt/pandoc")
+    monkeypatch.setattr(export, "pdf_engine", lambda: None)
+    _, report = doctor()
+    (check,) = by_name(report, "export")
+    assert check["status"] == "warn" and "-o .pdf is refused" in check["detail"]
+    monkeypatch.setattr(export, "pdf_engine", lambda: "typst")
+    _, report = doctor()
+    assert by_name(report, "export")[0] == {
+        "name": "export",
+        "status": "ok",
+        "detail": "pandoc at /opt/pandoc, PDF through typst",
+        "fix": None,
+    }

@@ -272,6 +272,34 @@ def _model_check(spec: str, where: str) -> Check:
     return Check("model", "ok", f"{spec} ({where}) is here: {model.path}")
 
 
+def _export() -> list[Check]:
+    """The optional converters behind `-o .docx/.odt/.epub/.pdf` (HTML needs none): a
+    warning, not a failure, since Markdown and HTML work without them."""
+    from lwz_cli.export import INSTALL, PDF_ENGINES, pandoc_path, pdf_engine  # lazy: start-up
+
+    pandoc = pandoc_path()
+    if pandoc is None:
+        return [
+            Check(
+                "export",
+                "warn",
+                "no pandoc: -o .docx, .odt, .epub and .pdf are refused (.md and .html work)",
+                f"{INSTALL} installs it",
+            )
+        ]
+    engine = pdf_engine()
+    if engine is None:
+        return [
+            Check(
+                "export",
+                "warn",
+                f"pandoc at {pandoc}: .docx, .odt, .epub; no PDF engine, so -o .pdf is refused",
+                f"install one of {', '.join(PDF_ENGINES)} for .pdf",
+            )
+        ]
+    return [Check("export", "ok", f"pandoc at {pandoc}, PDF through {engine}")]
+
+
 def _config_and_runs() -> list[Check]:
     checks = []
     try:
@@ -345,7 +373,7 @@ def _endpoints() -> list[Check]:
 
 
 def doctor(json_mode: bool = typer.Option(False, "--json", help="JSON on stdout.")) -> None:
-    """Check the install: engine build, GPU, memory, disk, models, config, runs."""
+    """Check the install: engine build, GPU, memory, disk, models, export, config, runs."""
     from lwz_cli.models.hardware import probe  # lazy: lwz --help start-up
 
     machine = probe()
@@ -355,6 +383,7 @@ def doctor(json_mode: bool = typer.Option(False, "--json", help="JSON on stdout.
         + _home()
         + _disk()
         + _models()
+        + _export()
         + _config_and_runs()
         + _endpoints()
     )
