@@ -167,11 +167,13 @@ def main() -> None:
         if not ran:
             print(f"{strategy:<10}{'n/a':>9}")
             continue
+        # the prefill target is the planned strategy's: single runs show "-", not nan
         planned = [r["prefill"] for r in ran if r["strategy"] == "planned"]
+        prefill = f"{statistics.mean(planned):>13.3f}" if planned else f"{'-':>13}"
         print(
             f"{strategy:<10}{statistics.mean(r['score'] for r in ran):>9.1f}"
             f"{min(r['score'] for r in ran):>9.1f}{len(ran):>4}/{len(runs):<2}"
-            f"{(statistics.mean(planned) if planned else float('nan')):>13.3f}"
+            f"{prefill}"
             f"{statistics.mean(r['repetition'] for r in ran):>11.3f}"
         )
 
