@@ -1,0 +1,1 @@
+"""The user's own sources (`--source`): readers, a persistent BM25 index, passages."""
