@@ -305,3 +305,16 @@ def test_html_export_without_the_plugin_keeps_footnotes_readable(monkeypatch):
     out, _ = cite("Tea is old [3].\n", HANDED, mode="footnotes")
     page = to_html(out).decode()
     assert "Tea is old [^1].</p>" in page and "[^1]: notes/tea.md, lines 10-24" in page
+
+
+def test_a_final_notes_section_is_the_writers_and_kept():
+    text = "## Tea\n\nChina [3].\n\n## Notes\n\n- Brew at 80 degrees.\n"
+    out, _ = cite(text, HANDED)
+    assert "## Notes\n\n- Brew at 80 degrees.\n\n## References\n\n1. notes/tea.md" in out
+
+
+def test_a_code_block_left_open_does_not_swallow_the_references():
+    out, _ = cite("Tea is old [3].\n\n```\nunclosed [3]\n", HANDED)
+    assert out.endswith('```\nunclosed [3]\n```\n\n## References\n\n1. notes/tea.md, lines 10-24: "Tea'
+                        " was first drunk in China around 2737 BC, according to legend, when leaves"
+                        " fell into the emperor Shen Nong's boiling water.\"\n")  # fmt: skip
