@@ -252,6 +252,12 @@ def test_unsupported_citations_are_reported_with_their_section():
     assert all(w.score < SUPPORT_THRESHOLD for w in report.weakest)
 
 
+def test_a_marker_after_the_full_stop_ends_its_sentence():
+    text = "Tea was first drunk in China around 2737 BC.[3] Kettles are made of recycled tin in Portugal [5].\n"
+    _, report = cite(text, HANDED)
+    assert [w.sentence for w in report.weakest] == ["Kettles are made of recycled tin in Portugal"]
+
+
 def test_a_sentence_is_checked_against_its_best_passage():
     text = "Tea was first drunk in China around 2737 BC [5, 3].\n"
     _, report = cite(text, HANDED)

@@ -300,7 +300,7 @@ def _plain(sentence: str) -> str:
 
 def _sentence_before(line: str, start: int) -> str:
     """The sentence a marker at `start` cites: the one it follows ("old.[3]" and "old [3].")."""
-    left = line[:start].rstrip()
+    left = _RUN.sub("", line[:start]).rstrip()  # "Hamburg.[1] Exports [2]": two sentences
     ends = [m.end() for m in _TERMINATOR.finditer(left) if m.end() < len(left)]
     return _plain(left[ends[-1] :] if ends else left)
 
