@@ -24,7 +24,9 @@ what to install, exit 2.
 
 from __future__ import annotations
 
+import contextlib
 import html
+import importlib
 import shutil
 import subprocess
 import tempfile
@@ -115,6 +117,10 @@ def to_html(markdown: str) -> bytes:
 
     # html off: raw HTML in the model's text is shown as text, never run (<script>)
     md = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+    # footnotes (`[^1]`, as lwz's citations write them) are a plugin, not core; without
+    # mdit-py-plugins a footnote stays readable text: `[^1]`, `[^1]: file, p. 3: "..."`
+    with contextlib.suppress(ImportError):
+        md.use(importlib.import_module("mdit_py_plugins.footnote").footnote_plugin)
     body = md.render(markdown)
     page = (
         "<!DOCTYPE html>\n"
