@@ -24,9 +24,7 @@ what to install, exit 2.
 
 from __future__ import annotations
 
-import contextlib
 import html
-import importlib
 import shutil
 import subprocess
 import tempfile
@@ -114,13 +112,12 @@ def title_of(markdown: str) -> str:
 def to_html(markdown: str) -> bytes:
     """A standalone HTML5 page (markdown-it-py, CommonMark plus tables and strikethrough)."""
     from markdown_it import MarkdownIt  # lazy: lwz --help start-up
+    from mdit_py_plugins.footnote import footnote_plugin
 
-    # html off: raw HTML in the model's text is shown as text, never run (<script>)
+    # html off: raw HTML in the model's text is shown as text, never run (<script>);
+    # footnotes (`[^1]`, as `--citations footnotes` writes them) are a plugin, not core
     md = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
-    # footnotes (`[^1]`, as lwz's citations write them) are a plugin, not core; without
-    # mdit-py-plugins a footnote stays readable text: `[^1]`, `[^1]: file, p. 3: "..."`
-    with contextlib.suppress(ImportError):
-        md.use(importlib.import_module("mdit_py_plugins.footnote").footnote_plugin)
+    md.use(footnote_plugin)
     body = md.render(markdown)
     page = (
         "<!DOCTYPE html>\n"
