@@ -3,7 +3,7 @@
 A reader yields `Block`s: a paragraph of its file (or a heading, a list item, a
 table cell) with where it came from. `passages()` merges short blocks into the
 next one on the same page (a heading travels with its paragraph, so a query for
-the heading's words finds the text under it) and splits long ones at sentences,
+the heading's words finds the text under it; a heading always starts a passage) and splits long ones at sentences,
 so every passage is at most `MAX_CHARS`: retrieval hands out whole passages
 within a token budget, and one huge paragraph would take the whole budget.
 """
@@ -29,6 +29,7 @@ class Block:
     text: str
     page: int | None = None
     lines: tuple[int, int] | None = None
+    heading: bool = False  # starts a new passage: never joined to the text before it
 
 
 def normalise(text: str) -> str:
@@ -80,9 +81,13 @@ def passages(path: str, blocks: Iterable[Block]) -> Iterator[Passage]:
         text = normalise(raw.text)
         if not text:
             continue
-        block = Block(text, raw.page, raw.lines)
+        block = Block(text, raw.page, raw.lines, raw.heading)
         if pending is not None:
-            if pending.page == block.page and len(pending.text) + len(text) < MAX_CHARS:
+            if (
+                not block.heading
+                and pending.page == block.page
+                and len(pending.text) + len(text) < MAX_CHARS
+            ):
                 block = _joined(pending, block)
             else:
                 yield from _split(path, pending)

@@ -7,9 +7,15 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from typing import Any
 
 from lwz_cli.sources.blocks import Block
 from lwz_cli.sources.unreadable import Unreadable
+
+
+def _is_heading(paragraph: Any) -> bool:
+    style = getattr(paragraph.style, "name", "") or ""
+    return style.startswith("Heading") or style == "Title"
 
 
 def read_docx(data: bytes) -> Iterator[Block]:
@@ -17,7 +23,10 @@ def read_docx(data: bytes) -> Iterator[Block]:
 
     try:
         document = docx.Document(io.BytesIO(data))
-        blocks = [Block(paragraph.text) for paragraph in document.paragraphs]
+        blocks = [
+            Block(paragraph.text, heading=_is_heading(paragraph))
+            for paragraph in document.paragraphs
+        ]
         for table in document.tables:
             for row in table.rows:
                 blocks.extend(Block(cell.text) for cell in row.cells)

@@ -47,6 +47,7 @@ _BLOCKS = frozenset(
         "title",
     ]
 )
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _HIDDEN = frozenset({"script", "style", "noscript", "template", "svg"})
 _CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_-]+)""", re.IGNORECASE)
 
@@ -58,6 +59,7 @@ class _Paragraphs(HTMLParser):
         self._parts: list[str] = []
         self._first = 1
         self._hidden = 0
+        self._heading = False
 
     def finish(self) -> None:
         """Text after the last block element (a fragment with no closing tag)."""
@@ -67,7 +69,8 @@ class _Paragraphs(HTMLParser):
         text = "".join(self._parts)
         if text.strip():
             last = self.getpos()[0]
-            self.blocks.append(Block(text, None, (self._first, max(self._first, last))))
+            block = Block(text, None, (self._first, max(self._first, last)), self._heading)
+            self.blocks.append(block)
         self._parts = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -75,12 +78,14 @@ class _Paragraphs(HTMLParser):
             self._hidden += 1
         elif tag in _BLOCKS:
             self._flush()
+            self._heading = tag in _HEADINGS
 
     def handle_endtag(self, tag: str) -> None:
         if tag in _HIDDEN:
             self._hidden = max(0, self._hidden - 1)
         elif tag in _BLOCKS:
             self._flush()
+            self._heading = False
 
     def handle_data(self, data: str) -> None:
         if self._hidden or (not data.strip() and not self._parts):

@@ -43,6 +43,7 @@ CREATE VIRTUAL TABLE passages USING fts5(
     text, extra, file UNINDEXED, page UNINDEXED, first_line UNINDEXED, last_line UNINDEXED,
     tokenize = 'unicode61 remove_diacritics 2'
 );
+CREATE VIRTUAL TABLE vocabulary USING fts5vocab(passages, 'row');
 """
 WAIT_S = 120  # for another process's write to the same index (a full build is < 60 s)
 
@@ -218,6 +219,13 @@ def file_rows(connection: sqlite3.Connection) -> list[tuple[int, str, int, str |
     """Each file's id, path, passage count and problem."""
     rows = connection.execute("SELECT id, path, last_row - first_row + 1, problem FROM files")
     return [(row[0], row[1], max(0, row[2]), row[3]) for row in rows]
+
+
+def document_counts(connection: sqlite3.Connection, terms: list[str]) -> dict[str, int]:
+    """How many passages hold each term (a term FTS5 spells otherwise is left out)."""
+    marks = ", ".join("?" * len(terms))
+    rows = connection.execute(f"SELECT term, doc FROM vocabulary WHERE term IN ({marks})", terms)
+    return dict(rows.fetchall())
 
 
 SearchRow = tuple[str, int, int | None, int | None, int | None]

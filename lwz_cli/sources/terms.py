@@ -122,9 +122,8 @@ def query_terms(query: str) -> list[str]:
     return kept[:MAX_QUERY_TERMS]
 
 
-def match_expression(query: str) -> str | None:
-    """An FTS5 MATCH expression for any text (None when it has no words)."""
-    terms = query_terms(query)
+def match_expression(terms: list[str]) -> str | None:
+    """An FTS5 MATCH expression ORing the terms, each quoted (None when there are none)."""
     if not terms:
         return None
     return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)

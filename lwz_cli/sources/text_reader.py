@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import re
 from collections.abc import Iterator
 
 from lwz_cli.sources.blocks import Block
@@ -32,20 +33,35 @@ def decode(data: bytes) -> str:
         raise Unreadable(f"not UTF-8 text (byte {exc.start}); convert it to UTF-8") from None
 
 
+_HEADING = re.compile(r"#{1,6}\s")
+
+
 def text_blocks(text: str) -> Iterator[Block]:
-    """One block per run of non-blank lines; lines are 1-based."""
+    """One block per run of non-blank lines (lines are 1-based); a Markdown heading line
+    is a block of its own."""
     first = 0
     paragraph: list[str] = []
     for number, line in enumerate(text.splitlines(), start=1):
+        heading = _HEADING.match(line) is not None
+        if paragraph and (heading or not line.strip()):
+            yield Block(
+                "\n".join(paragraph),
+                None,
+                (first, number - 1),
+                _HEADING.match(paragraph[0]) is not None,
+            )
+            paragraph = []
         if line.strip():
             if not paragraph:
                 first = number
             paragraph.append(line)
-        elif paragraph:
-            yield Block("\n".join(paragraph), None, (first, number - 1))
-            paragraph = []
     if paragraph:
-        yield Block("\n".join(paragraph), None, (first, first + len(paragraph) - 1))
+        yield Block(
+            "\n".join(paragraph),
+            None,
+            (first, first + len(paragraph) - 1),
+            _HEADING.match(paragraph[0]) is not None,
+        )
 
 
 def read_text(data: bytes) -> Iterator[Block]:
