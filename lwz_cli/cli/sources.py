@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from lwz_cli.cli import terminal
 from lwz_cli.errors import LwzError, UsageError
 from lwz_cli.view.table import Cell, CellValue, Column, print_table
+
+if TYPE_CHECKING:
+    from lwz_cli.sources.passage import Passage
 
 PREVIEW_CHARS = 300  # of a retrieved passage, on a terminal or a pipe (--json has it all)
 
@@ -101,7 +104,7 @@ def _run(specs: list[str], query: str | None, limit: int, json_mode: bool) -> No
         )
 
 
-def _print_results(found: list) -> None:
+def _print_results(found: list[Passage]) -> None:
     if not found:
         sys.stderr.write("lwz: no passage matches the query\n")
         return

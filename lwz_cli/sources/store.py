@@ -23,6 +23,7 @@ from pathlib import Path
 
 from lwz_cli.sources import readers
 from lwz_cli.sources.discover import SourceFile
+from lwz_cli.sources.passage import Passage
 from lwz_cli.sources.terms import extra_terms
 from lwz_cli.sources.unreadable import Unreadable
 
@@ -185,7 +186,7 @@ def _store(
     path: str,
     state: FileState | None,
     stat: tuple[int, int, str],
-    found: list,
+    found: list[Passage],
     problem: str | None,
     next_row: int,
 ) -> int:
