@@ -97,11 +97,15 @@ def _run(specs: list[str], query: str | None, limit: int, json_mode: bool) -> No
         else:
             _print_results(found)
         sys.stderr.write(
-            f"lwz: {index.files:,} files indexed"
+            f"lwz: {_count(index.files, 'file')} indexed"
             + (f", {skipped:,} skipped" if skipped else "")
-            + f"; {index.passages:,} passages; {index.reread:,} files read anew in "
-            + f"{index.seconds:.2f} s; index at {index.location}\n"
+            + f"; {_count(index.passages, 'passage')}; {_count(index.reread, 'file')} read anew"
+            + f" in {index.seconds:.2f} s; index at {index.location}\n"
         )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 def _print_results(found: list[Passage]) -> None:
