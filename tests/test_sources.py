@@ -229,3 +229,44 @@ def test_words_in_most_passages_do_not_drown_the_rare_ones(tmp_path, monkeypatch
         assert index.passages == 40
         assert "Kelp" in index.search("harbour wall kelp", 1)[0].text
         assert len(index.search("harbour wall", 5)) == 5  # only common words: still an answer
+
+
+OPEN_AND_SEARCH = """
+import sys
+from pathlib import Path
+from lwz_cli.sources.index import SourceIndex
+with SourceIndex.open(["src"], base=Path(sys.argv[1])) as index:
+    print(index.passages, index.reread, index.search("file 7 lighthouse", 1)[0].path)
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_opening_at_once_build_once_and_agree(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    folder = tmp_path / "src"
+    folder.mkdir()
+    for number in range(300):
+        (folder / f"f{number:03d}.md").write_text(
+            f"# File {number}\n\nThe lighthouse of file {number}. " * 20, encoding="utf-8"
+        )
+    env = {**os.environ, "LWZ_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT)}
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPEN_AND_SEARCH, str(tmp_path)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=120) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    lines = sorted(out.split() for out, _ in outputs)
+    assert lines[0][0] == lines[1][0] and lines[0][2] == lines[1][2] == "src/f007.md"
+    assert sorted(line[1] for line in lines) == ["0", "300"]  # one built it, the other reused it
