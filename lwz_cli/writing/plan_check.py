@@ -16,7 +16,11 @@ from dataclasses import dataclass, replace
 
 from lwz_cli.writing.plan import Plan, plan_request
 
-_WORD = re.compile(r"[a-z]+|[\u4e00-\u9fff]", re.IGNORECASE)
+# words, camelCase split ("titleTitle" is two: the model glued placeholders together)
+_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[\u4e00-\u9fff]")
+# markup a model copied from web pages it saw (`tr border=18 class="post-inner`,
+# `pcode"Title`): an attribute, a tag bracket, a brace, a quote glued between letters
+_MARKUP = re.compile(r"[<>{}=]|[A-Za-z]\"[A-Za-z]")
 # words of any plan or section instructions: a heading made of nothing else
 # (and none of the request's own words) repeats the instructions, not the topic
 INSTRUCTION_WORDS = frozenset(
@@ -139,7 +143,7 @@ ALWAYS_META = frozenset(
     ]
 )
 _PLACEHOLDER = re.compile(
-    r"^(?:title|heading|subheading|section|part|chapter|topic|name|section title|"
+    r"^(?:title|heading|header|headline|subheading|section|part|chapter|topic|name|section title|"
     r"section name|main points?|key points?|points?|words?|outline|content|summary of section|"
     r"(?:first|second|third|fourth|fifth|sixth|next|last|new) (?:line|section|part)|"
     r"标题|部分|章节|要点|字数|小标题|部分标题|大纲)"
@@ -174,12 +178,15 @@ def _instructions(request: str, language: str) -> str:
 
 
 def junk_reason(title: str, request: str, language: str = "en") -> str | None:
-    """Why `title` is no section heading ("placeholder", "instructions", "request"),
+    """Why `title` is no section heading ("placeholder", "markup", "sentence",
+    "instructions", "request"),
     or None for a heading worth writing under."""
     words = _words(title)
     plain = " ".join(words)
     if not words or _PLACEHOLDER.match(plain) or _PLACEHOLDER.match(title.strip(" .:#")):
         return "placeholder"
+    if _MARKUP.search(title):
+        return "markup"
     if len(words) > (MAX_HEADING_WORDS * 2 if language == "zh" else MAX_HEADING_WORDS):
         return "sentence"  # "In this guide, I will explain what green tea is, how it is ..."
     request_words = set(_words(request))

@@ -39,7 +39,8 @@ from lwz_cli.journal import Journal
 from lwz_cli.profiles import profile
 from lwz_cli.runstate import Checkpoint, PlannedState, RunTotals, WrittenSection
 from lwz_cli.tokens import TOKENS_PER_WORD
-from lwz_cli.writing.draft import CONTINUATIONS, RESEED_STEP, SHORT, Draft
+from lwz_cli.writing.continuing import Continuing
+from lwz_cli.writing.draft import RESEED_STEP, Draft
 from lwz_cli.writing.length import count_words, word_unit
 from lwz_cli.writing.lifecycle import CheckpointState, RunFigures, RunLifecycle
 from lwz_cli.writing.plan import (
@@ -487,31 +488,35 @@ class PlannedRun(RunLifecycle):
 
     def _fill(self, draft: Draft, section: Section, *, budgeted: bool = True) -> str:
         """Generate a section's body up to its budget, continuing it (as the model's
-        own text) when it ends short; returns the last finish reason."""
+        own text, see `continuing`) when it ends short; returns the last finish
+        reason. A section given up on short says so; `rebalance` then passes what it
+        lacks on to the sections left."""
         limit_tokens = int(section.budget * TOKENS_PER_WORD[self.language] * 2) + 64
-        words_at_nudge = -1
+        # a resumed section goes on counting the continuations it had
+        continuing = Continuing(section.budget, count=self.continuations)
         while True:
             left = self._remaining_tokens() if budgeted else limit_tokens
             allowed = min(limit_tokens - draft.model_tokens, left)
             reason = draft.run(max(0, allowed), word_limit=section.budget)
             if reason == "cancelled":
                 return reason
-            short = draft.words < SHORT * section.budget and reason in ("eos", "stop", "repetition")
-            left = self._remaining_tokens() if budgeted else limit_tokens - draft.model_tokens
-            if (
-                short
-                and draft.words > words_at_nudge
-                and self.continuations < CONTINUATIONS
-                and left > 64
-            ):
-                words_at_nudge = draft.words
-                self.continuations += 1
-                text = draft.text()  # a paragraph break, not a pile of blank lines
-                draft.nudge(
-                    "" if text.endswith("\n\n") else "\n" if text.endswith("\n") else "\n\n"
+            left = min(
+                limit_tokens - draft.model_tokens,
+                self._remaining_tokens() if budgeted else limit_tokens,
+            )
+            if not continuing.next(draft.words, reason, left):
+                break
+            self.continuations = continuing.count
+            draft.continue_short(looped=reason == "repetition")
+        if continuing.gave_up:
+            unit = word_unit(self.language)
+            self.emit(
+                WarningEvent(
+                    f'section "{section.title}" ends short at {draft.words} of '
+                    f"{section.budget} {unit}: {continuing.gave_up}"
                 )
-                continue
-            return reason
+            )
+        return reason
 
     def _close_section(self, draft: Draft, index: int, heading: str) -> str:
         """The finished section's text (heading + body, ending in a blank line)."""
