@@ -191,6 +191,17 @@ def test_judge_drops_junk_and_keeps_good_headings():
     assert junk_reason("Markdown Formatting", "a guide to markdown formatting") is None
 
 
+def test_markup_and_glued_placeholders_are_no_headings():
+    # the tiny model's second answer for an 8,000-word story (issue 15): web-page markup
+    story = "Write an 8,000-word story about two sisters who inherit an orchard."
+    for title in ('tr border=18 class="post-inner header" s', 'pcode"Title', "<h1>Orchard</h1>"):
+        assert junk_reason(title, story) == "markup", title
+    assert junk_reason("section titleTitle", story) == "instructions"
+    assert junk_reason("Header", story) == "placeholder"
+    for title in ('The "Perfect" Loaf', "iPhone Repairs", "NASA and the Moon", "The Orchard"):
+        assert junk_reason(title, story) is None, title
+
+
 def test_the_fallback_outline_uses_the_requests_words():
     plan = normalise_plan(
         Plan(None, []), 3000, "写一篇3000字的关于茶文化的文章，介绍历史、种类和冲泡方法", "zh"

@@ -29,6 +29,7 @@ _SMALL = {"a", "an", "the", "of", "to", "and", "or", "in", "on", "for", "with", 
 
 _LEAD_ZH = re.compile(r"^\s*(?:请|帮我|请你)?(?:写|撰写|创作|编写)?(?:一篇|一份|一个|一封|篇|份)?")
 _LENGTH_ZH = re.compile(r"(?:约|大约)?[\d,，]+\s*(?:字|个字)(?:左右)?的?")
+_LINE_BREAK = re.compile(r"\s*[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]\s*")
 _SPLIT_ZH = re.compile(r"[，,、；;。：:]|以及|和|与|及")
 
 _STORY = re.compile(r"\b(?:story|tale|novel|novella|fable|fiction|narrative)\b|故事|小说", re.I)
@@ -76,7 +77,9 @@ def _phrases_en(request: str) -> tuple[str, list[str]]:
 
 
 def _phrases_zh(request: str) -> tuple[str, list[str]]:
-    text = _LENGTH_ZH.sub("", _LEAD_ZH.sub("", request.strip(), count=1)).strip("。！？ ")
+    # a line break separates phrases like a comma: a title is one line
+    request = _LINE_BREAK.sub("，", request.strip())
+    text = _LENGTH_ZH.sub("", _LEAD_ZH.sub("", request, count=1)).strip("。！？ ")
     text = re.sub(r"^关于", "", text)
     parts = [p.strip() for p in _SPLIT_ZH.split(text)]
     parts = [p for p in parts if 1 <= len(p) <= 20]
