@@ -140,3 +140,31 @@ def test_a_short_chinese_document_is_reported_in_zi(home):
     warnings = [e["message"] for e in events if e["event"] == "warning"]
     assert any("of 600 字" in w for w in warnings), warnings
     assert not any("600 words" in w for w in warnings)
+
+
+def test_words_cut_from_a_loop_are_still_counted_after_a_resume(home):
+    """`done.cut_words` and `repetition_rewinds` of a single pass survive a stop and
+    resume (they were 0 after one: only the planned strategy kept them)."""
+    prepared = single(home)
+    output = prepared.request.output
+    journal = Journal.create(manifest_for(prepared), output)
+    loop = "The kettle sings on the stove while the leaves wait in the pot. "
+    looping = Reply(answer(prose(30, seed=1)).split("</answer>")[0] + " ", loop=loop)
+    rest = prose(300, seed=2) + "</answer>"
+    replies = [looping] * 4 + [Reply(rest, interrupt_after=40)]
+    fake = FakeEngine(lambda prompt: replies.pop(0))
+    with pytest.raises(Interrupted):
+        write_document(
+            prepared, lambda e: None, engine=fake, journal=journal, cancel=threading.Event()
+        )
+    checkpoint = Journal.find(output).latest_checkpoint()
+    assert checkpoint.cut_words > 0 and checkpoint.rewinds == 4
+
+    prepared2, checkpoint2 = prepare_resume(Journal.find(output))
+    fake2 = FakeEngine([prose(300, seed=3) + "</answer>"])
+    events = Recorder()
+    write_document(
+        prepared2, events, engine=fake2, journal=Journal.find(output), checkpoint=checkpoint2
+    )
+    done = events[-1]
+    assert done["cut_words"] == checkpoint.cut_words and done["repetition_rewinds"] == 4

@@ -65,6 +65,7 @@ class SinglePass(RunLifecycle):
         self.snapshots.restore(self.prepared.prompt_tokens + generated)
         self.replay(generated)
         draft = self.draft
+        draft.cut_words, draft.rewinds = checkpoint.cut_words, checkpoint.rewinds
         self.emit(
             ResumedEvent(draft.words, draft.text()[-4000:], think_tail=draft.think_text()[-2000:])
         )
@@ -119,6 +120,8 @@ class SinglePass(RunLifecycle):
                 generated=draft.generated[: draft.clean_count],
                 words=draft.words,
                 sections_done=len(starts),
+                cut_words=draft.cut_words,
+                rewinds=draft.rewinds,
             ),
             think=think if len(think) != self._think_saved else None,
             sections=sections,
