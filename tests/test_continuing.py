@@ -10,7 +10,7 @@ import pytest
 
 from fake_engine import FakeEngine, Recorder, Reply, outline, prose
 from lwz_cli.engine.protocol import Sampling
-from lwz_cli.writing.continuing import CONTINUATIONS, STALLS, Continuing
+from lwz_cli.writing.continuing import ASKS, CONTINUATIONS, STALLS, Continuing
 from lwz_cli.writing.length import count_words
 from lwz_cli.writing.run import write_document
 from lwz_cli.writing.session import WriteRequest, prepare
@@ -99,15 +99,60 @@ def test_a_planned_section_that_stalls_once_still_reaches_its_budget(home):
     assert not any("ends short" in w for w in warnings(events))
 
 
-def test_a_planned_section_given_up_on_says_so(home):
+def asked_for(prompt: str) -> str | None:
+    """The section the prompt's last user turn asks for (a new one, or more of one)."""
+    turn = prompt.rsplit("<|im_start|>user", 1)[-1]
+    for title in ("Leaves", "Water"):
+        if f'"{title}"' in turn:
+            return title
+    return None
+
+
+def test_a_stalled_section_is_asked_for_again_in_a_new_turn(home):
+    # a chat model takes its own text fed back as a finished answer: it ends at once;
+    # asked in a new turn to go on, it writes the rest of the section
     plan = outline("Tea", [("Leaves", "", 350), ("Water", "", 350)])
-    leaves = [prose(60, seed=1), "", ""]
+    part1, part2 = prose(80, seed=1), prose(260, seed=2)
+    leaves = [part1, "", ""]
 
     def reply(prompt: str) -> str:
-        if "Now write section" not in prompt:
+        title = asked_for(prompt)
+        if title is None:
             return plan
-        asked = prompt.rsplit("Now write section", 1)[1]
-        return leaves.pop(0) if '"Leaves"' in asked else prose(700, seed=5)
+        if title == "Water":
+            return prose(360, seed=3)
+        return (
+            part2
+            if "Go on with the section" in prompt.rsplit("<|im_start|>user", 1)[-1]
+            else leaves.pop(0)
+        )
+
+    fake = FakeEngine(reply)
+    events = Recorder()
+    result = write_document(
+        job(home, "Write a 700-word guide to tea.", "planned"), events, engine=fake
+    )
+    ask = next(c for c in fake.calls if "Go on with the section" in c.prompt)
+    assert part1 in ask.prompt and "about " in ask.prompt  # after the text so far
+    ends = [e for e in events if e["event"] == "section_end"]
+    assert ends[0]["words"] >= 0.85 * 350
+    leaves_text = result.document.split("## Leaves\n\n")[1].split("## Water")[0]
+    assert leaves_text.strip() == f"{part1}\n\n{part2}"
+    streamed = "".join(e["text"] for e in events if e["event"] == "text")
+    assert streamed.strip() == result.document.strip()  # the views saw what the file holds
+    assert not any("ends short" in w for w in warnings(events))
+
+
+def test_a_planned_section_given_up_on_says_so(home):
+    plan = outline("Tea", [("Leaves", "", 350), ("Water", "", 350)])
+
+    def reply(prompt: str) -> str:
+        title = asked_for(prompt)
+        if title is None:
+            return plan
+        if title == "Water":
+            return prose(700, seed=5)
+        return "" if "<|im_start|>assistant\n" + prose(60, seed=1) in prompt else prose(60, seed=1)
 
     fake = FakeEngine(reply)
     events = Recorder()
@@ -117,6 +162,13 @@ def test_a_planned_section_given_up_on_says_so(home):
         f'section "Leaves" ends short at {words} of 350 words: '
         f"{STALLS} continuations in a row added nothing"
     ) in warnings(events)
+    asks = [
+        c
+        for c in fake.calls
+        if "Go on with the section" in c.prompt.rsplit("<|im_start|>user", 1)[-1]
+    ]
+    # asked again ASKS times, each ask continued until it stalled STALLS times in a row
+    assert len(asks) == ASKS * (STALLS + 1)
     # what the section lacks goes to the next one
     plans = [e for e in events if e["event"] == "section_start"]
     assert plans[1]["budget"] > 350

@@ -279,6 +279,25 @@ class Draft:
             )
         self.sampling = sampling
 
+    def successor(self, context: list[int]) -> Draft:
+        """A draft going on from this one after `context` (this draft's context and
+        tokens plus a new user turn): the same settings and seed, this draft's
+        text part of the history the guard checks against."""
+        return Draft(
+            self.engine,
+            self.emit,
+            context=context,
+            stop=self.stop,
+            sampling=self.sampling,
+            mode=self.mode,
+            cancel=self.cancel,
+            on_clean=self.on_clean,
+            on_event=self.on_event,
+            min_heading=self.min_heading,
+            history=self.history + self.text(),
+            title=self.title,
+        )
+
     def nudge(self, text: str) -> None:
         """Continue a draft that ended short: drop any stop-string tokens, then add
         `text` as if the model had written it, so the next run picks up the same
