@@ -202,6 +202,36 @@ def test_markup_and_glued_placeholders_are_no_headings():
         assert junk_reason(title, story) is None, title
 
 
+def test_headings_about_the_outline_and_stated_lengths_are_instructions():
+    # the tiny model's outline for an 800-word letter, and its 8,000-word story's title
+    letter = "Write an 800-word letter to my landlord about the broken heating."
+    for title in (
+        "In your address, I have the following section",
+        "This is the section you are referring to",
+    ):
+        assert junk_reason(title, letter) == "instructions", title
+    for title in ("Your Landlord's Letter to You", "What You Need to Know", "The Title Deed"):
+        assert junk_reason(title, letter) is None, title
+    verdict = judge(
+        Plan(
+            "8,000-word Story of Two Sisters",
+            [Section("The Orchard (500 words)"), Section("Harvest")],
+        ),
+        "Write an 8,000-word story about two sisters.",
+    )
+    assert verdict.plan.title == "Story of Two Sisters"
+    assert [s.title for s in verdict.plan.sections] == ["The Orchard", "Harvest"]
+
+
+def test_the_requests_topic_is_what_it_is_about_not_whom_it_is_for():
+    from lwz_cli.writing.request_outline import outline_titles
+
+    council = "Write a report for a city council on the costs of protected bicycle lanes."
+    assert outline_titles(council, 1, "en") == ["Costs of Protected Bicycle Lanes"]
+    balcony = "Write a guide to growing tomatoes on a balcony."
+    assert outline_titles(balcony, 1, "en") == ["Growing Tomatoes on a Balcony"]
+
+
 def test_the_fallback_outline_uses_the_requests_words():
     plan = normalise_plan(
         Plan(None, []), 3000, "写一篇3000字的关于茶文化的文章，介绍历史、种类和冲泡方法", "zh"

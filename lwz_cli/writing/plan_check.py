@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, replace
 
 from lwz_cli.writing.plan import Plan, plan_request
+from lwz_cli.writing.request_outline import without_length
 
 # words, camelCase split ("titleTitle" is two: the model glued placeholders together)
 _WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[\u4e00-\u9fff]")
@@ -150,6 +151,10 @@ _PLACEHOLDER = re.compile(
     r"(?:\s*(?:\d+|[ivx]+|n|x|[一二三四五六七八九十]+))?$|^第[\d一二三四五六七八九十]+[部分节章]+$",
     re.IGNORECASE,
 )
+# a heading about the outline rather than the topic: a meta word with a person or a
+# pointer ("This is the section you are referring to", "I have the following section")
+META_TALK = frozenset(["section", "sections", "heading", "headings", "outline", "title", "titles"])
+PERSONS = frozenset(["i", "you", "your", "we", "our", "following", "referring", "below", "here"])
 MAX_HEADING_WORDS = 14  # more is a sentence the model wrote, not a heading
 MIN_GOOD = 2  # sections a usable outline keeps at least
 MAX_JUNK_SHARE = 0.25  # of the headings: above it the whole outline is suspect
@@ -190,6 +195,9 @@ def junk_reason(title: str, request: str, language: str = "en") -> str | None:
     if len(words) > (MAX_HEADING_WORDS * 2 if language == "zh" else MAX_HEADING_WORDS):
         return "sentence"  # "In this guide, I will explain what green tea is, how it is ..."
     request_words = set(_words(request))
+    said = set(words) - request_words
+    if said & META_TALK and said & PERSONS:
+        return "instructions"
     if all(w in ALWAYS_META or (w in INSTRUCTION_WORDS and w not in request_words) for w in words):
         return "instructions"
     scale = 2 if language == "zh" else 1
@@ -212,6 +220,12 @@ def _key(title: str) -> str:
 def judge(plan: Plan, request: str, language: str = "en") -> Verdict:
     """Drop junk and duplicate headings; usable when enough good ones remain."""
     kept, rejected, seen = [], [], set()
+    # a stated length is the request's instruction, not part of a heading
+    plan = replace(
+        plan,
+        title=without_length(plan.title) if plan.title else plan.title,
+        sections=[replace(s, title=without_length(s.title) or s.title) for s in plan.sections],
+    )
     for section in plan.sections:
         key = _key(section.title)
         if junk_reason(section.title, request, language) or not key or key in seen:

@@ -20,6 +20,12 @@ _LENGTH_EN = re.compile(
 )
 _ARTICLE = re.compile(r"^(?:an?|the|one|some)\s+", re.IGNORECASE)
 _TOPIC = re.compile(r"\b(?:to|about|on|of|for|describing|explaining)\s+(.+)$", re.IGNORECASE)
+# who the text is for, not what it is about, when an "about"/"on" follows ("a report
+# for a city council on the costs of bicycle lanes", "a letter to my landlord about")
+_ADDRESSEE = re.compile(
+    r"^\s*(?:(?:for|to)\s+(?:my|our|your)|for\s+(?:a|an|the))\b.*?\b(?:about|on)\s+(.+)$",
+    re.IGNORECASE,
+)
 _LIST = re.compile(
     r"\b(?:covering|including|such as|with sections on|that covers|focusing on)\b|[:：]",
     re.IGNORECASE,
@@ -54,6 +60,14 @@ LETTER_ANGLES = {
 }
 
 
+def without_length(text: str) -> str:
+    """`text` without a stated length ("8,000-word Story of Two Sisters", "茶文化3000字"):
+    a heading that carries one repeats the request's instructions."""
+    text = _LENGTH_ZH.sub("", _LENGTH_EN.sub("", text))
+    text = re.sub(r"\(\s*\)|（\s*）|\[\s*\]", "", text)  # "(500 words)" leaves "()"
+    return re.sub(r"\s{2,}", " ", text).strip(" -:：,，")
+
+
 def _title_case(phrase: str) -> str:
     words = phrase.split()
     return " ".join(
@@ -71,6 +85,9 @@ def _phrases_en(request: str) -> tuple[str, list[str]]:
     tail = parts[1] if len(parts) > 1 else ""
     found = _TOPIC.search(head)
     topic = (found.group(1) if found else head).strip(" ,.;")
+    addressed = _ADDRESSEE.match(head[found.start() :]) if found else None
+    if addressed:
+        topic = addressed.group(1).strip(" ,.;")
     topic = _ARTICLE.sub("", topic)
     items = [_ARTICLE.sub("", p.strip(" ,.;")) for p in _SPLIT_EN.split(tail)]
     return topic, [p for p in items if 1 <= len(p.split()) <= 8]
