@@ -6,14 +6,19 @@ up (the continuations stall, or the token budget has no room left)."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from fake_engine import FakeEngine, Recorder, Reply, outline, prose
 from lwz_cli.engine.protocol import Sampling
+from lwz_cli.errors import Interrupted
+from lwz_cli.journal import Journal
 from lwz_cli.writing.continuing import ASKS, CONTINUATIONS, STALLS, Continuing
 from lwz_cli.writing.length import count_words
+from lwz_cli.writing.resume import prepare_resume
 from lwz_cli.writing.run import write_document
-from lwz_cli.writing.session import WriteRequest, prepare
+from lwz_cli.writing.session import WriteRequest, manifest_for, prepare
 
 LOOP = "The kettle sings on the stove while the leaves wait in the pot. "
 
@@ -197,3 +202,39 @@ def test_continuing_bounds():
         words += 10  # slow progress never stalls
     assert not going.next(words, "eos", 10_000)
     assert going.gave_up == f"{CONTINUATIONS} continuations did not reach it"
+
+
+def test_a_section_stopped_while_asked_for_again_resumes_with_its_first_part(home):
+    prepared = job(home, "Write a 700-word guide to tea.", "planned")
+    output = prepared.request.output
+    journal = Journal.create(manifest_for(prepared), output)
+    plan = outline("Tea", [("Leaves", "", 350), ("Water", "", 350)])
+    part1, part2 = prose(80, seed=1), prose(260, seed=2)
+    leaves = [part1, "", "", Reply(part2, interrupt_after=30)]
+
+    def reply(prompt: str):
+        title = asked_for(prompt)
+        return plan if title is None else leaves.pop(0) if title == "Leaves" else prose(360)
+
+    with pytest.raises(Interrupted):
+        write_document(
+            prepared,
+            Recorder(),
+            engine=FakeEngine(reply),
+            journal=journal,
+            cancel=threading.Event(),
+        )
+    checkpoint = Journal.find(output).latest_checkpoint()
+    assert checkpoint.planned is not None and part1 in checkpoint.planned.heading
+
+    prepared2, checkpoint2 = prepare_resume(Journal.find(output))
+    fake2 = FakeEngine([prose(240, seed=4), prose(360, seed=5)])
+    events = Recorder()
+    result = write_document(
+        prepared2, events, engine=fake2, journal=Journal.find(output), checkpoint=checkpoint2
+    )
+    leaves_text = result.document.split("## Leaves\n\n")[1].split("## Water")[0]
+    assert leaves_text.startswith(part1 + "\n\n")  # the first part stays, once
+    assert result.document.count(part1) == 1
+    ends = [e for e in events if e["event"] == "section_end"]
+    assert ends[-2]["words"] >= 0.85 * 350
