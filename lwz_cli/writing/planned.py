@@ -9,8 +9,8 @@ request, the outline and the most recent text (documents may be longer than
 the model's context), and writing goes on.
 
 Each section stops near its budget on a sentence boundary, is continued (as
-the model's own text) when it ends short, and passes its shortfall or excess
-on to the sections left.
+the model's own text, then in a new turn asking for more) when it ends short,
+and passes its shortfall or excess on to the sections left.
 """
 
 from __future__ import annotations
@@ -491,7 +491,7 @@ class PlannedRun(RunLifecycle):
     ) -> tuple[str, Draft, str]:
         """Generate a section's body up to its budget, continuing it (as the model's
         own text, see `continuing`) when it ends short. When those continuations give
-        up, the section is asked for again in a new user turn (`ask_more`, at most
+        up, the section is asked for again in a new user turn (`_ask_more`, at most
         ASKS times): the text so far joins `heading` (the section's text before the
         draft) and a new draft goes on after it. Returns the last finish reason, the
         draft and heading text the section ends with. A section given up on short
