@@ -232,6 +232,33 @@ def test_the_requests_topic_is_what_it_is_about_not_whom_it_is_for():
     assert outline_titles(balcony, 1, "en") == ["Growing Tomatoes on a Balcony"]
 
 
+@pytest.mark.parametrize(
+    ("request_", "language"),
+    [
+        (
+            "Write a report for a town board on the risks and rewards of shared electric scooters.",
+            "en",
+        ),
+        (
+            "Write an essay on the long and uneven history of public swimming pools in northern cities.",
+            "en",
+        ),
+        (
+            "Write a guide covering choosing a second-hand road bike for commuting in the rain, fitting it.",
+            "en",
+        ),
+        ("写一篇2000字的文章，介绍江南地区传统园林建筑的历史渊源与艺术特色。", "zh"),
+    ],
+)
+def test_an_outline_from_the_request_passes_the_plan_check(request_, language):
+    """A long topic is no heading lwz itself would reject as a copy of the request
+    (seen: "Costs and Benefits of Protected Bicycle Lanes", 7 of the request's words)."""
+    from lwz_cli.writing.request_outline import outline_titles
+
+    titles = outline_titles(request_, 6, language)
+    assert [t for t in titles if junk_reason(t, request_, language)] == []
+
+
 def test_the_fallback_outline_uses_the_requests_words():
     plan = normalise_plan(
         Plan(None, []), 3000, "写一篇3000字的关于茶文化的文章，介绍历史、种类和冲泡方法", "zh"

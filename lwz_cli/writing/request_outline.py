@@ -60,6 +60,33 @@ LETTER_ANGLES = {
 }
 
 
+# a heading this long that copies the request is its echo (plan_check.REQUEST_RUN is 7):
+# a topic or point longer is shortened to its head noun phrase
+MAX_TITLE_WORDS = 5
+MAX_TITLE_CHARS_ZH = 12
+
+
+def _short(phrase: str, zh: bool) -> str:
+    """`phrase` short enough to be a heading, not a copy of the request: what follows
+    its last "of"/"的" ("Costs and Benefits of Protected Bicycle Lanes" -> "Protected
+    Bicycle Lanes"), or else its first words."""
+    if zh:
+        if len(phrase) <= MAX_TITLE_CHARS_ZH:
+            return phrase
+        tail = phrase.rsplit("的", 1)[-1]
+        return tail if 2 <= len(tail) <= MAX_TITLE_CHARS_ZH else phrase[:MAX_TITLE_CHARS_ZH]
+    words = phrase.split()
+    if len(words) <= MAX_TITLE_WORDS:
+        return phrase
+    tail = re.split(r"\s+of\s+", phrase, flags=re.IGNORECASE)[-1].split()
+    if 2 <= len(tail) <= MAX_TITLE_WORDS:
+        return " ".join(tail)
+    words = words[:MAX_TITLE_WORDS]
+    while len(words) > 1 and words[-1].lower() in _SMALL:
+        words.pop()
+    return " ".join(words)
+
+
 def without_length(text: str) -> str:
     """`text` without a stated length ("8,000-word Story of Two Sisters", "茶文化3000字"):
     a heading that carries one repeats the request's instructions."""
@@ -125,11 +152,11 @@ def outline_titles(request: str, count: int, language: str) -> list[str]:
         angles, on_topic = LETTER_ANGLES[lang], False
     else:
         angles, on_topic = ANGLES[lang], bool(topic)
-    name = topic if zh else _title_case(topic)
+    name = _short(topic if zh else _title_case(topic), zh)
     if on_topic:
         add(name)
     for item in items:
-        add(re.sub(r"^(?:介绍|讲述|说明|描述)", "", item) if zh else _title_case(item))
+        add(_short(re.sub(r"^(?:介绍|讲述|说明|描述)", "", item) if zh else _title_case(item), zh))
     round_ = 0
     while len(titles) < count:
         for angle in angles:
