@@ -248,6 +248,7 @@ def test_the_requests_topic_is_what_it_is_about_not_whom_it_is_for():
             "en",
         ),
         ("写一篇2000字的文章，介绍江南地区传统园林建筑的历史渊源与艺术特色。", "zh"),
+        ("写一篇2500字的文章，讲述丝绸之路上的商队、城市和宗教交流。", "zh"),
     ],
 )
 def test_an_outline_from_the_request_passes_the_plan_check(request_, language):
@@ -257,6 +258,7 @@ def test_an_outline_from_the_request_passes_the_plan_check(request_, language):
 
     titles = outline_titles(request_, 6, language)
     assert [t for t in titles if junk_reason(t, request_, language)] == []
+    assert not any("文章" in t or "，" in t for t in titles)  # the kind and a comma are no topic
 
 
 def test_the_fallback_outline_uses_the_requests_words():

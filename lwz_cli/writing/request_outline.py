@@ -36,6 +36,8 @@ _SMALL = {"a", "an", "the", "of", "to", "and", "or", "in", "on", "for", "with", 
 _LEAD_ZH = re.compile(r"^\s*(?:请|帮我|请你)?(?:写|撰写|创作|编写)?(?:一篇|一份|一个|一封|篇|份)?")
 _LENGTH_ZH = re.compile(r"(?:约|大约)?[\d,，]+\s*(?:字|个字)(?:左右)?的?")
 _LINE_BREAK = re.compile(r"\s*[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]\s*")
+_VERB_ZH = re.compile(r"^(?:介绍|讲述|说明|描述)")
+_KIND_ZH = re.compile(r"(?:的)?(?:文章|指南|介绍|故事|报告|短文|长文)$")
 _SPLIT_ZH = re.compile(r"[，,、；;。：:]|以及|和|与|及")
 
 _STORY = re.compile(r"\b(?:story|tale|novel|novella|fable|fiction|narrative)\b|故事|小说", re.I)
@@ -67,14 +69,14 @@ MAX_TITLE_CHARS_ZH = 12
 
 
 def _short(phrase: str, zh: bool) -> str:
-    """`phrase` short enough to be a heading, not a copy of the request: what follows
-    its last "of"/"的" ("Costs and Benefits of Protected Bicycle Lanes" -> "Protected
-    Bicycle Lanes"), or else its first words."""
+    """`phrase` short enough to be a heading, not a copy of the request: its subject,
+    after its last "of" ("Costs and Benefits of Protected Bicycle Lanes" -> "Protected
+    Bicycle Lanes") or before its last "的", or else its first words."""
     if zh:
         if len(phrase) <= MAX_TITLE_CHARS_ZH:
             return phrase
-        tail = phrase.rsplit("的", 1)[-1]
-        return tail if 2 <= len(tail) <= MAX_TITLE_CHARS_ZH else phrase[:MAX_TITLE_CHARS_ZH]
+        head = phrase.rsplit("的", 1)[0]  # what X的Y is about: X
+        return head if 2 <= len(head) <= MAX_TITLE_CHARS_ZH else phrase[:MAX_TITLE_CHARS_ZH]
     words = phrase.split()
     if len(words) <= MAX_TITLE_WORDS:
         return phrase
@@ -125,10 +127,11 @@ def _phrases_zh(request: str) -> tuple[str, list[str]]:
     request = _LINE_BREAK.sub("，", request.strip())
     text = _LENGTH_ZH.sub("", _LEAD_ZH.sub("", request, count=1)).strip("。！？ ")
     text = re.sub(r"^关于", "", text)
-    parts = [p.strip() for p in _SPLIT_ZH.split(text)]
+    # each phrase without a leading verb ("介绍") or a trailing kind ("的文章"): "文章，
+    # 介绍中国茶文化的历史" has its topic in the second phrase, not the first
+    parts = [_KIND_ZH.sub("", _VERB_ZH.sub("", p.strip())) for p in _SPLIT_ZH.split(text)]
     parts = [p for p in parts if 1 <= len(p) <= 20]
-    topic = re.sub(r"(?:的)?(?:文章|指南|介绍|故事|报告|短文|长文)$", "", parts[0]) if parts else ""
-    return topic or text[:20], parts[1:]
+    return (parts[0] if parts else text[:MAX_TITLE_CHARS_ZH]), parts[1:]
 
 
 def outline_titles(request: str, count: int, language: str) -> list[str]:
@@ -156,7 +159,7 @@ def outline_titles(request: str, count: int, language: str) -> list[str]:
     if on_topic:
         add(name)
     for item in items:
-        add(_short(re.sub(r"^(?:介绍|讲述|说明|描述)", "", item) if zh else _title_case(item), zh))
+        add(_short(item if zh else _title_case(item), zh))
     round_ = 0
     while len(titles) < count:
         for angle in angles:
