@@ -491,9 +491,21 @@ class Checkpoint:
     sections_done: int = 0
     time: float = 0.0
     planned: PlannedState | None = None
+    # a single pass's guard so far (a planned run keeps its own in `planned.totals`):
+    # words cut from loops and rewinds, for `done` after a resume; absent when 0
+    cut_words: int = 0
+    rewinds: int = 0
     unknown: dict[str, Any] = field(default_factory=dict)
 
-    JSON_KEYS: ClassVar[tuple[str, ...]] = ("seq", "generated", "words", "sections_done", "time")
+    JSON_KEYS: ClassVar[tuple[str, ...]] = (
+        "seq",
+        "generated",
+        "words",
+        "sections_done",
+        "time",
+        "cut_words",
+        "rewinds",
+    )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Checkpoint:
@@ -508,6 +520,8 @@ class Checkpoint:
                 sections_done=data.get("sections_done", 0),
                 time=data.get("time", 0.0),
                 planned=planned,
+                cut_words=data.get("cut_words", 0),
+                rewinds=data.get("rewinds", 0),
                 unknown=_rest(data, known),
             )
             return checked(checkpoint)
@@ -524,5 +538,7 @@ class Checkpoint:
             "words": self.words,
             "sections_done": self.sections_done,
             "time": self.time,
+            **({"cut_words": self.cut_words} if self.cut_words else {}),
+            **({"rewinds": self.rewinds} if self.rewinds else {}),
             **(self.planned.to_json() if self.planned is not None else {}),
         }

@@ -445,9 +445,9 @@ def test_chat_in_a_pseudo_terminal(tmp_path, lwz_env):
         with contextlib.suppress(ProcessLookupError):
             os.kill(term.pid, signal.SIGKILL)
     saved = (tmp_path / "doc.md").read_text()
-    # at least half the target: the guard now cuts the tiny model's loops, and continuing a
-    # section that ends far short is still to come (issue 15)
-    assert saved.startswith("#") and words >= 150
+    # 80% of the target at least: a section that ends short is continued, resampled when
+    # a continuation stalls, and asked for again in a new turn (issue 15)
+    assert saved.startswith("#") and words >= 240, words
     more = (tmp_path / "copy.md").read_text()
     assert more.startswith(saved.strip()) and int(copy.group(1).replace(",", "")) > words
     runs = subprocess.run(

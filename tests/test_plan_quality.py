@@ -191,6 +191,76 @@ def test_judge_drops_junk_and_keeps_good_headings():
     assert junk_reason("Markdown Formatting", "a guide to markdown formatting") is None
 
 
+def test_markup_and_glued_placeholders_are_no_headings():
+    # the tiny model's second answer for an 8,000-word story (issue 15): web-page markup
+    story = "Write an 8,000-word story about two sisters who inherit an orchard."
+    for title in ('tr border=18 class="post-inner header" s', 'pcode"Title', "<h1>Orchard</h1>"):
+        assert junk_reason(title, story) == "markup", title
+    assert junk_reason("section titleTitle", story) == "instructions"
+    assert junk_reason("Header", story) == "placeholder"
+    for title in ('The "Perfect" Loaf', "iPhone Repairs", "NASA and the Moon", "The Orchard"):
+        assert junk_reason(title, story) is None, title
+
+
+def test_headings_about_the_outline_and_stated_lengths_are_instructions():
+    # the tiny model's outline for an 800-word letter, and its 8,000-word story's title
+    letter = "Write an 800-word letter to my landlord about the broken heating."
+    for title in (
+        "In your address, I have the following section",
+        "This is the section you are referring to",
+    ):
+        assert junk_reason(title, letter) == "instructions", title
+    for title in ("Your Landlord's Letter to You", "What You Need to Know", "The Title Deed"):
+        assert junk_reason(title, letter) is None, title
+    verdict = judge(
+        Plan(
+            "8,000-word Story of Two Sisters",
+            [Section("The Orchard (500 words)"), Section("Harvest")],
+        ),
+        "Write an 8,000-word story about two sisters.",
+    )
+    assert verdict.plan.title == "Story of Two Sisters"
+    assert [s.title for s in verdict.plan.sections] == ["The Orchard", "Harvest"]
+
+
+def test_the_requests_topic_is_what_it_is_about_not_whom_it_is_for():
+    from lwz_cli.writing.request_outline import outline_titles
+
+    council = "Write a report for a city council on the costs of protected bicycle lanes."
+    assert outline_titles(council, 1, "en") == ["Costs of Protected Bicycle Lanes"]
+    balcony = "Write a guide to growing tomatoes on a balcony."
+    assert outline_titles(balcony, 1, "en") == ["Growing Tomatoes on a Balcony"]
+
+
+@pytest.mark.parametrize(
+    ("request_", "language"),
+    [
+        (
+            "Write a report for a town board on the risks and rewards of shared electric scooters.",
+            "en",
+        ),
+        (
+            "Write an essay on the long and uneven history of public swimming pools in northern cities.",
+            "en",
+        ),
+        (
+            "Write a guide covering choosing a second-hand road bike for commuting in the rain, fitting it.",
+            "en",
+        ),
+        ("写一篇2000字的文章，介绍江南地区传统园林建筑的历史渊源与艺术特色。", "zh"),
+        ("写一篇2500字的文章，讲述丝绸之路上的商队、城市和宗教交流。", "zh"),
+    ],
+)
+def test_an_outline_from_the_request_passes_the_plan_check(request_, language):
+    """A long topic is no heading lwz itself would reject as a copy of the request
+    (seen: "Costs and Benefits of Protected Bicycle Lanes", 7 of the request's words)."""
+    from lwz_cli.writing.request_outline import outline_titles
+
+    titles = outline_titles(request_, 6, language)
+    assert [t for t in titles if junk_reason(t, request_, language)] == []
+    assert not any("文章" in t or "，" in t for t in titles)  # the kind and a comma are no topic
+
+
 def test_the_fallback_outline_uses_the_requests_words():
     plan = normalise_plan(
         Plan(None, []), 3000, "写一篇3000字的关于茶文化的文章，介绍历史、种类和冲泡方法", "zh"

@@ -127,7 +127,7 @@ def test_a_document_that_falls_short_gets_extra_sections_before_the_closing_one(
         [("Origins", "", 450), ("Brewing", "", 450), ("Health", "", 450), ("Closing", "", 450)],
     )
     count = iter(range(1000))
-    fake = FakeEngine(lambda prompt: plan if next(count) == 0 else prose(40, seed=next(count)))
+    fake = FakeEngine(lambda prompt: plan if next(count) == 0 else prose(10, seed=next(count)))
     events = Recorder()
     result = write_document(planned(home, "Write a 1800-word guide to tea."), events, engine=fake)
     warnings = [e["message"] for e in kinds(events, "warning")]

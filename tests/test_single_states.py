@@ -62,23 +62,33 @@ def test_think_goes_to_think_events_and_the_answer_to_the_file(home):
 
 def test_a_short_answer_is_continued_then_reported_short(home):
     first, second = prose(40, seed=1), prose(40, seed=2)
-    fake = FakeEngine([first, second, ""])
+    # the third and fourth tries end at once: the second stall in a row is the last
+    fake = FakeEngine([first, second, "", ""])
     events = Recorder()
     result = write_document(single(home), events, engine=fake)
     warnings = [e["message"] for e in events if e["event"] == "warning"]
     one, two = count_words(first), count_words(first) + count_words(second)
-    assert warnings[0] == f"the model stopped at {one} of 300 words; continuing (1/2)"
-    assert warnings[1] == f"the model stopped at {two} of 300 words; continuing (2/2)"
+    assert warnings[:3] == [
+        f"the model stopped at {one} of 300 words; continuing (1/6)",
+        f"the model stopped at {two} of 300 words; continuing (2/6)",
+        f"the model stopped at {two} of 300 words; continuing (3/6)",
+    ]
+    assert warnings[3] == (
+        f"the document ends short at {two} of 300 words: 2 continuations in a row added nothing"
+    )
     assert f"the document is short: {two} of 300 words ({100 * two // 300}%)" in warnings
     # a continuation is the same answer: its prompt is the last one plus the text so far
     assert fake.prompts[1] == fake.prompts[0] + first + "\n\n"
-    assert result.document == f"{first}\n\n{second}\n" and events[-1]["continuations"] == 2
-    assert fake.replies_left == 0  # the third try stalled at once, and that was the last
+    # ...sampled with another seed each time, so a model that ended at once may not again
+    seeds = [call.sampling.seed for call in fake.calls]
+    assert len(set(seeds)) == 4
+    assert result.document == f"{first}\n\n{second}\n" and events[-1]["continuations"] == 3
+    assert fake.replies_left == 0
 
 
 def test_a_model_that_never_leaves_think_writes_no_file(home):
-    # it is nudged on once (no document words yet), then stalls with nothing to add
-    fake = FakeEngine([Reply("<think>Let me think. " + prose(20, seed=1)), Reply("")])
+    # it is nudged on (no document words yet), then stalls twice with nothing to add
+    fake = FakeEngine([Reply("<think>Let me think. " + prose(20, seed=1)), Reply(""), Reply("")])
     events = Recorder()
     with pytest.raises(RuntimeFailure, match="the model wrote no document: it stopped inside"):
         write_document(single(home), events, engine=fake)
@@ -130,3 +140,31 @@ def test_a_short_chinese_document_is_reported_in_zi(home):
     warnings = [e["message"] for e in events if e["event"] == "warning"]
     assert any("of 600 字" in w for w in warnings), warnings
     assert not any("600 words" in w for w in warnings)
+
+
+def test_words_cut_from_a_loop_are_still_counted_after_a_resume(home):
+    """`done.cut_words` and `repetition_rewinds` of a single pass survive a stop and
+    resume (they were 0 after one: only the planned strategy kept them)."""
+    prepared = single(home)
+    output = prepared.request.output
+    journal = Journal.create(manifest_for(prepared), output)
+    loop = "The kettle sings on the stove while the leaves wait in the pot. "
+    looping = Reply(answer(prose(30, seed=1)).split("</answer>")[0] + " ", loop=loop)
+    rest = prose(300, seed=2) + "</answer>"
+    replies = [looping] * 4 + [Reply(rest, interrupt_after=40)]
+    fake = FakeEngine(lambda prompt: replies.pop(0))
+    with pytest.raises(Interrupted):
+        write_document(
+            prepared, lambda e: None, engine=fake, journal=journal, cancel=threading.Event()
+        )
+    checkpoint = Journal.find(output).latest_checkpoint()
+    assert checkpoint.cut_words > 0 and checkpoint.rewinds == 4
+
+    prepared2, checkpoint2 = prepare_resume(Journal.find(output))
+    fake2 = FakeEngine([prose(300, seed=3) + "</answer>"])
+    events = Recorder()
+    write_document(
+        prepared2, events, engine=fake2, journal=Journal.find(output), checkpoint=checkpoint2
+    )
+    done = events[-1]
+    assert done["cut_words"] == checkpoint.cut_words and done["repetition_rewinds"] == 4

@@ -38,8 +38,6 @@ from lwz_cli.writing.parser import ParserEvent, ProtocolParser
 from lwz_cli.writing.repetition import RepetitionGuard, SentenceSplitter, normalise
 
 PROGRESS_INTERVAL = 0.25  # seconds between `progress` ticks to the views
-SHORT = 0.85  # a draft that ends below this share of its target is continued...
-CONTINUATIONS = 2  # ...this many times at most
 MAX_REWINDS = 4  # per draft: after that the loop is cut off where it started
 HARD_CAP = 1.3  # stop mid-sentence past this multiple of the word limit
 RESEED_STEP = 7919  # a retry's seed is seed + this x attempt: a prime, far from the first
@@ -78,6 +76,7 @@ class Draft:
         self.title = title  # the section's own title: restating it is no repeat
         self.cut_words = 0  # words of repeated text dropped when the rewinds ran out
         self.rewinds = 0
+        self.resamples = 0  # continuations sampled with another seed (`continue_short`)
         self.prompt_tokens_evaluated = 0
         self.decode_seconds = 0.0
         self.prefill_seconds = 0.0
@@ -261,6 +260,43 @@ class Draft:
             break
         self.finish_reason = reason
         return reason
+
+    def continue_short(self, *, looped: bool) -> None:
+        """Go on with a draft that ended short (see `continuing`): a paragraph break
+        as the model's own text, and another seed, so a model that ended at once or
+        looped does not take the same path again; after a loop, with the stronger
+        repeat penalty a rewind uses."""
+        text = self.text()  # a paragraph break, not a pile of blank lines
+        self.nudge("" if text.endswith("\n\n") else "\n" if text.endswith("\n") else "\n\n")
+        self.resamples += 1
+        sampling = self.sampling
+        base = sampling.seed if sampling.seed is not None else 1234
+        # half a step on: apart from the seeds this draft's rewinds use
+        sampling = replace(sampling, seed=base + RESEED_STEP // 2)
+        if looped:
+            sampling = replace(
+                sampling, repeat_penalty=min(1.3, max(sampling.repeat_penalty, 1.0) + 0.1)
+            )
+        self.sampling = sampling
+
+    def successor(self, context: list[int]) -> Draft:
+        """A draft going on from this one after `context` (this draft's context and
+        tokens plus a new user turn): the same settings and seed, this draft's
+        text part of the history the guard checks against."""
+        return Draft(
+            self.engine,
+            self.emit,
+            context=context,
+            stop=self.stop,
+            sampling=self.sampling,
+            mode=self.mode,
+            cancel=self.cancel,
+            on_clean=self.on_clean,
+            on_event=self.on_event,
+            min_heading=self.min_heading,
+            history=self.history + self.text(),
+            title=self.title,
+        )
 
     def nudge(self, text: str) -> None:
         """Continue a draft that ended short: drop any stop-string tokens, then add

@@ -15,8 +15,13 @@ import re
 from dataclasses import dataclass, replace
 
 from lwz_cli.writing.plan import Plan, plan_request
+from lwz_cli.writing.request_outline import without_length
 
-_WORD = re.compile(r"[a-z]+|[\u4e00-\u9fff]", re.IGNORECASE)
+# words, camelCase split ("titleTitle" is two: the model glued placeholders together)
+_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[\u4e00-\u9fff]")
+# markup a model copied from web pages it saw (`tr border=18 class="post-inner`,
+# `pcode"Title`): an attribute, a tag bracket, a brace, a quote glued between letters
+_MARKUP = re.compile(r"[<>{}=]|[A-Za-z]\"[A-Za-z]")
 # words of any plan or section instructions: a heading made of nothing else
 # (and none of the request's own words) repeats the instructions, not the topic
 INSTRUCTION_WORDS = frozenset(
@@ -139,13 +144,17 @@ ALWAYS_META = frozenset(
     ]
 )
 _PLACEHOLDER = re.compile(
-    r"^(?:title|heading|subheading|section|part|chapter|topic|name|section title|"
+    r"^(?:title|heading|header|headline|subheading|section|part|chapter|topic|name|section title|"
     r"section name|main points?|key points?|points?|words?|outline|content|summary of section|"
     r"(?:first|second|third|fourth|fifth|sixth|next|last|new) (?:line|section|part)|"
     r"标题|部分|章节|要点|字数|小标题|部分标题|大纲)"
     r"(?:\s*(?:\d+|[ivx]+|n|x|[一二三四五六七八九十]+))?$|^第[\d一二三四五六七八九十]+[部分节章]+$",
     re.IGNORECASE,
 )
+# a heading about the outline rather than the topic: a meta word with a person or a
+# pointer ("This is the section you are referring to", "I have the following section")
+META_TALK = frozenset(["section", "sections", "heading", "headings", "outline", "title", "titles"])
+PERSONS = frozenset(["i", "you", "your", "we", "our", "following", "referring", "below", "here"])
 MAX_HEADING_WORDS = 14  # more is a sentence the model wrote, not a heading
 MIN_GOOD = 2  # sections a usable outline keeps at least
 MAX_JUNK_SHARE = 0.25  # of the headings: above it the whole outline is suspect
@@ -174,15 +183,21 @@ def _instructions(request: str, language: str) -> str:
 
 
 def junk_reason(title: str, request: str, language: str = "en") -> str | None:
-    """Why `title` is no section heading ("placeholder", "instructions", "request"),
+    """Why `title` is no section heading ("placeholder", "markup", "sentence",
+    "instructions", "request"),
     or None for a heading worth writing under."""
     words = _words(title)
     plain = " ".join(words)
     if not words or _PLACEHOLDER.match(plain) or _PLACEHOLDER.match(title.strip(" .:#")):
         return "placeholder"
+    if _MARKUP.search(title):
+        return "markup"
     if len(words) > (MAX_HEADING_WORDS * 2 if language == "zh" else MAX_HEADING_WORDS):
         return "sentence"  # "In this guide, I will explain what green tea is, how it is ..."
     request_words = set(_words(request))
+    said = set(words) - request_words
+    if said & META_TALK and said & PERSONS:
+        return "instructions"
     if all(w in ALWAYS_META or (w in INSTRUCTION_WORDS and w not in request_words) for w in words):
         return "instructions"
     scale = 2 if language == "zh" else 1
@@ -205,6 +220,12 @@ def _key(title: str) -> str:
 def judge(plan: Plan, request: str, language: str = "en") -> Verdict:
     """Drop junk and duplicate headings; usable when enough good ones remain."""
     kept, rejected, seen = [], [], set()
+    # a stated length is the request's instruction, not part of a heading
+    plan = replace(
+        plan,
+        title=without_length(plan.title) if plan.title else plan.title,
+        sections=[replace(s, title=without_length(s.title) or s.title) for s in plan.sections],
+    )
     for section in plan.sections:
         key = _key(section.title)
         if junk_reason(section.title, request, language) or not key or key in seen:

@@ -9,8 +9,8 @@ request, the outline and the most recent text (documents may be longer than
 the model's context), and writing goes on.
 
 Each section stops near its budget on a sentence boundary, is continued (as
-the model's own text) when it ends short, and passes its shortfall or excess
-on to the sections left.
+the model's own text, then in a new turn asking for more) when it ends short,
+and passes its shortfall or excess on to the sections left.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ from lwz_cli.journal import Journal
 from lwz_cli.profiles import profile
 from lwz_cli.runstate import Checkpoint, PlannedState, RunTotals, WrittenSection
 from lwz_cli.tokens import TOKENS_PER_WORD
-from lwz_cli.writing.draft import CONTINUATIONS, RESEED_STEP, SHORT, Draft
+from lwz_cli.writing.continuing import ASKS, ROOM_TOKENS, Continuing, more_request
+from lwz_cli.writing.draft import RESEED_STEP, Draft
 from lwz_cli.writing.length import count_words, word_unit
 from lwz_cli.writing.lifecycle import CheckpointState, RunFigures, RunLifecycle
 from lwz_cli.writing.plan import (
@@ -469,8 +470,8 @@ class PlannedRun(RunLifecycle):
             self.draft = self._new_draft(
                 self._next_context(index, base=self.base, notes=notes), planning=False
             )
-        draft = self.draft
-        if self._fill(draft, section) == "cancelled":
+        reason, draft, self.heading_chunk = self._fill(self.draft, section, self.heading_chunk)
+        if reason == "cancelled":
             self.interrupted()
         chunk = self._close_section(draft, index, self.heading_chunk)
         self.done.append({"title": section.title, "chunk": chunk, "words": count_words(chunk)})
@@ -485,33 +486,87 @@ class PlannedRun(RunLifecycle):
         self.checkpoint()
         self.snapshot()
 
-    def _fill(self, draft: Draft, section: Section, *, budgeted: bool = True) -> str:
+    def _fill(
+        self, draft: Draft, section: Section, heading: str, *, budgeted: bool = True
+    ) -> tuple[str, Draft, str]:
         """Generate a section's body up to its budget, continuing it (as the model's
-        own text) when it ends short; returns the last finish reason."""
-        limit_tokens = int(section.budget * TOKENS_PER_WORD[self.language] * 2) + 64
-        words_at_nudge = -1
+        own text, see `continuing`) when it ends short. When those continuations give
+        up, the section is asked for again in a new user turn (`_ask_more`, at most
+        ASKS times): the text so far joins `heading` (the section's text before the
+        draft) and a new draft goes on after it. Returns the last finish reason, the
+        draft and heading text the section ends with. A section given up on short
+        says so; `rebalance` then passes what it lacks on to the sections left."""
+        earlier = count_words(heading) - count_words(f"## {section.title}")  # resumed parts
+        # a resumed section goes on counting the continuations it had
+        continuing = Continuing(section.budget, count=self.continuations)
+        asks = 0
         while True:
+            budget = section.budget - earlier
+            limit_tokens = int(budget * TOKENS_PER_WORD[self.language] * 2) + 64
             left = self._remaining_tokens() if budgeted else limit_tokens
             allowed = min(limit_tokens - draft.model_tokens, left)
-            reason = draft.run(max(0, allowed), word_limit=section.budget)
+            reason = draft.run(max(0, allowed), word_limit=max(1, budget))
             if reason == "cancelled":
-                return reason
-            short = draft.words < SHORT * section.budget and reason in ("eos", "stop", "repetition")
-            left = self._remaining_tokens() if budgeted else limit_tokens - draft.model_tokens
-            if (
-                short
-                and draft.words > words_at_nudge
-                and self.continuations < CONTINUATIONS
-                and left > 64
-            ):
-                words_at_nudge = draft.words
-                self.continuations += 1
-                text = draft.text()  # a paragraph break, not a pile of blank lines
-                draft.nudge(
-                    "" if text.endswith("\n\n") else "\n" if text.endswith("\n") else "\n\n"
-                )
+                return reason, draft, heading
+            left = min(
+                limit_tokens - draft.model_tokens,
+                self._remaining_tokens() if budgeted else limit_tokens,
+            )
+            words = earlier + draft.words
+            if continuing.next(words, reason, left):
+                self.continuations = continuing.count
+                draft.continue_short(looped=reason == "repetition")
                 continue
-            return reason
+            turn = self._ask_more(draft, section, words) if continuing.gave_up else None
+            room = self._remaining_tokens() if budgeted else limit_tokens
+            if turn is None or asks >= ASKS or room <= 4 * ROOM_TOKENS:
+                break
+            asks += 1
+            self._add_totals(draft)  # the next part is a draft of its own
+            draft.flush()
+            text = draft.text()  # then a paragraph break, shown as it is kept
+            gap = "" if text.endswith("\n\n") else "\n" if text.endswith("\n") else "\n\n"
+            if gap:
+                draft.emit(TextEvent(gap))
+            heading += text + gap
+            earlier = count_words(heading) - count_words(f"## {section.title}")
+            draft = draft.successor(turn)
+            self.totals.prompt += len(turn)
+            continuing = Continuing(section.budget, count=continuing.count)
+            if budgeted:  # checkpoints save the new part, its text before it in `heading`
+                self.draft, self.heading_chunk = draft, heading
+        if continuing.gave_up:
+            unit = word_unit(self.language)
+            self.emit(
+                WarningEvent(
+                    f'section "{section.title}" ends short at {words} of '
+                    f"{section.budget} {unit}: {continuing.gave_up}"
+                )
+            )
+        return reason, draft, heading
+
+    def _ask_more(self, draft: Draft, section: Section, words: int) -> list[int] | None:
+        """The tokens of a new turn asking for the rest of a section, after the draft's
+        text; None when the template cannot append a turn or the window is too full."""
+        ending = self._conversation().next_turn(
+            more_request(
+                section.title,
+                section.budget - words,
+                self.language,
+                last=section is self.need_plan().sections[-1],
+            )
+        )
+        if ending is None:
+            return None
+        context = (
+            draft.context
+            + draft.generated[: draft.clean_count]
+            + self.engine.tokenize(ending, add_bos=False)
+        )
+        room = int((section.budget - words) * TOKENS_PER_WORD[self.language] * 1.6) + 64
+        if self.engine.count_tokens(context) + room > self.prepared.tokens.n_ctx:
+            return None
+        return context
 
     def _close_section(self, draft: Draft, index: int, heading: str) -> str:
         """The finished section's text (heading + body, ending in a blank line)."""
@@ -555,7 +610,7 @@ class PlannedRun(RunLifecycle):
             **self._section_guarding(index),
         )
         self.continuations = 0
-        reason = self._fill(draft, section, budgeted=False)
+        reason, draft, heading = self._fill(draft, section, heading, budgeted=False)
         chunk = self._close_section(draft, index, heading)
         self._add_totals(draft)
         if reason == "cancelled":  # a half-written replacement is worse than the original

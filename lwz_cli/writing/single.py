@@ -18,7 +18,8 @@ from lwz_cli.events import Emit, ResumedEvent, SectionEndEvent, SectionStartEven
 from lwz_cli.journal import Journal
 from lwz_cli.profiles import profile
 from lwz_cli.runstate import Checkpoint, RunStatus
-from lwz_cli.writing.draft import CONTINUATIONS, SHORT, Draft
+from lwz_cli.writing.continuing import CONTINUATIONS, Continuing
+from lwz_cli.writing.draft import Draft
 from lwz_cli.writing.length import count_words, word_unit
 from lwz_cli.writing.lifecycle import CheckpointState, RunFigures, RunLifecycle
 from lwz_cli.writing.markdown import unclosed_fence
@@ -44,7 +45,6 @@ class SinglePass(RunLifecycle):
         )
         self.sections_saved = 0  # sections (preamble first) in the journal and PATH.partial
         self.continuations = 0
-        self._words_at_continuation = -1
         self._think_saved = 0
         self.draft = Draft(
             engine,
@@ -65,6 +65,7 @@ class SinglePass(RunLifecycle):
         self.snapshots.restore(self.prepared.prompt_tokens + generated)
         self.replay(generated)
         draft = self.draft
+        draft.cut_words, draft.rewinds = checkpoint.cut_words, checkpoint.rewinds
         self.emit(
             ResumedEvent(draft.words, draft.text()[-4000:], think_tail=draft.think_text()[-2000:])
         )
@@ -119,6 +120,8 @@ class SinglePass(RunLifecycle):
                 generated=draft.generated[: draft.clean_count],
                 words=draft.words,
                 sections_done=len(starts),
+                cut_words=draft.cut_words,
+                rewinds=draft.rewinds,
             ),
             think=think if len(think) != self._think_saved else None,
             sections=sections,
@@ -143,33 +146,33 @@ class SinglePass(RunLifecycle):
         target = prepared.target_words
         cap = profile(prepared.prompt.protocol).single_cap
         limit = int(target * cap) if target else None
+        continuing = Continuing(target or 0)
         while True:
             remaining = prepared.tokens.max_tokens - draft.model_tokens
             reason = draft.run(remaining, word_limit=limit) if remaining > 0 else "length"
             if reason == "cancelled":
                 self.interrupted()
-            short = target and draft.words < SHORT * target and reason in ("eos", "stop")
-            progressed = draft.words > self._words_at_continuation
-            if (
-                short
-                and progressed
-                and self.continuations < CONTINUATIONS
-                and prepared.tokens.max_tokens
-                - self.engine.count_tokens(draft.generated[: draft.clean_count])
-                > 64
-            ):
-                self._words_at_continuation = draft.words
-                self.continuations += 1
-                self.emit(
-                    WarningEvent(
-                        f"the model stopped at {draft.words} of {target} "
-                        f"{word_unit(self.prepared.prompt.language)}; "
-                        f"continuing ({self.continuations}/{CONTINUATIONS})"
-                    )
+            if not target:
+                break
+            left = prepared.tokens.max_tokens - draft.model_tokens
+            if not continuing.next(draft.words, reason, left):
+                break
+            self.continuations += 1
+            self.emit(
+                WarningEvent(
+                    f"the model stopped at {draft.words} of {target} "
+                    f"{word_unit(self.prepared.prompt.language)}; "
+                    f"continuing ({continuing.count}/{CONTINUATIONS})"
                 )
-                draft.nudge("\n\n")
-                continue
-            break
+            )
+            draft.continue_short(looped=reason == "repetition")
+        if continuing.gave_up:
+            self.emit(
+                WarningEvent(
+                    f"the document ends short at {draft.words} of {target} "
+                    f"{word_unit(self.prepared.prompt.language)}: {continuing.gave_up}"
+                )
+            )
         draft.flush()
         text = draft.text().strip()
         think_text = draft.think_text()
