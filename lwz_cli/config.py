@@ -87,6 +87,7 @@ COMMANDS_USING = {
         "gpu_layers",
         "kv_type",
         "wait",
+        "memory",
     ],
     "batch": [
         "model",

@@ -46,6 +46,11 @@ NOTES = {
 ARGS = ["-m", "tiny", "-o", "tea.md", "--json", "--seed", "1", "--strategy", "planned"]
 
 
+class ClosingRecorder(Recorder):
+    def close(self) -> None:
+        pass
+
+
 class Crash(Exception):
     """The process dies here: nothing is saved at this moment (what kill -9 leaves)."""
 
@@ -130,18 +135,27 @@ def test_every_section_prompt_holds_brief_style_and_the_earlier_notes(lwz, fake_
     assert done["event"] == "done" and done["memory_tokens"] > 0
 
 
-def test_memory_is_off_for_a_document_that_fits_the_window_and_with_no_memory(
-    lwz, fake_model, tmp_path
-):
-    for extra in ([], ["--no-memory"]):
-        fake = fake_model(scripted())
-        result = lwz("write", REQUEST, *ARGS, "--force", *extra)
-        assert result.returncode == 0, result.stderr
-        assert not any(is_note(p) for p in fake.prompts)
-        assert json.loads(result.stdout.splitlines()[-1])["memory_tokens"] == 0
+def test_by_default_only_a_document_that_outgrows_the_window_keeps_a_memory(home):
+    assert planned(home).memory is False  # 900 words: every section reads the whole text
+    long = prepare(
+        WriteRequest(
+            prompt="Write a 9000-word guide to green tea.", model="tiny", strategy="planned"
+        )
+    )
+    assert long.memory is True  # beyond the tiny model's 8,192-token window
+    assert manifest_for(long).request.memory is True  # journaled for the resume
+    assert planned(home, memory=True).memory is True
+
+
+def test_lwz_memory_turns_it_on_and_no_memory_off(lwz, fake_model, tmp_path):
     fake = fake_model(scripted())
-    assert lwz("write", REQUEST, *ARGS, "--force", env={"LWZ_MEMORY": "1"}).returncode == 0
+    result = lwz("write", REQUEST, *ARGS, env={"LWZ_MEMORY": "1"})
+    assert result.returncode == 0, result.stderr
     assert sum(map(is_note, fake.prompts)) == 2
+    fake = fake_model(scripted())
+    result = lwz("write", REQUEST, *ARGS, "--force", "--no-memory", env={"LWZ_MEMORY": "1"})
+    assert not any(is_note(p) for p in fake.prompts)
+    assert json.loads(result.stdout.splitlines()[-1])["memory_tokens"] == 0
 
 
 def test_a_crash_keeps_the_memory_and_resume_carries_it_with_brief_and_style(home):
@@ -186,7 +200,13 @@ def test_a_crash_during_a_note_asks_for_it_again_on_resume(home):
     prepared2, checkpoint2 = prepare_resume(Journal.find(prepared.request.output))
     assert checkpoint2.planned is not None and len(checkpoint2.planned.memory) == 1
     fake2 = FakeEngine(scripted())
-    write_document(prepared2, Recorder(), engine=fake2, journal=Journal.find(prepared.request.output), checkpoint=checkpoint2)
+    write_document(
+        prepared2,
+        Recorder(),
+        engine=fake2,
+        journal=Journal.find(prepared.request.output),
+        checkpoint=checkpoint2,
+    )
     assert sum(map(is_note, fake2.prompts)) == 1
     assert f"Brewing: {NOTES['Brewing']}" in section_prompts(fake2)[-1]
 
@@ -214,7 +234,9 @@ def test_junk_notes_are_cleaned_or_dropped_and_never_stop_the_run(home):
 def test_clean_note_drops_echoes_loops_repeats_and_bounds_the_rest():
     assert clean_note("", "en") == ""
     assert clean_note("<think></think>" + NOTE_ASK, "en") == ""
-    assert clean_note("Kenji farms tea; Kenji farms tea\nKenji farms tea", "en") == "Kenji farms tea"
+    assert (
+        clean_note("Kenji farms tea; Kenji farms tea\nKenji farms tea", "en") == "Kenji farms tea"
+    )
     assert clean_note("- tea tea tea tea tea tea tea tea tea tea", "en") == ""
     assert clean_note("1. Kenji is the farmer\n2. the garden is at 400 m", "en") == (
         "Kenji is the farmer; the garden is at 400 m"
@@ -243,11 +265,83 @@ def test_the_memory_stays_bounded_however_long_the_document():
 
 def test_journals_from_before_the_memory_resume_without_one():
     data = PlannedState(
-        phase="sections", plan=None, done=[], index=0, base=None, context=None,
-        heading="", continuations=0, totals=PlannedState.from_json({"phase": "sections"}).totals,
+        phase="sections",
+        plan=None,
+        done=[],
+        index=0,
+        base=None,
+        context=None,
+        heading="",
+        continuations=0,
+        totals=PlannedState.from_json({"phase": "sections"}).totals,
     ).to_json()
     assert "memory" not in data  # nothing new in a journal that has no memory
     old = Checkpoint.from_json({"seq": 1, "generated": [], **data})
     assert old.planned is not None and old.planned.memory == []
     data["memory"] = ["a note"]
     assert Checkpoint.from_json({"seq": 1, "generated": [], **data}).planned.memory == ["a note"]
+
+
+def test_chat_memory_shows_edits_and_a_redo_notes_its_section_again(
+    tmp_path, monkeypatch, fake_model
+):
+    import io
+
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from lwz_cli.repl.app import ChatApp
+    from lwz_cli.writing.drafting import DraftingSession, Settings
+
+    monkeypatch.setenv("LWZ_HOME", str(tmp_path / "lwz-home"))
+    monkeypatch.chdir(tmp_path)
+    answer = scripted()
+    redone = {"n": 0}
+
+    def reply(prompt: str):
+        if is_note(prompt) and "Tea arrived by boat" in prompt[-3000:]:
+            return "the boat docked at Nagasaki"
+        if "Kenji is too old" in prompt[-600:]:  # /redo 1's notes
+            redone["n"] += 1
+            return "Tea arrived by boat. " + prose(290, seed=9)
+        return answer(prompt)
+
+    fake = fake_model(reply)
+    session = DraftingSession(
+        Settings(model="tiny", words=900, sampling=Sampling(seed=3), memory=True)
+    )
+    out = io.StringIO()
+    editor = tmp_path / "editor.sh"  # an $EDITOR that rewrites note 2
+    editor.write_text("#!/bin/sh\nsed -i 's/steep for 90 seconds/steep for 2 minutes/' \"$1\"\n")
+    editor.chmod(0o755)
+    monkeypatch.setenv("EDITOR", str(editor))
+    monkeypatch.delenv("VISUAL", raising=False)
+    try:
+        with create_pipe_input() as pipe:
+            app = ChatApp(
+                session,
+                view_factory=ClosingRecorder,
+                out=out,
+                pt_input=pipe,
+                pt_output=DummyOutput(),
+            )
+            app.handle(f"/write {REQUEST}")
+            app.handle("/memory")
+            shown = out.getvalue()
+            assert f"1. Origins: {NOTES['Origins']}" in shown
+            assert f"2. Brewing: {NOTES['Brewing']}" in shown
+            app.handle("/memory edit")
+            assert session.run is not None and session.run.memory[1] == (
+                "water at 70 degrees; steep for 2 minutes"
+            )
+            app.handle("/redo 1 Kenji is too old")
+            assert redone["n"] == 1
+            assert session.run.memory[0] == "the boat docked at Nagasaki"  # noted again
+            app.handle("/undo")
+            assert session.run.memory[0] == NOTES["Origins"]
+            app.handle("/continue 300")  # a fourth section reads the edited memory
+            assert "steep for 2 minutes" in section_prompts(fake)[-1]
+            app.handle("/memory off")
+            assert not session.run.memory_on and "memory off" in out.getvalue()
+    finally:
+        session.close()

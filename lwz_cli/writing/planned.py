@@ -777,9 +777,20 @@ class PlannedRun(RunLifecycle):
             raise ValueError(
                 f"{len(written)} written sections for an outline of {len(plan.sections)}"
             )
+        # a kept section keeps its note (found by its text below the heading, which a
+        # rename changes); from the first without one, the notes are taken again
+        noted = {
+            d["chunk"].partition("\n")[2]: note
+            for d, note in zip(self.done, self.memory, strict=False)
+        }
         self.plan = plan
         self.done = list(written)
-        self.memory = self.memory[: len(self.done)]
+        self.memory = []
+        for entry in self.done:
+            note = noted.get(entry["chunk"].partition("\n")[2])
+            if note is None:
+                break
+            self.memory.append(note)
         self.index = len(self.done)
         self.draft = None
         self.base = self.turn_base = None
