@@ -345,3 +345,32 @@ def test_chat_memory_shows_edits_and_a_redo_notes_its_section_again(
             assert not session.run.memory_on and "memory off" in out.getvalue()
     finally:
         session.close()
+
+
+def test_the_memory_works_the_same_through_an_endpoint(lwz, tmp_path):
+    from test_endpoint import FakeServer
+
+    server = FakeServer()
+    bodies = [prose(300, seed=i) for i in range(3)]
+    server.script = [
+        {"chunks": [PLAN], "finish": "stop"},
+        {"chunks": [bodies[0]], "finish": "stop"},
+        {"chunks": [NOTES["Origins"]], "finish": "stop"},
+        {"chunks": [bodies[1]], "finish": "stop"},
+        {"chunks": [NOTES["Brewing"]], "finish": "stop"},
+        {"chunks": [bodies[2]], "finish": "stop"},
+    ]
+    try:
+        result = lwz(
+            "write", REQUEST, *ARGS, "--endpoint", server.url, "--memory", "--brief", BRIEF
+        )
+    finally:
+        server.close()
+    assert result.returncode == 0, result.stderr
+    prompts = [r["body"]["prompt"] for r in server.requests]
+    assert len(prompts) == 6 and NOTE_ASK in prompts[2][-400:]  # the note turn
+    section3 = prompts[5]
+    assert BRIEF in section3 and NOTE_ASK not in section3
+    assert f"Origins: {NOTES['Origins']}" in section3 and f"Brewing: {NOTES['Brewing']}" in section3
+    done = json.loads(result.stdout.splitlines()[-1])
+    assert done["memory_tokens"] > 0 and done["token_counts"] == "counted pieces"
