@@ -43,6 +43,7 @@ NOTES = {
     "Brewing": "water at 70 degrees; steep for 90 seconds",
     "Health": "one cup holds 30 mg of caffeine",
 }
+LONGER = "Write a 1500-word guide to green tea."  # four sections or so on the tiny model
 ARGS = ["-m", "tiny", "-o", "tea.md", "--json", "--seed", "1", "--strategy", "planned"]
 
 
@@ -374,3 +375,48 @@ def test_the_memory_works_the_same_through_an_endpoint(lwz, tmp_path):
     assert f"Origins: {NOTES['Origins']}" in section3 and f"Brewing: {NOTES['Brewing']}" in section3
     done = json.loads(result.stdout.splitlines()[-1])
     assert done["memory_tokens"] > 0 and done["token_counts"] == "counted pieces"
+
+
+@pytest.mark.slow
+def test_kill9_then_resume_goes_on_with_the_same_memory_on_the_tiny_model(
+    run_lwz, lwz_env, tmp_path, monkeypatch
+):
+    """The real model: notes are taken, journaled before the next section starts, and a
+    resume after kill -9 goes on with exactly the notes it had."""
+    import signal
+    import subprocess
+    import sys
+
+    from lwz_cli.journal import Journal
+
+    args = ["-o", "doc.md", "--json", "-m", "tiny", "--seed", "5", "--strategy", "planned"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lwz_cli", "write", LONGER, *args, "--memory", "--brief", BRIEF],
+        cwd=tmp_path,
+        env=lwz_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for line in proc.stdout:  # the third section starts once two notes are saved
+        event = json.loads(line)
+        if event["event"] == "section_start" and event["index"] == 3:
+            break
+    else:
+        raise AssertionError(f"the run ended first: {proc.wait()} {proc.stderr.read()[-500:]}")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+
+    monkeypatch.setenv("LWZ_HOME", lwz_env["LWZ_HOME"])  # where Journal.find looks
+    saved = Journal.find(tmp_path / "doc.md").latest_checkpoint()
+    assert saved is not None and saved.planned is not None
+    kept = saved.planned.memory
+    assert len(kept) == 2 and saved.planned.totals.memory > 0
+
+    result = run_lwz("resume", "doc.md", "--json")
+    assert result.returncode == 0, result.stderr
+    done = json.loads(result.stdout.splitlines()[-1])
+    assert done["event"] == "done" and done["resumed"] and done["memory_tokens"] > 0
+    final = Journal.find(tmp_path / "doc.md").latest_checkpoint()
+    assert final is not None and final.planned is not None
+    assert final.planned.memory[:2] == kept  # the same notes, not taken again
