@@ -13,6 +13,7 @@ from fake_engine import FakeEngine, Recorder, Reply, outline, prose
 from lwz_cli.engine.protocol import Sampling
 from lwz_cli.journal import Journal
 from lwz_cli.runstate import Checkpoint, PlannedState
+from lwz_cli.writing.brief import REMINDER
 from lwz_cli.writing.length import count_words
 from lwz_cli.writing.memory import (
     clean_note,
@@ -118,6 +119,7 @@ def test_every_section_prompt_holds_brief_style_and_the_earlier_notes(lwz, fake_
     for i, prompt in enumerate(sections):
         assert BRIEF in prompt and VOICE in prompt
         turn = prompt[prompt.rfind("Now write section") - 600 :]
+        assert REMINDER["en"] in turn  # the brief and voice, recalled in every turn
         for title in TITLES[:i]:  # the memory of every earlier section, in this turn
             assert f"{title}: {NOTES[title]}" in turn
         for title in TITLES[i:]:
@@ -153,6 +155,7 @@ def test_lwz_memory_turns_it_on_and_no_memory_off(lwz, fake_model, tmp_path):
     result = lwz("write", REQUEST, *ARGS, env={"LWZ_MEMORY": "1"})
     assert result.returncode == 0, result.stderr
     assert sum(map(is_note, fake.prompts)) == 2
+    assert not any(REMINDER["en"] in p for p in fake.prompts)  # no brief, no style
     fake = fake_model(scripted())
     result = lwz("write", REQUEST, *ARGS, "--force", "--no-memory", env={"LWZ_MEMORY": "1"})
     assert not any(is_note(p) for p in fake.prompts)

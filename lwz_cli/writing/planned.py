@@ -39,6 +39,7 @@ from lwz_cli.journal import Journal
 from lwz_cli.profiles import profile
 from lwz_cli.runstate import Checkpoint, PlannedState, RunTotals, WrittenSection
 from lwz_cli.tokens import TOKENS_PER_WORD
+from lwz_cli.writing.brief import reminder as brief_reminder
 from lwz_cli.writing.draft import CONTINUATIONS, RESEED_STEP, SHORT, Draft
 from lwz_cli.writing.length import count_words, word_unit
 from lwz_cli.writing.lifecycle import CheckpointState, RunFigures, RunLifecycle
@@ -98,7 +99,8 @@ def section_request(
 ) -> str:
     """The user turn asking for section `index`; `notes` (the author's guidance, from
     `lwz chat`) go last, so a redo shares every earlier token with the first try;
-    `memory` (`writing.memory.memory_block`) comes before the instruction."""
+    `memory` (`writing.memory.memory_block`, and the brief's reminder) comes before
+    the instruction."""
     text = _section_request(
         plan, index, language=language, first=first, request=request, recent=recent, memory=memory
     )
@@ -450,7 +452,7 @@ class PlannedRun(RunLifecycle):
         section = plan.sections[index]
         room = int(section.budget * TOKENS_PER_WORD[self.language] * 1.6) + 64
         first = (index == 0 or not self.done) and profile(conv.protocol).restate_outline
-        memory = self._memory_for(index)
+        memory = self._recall(index)
         turn = conv.next_turn(
             section_request(
                 plan, index, language=self.language, first=first, notes=notes, memory=memory
@@ -599,6 +601,14 @@ class PlannedRun(RunLifecycle):
         return reason
 
     # -- the memory across sections (writing.memory) ----------------------------------
+
+    def _recall(self, index: int) -> str | None:
+        """What section `index`'s turn recalls before its instruction: the memory, and a
+        one-line reminder of the brief and style when the job has them."""
+        request = self.prepared.request
+        reminder = brief_reminder(request.brief, request.style, self.language)
+        parts = [p for p in (self._memory_for(index), reminder) if p]
+        return "\n\n".join(parts) or None
 
     def _memory_for(self, index: int) -> str | None:
         """The memory block section `index`'s turn carries (None: no memory, or nothing
