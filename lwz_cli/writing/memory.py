@@ -27,7 +27,7 @@ from lwz_cli.writing.length import count_words, has_cjk
 
 NOTE_TOKENS = 64  # one note's generation
 MEMORY_TOKENS = 160  # the memory one section turn carries
-NOTE_SOURCE_CHARS = 3000  # a section's text a fresh note prompt quotes (no conversation)
+NOTE_SOURCE_CHARS = 2000  # the end of a section a fresh note prompt quotes (~450 tokens)
 TURN_TOKENS = 100  # a section's user turn, for the window estimate
 
 _NOTE_REQUEST = {
