@@ -343,8 +343,13 @@ def test_chat_memory_shows_edits_and_a_redo_notes_its_section_again(
             assert session.run.memory[0] == "the boat docked at Nagasaki"  # noted again
             app.handle("/undo")
             assert session.run.memory[0] == NOTES["Origins"]
+            app.handle("/brief For chemists.")  # the conversation is prompted afresh
             app.handle("/continue 300")  # a fourth section reads the edited memory
             assert "steep for 2 minutes" in section_prompts(fake)[-1]
+            # section 3's note, asked without the conversation, quotes the section
+            (quoted,) = [p for p in fake.prompts if "Here is a section of a document" in p]
+            assert session.run.done[2]["chunk"].strip()[-200:] in quoted
+            assert len(session.run.memory) == 3
             app.handle("/memory off")
             assert not session.run.memory_on and "memory off" in out.getvalue()
     finally:
