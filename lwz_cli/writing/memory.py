@@ -32,13 +32,12 @@ TURN_TOKENS = 100  # a section's user turn, for the window estimate
 
 _NOTE_REQUEST = {
     "en": (
-        "Before the next section, note what this section established that later sections "
-        "must keep consistent: names, defined terms, numbers, decisions. At most {words} "
-        "words, as short facts separated by semicolons, nothing else."
+        "Note the facts this section established for later sections to keep consistent "
+        "(names, terms, numbers, decisions): at most {words} words, separated by semicolons."
     ),
     "zh": (
-        "在写下一部分之前，记下这一部分确立的、后文必须保持一致的内容：人名、术语、数字、决定。"
-        "不超过{words}字，用分号隔开的简短事实，不写别的。"
+        "记下这一部分确立的、后文须保持一致的事实（人名、术语、数字、决定）："
+        "不超过{words}字，用分号隔开。"
     ),
 }
 _SECTION_QUOTE = {
