@@ -428,3 +428,28 @@ def test_kill9_then_resume_goes_on_with_the_same_memory_on_the_tiny_model(
     final = Journal.find(tmp_path / "doc.md").latest_checkpoint()
     assert final is not None and final.planned is not None
     assert final.planned.memory[:2] == kept  # the same notes, not taken again
+
+
+def test_a_weak_models_chatter_is_not_a_note():
+    # answers the tiny model gave in a real run (lwz write --memory, seed 3 and 4)
+    assert (
+        clean_note(
+            "Here's the revised section:; [The author's brief: \"A 1200-word guide to green tea",
+            "en",
+        )
+        == ""
+    )
+    assert (
+        clean_note(
+            "This section is going to be a new one, so please keep going to be creative", "en"
+        )
+        == ""
+    )
+    assert (
+        clean_note(
+            "I'm sorry for the confusion. I've made sure to keep all the necessary formatting", "en"
+        )
+        == ""
+    )
+    assert clean_note("Note: Kenji is the farmer; Sure, here it is", "en") == "Kenji is the farmer"
+    assert clean_note("好的，以下是事实；茶园海拔四百米", "zh") == "茶园海拔四百米"

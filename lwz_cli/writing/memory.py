@@ -53,8 +53,21 @@ _JOIN = {"en": "; ", "zh": "；"}
 
 _TAGS = re.compile(r"<\|[^|>]*\|>|</?(?:think|answer)>", re.IGNORECASE)
 _ITEM_SPLIT = re.compile(r"[;；\n]+")
-_BULLET = re.compile(r"^\s*(?:[-*•·]+|\d+[.)、]|#+|>)\s*")
+_BULLET = re.compile(
+    r"^\s*(?:[-*•·]+|\d+[.)、]|#+|>)?\s*(?:(?:notes?|facts?|memory|记录|事实)\s*[:：]\s*)?",
+    re.IGNORECASE,
+)
 _WORD = re.compile(r"[a-z0-9']+")
+# what a weak model says about the task instead of noting facts (seen on the tiny model:
+# "Here's the revised section:", "I'm sorry for the confusion...", "This section is
+# going to be a new one..."), and the prompt's own labels read back ("[The author's brief")
+_CHATTER = re.compile(
+    r"^(?:here(?:'s| is| are)|sure\b|certainly|of course|okay|ok\b|sorry|i\b|i'm|i am|i'll"
+    r"|i will|i've|as an ai|this section\b|the section\b|in this section|let me"
+    r"|好的|以下是|抱歉|对不起|这一部分|本部分|我)"
+    r"|\[(?:the author|a sample)|【",
+    re.IGNORECASE,
+)
 
 
 def note_words(language: str) -> int:
@@ -129,6 +142,8 @@ def clean_note(text: str, language: str, *, complete: bool = True) -> str:
     for item in items:
         norm = " ".join(_words_of(item))
         if not norm or norm in seen or _echoes(item, instruction) or _loops(item):
+            continue
+        if _CHATTER.search(item):
             continue
         seen.add(norm)
         words = count_words(item)
