@@ -119,7 +119,7 @@ def test_every_section_prompt_holds_brief_style_and_the_earlier_notes(lwz, fake_
     for i, prompt in enumerate(sections):
         assert BRIEF in prompt and VOICE in prompt
         turn = prompt[prompt.rfind("Now write section") - 600 :]
-        assert REMINDER["en"] in turn  # the brief and voice, recalled in every turn
+        assert REMINDER["en"][True, True] in turn  # the brief and voice, recalled in every turn
         for title in TITLES[:i]:  # the memory of every earlier section, in this turn
             assert f"{title}: {NOTES[title]}" in turn
         for title in TITLES[i:]:
@@ -155,7 +155,7 @@ def test_lwz_memory_turns_it_on_and_no_memory_off(lwz, fake_model, tmp_path):
     result = lwz("write", REQUEST, *ARGS, env={"LWZ_MEMORY": "1"})
     assert result.returncode == 0, result.stderr
     assert sum(map(is_note, fake.prompts)) == 2
-    assert not any(REMINDER["en"] in p for p in fake.prompts)  # no brief, no style
+    assert not any("the author's" in p for p in fake.prompts)  # no brief, no style
     fake = fake_model(scripted())
     result = lwz("write", REQUEST, *ARGS, "--force", "--no-memory", env={"LWZ_MEMORY": "1"})
     assert not any(is_note(p) for p in fake.prompts)
@@ -453,3 +453,12 @@ def test_a_weak_models_chatter_is_not_a_note():
     )
     assert clean_note("Note: Kenji is the farmer; Sure, here it is", "en") == "Kenji is the farmer"
     assert clean_note("好的，以下是事实；茶园海拔四百米", "zh") == "茶园海拔四百米"
+
+
+def test_the_reminder_names_only_what_the_job_has():
+    from lwz_cli.writing.brief import reminder
+
+    assert reminder(None, None, "en") is None
+    assert "sample" not in reminder("for beginners", None, "en")
+    assert "brief" not in reminder(None, "I write like this.", "en")
+    assert "样本" not in reminder("给初学者", None, "zh")

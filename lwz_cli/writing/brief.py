@@ -132,10 +132,19 @@ def guidance_block(brief: str | None, style: str | None, language: str) -> str:
     return "\n\n".join(parts)
 
 
+# by what the job has: (brief, style) -> the line, per language
 REMINDER = {
-    "en": "Keep to the author's brief and write in the voice of their sample, both given "
-    "with the request.",
-    "zh": "请遵循作者的写作说明，并沿用其文字样本的文风（见写作任务）。",
+    "en": {
+        (True, True): "Keep to the author's brief and write in the voice of their sample, "
+        "both given with the request.",
+        (True, False): "Keep to the author's brief given with the request.",
+        (False, True): "Write in the voice of the author's sample given with the request.",
+    },
+    "zh": {
+        (True, True): "请遵循作者的写作说明，并沿用其文字样本的文风（见写作任务）。",
+        (True, False): "请遵循作者的写作说明（见写作任务）。",
+        (False, True): "请沿用作者文字样本的文风（见写作任务）。",
+    },
 }
 
 
@@ -144,7 +153,7 @@ def reminder(brief: str | None, style: str | None, language: str) -> str | None:
     is read once, in the first turn, and a voice drifts over a long conversation."""
     if not brief and not style:
         return None
-    return REMINDER["zh" if language == "zh" else "en"]
+    return REMINDER["zh" if language == "zh" else "en"][(bool(brief), bool(style))]
 
 
 def with_guidance(request: str, brief: str | None, style: str | None, language: str) -> str:
