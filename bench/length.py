@@ -65,13 +65,17 @@ def junk_headings(document: str, prompt: str, language: str) -> list[str]:
     return [t for t in titles if junk_reason(t, prompt, language)]
 
 
-def run_one(row: dict, model: str, strategy: str, seed: int) -> dict:
+MEMORY = {"auto": None, "on": True, "off": False}  # --memory: planned runs' memory across sections
+
+
+def run_one(row: dict, model: str, strategy: str, seed: int, memory: str = "auto") -> dict:
     request = WriteRequest(
         prompt=row["prompt"],
         model=model,
         words=row["length"],
         strategy=strategy,
         sampling=Sampling(seed=seed),
+        memory=MEMORY[memory],
     )
     try:
         prepared = prepare(request)
@@ -91,6 +95,7 @@ def run_one(row: dict, model: str, strategy: str, seed: int) -> dict:
         "cut": done.cut_words or 0,
         "continuations": done.continuations or 0,
         "junk": junk_headings(result.document, row["prompt"], prepared.prompt.language),
+        "memory_tokens": done.memory_tokens,
         "seconds": time.monotonic() - started,
     }
 
@@ -114,6 +119,12 @@ def main() -> None:
         help="the requests of other kinds (bench/data/kinds.jsonl: stories, reports, "
         "letters, Chinese), every length, S_l per kind",
     )
+    ap.add_argument(
+        "--memory",
+        default="auto",
+        help="planned runs' memory across sections: auto, on, off, or a list (off,on) to run "
+        "each strategy once per setting and compare their prefill ratios",
+    )
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--json", action="store_true", help="also print each result as JSON")
     args = ap.parse_args()
@@ -130,7 +141,16 @@ def main() -> None:
     rows = [json.loads(line) for line in args.data.read_text().splitlines() if line.strip()]
     rows = [r for r in rows if args.min_words <= r["length"] <= args.max_words]
     rows = pick(rows, args.limit)
-    strategies = [s.strip() for s in args.strategy.split(",") if s.strip()]
+    memories = [m.strip() for m in args.memory.split(",") if m.strip()]
+    if not memories or any(m not in MEMORY for m in memories):
+        ap.error("--memory takes auto, on, off or a comma-separated list of them")
+    # a strategy run once per memory setting is labelled "planned/on", "planned/off"
+    strategies = [
+        s.strip() + (f"/{m}" if len(memories) > 1 else "")
+        for s in args.strategy.split(",")
+        if s.strip()
+        for m in memories
+    ]
     print(
         f"model {args.model}, {len(rows)} prompts ({rows[0]['length']}-{rows[-1]['length']} "
         f"words), strategies {', '.join(strategies)}"
@@ -142,7 +162,8 @@ def main() -> None:
     results: dict[str, list[dict]] = {s: [] for s in strategies}
     for row in rows:
         for strategy in strategies:
-            r = run_one(row, args.model, strategy, args.seed)
+            name, _, memory = strategy.partition("/")
+            r = run_one(row, args.model, name, args.seed, memory or memories[0])
             r["target"] = row["length"]
             results[strategy].append(r)
             prompt = row["prompt"][:48].replace("\n", " ")

@@ -61,6 +61,13 @@ SETTINGS = {
         ),
         Setting("endpoint_model", str, None, "model name to ask the endpoint for"),
         Setting("api_key", str, None, "bearer key for the endpoint"),
+        Setting(
+            "memory",
+            bool,
+            None,
+            "planned runs: a memory of each section's facts for later sections "
+            "(default: when the document outgrows the context window)",
+        ),
         Setting("wait", bool, True, "wait while another lwz runs a model (false: exit 1)"),
     )
 }
@@ -80,6 +87,7 @@ COMMANDS_USING = {
         "gpu_layers",
         "kv_type",
         "wait",
+        "memory",
     ],
     "batch": [
         "model",

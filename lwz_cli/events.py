@@ -204,6 +204,7 @@ class DoneEvent(Event):
     strategy: str
     token_counts: str | None = None
     cut_words: int = 0  # words of repeated text dropped once the rewinds were spent
+    memory_tokens: int = 0  # planned runs' memory: note tokens generated + prefilled
 
 
 @dataclass(frozen=True, slots=True)

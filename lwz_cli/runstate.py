@@ -76,6 +76,8 @@ class RequestRecord:
     outline: dict[str, Any] | None = None  # --outline's plan (Plan.to_json), fitted to the target
     brief: str | None = None  # --brief's text; None in runs from before lwz took one
     style: str | None = None  # the --style excerpt used
+    # planned runs: whether sections carry a memory (writing.memory); None in older runs
+    memory: bool | None = None
     unknown: dict[str, Any] = field(default_factory=dict)
 
     JSON_KEYS: ClassVar[tuple[str, ...]] = (
@@ -91,6 +93,7 @@ class RequestRecord:
         "outline",
         "brief",
         "style",
+        "memory",
     )
 
     @classmethod
@@ -109,6 +112,7 @@ class RequestRecord:
             outline=data.get("outline"),
             brief=data.get("brief"),
             style=data.get("style"),
+            memory=data.get("memory"),
             unknown=_rest(data, cls.JSON_KEYS),
         )
 
@@ -131,6 +135,8 @@ class RequestRecord:
         for key, value in (("brief", self.brief), ("style", self.style)):
             if value is not None:  # absent, not null: older lwz versions read the record too
                 data[key] = value
+        if self.memory is not None:
+            data["memory"] = self.memory
         return data
 
 
@@ -374,6 +380,7 @@ class RunTotals:
     prompt: int = 0  # prompt tokens of every generation (for KV-reuse figures)
     rewritten: int = 0  # sections rewritten by `lwz chat` (seeds each redo anew)
     cut: int = 0  # words of repeated text dropped when the rewinds ran out
+    memory: int = 0  # tokens the memory cost: notes generated and prefilled, memory in turns
     unknown: dict[str, Any] = field(default_factory=dict)
 
     JSON_KEYS: ClassVar[tuple[str, ...]] = (
@@ -386,6 +393,7 @@ class RunTotals:
         "prompt",
         "rewritten",
         "cut",
+        "memory",
     )
 
     @classmethod
@@ -400,6 +408,7 @@ class RunTotals:
             prompt=data.get("prompt", 0),
             rewritten=data.get("rewritten", 0),
             cut=data.get("cut", 0),
+            memory=data.get("memory", 0),
             unknown=_rest(data, cls.JSON_KEYS),
         )
 
@@ -418,6 +427,8 @@ class RunTotals:
             data["rewritten"] = self.rewritten
         if self.cut:  # journals of older versions lack it
             data["cut"] = self.cut
+        if self.memory:  # likewise
+            data["memory"] = self.memory
         return data
 
 
@@ -436,6 +447,9 @@ class PlannedState:
     heading: str  # the heading of the section in progress ("" between sections)
     continuations: int  # nudges spent on the section in progress
     totals: RunTotals
+    # one cleaned note per written section ("" for a note dropped as junk); a section
+    # written but not noted yet gets its note before the next section
+    memory: list[str] = field(default_factory=list)
 
     JSON_KEYS: ClassVar[tuple[str, ...]] = (
         "strategy",
@@ -448,6 +462,7 @@ class PlannedState:
         "heading",
         "continuations",
         "totals",
+        "memory",
     )
 
     @classmethod
@@ -463,6 +478,7 @@ class PlannedState:
             heading=data.get("heading", ""),
             continuations=data.get("continuations", 0),
             totals=RunTotals.from_json(data.get("totals", {})),
+            memory=list(data.get("memory", [])),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -477,6 +493,7 @@ class PlannedState:
             "heading": self.heading,
             "continuations": self.continuations,
             "totals": self.totals.to_json(),
+            **({"memory": self.memory} if self.memory else {}),  # absent before lwz had one
         }
 
 

@@ -168,6 +168,7 @@ CONTRACT: list[tuple[ev.Event, list[str]]] = [
             "model",
             "strategy",
             "cut_words",
+            "memory_tokens",
         ],
     ),
     (
@@ -193,6 +194,7 @@ CONTRACT: list[tuple[ev.Event, list[str]]] = [
             "strategy",
             "token_counts",
             "cut_words",
+            "memory_tokens",
         ],
     ),
     (ev.ErrorEvent("no model", 2), ["event", "message", "exit_code"]),

@@ -42,6 +42,7 @@ def chat(
     kv_type: Annotated[str | None, opt.kv_type("KV cache type. Default: the fit plan's.")] = None,
     verbose: opt.Verbose = False,
     wait: opt.Wait = default("wait"),
+    memory: Annotated[bool | None, opt.memory()] = default("memory"),
 ) -> None:
     """Draft interactively: write, then redo, expand or continue sections, undo, save.
 
@@ -71,6 +72,7 @@ def chat(
         kv_type=kv_type,
         verbose=verbose,
         wait=wait,
+        memory=memory,
         sampling=Sampling(temperature=temperature, top_p=top_p, seed=seed),
     )
     session = DraftingSession(settings)

@@ -24,7 +24,7 @@ ENVIRONMENT = [
     ("LWZ_KV_SNAPSHOT_MAX_GB", "Default for --snapshot-max-gb (4)."),
     (
         "LWZ_STRATEGY, LWZ_WORDS, LWZ_TEMPERATURE, LWZ_TOP_P, LWZ_SEED, LWZ_MAX_TOKENS, LWZ_CTX, "
-        "LWZ_KV_TYPE, LWZ_KV_SNAPSHOT",
+        "LWZ_KV_TYPE, LWZ_KV_SNAPSHOT, LWZ_MEMORY",
         "Defaults for the lwz write options of the same names. "
         "Precedence: flags, then LWZ_* variables, then config.yaml, then built-in defaults.",
     ),

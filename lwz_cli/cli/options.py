@@ -150,6 +150,17 @@ def kv_snapshot(help: str, *, env: bool = True) -> OptionInfo:
     )
 
 
+MEMORY_HELP = (
+    "Planned runs: after each section the model notes what it established (names, terms, "
+    "numbers, decisions) and later sections get those notes. Default: on when the document "
+    "outgrows the context window."
+)
+
+
+def memory(help: str = MEMORY_HELP) -> OptionInfo:
+    return typer.Option("--memory/--no-memory", envvar=env_name("memory"), help=help)
+
+
 def snapshot_max_gb(help: str = "Skip KV snapshots larger than this.") -> OptionInfo:
     return typer.Option(
         "--snapshot-max-gb", envvar=env_name("snapshot_max_gb"), metavar="GB", help=help

@@ -157,6 +157,7 @@ def write(
         ),
     ] = default("kv_snapshot"),
     snapshot_max_gb: opt.SnapshotMaxGb = default("snapshot_max_gb"),
+    memory: Annotated[bool | None, opt.memory()] = default("memory"),
     outline: Annotated[Path | None, opt.outline()] = None,
     json_mode: opt.JsonMode = False,
     quiet: opt.Quiet = False,
@@ -215,6 +216,7 @@ def write(
             api_key=api_key,
             brief=read_brief(brief) if brief is not None else None,
             style=read_style(style) if style is not None else None,
+            memory=memory,
         )
         prepared = prepare_pulling(request, no_pull=no_pull, json_mode=json_mode, quiet=quiet)
         return open_run(prepared, restart=restart, interactive=terminal.interactive(json_mode))

@@ -282,10 +282,19 @@ class ChatApp:
         )
 
     def _edit_plan(self) -> None:
+        text = self._in_editor(self.session.plan_text(), "outline.md", "the outline")
+        if text == self.session.plan_text():
+            self.say("the outline is unchanged")
+            return
+        self.session.edit_plan(text)
+        self.say(self.session.plan_text())
+
+    def _in_editor(self, text: str, name: str, what: str) -> str:
+        """`text` as the author leaves it after $VISUAL/$EDITOR (vi) edits it."""
         editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
         with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "outline.md"
-            path.write_text(self.session.plan_text(), encoding="utf-8")
+            path = Path(folder) / name
+            path.write_text(text, encoding="utf-8")
             try:
                 code = subprocess.call([*shlex.split(editor), str(path)])
             except OSError as exc:
@@ -294,13 +303,39 @@ class ChatApp:
                     hint="set EDITOR to your editor, e.g. EDITOR=nano",
                 ) from None
             if code != 0:
-                raise UsageError(f"the editor exited with status {code}; the outline is unchanged")
-            text = path.read_text(encoding="utf-8")
-        if text == self.session.plan_text():
-            self.say("the outline is unchanged")
+                raise UsageError(f"the editor exited with status {code}; {what} is unchanged")
+            return path.read_text(encoding="utf-8")
+
+    def do_memory(self, args: str) -> None:
+        self.session.need_draft()
+        if args in ("on", "off"):
+            self.session.set_memory(args == "on")
+            self.say(
+                "memory on: each section's facts go to the later ones"
+                if args == "on"
+                else "memory off"
+            )
             return
-        self.session.edit_plan(text)
-        self.say(self.session.plan_text())
+        if args not in ("", "edit"):
+            raise UsageError(
+                f"/memory takes edit, on or off, not {args!r}",
+                hint="/memory shows it; /memory edit edits it",
+            )
+        text = self.session.memory_text()
+        if not self.session.run or not self.session.run.memory_on:
+            self.say(
+                "memory: off for this draft (it fits the model's window, so each section "
+                "reads the whole text); /memory on keeps one"
+            )
+            return
+        if args == "edit":
+            edited = self._in_editor(text, "memory.md", "the memory")
+            if edited == text:
+                self.say("the memory is unchanged")
+                return
+            self.session.edit_memory(edited)
+            text = self.session.memory_text()
+        self.say(text.rstrip("\n") or "memory: nothing noted yet (a note follows each section)")
 
     def do_show(self, args: str) -> None:
         self.session.need_draft()

@@ -50,6 +50,11 @@ COMMANDS = {
             "the brief every prompt carries: audience, tone, points, facts",
         ),
         Command("style", "[FILE|off]", "a sample of your prose to write like (~400 words used)"),
+        Command(
+            "memory",
+            "[edit|on|off]",
+            "what each section established, given to later sections; `edit` opens it in $EDITOR",
+        ),
         Command("undo", "", "revert the last change"),
         Command(
             "save",
@@ -162,6 +167,10 @@ class ChatCompleter(Completer):
                     yield Completion(str(number), start_position=-len(rest), display_meta=title)
         elif name == "plan" and "edit".startswith(rest):
             yield Completion("edit", start_position=-len(rest))
+        elif name == "memory":
+            for word in ("edit", "on", "off"):
+                if word.startswith(rest):
+                    yield Completion(word, start_position=-len(rest))
         elif name == "model":
             for model in self.models(rest):
                 yield Completion(model, start_position=-len(rest))

@@ -132,6 +132,30 @@ def guidance_block(brief: str | None, style: str | None, language: str) -> str:
     return "\n\n".join(parts)
 
 
+# by what the job has: (brief, style) -> the line, per language
+REMINDER = {
+    "en": {
+        (True, True): "Keep to the author's brief and write in the voice of their sample, "
+        "both given with the request.",
+        (True, False): "Keep to the author's brief given with the request.",
+        (False, True): "Write in the voice of the author's sample given with the request.",
+    },
+    "zh": {
+        (True, True): "请遵循作者的写作说明，并沿用其文字样本的文风（见写作任务）。",
+        (True, False): "请遵循作者的写作说明（见写作任务）。",
+        (False, True): "请沿用作者文字样本的文风（见写作任务）。",
+    },
+}
+
+
+def reminder(brief: str | None, style: str | None, language: str) -> str | None:
+    """One line a section turn carries when there is a brief or a style: the block itself
+    is read once, in the first turn, and a voice drifts over a long conversation."""
+    if not brief and not style:
+        return None
+    return REMINDER["zh" if language == "zh" else "en"][(bool(brief), bool(style))]
+
+
 def with_guidance(request: str, brief: str | None, style: str | None, language: str) -> str:
     """The request text with the brief and style block after it."""
     block = guidance_block(brief, style, language)

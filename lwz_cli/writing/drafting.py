@@ -80,6 +80,7 @@ class Settings:
     wait: bool = True  # for the engine slot, while another lwz runs a model (else exit 1)
     brief: str | None = None  # /brief: the author's brief, as text
     style: str | None = None  # /style: the bounded excerpt of the author's prose
+    memory: bool | None = default("memory")  # a memory across sections; None: when needed
 
 
 class DraftingSession:
@@ -201,6 +202,7 @@ class DraftingSession:
             outline=outline,
             brief=s.brief,
             style=s.style,
+            memory=s.memory,
         )
         # the chat always drafts section by section: no --strategy flag was given
         prepared = replace(prepare(request), strategy_reason=CHAT_STRATEGY_REASON)
@@ -379,6 +381,44 @@ class DraftingSession:
         if self.journal is not None:
             self.journal.manifest.request.brief = brief
             self.journal.manifest.request.style = style
+            self.journal.save_manifest()
+
+    def memory_text(self) -> str:
+        """The memory as `/memory` shows it and `/memory edit` reads it back: one line
+        per noted section, `N. Title: note` ("" when the draft keeps no memory)."""
+        run = self._need_plan()
+        if not run.memory_on:
+            return ""
+        noted = run.notes_of_memory()
+        return "".join(f"{i}. {title}: {note}\n" for i, (title, note) in enumerate(noted, 1))
+
+    def edit_memory(self, text: str) -> None:
+        """Take the memory as edited (`memory_text`'s lines): a line's note replaces its
+        section's, a section whose line is gone keeps no note; undo brings it back."""
+        run = self._need_plan()
+        self._no_section_in_progress()
+        noted = run.notes_of_memory()
+        notes = [""] * len(noted)
+        for line in text.splitlines():
+            number, dot, rest = line.strip().partition(".")
+            if not dot or not number.isdigit() or not 1 <= int(number) <= len(noted):
+                continue
+            title = noted[int(number) - 1][0]
+            rest = rest.strip()
+            note = rest[len(title) + 1 :] if rest.startswith(f"{title}:") else rest
+            notes[int(number) - 1] = " ".join(note.split())
+        self._push("memory edit")
+        run.set_memory(notes)
+        self._checkpoint()
+
+    def set_memory(self, on: bool) -> None:
+        """Keep a memory for the open draft from its next section on (or stop)."""
+        run = self._need_plan()
+        self._no_section_in_progress()
+        self.settings.memory = on
+        run.memory_on = on
+        if self.journal is not None:
+            self.journal.manifest.request.memory = on
             self.journal.save_manifest()
 
     def set_model(self, spec: str) -> str:

@@ -69,6 +69,7 @@ class RunFigures:
     think_chars: int | None = None  # the single pass's
     planned_sections: int | None = None  # the planned strategy's
     cut_words: int = 0  # repeated text dropped when the guard's rewinds ran out
+    memory_tokens: int = 0  # the planned strategy's memory: notes generated and prefilled
 
 
 class RunLifecycle(ABC):
@@ -293,6 +294,7 @@ class RunLifecycle(ABC):
             # an endpoint: "server usage" or "counted pieces"
             token_counts=self.engine.token_counts or None,
             cut_words=figures.cut_words,
+            memory_tokens=figures.memory_tokens,
         )
         if self.journal is not None:
             try:

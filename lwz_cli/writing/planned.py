@@ -39,10 +39,12 @@ from lwz_cli.journal import Journal
 from lwz_cli.profiles import profile
 from lwz_cli.runstate import Checkpoint, PlannedState, RunTotals, WrittenSection
 from lwz_cli.tokens import TOKENS_PER_WORD
+from lwz_cli.writing.brief import reminder as brief_reminder
 from lwz_cli.writing.continuing import ASKS, ROOM_TOKENS, Continuing, more_request
 from lwz_cli.writing.draft import RESEED_STEP, Draft
 from lwz_cli.writing.length import count_words, word_unit
 from lwz_cli.writing.lifecycle import CheckpointState, RunFigures, RunLifecycle
+from lwz_cli.writing.memory import NOTE_TOKENS, clean_note, memory_block, note_request
 from lwz_cli.writing.plan import (
     WORDS_PER_SECTION,
     Plan,
@@ -78,6 +80,7 @@ class DocumentState:
     base: tuple[int, ...] | None
     turn_base: tuple[int, ...] | None
     target: int | None
+    memory: tuple[str, ...] = ()  # one note per written section (writing.memory)
 
     def without_tokens(self) -> DocumentState:
         """The same state for another model: token ids of this one mean nothing there."""
@@ -93,11 +96,14 @@ def section_request(
     request: str | None = None,
     recent: str | None = None,
     notes: str | None = None,
+    memory: str | None = None,
 ) -> str:
     """The user turn asking for section `index`; `notes` (the author's guidance, from
-    `lwz chat`) go last, so a redo shares every earlier token with the first try."""
+    `lwz chat`) go last, so a redo shares every earlier token with the first try;
+    `memory` (`writing.memory.memory_block`, and the brief's reminder) comes before
+    the instruction."""
     text = _section_request(
-        plan, index, language=language, first=first, request=request, recent=recent
+        plan, index, language=language, first=first, request=request, recent=recent, memory=memory
     )
     if notes:
         text += (
@@ -106,8 +112,20 @@ def section_request(
     return text
 
 
+def _memory_text(memory: str | None) -> str:
+    """The memory block as a paragraph of the section turn ("" without one)."""
+    return f"{memory.strip()}\n\n" if memory and memory.strip() else ""
+
+
 def _section_request(
-    plan: Plan, index: int, *, language: str, first: bool, request: str | None, recent: str | None
+    plan: Plan,
+    index: int,
+    *,
+    language: str,
+    first: bool,
+    request: str | None,
+    recent: str | None,
+    memory: str | None = None,
 ) -> str:
     section = plan.sections[index]
     n = len(plan.sections)
@@ -120,6 +138,7 @@ def _section_request(
             head += f"大纲：\n{plan.outline_text('zh')}\n\n"
         if recent:
             head += f"目前的文章结尾如下：\n……{recent}\n\n"
+        head += _memory_text(memory)
         points = f"（{section.points}）" if section.points else ""
         end = (
             "这是最后一部分，请为全文收尾。"
@@ -137,6 +156,7 @@ def _section_request(
         head += f"Here is the outline:\n{plan.outline_text()}\n\n"
     if recent:
         head += f'The document so far ends with:\n"...{recent}"\n\n'
+    head += _memory_text(memory)
     points = f" ({section.points})" if section.points else ""
     end = (
         "This is the last section: bring the whole document to a close."
@@ -183,6 +203,8 @@ class PlannedRun(RunLifecycle):
         self.heading_chunk = ""
         self.continuations = 0
         self.totals = RunTotals()
+        self.memory: list[str] = []  # one cleaned note per written section
+        self.memory_on = prepared.memory
         self._section_unsaved = False  # the last of `done` is not in the journal yet
 
     # -- events ---------------------------------------------------------------
@@ -231,6 +253,7 @@ class PlannedRun(RunLifecycle):
             heading=self.heading_chunk,
             continuations=self.continuations,
             totals=copy.deepcopy(self.totals),
+            memory=list(self.memory),
         )
 
     def checkpoint_state(self, *, interrupting: bool) -> CheckpointState:
@@ -288,6 +311,7 @@ class PlannedRun(RunLifecycle):
         self.heading_chunk = state.heading
         self.continuations = state.continuations
         self.totals = copy.deepcopy(state.totals)
+        self.memory = list(state.memory)
         self.resumed_tokens = self.totals.generated + self.engine.count_tokens(checkpoint.generated)
         context = state.context
         if self.plan is not None:
@@ -429,8 +453,11 @@ class PlannedRun(RunLifecycle):
         section = plan.sections[index]
         room = int(section.budget * TOKENS_PER_WORD[self.language] * 1.6) + 64
         first = (index == 0 or not self.done) and profile(conv.protocol).restate_outline
+        memory = self._recall(index)
         turn = conv.next_turn(
-            section_request(plan, index, language=self.language, first=first, notes=notes)
+            section_request(
+                plan, index, language=self.language, first=first, notes=notes, memory=memory
+            )
         )
         self.turn_base = None
         if turn is not None and base is not None:
@@ -448,6 +475,7 @@ class PlannedRun(RunLifecycle):
             request=self.prepared.request.guided_prompt,
             recent=recent,
             notes=notes,
+            memory=memory,
         )
         text = conv.first(user) + conv.assistant_prefix
         context = self.engine.tokenize(text, add_bos=self.prepared.prompt.add_bos)
@@ -462,6 +490,7 @@ class PlannedRun(RunLifecycle):
         plan = self.need_plan()
         section = plan.sections[index]
         if self.draft is None:  # a new section (not one being resumed)
+            self._take_notes()  # of the sections before it, for its memory
             self.continuations = 0
             self.heading_chunk = f"## {section.title}\n\n"
             self.emit(SectionStartEvent(index + 1, section.title, 2, section.budget))
@@ -616,12 +645,105 @@ class PlannedRun(RunLifecycle):
         if reason == "cancelled":  # a half-written replacement is worse than the original
             return reason
         self.done[index] = {"title": section.title, "chunk": chunk, "words": count_words(chunk)}
+        if self.memory_on and index < len(self.memory):  # the old note is of the old text
+            note = self._note(index, draft.context + draft.generated[: draft.clean_count])
+            self.memory[index] = note or ""
         if last:
             self.base = draft.context + draft.generated[: draft.clean_count]
         else:  # the conversation still holds the old text: later sections re-read the document
             self.base = None
             self.turn_base = None
         return reason
+
+    # -- the memory across sections (writing.memory) ----------------------------------
+
+    def _recall(self, index: int) -> str | None:
+        """What section `index`'s turn recalls before its instruction: the memory, and a
+        one-line reminder of the brief and style when the job has them."""
+        request = self.prepared.request
+        reminder = brief_reminder(request.brief, request.style, self.language)
+        parts = [p for p in (self._memory_for(index), reminder) if p]
+        return "\n\n".join(parts) or None
+
+    def _memory_for(self, index: int) -> str | None:
+        """The memory block section `index`'s turn carries (None: no memory, or nothing
+        noted yet); its tokens count in `totals.memory`, prefilled with the turn."""
+        if not self.memory_on:
+            return None
+        noted = [
+            (d["title"], note)
+            for d, note in zip(self.done[:index], self.memory[:index], strict=False)
+        ]
+        block = memory_block(noted, self.language)
+        if block:
+            self.totals.memory += self.engine.count_tokens(
+                self.engine.tokenize(block, add_bos=False)
+            )
+        return block
+
+    def _take_notes(self) -> None:
+        """Note every written section not noted yet (normally the one just written),
+        then checkpoint, so a resume goes on with the same memory."""
+        if not self.memory_on or len(self.memory) >= len(self.done):
+            return
+        while len(self.memory) < len(self.done):
+            i = len(self.memory)
+            note = self._note(i, self.base if i == len(self.done) - 1 else None)
+            if note is None:
+                self.interrupted()  # the note is asked for again on resume
+            self.memory.append(note)
+        self.checkpoint()
+
+    def notes_of_memory(self) -> list[tuple[str, str]]:
+        """(section title, note) per noted section, for `/memory`."""
+        return [(d["title"], note) for d, note in zip(self.done, self.memory, strict=False)]
+
+    def set_memory(self, notes: list[str]) -> None:
+        """Take the notes as edited by the author, one per written section at most."""
+        self.memory = list(notes[: len(self.done)])
+
+    def _note(self, index: int, base: list[int] | None) -> str | None:
+        """What section `index` established, as a cleaned note ("" for junk; None when
+        cancelled). Asked in a short turn after the conversation `base` ends with the
+        section, so the KV cache holds everything but that turn; the conversation goes
+        on from `base` without it. Without `base`, or when the turn does not fit the
+        window, a fresh prompt quotes the section instead."""
+        conv, engine = self._conversation(), self.engine
+        n_ctx = self.prepared.tokens.n_ctx
+        context = None
+        turn = conv.next_turn(note_request(self.language))
+        if turn is not None and base is not None:
+            context = base + engine.tokenize(turn, add_bos=False)
+            if engine.count_tokens(context) + NOTE_TOKENS > n_ctx:
+                context = None
+        if context is None:
+            quoted = note_request(self.language, self.done[index]["chunk"])
+            context = engine.tokenize(
+                conv.first(quoted) + conv.assistant_prefix, add_bos=self.prepared.prompt.add_bos
+            )
+            if engine.count_tokens(context) + NOTE_TOKENS > n_ctx:
+                return ""  # a window too small for a note: the memory goes without it
+        self.totals.prompt += len(context)
+        text = ""
+        pieces = engine.stream(
+            context,
+            max_tokens=NOTE_TOKENS,
+            stop=conv.stop,
+            sampling=self.prepared.request.sampling,
+            cancel=self.cancel,
+        )
+        try:
+            for piece in pieces:
+                text += piece.text
+        finally:
+            pieces.close()
+        stats = engine.last
+        self.totals.evaluated += stats.prompt_tokens_evaluated
+        self.totals.prefill += stats.prefill_seconds
+        self.totals.memory += stats.prompt_tokens_evaluated + stats.generated_tokens
+        if stats.finish_reason == "cancelled":
+            return None
+        return clean_note(text, self.language, complete=stats.finish_reason != "length")
 
     def _section_emit_at(self, index: int) -> Emit:
         """Progress of a rewritten section, counting the words around it."""
@@ -720,8 +842,20 @@ class PlannedRun(RunLifecycle):
             raise ValueError(
                 f"{len(written)} written sections for an outline of {len(plan.sections)}"
             )
+        # a kept section keeps its note (found by its text below the heading, which a
+        # rename changes); from the first without one, the notes are taken again
+        noted = {
+            d["chunk"].partition("\n")[2]: note
+            for d, note in zip(self.done, self.memory, strict=False)
+        }
         self.plan = plan
         self.done = list(written)
+        self.memory = []
+        for entry in self.done:
+            note = noted.get(entry["chunk"].partition("\n")[2])
+            if note is None:
+                break
+            self.memory.append(note)
         self.index = len(self.done)
         self.draft = None
         self.base = self.turn_base = None
@@ -737,6 +871,7 @@ class PlannedRun(RunLifecycle):
             base=tuple(self.base) if self.base is not None else None,
             turn_base=tuple(self.turn_base) if self.turn_base is not None else None,
             target=self.target,
+            memory=tuple(self.memory),
         )
 
     def restore_state(self, state: DocumentState) -> None:
@@ -747,6 +882,7 @@ class PlannedRun(RunLifecycle):
         self.index = state.index
         self.base = list(state.base) if state.base is not None else None
         self.turn_base = list(state.turn_base) if state.turn_base is not None else None
+        self.memory = list(state.memory)
         self.draft = None
         self.set_target(state.target)
 
@@ -828,5 +964,6 @@ class PlannedRun(RunLifecycle):
                 repetition_rewinds=t.rewinds,
                 cut_words=t.cut,
                 planned_sections=len(self.need_plan().sections),
+                memory_tokens=t.memory,
             ),
         )

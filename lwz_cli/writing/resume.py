@@ -187,6 +187,7 @@ def prepare_resume(
         outline=None if req.outline is None else plan_from_record(req.outline, str(journal.dir)),
         brief=req.brief,
         style=req.style,
+        memory=bool(req.memory),  # runs from before lwz kept a memory go on without one
     )
     prompt = prompts.Prompt(
         text=prompt_data.text,
@@ -225,6 +226,7 @@ def prepare_resume(
         gpu_layers=layers,
         kv_type=kv_type,
         flash_attn=kv_type != "f16" or layers != 0,
+        memory=bool(req.memory) and strategy == Strategy.PLANNED,
     )
     checkpoint = journal.latest_checkpoint()
     if checkpoint is None:

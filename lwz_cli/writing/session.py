@@ -15,7 +15,7 @@ from lwz_cli.engine.protocol import Engine, Sampling
 from lwz_cli.errors import UsageError
 from lwz_cli.models.identity import ModelIdentity
 from lwz_cli.output import written_path
-from lwz_cli.profiles import profile_for
+from lwz_cli.profiles import profile, profile_for
 from lwz_cli.runstate import EngineRecord, Manifest, PromptRecord, RequestRecord
 from lwz_cli.strategy import Strategy, check_strategy
 from lwz_cli.system import physical_cores
@@ -25,6 +25,7 @@ from lwz_cli.writing.brief import guidance_block as brief_block
 from lwz_cli.writing.brief import with_guidance
 from lwz_cli.writing.endpoint import open_endpoint
 from lwz_cli.writing.length import MAX_TARGET_WORDS, parse_target
+from lwz_cli.writing.memory import outgrows_window
 from lwz_cli.writing.outline_file import fit_outline, outline_prompt
 
 
@@ -50,6 +51,9 @@ class WriteRequest:
     outline: plan.Plan | None = None  # --outline: the sections to write, not the model's plan
     brief: str | None = None  # the author's brief, as text (`writing.brief.read_brief`)
     style: str | None = None  # the bounded excerpt of the author's prose (`read_style`)
+    # planned runs: a memory of each section's facts for the later ones (writing.memory);
+    # None: only when the document is expected to outgrow the context window
+    memory: bool | None = default("memory")
 
     @property
     def guidance(self) -> str:
@@ -85,6 +89,7 @@ class Prepared:
     flash_attn: bool = False
     fit_reason: str = ""
     outline_scaled_from: int | None = None  # the outline file's total, when scaled to the target
+    memory: bool = False  # planned: sections carry a memory (`request.memory` resolved)
 
     @property
     def model(self) -> ModelIdentity:
@@ -263,6 +268,9 @@ def prepare(request: WriteRequest) -> Prepared:
     fit = backend.fit(
         n_ctx=token_budget.n_ctx, gpu_layers=request.gpu_layers, kv_type=request.kv_type
     )
+    memory = strategy == Strategy.PLANNED and wants_memory(
+        request, count(tokens), target, prompt, token_budget.n_ctx
+    )
     return Prepared(
         request,
         backend,
@@ -282,6 +290,33 @@ def prepare(request: WriteRequest) -> Prepared:
         flash_attn=fit.flash_attn,
         fit_reason=fit.reason,
         outline_scaled_from=scaled_from,
+        memory=memory,
+    )
+
+
+def wants_memory(
+    request: WriteRequest,
+    prompt_tokens: int,
+    target: int | None,
+    prompt: prompts.Prompt,
+    n_ctx: int,
+) -> bool:
+    """`--memory`/`--no-memory` as given; by default, only for a document expected to
+    outgrow its window: while the whole document fits, every section reads all the
+    earlier text itself and a memory would be prefill for nothing."""
+    if request.memory is not None:
+        return request.memory
+    target = target or 0
+    sections = (
+        len(request.outline.sections) if request.outline else target // plan.WORDS_PER_SECTION + 1
+    )
+    return outgrows_window(
+        prompt_tokens=prompt_tokens,
+        plan_tokens=profile(prompt.protocol).plan_tokens,
+        target_words=target,
+        sections=sections,
+        language=prompt.language,
+        n_ctx=n_ctx,
     )
 
 
@@ -402,6 +437,7 @@ def manifest_for(prepared: Prepared) -> Manifest:
             outline=request.outline.to_json() if request.outline is not None else None,
             brief=request.brief,
             style=request.style,
+            memory=prepared.memory if prepared.strategy == Strategy.PLANNED else None,
         ),
         prompt=PromptRecord(
             text=prepared.prompt.text,
