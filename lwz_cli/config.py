@@ -62,6 +62,14 @@ SETTINGS = {
         Setting("endpoint_model", str, None, "model name to ask the endpoint for"),
         Setting("api_key", str, None, "bearer key for the endpoint"),
         Setting("wait", bool, True, "wait while another lwz runs a model (false: exit 1)"),
+        Setting(
+            "citations",
+            str,
+            "numeric",
+            "how --source facts are cited",
+            ("none", "numeric", "footnotes"),
+        ),
+        Setting("excerpt_tokens", int, 900, "tokens of --source excerpts per prompt", minimum=100),
     )
 }
 # env names that differ from LWZ_<KEY>

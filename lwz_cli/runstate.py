@@ -76,6 +76,9 @@ class RequestRecord:
     outline: dict[str, Any] | None = None  # --outline's plan (Plan.to_json), fitted to the target
     brief: str | None = None  # --brief's text; None in runs from before lwz took one
     style: str | None = None  # the --style excerpt used
+    # --source: specs, base, citations, excerpt_tokens and the excerpts handed out when
+    # the job was prepared (`writing.grounding`); None without sources
+    sources: dict[str, Any] | None = None
     unknown: dict[str, Any] = field(default_factory=dict)
 
     JSON_KEYS: ClassVar[tuple[str, ...]] = (
@@ -91,6 +94,7 @@ class RequestRecord:
         "outline",
         "brief",
         "style",
+        "sources",
     )
 
     @classmethod
@@ -109,6 +113,7 @@ class RequestRecord:
             outline=data.get("outline"),
             brief=data.get("brief"),
             style=data.get("style"),
+            sources=data.get("sources"),
             unknown=_rest(data, cls.JSON_KEYS),
         )
 
@@ -128,6 +133,8 @@ class RequestRecord:
             data["strategy_asked"] = self.strategy_asked.value
         if self.outline is not None:
             data["outline"] = self.outline
+        if self.sources is not None:
+            data["sources"] = self.sources
         for key, value in (("brief", self.brief), ("style", self.style)):
             if value is not None:  # absent, not null: older lwz versions read the record too
                 data[key] = value
@@ -491,9 +498,19 @@ class Checkpoint:
     sections_done: int = 0
     time: float = 0.0
     planned: PlannedState | None = None
+    # --source: every passage handed out, by number, and each prompt's numbers
+    # (`writing.grounding.Ledger`); None in runs without sources or from older versions
+    excerpts: dict[str, Any] | None = None
     unknown: dict[str, Any] = field(default_factory=dict)
 
-    JSON_KEYS: ClassVar[tuple[str, ...]] = ("seq", "generated", "words", "sections_done", "time")
+    JSON_KEYS: ClassVar[tuple[str, ...]] = (
+        "seq",
+        "generated",
+        "words",
+        "sections_done",
+        "time",
+        "excerpts",
+    )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Checkpoint:
@@ -508,6 +525,7 @@ class Checkpoint:
                 sections_done=data.get("sections_done", 0),
                 time=data.get("time", 0.0),
                 planned=planned,
+                excerpts=data.get("excerpts"),
                 unknown=_rest(data, known),
             )
             return checked(checkpoint)
@@ -525,4 +543,5 @@ class Checkpoint:
             "sections_done": self.sections_done,
             "time": self.time,
             **(self.planned.to_json() if self.planned is not None else {}),
+            **({"excerpts": self.excerpts} if self.excerpts is not None else {}),
         }

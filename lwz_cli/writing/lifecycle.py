@@ -37,6 +37,7 @@ from lwz_cli.journal import CHECKPOINT_INTERVAL, Journal, disk_error
 from lwz_cli.output import DocumentOutput
 from lwz_cli.runstate import Checkpoint, RunStatus
 from lwz_cli.writing.draft import Draft
+from lwz_cli.writing.grounding import Ledger
 from lwz_cli.writing.kvsnap import Snapshots
 from lwz_cli.writing.length import count_words, word_unit
 from lwz_cli.writing.markdown import outline
@@ -187,6 +188,9 @@ class RunLifecycle(ABC):
         if journal is None:
             return
         state = self.checkpoint_state(interrupting=interrupting)
+        grounding = self.prepared.grounding
+        if grounding is not None:  # what each prompt was given, for a resume or a redo
+            state.checkpoint.excerpts = grounding.ledger.to_json()
         output = self.output
         try:
             for index, text in state.sections:
@@ -214,6 +218,13 @@ class RunLifecycle(ABC):
         self._last_checkpoint = time.monotonic()
         saved = state.checkpoint
         self.emit(CheckpointEvent(len(saved.generated), saved.words, saved.sections_done))
+
+    def restore_excerpts(self, checkpoint: Checkpoint) -> None:
+        """The excerpts handed out before the checkpoint, with their numbers (a run
+        without sources, or from an older version, has none to restore)."""
+        grounding = self.prepared.grounding
+        if grounding is not None and checkpoint.excerpts is not None:
+            grounding.ledger = Ledger.from_json(checkpoint.excerpts)
 
     def snapshot(self, *, force: bool = False) -> None:
         sequence = self.kv_sequence()
@@ -258,7 +269,8 @@ class RunLifecycle(ABC):
         """The document is complete: write PATH (PATH.partial goes), drop the snapshot,
         record the run done, and send the `done` event."""
         prepared, output = self.prepared, self.output
-        words = count_words(text)
+        words = count_words(text)  # the text written: References are lwz's, not the model's
+        text, citations = self.cite(text)
         if output is not None:
             try:
                 output.finish(text)
@@ -293,6 +305,8 @@ class RunLifecycle(ABC):
             # an endpoint: "server usage" or "counted pieces"
             token_counts=self.engine.token_counts or None,
             cut_words=figures.cut_words,
+            citations=citations,
+            sources=prepared.grounding.figures() if prepared.grounding is not None else None,
         )
         if self.journal is not None:
             try:
@@ -302,3 +316,30 @@ class RunLifecycle(ABC):
                 pass  # the document itself is complete and written
         self.emit(done)
         return WriteResult(text, think, done)
+
+    def cite(self, text: str) -> tuple[str, dict[str, int] | None]:
+        """With sources: the document with its citations checked and renumbered and
+        its References appended, and `done.citations`; a warning names the weakest
+        citations. Without: the text as it is."""
+        grounding = self.prepared.grounding
+        if grounding is None:
+            return text, None
+        from lwz_cli.writing.citations import cite  # lazy: only a run with sources needs it
+
+        cited, report = cite(
+            text,
+            grounding.handed(),
+            mode=grounding.spec.citations,
+            language=self.prepared.prompt.language,
+        )
+        if report.weakest:
+            shown = "; ".join(
+                f'[{w.number}] in "{w.section}": "{_clip(w.sentence)}"' for w in report.weakest
+            )
+            self.emit(WarningEvent(f"citations that look unsupported by their excerpt: {shown}"))
+        return (cited if cited.endswith("\n") else cited + "\n"), report.to_json()
+
+
+def _clip(sentence: str, limit: int = 80) -> str:
+    sentence = " ".join(sentence.split())
+    return sentence if len(sentence) <= limit else sentence[: limit - 1].rstrip() + "…"

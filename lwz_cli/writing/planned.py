@@ -40,6 +40,7 @@ from lwz_cli.profiles import profile
 from lwz_cli.runstate import Checkpoint, PlannedState, RunTotals, WrittenSection
 from lwz_cli.tokens import TOKENS_PER_WORD
 from lwz_cli.writing.draft import CONTINUATIONS, RESEED_STEP, SHORT, Draft
+from lwz_cli.writing.grounding import section_key, section_query
 from lwz_cli.writing.length import count_words, word_unit
 from lwz_cli.writing.lifecycle import CheckpointState, RunFigures, RunLifecycle
 from lwz_cli.writing.plan import (
@@ -92,17 +93,26 @@ def section_request(
     request: str | None = None,
     recent: str | None = None,
     notes: str | None = None,
+    excerpts: str | None = None,
 ) -> str:
-    """The user turn asking for section `index`; `notes` (the author's guidance, from
-    `lwz chat`) go last, so a redo shares every earlier token with the first try."""
+    """The user turn asking for section `index`; `excerpts` (numbered passages of the
+    author's sources, `writing.grounding`) follow the ask; `notes` (the author's
+    guidance, from `lwz chat`) go last, so a redo shares every earlier token with the
+    first try."""
     text = _section_request(
         plan, index, language=language, first=first, request=request, recent=recent
     )
+    text = with_section_excerpts(text, excerpts)
     if notes:
         text += (
             "\n\n作者的要求：" if language == "zh" else "\n\nThe author's notes: "
         ) + notes.strip()
     return text
+
+
+def with_section_excerpts(text: str, excerpts: str | None) -> str:
+    """The section's ask, then its excerpts (the header says how to cite them)."""
+    return f"{text}\n\n{excerpts}" if excerpts else text
 
 
 def _section_request(
@@ -276,6 +286,7 @@ class PlannedRun(RunLifecycle):
     # -- resume -------------------------------------------------------------------
 
     def restore(self, checkpoint: Checkpoint) -> None:
+        self.restore_excerpts(checkpoint)
         state = checkpoint.planned
         if state is None:
             return
@@ -428,8 +439,11 @@ class PlannedRun(RunLifecycle):
         section = plan.sections[index]
         room = int(section.budget * TOKENS_PER_WORD[self.language] * 1.6) + 64
         first = (index == 0 or not self.done) and profile(conv.protocol).restate_outline
+        excerpts = self._excerpts(section)
         turn = conv.next_turn(
-            section_request(plan, index, language=self.language, first=first, notes=notes)
+            section_request(
+                plan, index, language=self.language, first=first, notes=notes, excerpts=excerpts
+            )
         )
         self.turn_base = None
         if turn is not None and base is not None:
@@ -447,6 +461,7 @@ class PlannedRun(RunLifecycle):
             request=self.prepared.request.guided_prompt,
             recent=recent,
             notes=notes,
+            excerpts=excerpts,
         )
         text = conv.first(user) + conv.assistant_prefix
         context = self.engine.tokenize(text, add_bos=self.prepared.prompt.add_bos)
@@ -456,6 +471,16 @@ class PlannedRun(RunLifecycle):
                 hint="raise --ctx or ask for fewer words",
             )
         return context
+
+    def _excerpts(self, section: Section) -> str | None:
+        """The section's numbered excerpts of the author's sources (None without any):
+        retrieved by its heading, notes and the brief, or the journaled set again."""
+        grounding = self.prepared.grounding
+        if grounding is None:
+            return None
+        request = self.prepared.request
+        query = section_query(section.title, section.points, request.brief or request.prompt)
+        return grounding.excerpts(section_key(section.title), query, self.language)
 
     def write_section(self, index: int) -> None:
         plan = self.need_plan()
@@ -469,6 +494,8 @@ class PlannedRun(RunLifecycle):
             self.draft = self._new_draft(
                 self._next_context(index, base=self.base, notes=notes), planning=False
             )
+            if self.prepared.grounding is not None:
+                self.checkpoint()  # its excerpts are journaled before a token is written
         draft = self.draft
         if self._fill(draft, section) == "cancelled":
             self.interrupted()
