@@ -314,3 +314,34 @@ def test_a_bad_citations_value_is_one_line_exit_2(lwz, fake_model, sources):
     assert result.returncode == 2
     assert "--citations apa is not one of none, numeric, footnotes" in result.stderr
     assert fake.prompts == []
+
+
+# -- recipes -------------------------------------------------------------------------------
+
+
+def test_a_recipe_writes_from_its_sources(lwz, fake_model, sources, tmp_path):
+    fake = fake_model([f"{prose(200)} Founded in 1987 [1].\n"])
+    (tmp_path / "r.yaml").write_text(
+        "name: r\nmodel: tiny\nstrategy: single\nparams: {seed: 1}\n"
+        "prompt: Write a 200-word note on the Quillon founding.\noutput: out/note.md\n"
+        "sources: [notes]\ncitations: footnotes\n"
+    )
+    result = lwz("batch", "r.yaml", "--json")
+    assert result.returncode == 0, result.stderr
+    (prompt,) = fake.prompts
+    assert any("1987" in text for _, text in _excerpts(prompt).values())
+    done = next(e for e in _events(result.stdout) if e["event"] == "done")
+    assert done["sources"]["files"] == 3 and done["citations"]["total"] == 1
+
+
+def test_a_recipe_source_outside_its_folder_or_a_bad_citations_is_a_problem(lwz, tmp_path):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "r.yaml").write_text(
+        "name: r\nprompt: Write 200 words.\noutput: a.md\n"
+        "sources: [../notes, /etc]\ncitations: apa\n"
+    )
+    result = lwz("batch", "r/r.yaml", "--dry-run")
+    assert result.returncode == 2
+    assert "source '../notes' is outside the recipe's folder" in result.stderr
+    assert "source '/etc' is outside the recipe's folder" in result.stderr
+    assert "citations 'apa' is not one lwz knows" in result.stderr
