@@ -345,3 +345,59 @@ def test_a_recipe_source_outside_its_folder_or_a_bad_citations_is_a_problem(lwz,
     assert "source '../notes' is outside the recipe's folder" in result.stderr
     assert "source '/etc' is outside the recipe's folder" in result.stderr
     assert "citations 'apa' is not one lwz knows" in result.stderr
+
+
+# -- chat ----------------------------------------------------------------------------------
+
+
+def test_the_chat_loop_takes_sources_and_saves_with_references(
+    tmp_path, monkeypatch, fake_model, sources
+):
+    import io
+
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from lwz_cli.engine.protocol import Sampling
+    from lwz_cli.repl.app import ChatApp
+    from lwz_cli.writing.drafting import DraftingSession, Settings
+    from test_drafting_states import ViewRecorder
+
+    monkeypatch.setenv("LWZ_HOME", str(tmp_path / "lwz-home"))
+    monkeypatch.chdir(tmp_path)
+    fake = fake_model(_script)
+    session = DraftingSession(
+        Settings(model="tiny", output=tmp_path / "q.md", words=900, sampling=Sampling(seed=3))
+    )
+    out = io.StringIO()
+    with create_pipe_input() as pipe:
+        app = ChatApp(
+            session,
+            view_factory=ViewRecorder,
+            out=out,
+            history=tmp_path / "history",
+            pt_input=pipe,
+            pt_output=DummyOutput(),
+        )
+        for line in (
+            "/source",
+            "/source add notes",
+            "/source rm nowhere",
+            "/source list",
+            REQUEST,
+            "/redo 2",
+            "/save copy.md",
+            "/quit",
+        ):
+            pipe.send_text(line + "\r")
+        app.run()
+    session.close()
+    text = out.getvalue()
+    assert "sources: none" in text and "added notes; sources: 1" in text
+    assert "lwz: error: nowhere is not a source" in text
+    assert "sources: notes" in text
+    asks = _asks([p for p in fake.prompts if "Now write section 2" in p][:1])
+    redo = fake.prompts[-1].rsplit("Now write section 2", 1)[-1].split("<|im_end|>")[0]
+    assert _excerpts(asks[2]) and _excerpts(redo) == _excerpts(asks[2])  # /redo: the same set
+    saved = (tmp_path / "copy.md").read_text()
+    assert "## References" in saved and "notes/" in saved.partition("## References")[2]

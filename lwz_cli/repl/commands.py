@@ -50,6 +50,11 @@ COMMANDS = {
             "the brief every prompt carries: audience, tone, points, facts",
         ),
         Command("style", "[FILE|off]", "a sample of your prose to write like (~400 words used)"),
+        Command(
+            "source",
+            "[add PATH|list|rm PATH]",
+            "write from these files: each section gets the passages that match it, to cite as [n]",
+        ),
         Command("undo", "", "revert the last change"),
         Command(
             "save",
@@ -165,6 +170,6 @@ class ChatCompleter(Completer):
         elif name == "model":
             for model in self.models(rest):
                 yield Completion(model, start_position=-len(rest))
-        elif name in ("save", "open", "outline", "export", "brief", "style"):
+        elif name in ("save", "open", "outline", "export", "brief", "style", "source"):
             sub = Document(rest, len(rest))
             yield from self.paths.get_completions(sub, complete_event)

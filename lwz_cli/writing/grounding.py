@@ -19,12 +19,15 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lwz_cli.config import default
 from lwz_cli.sources.passage import Passage
 from lwz_cli.tokens import TOKENS_PER_WORD
 from lwz_cli.writing.length import count_words, has_cjk
+
+if TYPE_CHECKING:
+    from lwz_cli.writing.citations import CitationReport
 
 CITATION_MODES = ("none", "numeric", "footnotes")  # as `writing.citations` spells them
 CANDIDATES = 20  # passages asked of the index per query, before de-duplication
@@ -226,6 +229,14 @@ class Grounding:
             return None
         numbered = [(n, self.ledger.numbers[n]) for n in numbers]
         return excerpt_block(numbered, language, cite=self.cite)
+
+    def check(self, text: str, language: str) -> tuple[str, CitationReport]:
+        """The document with its citations checked against the passages handed out,
+        renumbered, and its References (or footnotes) appended."""
+        from lwz_cli.writing.citations import cite  # lazy: only a run with sources needs it
+
+        cited, report = cite(text, self.handed(), mode=self.spec.citations, language=language)
+        return (cited if cited.endswith("\n") else cited + "\n"), report
 
     def handed(self) -> dict[int, Passage]:
         """Every passage handed to the model, by number."""

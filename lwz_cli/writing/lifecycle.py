@@ -324,20 +324,13 @@ class RunLifecycle(ABC):
         grounding = self.prepared.grounding
         if grounding is None:
             return text, None
-        from lwz_cli.writing.citations import cite  # lazy: only a run with sources needs it
-
-        cited, report = cite(
-            text,
-            grounding.handed(),
-            mode=grounding.spec.citations,
-            language=self.prepared.prompt.language,
-        )
+        cited, report = grounding.check(text, self.prepared.prompt.language)
         if report.weakest:
             shown = "; ".join(
                 f'[{w.number}] in "{w.section}": "{_clip(w.sentence)}"' for w in report.weakest
             )
             self.emit(WarningEvent(f"citations that look unsupported by their excerpt: {shown}"))
-        return (cited if cited.endswith("\n") else cited + "\n"), report.to_json()
+        return cited, report.to_json()
 
 
 def _clip(sentence: str, limit: int = 80) -> str:
