@@ -401,3 +401,25 @@ def test_the_chat_loop_takes_sources_and_saves_with_references(
     assert _excerpts(asks[2]) and _excerpts(redo) == _excerpts(asks[2])  # /redo: the same set
     saved = (tmp_path / "copy.md").read_text()
     assert "## References" in saved and "notes/" in saved.partition("## References")[2]
+
+
+# -- endpoints -----------------------------------------------------------------------------
+
+
+def test_an_endpoint_gets_the_excerpts_in_its_prompt(lwz, sources, tmp_path):
+    from test_endpoint import FakeServer
+
+    answer = ["<think>plan</think><answer>", "# Quillon\n\n", "Founded in 1987 [1].\n", "</answer>"]
+    fake = FakeServer([{"chunks": answer, "finish": "stop"}], models=["qwen2.5-7b-instruct"])
+    try:
+        args = ["--endpoint", fake.url, "--json", "--strategy", "single", "-o", "q.md"]
+        result = lwz("write", "Write a note on the Quillon founding.", *args, "--source", "notes")
+    finally:
+        fake.close()
+    assert result.returncode == 0, result.stderr
+    prompt = fake.requests[0]["body"]["prompt"]
+    assert any("1987" in text for _, text in _excerpts(prompt).values())
+    text = (tmp_path / "q.md").read_text()
+    cited = next(path for _, (path, t) in sorted(_excerpts(prompt).items()))  # [1]'s file
+    assert "Founded in 1987 [1]." in text and cited in text.partition("## References")[2]
+    assert _events(result.stdout)[-1]["citations"]["kept"] == 1
