@@ -202,6 +202,8 @@ def test_each_section_prompt_gets_its_own_excerpts_and_the_citations_resolve(
         for n, seen in excerpts.items():  # a passage keeps its number in every prompt
             assert given.setdefault(n, seen) == seen
     assert "Cite a fact" in asks[1] and "[n]" in asks[1]
+    plan = fake.prompts[0]  # the outline gets a short set, not asked to cite it
+    assert "Now write section" not in plan and _excerpts(plan) and "Cite a fact" not in plan
 
     text = (tmp_path / "brief.md").read_text()
     body, _, references = text.partition("## References")

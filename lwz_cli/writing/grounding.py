@@ -217,18 +217,22 @@ class Grounding:
             self._index.close()
             self._index = None
 
-    def excerpts(self, key: str, query: str, language: str) -> str | None:
-        """The numbered excerpts for prompt `key`: the ledger's, if it was given
-        some before (a resume, a redo), else retrieved for `query` now."""
+    def excerpts(
+        self, key: str, query: str, language: str, *, share: float = 1.0, cite: bool = True
+    ) -> str | None:
+        """The numbered excerpts for prompt `key` (`share` of the budget): the
+        ledger's, if it was given some before (a resume, a redo), else retrieved for
+        `query` now. `cite`: the header asks for [n] (never when citations are off)."""
         numbers = self.ledger.sets.get(key)
         if numbers is None:
             found = self.index().search(query, limit=CANDIDATES)
-            numbers = [self.ledger.number(p) for p in select(found, self.spec.excerpt_tokens)]
+            budget = int(self.spec.excerpt_tokens * share)
+            numbers = [self.ledger.number(p) for p in select(found, budget)]
             self.ledger.sets[key] = numbers
         if not numbers:
             return None
         numbered = [(n, self.ledger.numbers[n]) for n in numbers]
-        return excerpt_block(numbered, language, cite=self.cite)
+        return excerpt_block(numbered, language, cite=cite and self.cite)
 
     def check(self, text: str, language: str) -> tuple[str, CitationReport]:
         """The document with its citations checked against the passages handed out,
@@ -258,3 +262,5 @@ def section_key(title: str) -> str:
 
 
 DOCUMENT_KEY = "document"  # the single pass's one set
+PLAN_KEY = "plan"  # the outline's short set: what the sources hold, to plan around
+PLAN_SHARE = 0.5  # of the excerpt budget, for the outline

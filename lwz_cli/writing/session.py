@@ -24,7 +24,14 @@ from lwz_cli.writing.backend import Backend, EngineSettings, LocalBackend, llama
 from lwz_cli.writing.brief import guidance_block as brief_block
 from lwz_cli.writing.brief import with_guidance
 from lwz_cli.writing.endpoint import open_endpoint
-from lwz_cli.writing.grounding import CITATION_MODES, DOCUMENT_KEY, Grounding, SourcesSpec
+from lwz_cli.writing.grounding import (
+    CITATION_MODES,
+    DOCUMENT_KEY,
+    PLAN_KEY,
+    PLAN_SHARE,
+    Grounding,
+    SourcesSpec,
+)
 from lwz_cli.writing.length import MAX_TARGET_WORDS, parse_target
 from lwz_cli.writing.outline_file import fit_outline, outline_prompt
 
@@ -268,7 +275,9 @@ def _prepare(
             language = prompts.language_of(text)
             protocol = prompts.LWZ if lwz else prompts.CHAT
             conversation = make_conversation(protocol, language, model.chat_template, bos, eos)
-            guided = with_guidance(text, request.brief, request.style, language)
+            guided = with_plan_excerpts(
+                with_guidance(text, request.brief, request.style, language), request, grounding
+            )
             plan_text = conversation.first(plan.plan_request(guided, target, language))
             prompt = prompts.Prompt(
                 text=plan_text,
@@ -342,6 +351,17 @@ def open_grounding(request: WriteRequest) -> Grounding | None:
     grounding = Grounding(spec)
     grounding.index()
     return grounding
+
+
+def with_plan_excerpts(guided: str, request: WriteRequest, grounding: Grounding | None) -> str:
+    """The plan prompt's request: a short set of excerpts after it, so the outline
+    covers what the sources hold (not cited: the outline has no sentences to cite)."""
+    if grounding is None:
+        return guided
+    language = prompts.language_of(request.prompt)
+    query = " ".join(part for part in (request.prompt, request.brief) if part)
+    block = grounding.excerpts(PLAN_KEY, query, language, share=PLAN_SHARE, cite=False)
+    return f"{guided}\n\n{block}" if block else guided
 
 
 def with_excerpts(request: WriteRequest, grounding: Grounding | None) -> str:
