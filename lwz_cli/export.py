@@ -112,9 +112,12 @@ def title_of(markdown: str) -> str:
 def to_html(markdown: str) -> bytes:
     """A standalone HTML5 page (markdown-it-py, CommonMark plus tables and strikethrough)."""
     from markdown_it import MarkdownIt  # lazy: lwz --help start-up
+    from mdit_py_plugins.footnote import footnote_plugin
 
-    # html off: raw HTML in the model's text is shown as text, never run (<script>)
+    # html off: raw HTML in the model's text is shown as text, never run (<script>);
+    # footnotes (`[^1]`, as `--citations footnotes` writes them) are a plugin, not core
     md = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+    md.use(footnote_plugin)
     body = md.render(markdown)
     page = (
         "<!DOCTYPE html>\n"
