@@ -425,3 +425,85 @@ def test_an_endpoint_gets_the_excerpts_in_its_prompt(lwz, sources, tmp_path):
     cited = next(path for _, (path, t) in sorted(_excerpts(prompt).items()))  # [1]'s file
     assert "Founded in 1987 [1]." in text and cited in text.partition("## References")[2]
     assert _events(result.stdout)[-1]["citations"]["kept"] == 1
+
+
+# -- the real index ------------------------------------------------------------------------
+
+
+def _facts_folder(tmp_path):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for name, text in FACTS.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    (folder / "scan.pdf").write_bytes(b"%PDF-1.4 not really a PDF\n")
+    return folder
+
+
+def test_a_run_on_the_real_index_hands_each_section_its_files_passages(lwz, fake_model, tmp_path):
+    _facts_folder(tmp_path)
+    fake = fake_model(_script)
+    result = lwz("write", REQUEST, *ARGS, "--source", "notes")
+    assert result.returncode == 0, result.stderr
+    asks = _asks(fake.prompts)
+    for number, needle in zip((1, 2, 3), ("1987", "41 euros", "Caldra"), strict=True):
+        assert any(needle in text for _, text in _excerpts(asks[number]).values()), number
+    events = _events(result.stdout)
+    assert any(e["event"] == "warning" and "scan.pdf" in e["message"] for e in events)
+    done = events[-1]
+    assert done["sources"]["files"] == 3 and done["citations"]["kept"] >= 3
+    body, _, references = (tmp_path / "brief.md").read_text().partition("## References")
+    entries = re.findall(r"^(\d+)\. (notes/[\w.]+)", references, re.MULTILINE)
+    assert entries and {path for _, path in entries} <= {f"notes/{name}" for name in FACTS}
+    assert {int(n) for n in re.findall(r"\[(\d+)\]", body)} <= {int(n) for n, _ in entries}
+
+
+@pytest.mark.slow
+def test_a_briefing_from_four_kinds_of_file_on_the_tiny_model(run_lwz, tmp_path):
+    """The issue's proof: Markdown, text, PDF and DOCX sources of invented facts, an
+    unreadable file among them; the tiny model writes, lwz checks what it cites."""
+    import docx
+    from fpdf import FPDF
+
+    folder = tmp_path / "dossier"
+    folder.mkdir()
+    (folder / "history.md").write_text(FACTS["history.md"], encoding="utf-8")
+    (folder / "harvest.txt").write_text(FACTS["harvest.txt"], encoding="utf-8")
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=12)
+    pdf.multi_cell(0, 8, FACTS["ports.md"] + " The Marisol carries 40 tonnes a voyage.")
+    pdf.output(str(folder / "ports.pdf"))
+    document = docx.Document()
+    document.add_paragraph("The Quillon council meets in the Vessa hall on the first Monday.")
+    document.add_paragraph("Its tasting panel rejected 12 percent of the 2025 lots.")
+    document.save(str(folder / "council.docx"))
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.7\n\x00\x01 garbage")
+
+    result = run_lwz(
+        "write",
+        "a 1,500-word briefing on the Quillon tea cooperative",
+        "--source",
+        "dossier",
+        "--model",
+        "tiny",
+        "-o",
+        "brief.md",
+        "--json",
+        "--seed",
+        "1",
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    events = _events(result.stdout)
+    assert any(e["event"] == "warning" and "broken.pdf" in e["message"] for e in events)
+    done = events[-1]
+    assert done["event"] == "done" and done["sources"]["files"] == 4
+    assert set(done["citations"]) == {"total", "kept", "dropped", "unsupported"}
+    text = (tmp_path / "brief.md").read_text()
+    body, heading, references = text.partition("\n## References\n")
+    entries = re.findall(r"^(\d+)\. (dossier/[\w.]+)", references, re.MULTILINE)
+    names = {f"dossier/{n}" for n in ("history.md", "harvest.txt", "ports.pdf", "council.docx")}
+    assert {path for _, path in entries} <= names
+    cited = {int(n) for n in re.findall(r"(?<!\\)\[(\d+)\]", body)}
+    assert cited <= {int(n) for n, _ in entries}  # every [n] resolves to a References entry
+    assert bool(heading) == (done["citations"]["kept"] > 0) == bool(entries)
