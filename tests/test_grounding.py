@@ -507,3 +507,12 @@ def test_a_briefing_from_four_kinds_of_file_on_the_tiny_model(run_lwz, tmp_path)
     cited = {int(n) for n in re.findall(r"(?<!\\)\[(\d+)\]", body)}
     assert cited <= {int(n) for n, _ in entries}  # every [n] resolves to a References entry
     assert bool(heading) == (done["citations"]["kept"] > 0) == bool(entries)
+
+
+def test_a_prompt_too_long_with_its_excerpts_says_to_lower_them(lwz, fake_model, sources):
+    fake = fake_model(_script)
+    args = ["-m", "tiny", "--strategy", "single", "--ctx", "256", "--source", "notes"]
+    result = lwz("write", "Write a note on the Quillon founding. " * 20, *args)
+    assert result.returncode == 2, result.stderr
+    assert "lower --excerpt-tokens, now 900" in result.stderr and result.stderr.count("\n") == 1
+    assert fake.prompts == []

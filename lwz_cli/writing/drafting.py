@@ -292,6 +292,8 @@ class DraftingSession:
 
     def close_document(self) -> None:
         """Leave the open document as a resumable run."""
+        if self.run is not None and self.run.prepared.grounding is not None:
+            self.run.prepared.grounding.close()
         if self.journal is not None:
             try:
                 if self.journal.manifest.status != RunStatus.DONE:

@@ -298,7 +298,7 @@ def _prepare(
                 model_name=name,
             )
     except UsageError as exc:
-        raise with_guidance_named(exc, request) from exc
+        raise with_excerpts_named(with_guidance_named(exc, request), request) from exc
     finally:
         vocab.close()
     # the fit plan (or the flags) places the model; a job that cannot fit is
@@ -405,6 +405,17 @@ def with_guidance_named(error: UsageError, request: WriteRequest) -> UsageError:
     return UsageError(
         error.message.replace("the request is", "the request with its brief and style is", 1),
         hint=(error.hint or "shorten the request") + " (shorten --brief or --style)",
+    )
+
+
+def with_excerpts_named(error: UsageError, request: WriteRequest) -> UsageError:
+    """A prompt too long for the context with --source excerpts in it says how to
+    make them fewer."""
+    if not request.sources or not error.message.startswith("the request"):
+        return error
+    return UsageError(
+        error.message,
+        hint=(error.hint or "") + f" (or lower --excerpt-tokens, now {request.excerpt_tokens})",
     )
 
 
