@@ -373,9 +373,14 @@ class Reader:
                 continue
             # a glob's folder part must stay inside too: check up to its first wildcard
             fixed = re.split(r"[*?\[]", spec.strip(), maxsplit=1)[0]
-            target = (folder / fixed).resolve()
-            if Path(spec.strip()).is_absolute() or (
-                target != folder and folder not in target.parents
+            try:
+                target = (folder / fixed).resolve()
+            except (OSError, ValueError):  # a NUL byte, a loop of links: no path inside
+                target = None
+            if (
+                target is None
+                or Path(spec.strip()).is_absolute()
+                or (target != folder and folder not in target.parents)
             ):
                 self.error(
                     item, f"source {spec!r} is outside the recipe's folder", "move it in there"
