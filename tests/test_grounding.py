@@ -516,3 +516,13 @@ def test_a_prompt_too_long_with_its_excerpts_says_to_lower_them(lwz, fake_model,
     assert result.returncode == 2, result.stderr
     assert "lower --excerpt-tokens, now 900" in result.stderr and result.stderr.count("\n") == 1
     assert fake.prompts == []
+
+
+def test_the_plain_view_names_the_citations_kept(lwz, fake_model, sources):
+    fake_model(_script)
+    result = lwz("write", REQUEST, *[a for a in ARGS if a != "--json"], "--source", "notes")
+    assert result.returncode == 0, result.stderr
+    line = next(x for x in result.stderr.splitlines() if x.startswith("lwz: citations:"))
+    assert re.fullmatch(
+        r"lwz: citations: \d+ kept of \d+ \(\d+ dropped.*\) from 3 source files", line
+    )
