@@ -143,6 +143,14 @@ def test_select_drops_duplicates_and_keeps_to_the_budget():
     other = Passage("c.md", "Tea leaves through the port of Caldra every Tuesday.", lines=(2, 2))
     long = Passage("d.md", " ".join(f"word{i}" for i in range(400)), lines=(1, 9))
     assert select([a, same, other], 1000) == [a, other]
+    # one template, other facts: not duplicates
+    c = Passage(
+        "a.md", "In 1987 Toll and forty growers of the Vessa valley sold tea.", lines=(1, 1)
+    )
+    d = Passage(
+        "a.md", "In 1991 Toll and sixty growers of the Vessa valley sold tea.", lines=(2, 2)
+    )
+    assert select([c, d], 1000) == [c, d]
     assert select([a, other], passage_tokens(a) + 1) == [a]  # the second does not fit
     (cut,) = select([long], 120)
     assert cut.path == "d.md" and passage_tokens(cut) <= 130 and cut.text.endswith("…")

@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
 CITATION_MODES = ("none", "numeric", "footnotes")  # as `writing.citations` spells them
 CANDIDATES = 20  # passages asked of the index per query, before de-duplication
-OVERLAP = 0.8  # a passage sharing this share of its words with one kept is a duplicate
+OVERLAP = 0.9  # a passage sharing this share of its words with one kept is a duplicate
+# (not lower: passages of one template, "in 1987 ... 41 euros", differ in a few words)
 LOCATOR_TOKENS = 12  # "[12] notes/tea.md, lines 10-24: " and the line break
 MIN_CUT_TOKENS = 60
 CHARS_PER_TOKEN = 3.5  # a first passage longer than the budget is cut, never below this
