@@ -53,6 +53,17 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
         ["--jobs-in-recipe", "4", "--words", "40", "--n", "1,2", "--no-build"],
         [r"^  N=1: 4 jobs in .* tok/s aggregate, 1\.00x N=1", r"^  N=2: 4 jobs .* \d+\.\d\dx N=1"],
     ),
+    "sources.py": (
+        ["--files", "20", "--mb", "1", "--queries", "20"],
+        [
+            r"^full index: +\d+\.\d+ s",
+            r"^re-index, nothing changed: +\d+\.\d+ s",
+            r"^re-index, 1% changed: +\d+\.\d+ s +\(1 files read\)",
+            r"^query p50 / p99: +\d+\.\d+ / \d+\.\d+ ms",
+            r"^index size on disk: +\d+\.\d MB",
+            r"^peak memory \(RSS\): +\d+ MB",
+        ],
+    ),
     "view.py": (
         ["--words", "600", "--rounds", "1"],
         [r"^live\s+\d+\.\d", r"^plain\s+\d+\.\d", r"^json\s+\d+\.\d"],

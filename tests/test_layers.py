@@ -75,6 +75,11 @@ FORBIDDEN = [
     ("lwz_cli.models", "lwz_cli.writing", "models are files and hardware facts, below writing"),
     ("lwz_cli.view", "lwz_cli.engine", "views render events and never touch the engine"),
     ("lwz_cli.repl", "lwz_cli.cli", "the REPL is a front end beside the CLI, not on top of it"),
+    ("lwz_cli.sources", "lwz_cli.writing", "sources are read and indexed below the writing layer"),
+    ("lwz_cli.sources", "lwz_cli.engine", "reading files needs no model"),
+    ("lwz_cli.sources", "lwz_cli.models", "reading files needs no model"),
+    ("lwz_cli.sources", "lwz_cli.view", "sources return passages; front ends render them"),
+    ("lwz_cli.sources", "lwz_cli.cli", "`lwz sources` is a front end over the index"),
 ]
 
 

@@ -51,9 +51,22 @@ from lwz_cli.cli import models as _models  # noqa: E402
 from lwz_cli.cli import plan as _plan  # noqa: E402
 from lwz_cli.cli import resume as _resume  # noqa: E402
 from lwz_cli.cli import runs as _runs  # noqa: E402
+from lwz_cli.cli import sources as _sources  # noqa: E402
 from lwz_cli.cli import write as _write  # noqa: E402
 
-for _module in (_write, _plan, _resume, _export, _chat, _batch, _runs, _models, _config, _doctor):
+for _module in (
+    _write,
+    _plan,
+    _resume,
+    _export,
+    _chat,
+    _batch,
+    _runs,
+    _sources,
+    _models,
+    _config,
+    _doctor,
+):
     _module.register(app)
 
 
