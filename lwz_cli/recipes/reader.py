@@ -341,11 +341,11 @@ class Reader:
         if value is None:
             return None
         folder = self.path.parent.resolve()
-        file = (folder / value).resolve() if "\n" not in value and len(value) < 4096 else None
         try:
+            file = (folder / value).resolve() if "\n" not in value and len(value) < 4096 else None
             found = file is not None and file.exists()
-        except OSError:  # a name the OS cannot take: text, then
-            found = False
+        except (OSError, ValueError):  # a name the OS cannot take (a NUL byte): text, then
+            file, found = None, False
         if key == "brief" and not found:
             return value.strip()
         if file is None or (file != folder and folder not in file.parents):
@@ -377,10 +377,11 @@ class Reader:
                 target = (folder / fixed).resolve()
             except (OSError, ValueError):  # a NUL byte, a loop of links: no path inside
                 target = None
-            if (
-                target is None
-                or Path(spec.strip()).is_absolute()
-                or (target != folder and folder not in target.parents)
+            if target is None:
+                self.error(item, f"source {spec!r} is not a path", "check it for odd characters")
+                continue
+            if Path(spec.strip()).is_absolute() or (
+                target != folder and folder not in target.parents
             ):
                 self.error(
                     item, f"source {spec!r} is outside the recipe's folder", "move it in there"
