@@ -534,3 +534,59 @@ def test_the_plain_view_names_the_citations_kept(lwz, fake_model, sources):
     assert re.fullmatch(
         r"lwz: citations: \d+ kept of \d+ \(\d+ dropped.*\) from 3 source files", line
     )
+
+
+@pytest.mark.slow
+def test_kill9_mid_section_then_resume_keeps_every_excerpt_and_number(
+    run_lwz, lwz_env, tmp_path, monkeypatch
+):
+    """A real `lwz write --source` killed with SIGKILL inside section 2, the files
+    changed, then `lwz resume`: every number journaled before the kill means the same
+    passage after it, and section 2 goes on with the set it was given."""
+    import signal
+    import subprocess
+    import sys
+
+    from lwz_cli.journal import Journal
+
+    folder = _facts_folder(tmp_path)
+    command = [sys.executable, "-m", "lwz_cli", "write", REQUEST, *ARGS, "--source", "notes"]
+    proc = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        env=lwz_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    texts = 0
+    for line in proc.stdout or ():
+        event = json.loads(line)
+        if event["event"] == "section_start" and event["index"] == 2:
+            texts = 1
+        elif texts and event["event"] == "text":
+            texts += 1
+            if texts > 20:
+                break
+    else:
+        raise AssertionError(f"the run ended before section 2: {proc.wait()}")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+
+    monkeypatch.setenv("LWZ_HOME", lwz_env["LWZ_HOME"])
+    journal = Journal.find(tmp_path / "brief.md")
+    assert journal is not None
+    before = Ledger.from_json(journal.latest_checkpoint().excerpts)
+    assert len(before.sets) >= 3  # the outline's set, sections 1 and 2
+    for name in FACTS:  # the sources change meanwhile
+        (folder / name).write_text("Nothing of the cooperative is known.\n")
+
+    result = run_lwz("resume", "brief.md", "--json", timeout=900)
+    assert result.returncode == 0, result.stderr[-2000:]
+    after = Ledger.from_json(Journal.find(tmp_path / "brief.md").latest_checkpoint().excerpts)
+    for number, passage in before.numbers.items():
+        assert after.numbers[number] == passage
+    for key, numbers in before.sets.items():
+        assert after.sets[key] == numbers
+    _, _, references = (tmp_path / "brief.md").read_text().partition("## References")
+    assert "Nothing of the cooperative" not in references
