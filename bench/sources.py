@@ -15,7 +15,7 @@ LWZ_HOME, then prints:
 Goals on the 2-core machine (issue 16): full index < 60 s, unchanged re-index < 1 s,
 queries < 20 ms, memory < 500 MB. Time it alone on the machine:
 
-    flock /tmp/lwz-cpu.lock python bench/sources.py          # 1,000 files, 50 MB: about a minute
+    flock /tmp/lwz-cpu.lock python bench/sources.py          # 1,000 files, 50 MB: about 15 s
     python bench/sources.py --files 20 --mb 1                 # a quick check (seconds)
     python bench/sources.py --engine bm25s                    # the same corpus through bm25s
                                                               # (pip install bm25s; for comparison)
