@@ -140,6 +140,9 @@ def request_for(job: Job, defaults: Defaults, endpoint: str | None) -> WriteRequ
         outline=job.outline,
         brief=job.brief,
         style=job.style,
+        sources=job.sources,
+        sources_base=job.source.parent if job.sources else None,
+        citations=job.citations or default("citations"),
     )
 
 

@@ -69,6 +69,14 @@ SETTINGS = {
             "(default: when the document outgrows the context window)",
         ),
         Setting("wait", bool, True, "wait while another lwz runs a model (false: exit 1)"),
+        Setting(
+            "citations",
+            str,
+            "numeric",
+            "how --source facts are cited",
+            ("none", "numeric", "footnotes"),
+        ),
+        Setting("excerpt_tokens", int, 900, "tokens of --source excerpts per prompt", minimum=100),
     )
 }
 # env names that differ from LWZ_<KEY>

@@ -181,7 +181,7 @@ class DoneEvent(Event):
 
     NAME: ClassVar[str] = "done"
     OMIT_NONE: ClassVar[frozenset[str]] = frozenset(
-        {"continuations", "think_chars", "planned_sections", "token_counts"}
+        {"continuations", "think_chars", "planned_sections", "token_counts", "citations", "sources"}
     )
     output: str | None
     words: int
@@ -205,6 +205,8 @@ class DoneEvent(Event):
     token_counts: str | None = None
     cut_words: int = 0  # words of repeated text dropped once the rewinds were spent
     memory_tokens: int = 0  # planned runs' memory: note tokens generated + prefilled
+    citations: dict[str, int] | None = None  # --source: {total, kept, dropped, unsupported}
+    sources: dict[str, int] | None = None  # --source: {files, passages} in the index
 
 
 @dataclass(frozen=True, slots=True)

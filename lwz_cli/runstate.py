@@ -78,6 +78,9 @@ class RequestRecord:
     style: str | None = None  # the --style excerpt used
     # planned runs: whether sections carry a memory (writing.memory); None in older runs
     memory: bool | None = None
+    # --source: specs, base, citations, excerpt_tokens and the excerpts handed out when
+    # the job was prepared (`writing.grounding`); None without sources
+    sources: dict[str, Any] | None = None
     unknown: dict[str, Any] = field(default_factory=dict)
 
     JSON_KEYS: ClassVar[tuple[str, ...]] = (
@@ -94,6 +97,7 @@ class RequestRecord:
         "brief",
         "style",
         "memory",
+        "sources",
     )
 
     @classmethod
@@ -113,6 +117,7 @@ class RequestRecord:
             brief=data.get("brief"),
             style=data.get("style"),
             memory=data.get("memory"),
+            sources=data.get("sources"),
             unknown=_rest(data, cls.JSON_KEYS),
         )
 
@@ -132,6 +137,8 @@ class RequestRecord:
             data["strategy_asked"] = self.strategy_asked.value
         if self.outline is not None:
             data["outline"] = self.outline
+        if self.sources is not None:
+            data["sources"] = self.sources
         for key, value in (("brief", self.brief), ("style", self.style)):
             if value is not None:  # absent, not null: older lwz versions read the record too
                 data[key] = value
@@ -512,6 +519,9 @@ class Checkpoint:
     # words cut from loops and rewinds, for `done` after a resume; absent when 0
     cut_words: int = 0
     rewinds: int = 0
+    # --source: every passage handed out, by number, and each prompt's numbers
+    # (`writing.grounding.Ledger`); None in runs without sources or from older versions
+    excerpts: dict[str, Any] | None = None
     unknown: dict[str, Any] = field(default_factory=dict)
 
     JSON_KEYS: ClassVar[tuple[str, ...]] = (
@@ -522,6 +532,7 @@ class Checkpoint:
         "time",
         "cut_words",
         "rewinds",
+        "excerpts",
     )
 
     @classmethod
@@ -539,6 +550,7 @@ class Checkpoint:
                 planned=planned,
                 cut_words=data.get("cut_words", 0),
                 rewinds=data.get("rewinds", 0),
+                excerpts=data.get("excerpts"),
                 unknown=_rest(data, known),
             )
             return checked(checkpoint)
@@ -558,4 +570,5 @@ class Checkpoint:
             **({"cut_words": self.cut_words} if self.cut_words else {}),
             **({"rewinds": self.rewinds} if self.rewinds else {}),
             **(self.planned.to_json() if self.planned is not None else {}),
+            **({"excerpts": self.excerpts} if self.excerpts is not None else {}),
         }

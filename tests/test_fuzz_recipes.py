@@ -77,6 +77,8 @@ def load(folder: Path, data: bytes, variables: dict[str, str] | None = None) -> 
 
 @given(st.one_of(YAMLISH.map(str.encode), st.binary(max_size=200)))
 @example(b"[" * 1000)  # deep nesting: RecursionError in yaml's composer (found writing this)
+@example(b'name: r\nprompt: x\noutput: a.md\nbrief: "a\\0b"\n')  # NUL: ValueError in resolve
+@example(b'name: r\nprompt: x\noutput: a.md\nsources: ["a\\0b", "../x"]\n')
 def test_any_recipe_text_loads_or_is_refused(folder, data):
     load(folder, data)
 

@@ -53,6 +53,38 @@ STYLE_HELP = (
 )
 
 
+SOURCE_HELP = (
+    "Write from these files (repeatable: a file, a folder or a glob; Markdown, text, HTML, "
+    "PDF, DOCX). Each section's prompt gets the passages that match it, numbered, for the "
+    "model to cite as [n]."
+)
+CITATIONS_HELP = (
+    "With --source: numeric keeps the [n] that point at excerpts the model was given, "
+    "renumbered, with References at the end; footnotes makes them [^n] footnotes; none "
+    "drops them."
+)
+EXCERPT_TOKENS_HELP = "With --source: tokens of excerpts in each prompt."
+
+
+def source(help: str = SOURCE_HELP) -> OptionInfo:
+    return typer.Option("--source", metavar="PATH", help=help)
+
+
+def citations(help: str = CITATIONS_HELP) -> OptionInfo:
+    return typer.Option(
+        "--citations",
+        envvar=env_name("citations"),
+        metavar="|".join(SETTINGS["citations"].choices or ()),
+        help=help,
+    )
+
+
+def excerpt_tokens(help: str = EXCERPT_TOKENS_HELP) -> OptionInfo:
+    return typer.Option(
+        "--excerpt-tokens", envvar=env_name("excerpt_tokens"), metavar="N", help=help
+    )
+
+
 def brief(help: str = BRIEF_HELP) -> OptionInfo:
     return typer.Option("--brief", metavar="TEXT|FILE", help=help)
 
@@ -222,3 +254,6 @@ Wait = Annotated[bool, wait()]
 Endpoints = list[str] | None  # the type of --endpoint (repeatable)
 Brief = Annotated[str | None, brief()]
 Style = Annotated[Path | None, style()]
+Sources = Annotated[list[str] | None, source()]
+Citations = Annotated[str, citations()]
+ExcerptTokens = Annotated[int, excerpt_tokens()]

@@ -98,6 +98,9 @@ def write(
     strategy: opt.StrategyName = default("strategy"),
     brief: opt.Brief = None,
     style: opt.Style = None,
+    source: opt.Sources = None,
+    citations: opt.Citations = default("citations"),
+    excerpt_tokens: opt.ExcerptTokens = default("excerpt_tokens"),
     max_tokens: Annotated[
         int | None,
         typer.Option(
@@ -217,6 +220,9 @@ def write(
             brief=read_brief(brief) if brief is not None else None,
             style=read_style(style) if style is not None else None,
             memory=memory,
+            sources=tuple(source or ()),
+            citations=citations,
+            excerpt_tokens=excerpt_tokens,
         )
         prepared = prepare_pulling(request, no_pull=no_pull, json_mode=json_mode, quiet=quiet)
         return open_run(prepared, restart=restart, interactive=terminal.interactive(json_mode))

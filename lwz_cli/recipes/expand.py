@@ -172,6 +172,8 @@ def expand(
                     variables={k: values[k] for k in dict.fromkeys(prompt_vars + output_vars)},
                     brief=recipe.brief,
                     style=recipe.style,
+                    sources=recipe.sources,
+                    citations=recipe.citations,
                 )
             )
     faults.report(reader)

@@ -29,6 +29,8 @@ KEYS = (
     "outline",
     "brief",
     "style",
+    "sources",
+    "citations",
 )
 REQUIRED = {
     "name": "name: my-series",
@@ -124,6 +126,8 @@ class Job:
     outline: Plan | None = None  # `outline:`: the sections every job writes
     brief: str | None = None  # the recipe's brief, as text
     style: str | None = None  # the bounded excerpt of its style sample
+    sources: tuple[str, ...] = ()  # `sources:`, relative to `source`'s folder
+    citations: str | None = None  # `citations:`; None: the default
 
     @property
     def where(self) -> str:
@@ -147,6 +151,10 @@ class Job:
             data["outline"] = self.outline.to_json()
         # only when set, so a recipe without them keeps the fingerprints it had
         data.update({k: v for k, v in (("brief", self.brief), ("style", self.style)) if v})
+        if self.sources:  # the files' contents are the index's concern, their names are ours
+            data["sources"] = list(self.sources)
+        if self.citations:
+            data["citations"] = self.citations
         blob = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -173,5 +181,7 @@ class Recipe:
     outline: Plan | None = None
     brief: str | None = None
     style: str | None = None
+    sources: tuple[str, ...] = ()
+    citations: str | None = None
     jobs: list[Job] = field(default_factory=list)
     positions: dict[str, tuple[int, int]] = field(default_factory=dict)

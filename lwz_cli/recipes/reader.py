@@ -4,6 +4,7 @@ problem is recorded with the line and column of the key or value at fault."""
 from __future__ import annotations
 
 import difflib
+import re
 import string
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from lwz_cli.recipes.model import (
 )
 from lwz_cli.strategy import STRATEGY_NAMES
 from lwz_cli.writing.brief import read_brief, read_style
+from lwz_cli.writing.grounding import CITATION_MODES
 from lwz_cli.writing.length import MAX_TARGET_WORDS
 from lwz_cli.writing.outline_file import read_outline
 from lwz_cli.writing.plan import Plan
@@ -288,6 +290,8 @@ class Reader:
         items = self.items(value["items"], matrix) if "items" in value else []
         brief = self.guidance(value["brief"], "brief") if "brief" in value else None
         style = self.guidance(value["style"], "style") if "style" in value else None
+        sources = self.sources(value["sources"]) if "sources" in value else ()
+        citations = self.citations(value["citations"]) if "citations" in value else None
         if self.problems or name is None or prompt is None or output is None:
             return None  # a None above has recorded its problem
         recipe = Recipe(
@@ -307,6 +311,8 @@ class Reader:
             matrix=matrix,
             brief=brief,
             style=style,
+            sources=sources,
+            citations=citations,
             items=[
                 dict(item.values, **{k: v for k, (v, _) in item.settings.items()}) for item in items
             ],
@@ -335,11 +341,11 @@ class Reader:
         if value is None:
             return None
         folder = self.path.parent.resolve()
-        file = (folder / value).resolve() if "\n" not in value and len(value) < 4096 else None
         try:
+            file = (folder / value).resolve() if "\n" not in value and len(value) < 4096 else None
             found = file is not None and file.exists()
-        except OSError:  # a name the OS cannot take: text, then
-            found = False
+        except (OSError, ValueError):  # a name the OS cannot take (a NUL byte): text, then
+            file, found = None, False
         if key == "brief" and not found:
             return value.strip()
         if file is None or (file != folder and folder not in file.parents):
@@ -350,6 +356,49 @@ class Reader:
         except UsageError as exc:
             self.error(node, exc.message, exc.hint)
             return None
+
+    def sources(self, node: Node) -> tuple[str, ...]:
+        """`sources:` a path or a list of them (files, folders, globs), relative to the
+        recipe and inside its folder, like outputs."""
+        if not self.tag_ok(node):
+            return ()
+        nodes = node.value if isinstance(node, SequenceNode) else [node]
+        if isinstance(node, SequenceNode) and not nodes:
+            self.error(node, "sources is an empty list", "give a folder, or remove sources:")
+        folder = self.path.parent.resolve()
+        found = []
+        for item in nodes:
+            spec = self.text(item, "sources", "sources: [notes/, papers/*.pdf]")
+            if spec is None:
+                continue
+            # a glob's folder part must stay inside too: check up to its first wildcard
+            fixed = re.split(r"[*?\[]", spec.strip(), maxsplit=1)[0]
+            try:
+                target = (folder / fixed).resolve()
+            except (OSError, ValueError):  # a NUL byte, a loop of links: no path inside
+                target = None
+            if target is None:
+                self.error(item, f"source {spec!r} is not a path", "check it for odd characters")
+                continue
+            if Path(spec.strip()).is_absolute() or (
+                target != folder and folder not in target.parents
+            ):
+                self.error(
+                    item, f"source {spec!r} is outside the recipe's folder", "move it in there"
+                )
+                continue
+            found.append(spec.strip())
+        return tuple(found)
+
+    def citations(self, node: Node) -> str | None:
+        """`citations: none | numeric | footnotes`."""
+        name = self.text(node, "citations", "citations: numeric")
+        if name is not None and name not in CITATION_MODES:
+            self.error(
+                node, f"citations {name!r} is not one lwz knows", "use " + ", ".join(CITATION_MODES)
+            )
+            return None
+        return name
 
     def settings(self, value: dict[str, Node], where: str) -> dict[str, tuple[Any, Node]]:
         """words, model, strategy, params: at the top or in an item ("item 2 ")."""

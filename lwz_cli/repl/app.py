@@ -408,6 +408,36 @@ class ChatApp:
         else:
             self.say("style sample: none")
 
+    def do_source(self, args: str) -> None:
+        verb, _, path = args.strip().partition(" ")
+        sources = list(self.session.settings.sources)
+        path = path.strip()
+        if verb in ("", "list"):
+            if not sources:
+                self.say("sources: none (/source add PATH writes from files)")
+                return
+            summary = self.session.sources_summary()
+            self.say("sources: " + ", ".join(sources) + (f" ({summary})" if summary else ""))
+            return
+        if verb not in ("add", "rm") or not path:
+            raise UsageError(
+                f"/source {args.strip()} is not a source command", hint=commands.usage("source")
+            )
+        if verb == "add":
+            if path in sources:
+                self.say(f"{path} is already a source")
+                return
+            sources.append(path)
+        else:
+            if path not in sources:
+                raise UsageError(f"{path} is not a source", hint="/source list shows them")
+            sources.remove(path)
+        for warning in self.session.set_sources(sources):
+            self.say(f"warning: {warning}")
+        summary = self.session.sources_summary()
+        done = f"added {path}" if verb == "add" else f"removed {path}"
+        self.say(f"{done}; sources: {len(sources)}" + (f" ({summary})" if summary else ""))
+
     def do_model(self, args: str) -> None:
         if not args:
             self.say(f"model: {self.session.model_name}")

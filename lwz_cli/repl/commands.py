@@ -55,6 +55,11 @@ COMMANDS = {
             "[edit|on|off]",
             "what each section established, given to later sections; `edit` opens it in $EDITOR",
         ),
+        Command(
+            "source",
+            "[add PATH|list|rm PATH]",
+            "write from these files: each section gets the passages that match it, to cite as [n]",
+        ),
         Command("undo", "", "revert the last change"),
         Command(
             "save",
@@ -174,6 +179,6 @@ class ChatCompleter(Completer):
         elif name == "model":
             for model in self.models(rest):
                 yield Completion(model, start_position=-len(rest))
-        elif name in ("save", "open", "outline", "export", "brief", "style"):
+        elif name in ("save", "open", "outline", "export", "brief", "style", "source"):
             sub = Document(rest, len(rest))
             yield from self.paths.get_completions(sub, complete_event)

@@ -81,3 +81,19 @@ def wrap_line(line: str, width: int) -> list[str]:
             at = cut
         rows.append(line[start:at].rstrip(" ") or line[start:at])
         start = at
+
+
+def citations_line(citations: dict[str, int] | None, sources: dict[str, int] | None) -> str | None:
+    """`done.citations` and `done.sources` in a line: "citations: 5 kept of 7 (2 dropped,
+    1 looks unsupported) from 3 files"; None for a run without sources."""
+    if citations is None or sources is None:
+        return None
+    notes = [f"{citations['dropped']} dropped"] if citations.get("dropped") else []
+    if citations.get("unsupported"):
+        notes.append(f"{citations['unsupported']} look unsupported")
+    more = f" ({', '.join(notes)})" if notes else ""
+    files = sources.get("files", 0)
+    return (
+        f"citations: {citations.get('kept', 0)} kept of {citations.get('total', 0)}{more} "
+        f"from {files} source file{'s' if files != 1 else ''}"
+    )

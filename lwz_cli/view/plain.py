@@ -19,7 +19,7 @@ from lwz_cli.events import (
     WaitingEvent,
     WarningEvent,
 )
-from lwz_cli.view.format import duration, words_of
+from lwz_cli.view.format import citations_line, duration, words_of
 from lwz_cli.writing.length import word_unit
 
 REPORT_EVERY = 15.0  # seconds between progress lines while writing
@@ -98,6 +98,9 @@ class PlainView:
                     f"{duration(event.seconds)}, {event.generated_tokens:,} tokens at "
                     f"{event.tokens_per_second:.1f} tok/s{where}"
                 )
+                cited = citations_line(event.citations, event.sources)
+                if cited:
+                    self._say(cited)
 
     def _report(self, event: TickEvent | ResumedEvent) -> None:
         """A progress line every REPORT_EVERY seconds (events that carry counts)."""

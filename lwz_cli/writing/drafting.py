@@ -22,7 +22,7 @@ from lwz_cli.config import default
 from lwz_cli.engine.protocol import Engine, Sampling
 from lwz_cli.engine_slot import Holder, SlotRequest
 from lwz_cli.errors import Interrupted, UsageError
-from lwz_cli.events import Emit
+from lwz_cli.events import Emit, WarningEvent
 from lwz_cli.journal import Journal
 from lwz_cli.models.registry import resolve_model
 from lwz_cli.output import DocumentOutput
@@ -31,6 +31,7 @@ from lwz_cli.runstate import RunStatus
 from lwz_cli.strategy import Strategy
 from lwz_cli.tokens import TOKENS_PER_WORD
 from lwz_cli.writing.engines import EngineCache
+from lwz_cli.writing.grounding import Grounding, SourcesSpec
 from lwz_cli.writing.length import count_words, parse_target
 from lwz_cli.writing.outline_file import fit_outline
 from lwz_cli.writing.plan import WORDS_PER_SECTION, Plan, Section, parse_plan
@@ -81,6 +82,7 @@ class Settings:
     brief: str | None = None  # /brief: the author's brief, as text
     style: str | None = None  # /style: the bounded excerpt of the author's prose
     memory: bool | None = default("memory")  # a memory across sections; None: when needed
+    sources: list[str] = field(default_factory=list)  # /source add: files, folders, globs
 
 
 class DraftingSession:
@@ -203,6 +205,7 @@ class DraftingSession:
             brief=s.brief,
             style=s.style,
             memory=s.memory,
+            sources=tuple(s.sources),
         )
         # the chat always drafts section by section: no --strategy flag was given
         prepared = replace(prepare(request), strategy_reason=CHAT_STRATEGY_REASON)
@@ -235,6 +238,10 @@ class DraftingSession:
             journal=self.journal,
             cancel=self.cancel,
         )
+        if prepared.grounding is not None:  # source files that could not be read
+            for message in prepared.grounding.warnings:
+                emit(WarningEvent(message))
+            prepared.grounding.warnings.clear()
         if prepared.request.outline is not None:  # `/outline FILE`: no plan asked of the model
             follow_outline(self.run, prepared.request.outline, emit)
         self.undo_stack.clear()
@@ -287,6 +294,8 @@ class DraftingSession:
 
     def close_document(self) -> None:
         """Leave the open document as a resumable run."""
+        if self.run is not None and self.run.prepared.grounding is not None:
+            self.run.prepared.grounding.close()
         if self.journal is not None:
             try:
                 if self.journal.manifest.status != RunStatus.DONE:
@@ -421,6 +430,52 @@ class DraftingSession:
             self.journal.manifest.request.memory = on
             self.journal.save_manifest()
 
+    def set_sources(self, specs: list[str]) -> list[str]:
+        """Write from these sources from now on: the next /write and, in an open draft,
+        every section prompted from here (its journal keeps them for `lwz resume`). The
+        numbers already handed out stay, so the draft's [n] keep their passages.
+        Returns the warnings of files that could not be read."""
+        run = self.run
+        old = run.prepared.grounding if run is not None else None
+        grounding = None
+        if specs:
+            citations = old.spec.citations if old is not None else default("citations")
+            grounding = Grounding(SourcesSpec(tuple(specs), str(Path.cwd()), citations))
+            grounding.index()  # a path that does not exist is refused now
+            if old is not None:
+                grounding.ledger = old.ledger
+        warnings = list(grounding.warnings) if grounding is not None else []
+        if grounding is not None:
+            grounding.warnings.clear()
+        self.settings.sources = list(specs)
+        if run is None:
+            if grounding is not None:
+                grounding.close()
+            return warnings
+        if old is not None:
+            old.close()
+        run.prepared = replace(
+            run.prepared,
+            grounding=grounding,
+            request=replace(run.prepared.request, sources=tuple(specs), sources_base=Path.cwd()),
+        )
+        if self.journal is not None:
+            self.journal.manifest.request.sources = (
+                {**grounding.spec.to_json(), "excerpts": grounding.ledger.to_json()}
+                if grounding is not None
+                else None
+            )
+            self.journal.save_manifest()
+        return warnings
+
+    def sources_summary(self) -> str | None:
+        """ "N files, M passages" of the open draft's sources, if it has any."""
+        grounding = self.run.prepared.grounding if self.run is not None else None
+        if grounding is None:
+            return None
+        figures = grounding.figures()
+        return f"{figures['files']} files, {figures['passages']} passages"
+
     def set_model(self, spec: str) -> str:
         """Use another model from now on (the open draft keeps its text and plan)."""
 
@@ -508,6 +563,9 @@ class DraftingSession:
                 hint=f"create it first (mkdir -p {target.parent})",
             )
         text = self.document().strip() + "\n"
+        grounding = run.prepared.grounding
+        if grounding is not None:  # the saved document's citations, checked, with References
+            text, _ = grounding.check(text, run.language)
         if own:
             DocumentOutput(target).finish(text)
             self._need_journal().set_status(RunStatus.DONE, words=self.words, finished=time.time())
@@ -596,6 +654,9 @@ class DraftingSession:
         old = run.prepared
         request = replace(old.request, model=spec, words=old.target_words, ctx=self.settings.ctx)
         prepared = replace(prepare(request), target_words=old.target_words)
+        if old.grounding is not None and prepared.grounding is not None:
+            prepared.grounding.ledger = old.grounding.ledger  # the [n] written keep their passages
+            old.grounding.close()
         run.move_to(prepared, self._engine_for(prepared))
         manifest = manifest_for(prepared)
         recorded = journal.manifest

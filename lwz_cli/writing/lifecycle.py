@@ -37,6 +37,7 @@ from lwz_cli.journal import CHECKPOINT_INTERVAL, Journal, disk_error
 from lwz_cli.output import DocumentOutput
 from lwz_cli.runstate import Checkpoint, RunStatus
 from lwz_cli.writing.draft import Draft
+from lwz_cli.writing.grounding import Ledger
 from lwz_cli.writing.kvsnap import Snapshots
 from lwz_cli.writing.length import count_words, word_unit
 from lwz_cli.writing.markdown import outline
@@ -188,6 +189,9 @@ class RunLifecycle(ABC):
         if journal is None:
             return
         state = self.checkpoint_state(interrupting=interrupting)
+        grounding = self.prepared.grounding
+        if grounding is not None:  # what each prompt was given, for a resume or a redo
+            state.checkpoint.excerpts = grounding.ledger.to_json()
         output = self.output
         try:
             for index, text in state.sections:
@@ -215,6 +219,13 @@ class RunLifecycle(ABC):
         self._last_checkpoint = time.monotonic()
         saved = state.checkpoint
         self.emit(CheckpointEvent(len(saved.generated), saved.words, saved.sections_done))
+
+    def restore_excerpts(self, checkpoint: Checkpoint) -> None:
+        """The excerpts handed out before the checkpoint, with their numbers (a run
+        without sources, or from an older version, has none to restore)."""
+        grounding = self.prepared.grounding
+        if grounding is not None and checkpoint.excerpts is not None:
+            grounding.ledger = Ledger.from_json(checkpoint.excerpts)
 
     def snapshot(self, *, force: bool = False) -> None:
         sequence = self.kv_sequence()
@@ -259,7 +270,8 @@ class RunLifecycle(ABC):
         """The document is complete: write PATH (PATH.partial goes), drop the snapshot,
         record the run done, and send the `done` event."""
         prepared, output = self.prepared, self.output
-        words = count_words(text)
+        words = count_words(text)  # the text written: References are lwz's, not the model's
+        text, citations = self.cite(text)
         if output is not None:
             try:
                 output.finish(text)
@@ -295,6 +307,8 @@ class RunLifecycle(ABC):
             token_counts=self.engine.token_counts or None,
             cut_words=figures.cut_words,
             memory_tokens=figures.memory_tokens,
+            citations=citations,
+            sources=prepared.grounding.figures() if prepared.grounding is not None else None,
         )
         if self.journal is not None:
             try:
@@ -304,3 +318,23 @@ class RunLifecycle(ABC):
                 pass  # the document itself is complete and written
         self.emit(done)
         return WriteResult(text, think, done)
+
+    def cite(self, text: str) -> tuple[str, dict[str, int] | None]:
+        """With sources: the document with its citations checked and renumbered and
+        its References appended, and `done.citations`; a warning names the weakest
+        citations. Without: the text as it is."""
+        grounding = self.prepared.grounding
+        if grounding is None:
+            return text, None
+        cited, report = grounding.check(text, self.prepared.prompt.language)
+        if report.weakest:
+            shown = "; ".join(
+                f'[{w.number}] in "{w.section}": "{_clip(w.sentence)}"' for w in report.weakest
+            )
+            self.emit(WarningEvent(f"citations that look unsupported by their excerpt: {shown}"))
+        return cited, report.to_json()
+
+
+def _clip(sentence: str, limit: int = 80) -> str:
+    sentence = " ".join(sentence.split())
+    return sentence if len(sentence) <= limit else sentence[: limit - 1].rstrip() + "…"

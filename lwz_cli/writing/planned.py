@@ -42,6 +42,7 @@ from lwz_cli.tokens import TOKENS_PER_WORD
 from lwz_cli.writing.brief import reminder as brief_reminder
 from lwz_cli.writing.continuing import ASKS, ROOM_TOKENS, Continuing, more_request
 from lwz_cli.writing.draft import RESEED_STEP, Draft
+from lwz_cli.writing.grounding import section_key, section_query
 from lwz_cli.writing.length import count_words, word_unit
 from lwz_cli.writing.lifecycle import CheckpointState, RunFigures, RunLifecycle
 from lwz_cli.writing.memory import NOTE_TOKENS, clean_note, memory_block, note_request
@@ -97,14 +98,17 @@ def section_request(
     recent: str | None = None,
     notes: str | None = None,
     memory: str | None = None,
+    excerpts: str | None = None,
 ) -> str:
-    """The user turn asking for section `index`; `notes` (the author's guidance, from
-    `lwz chat`) go last, so a redo shares every earlier token with the first try;
-    `memory` (`writing.memory.memory_block`, and the brief's reminder) comes before
-    the instruction."""
+    """The user turn asking for section `index`; `memory` (`writing.memory.memory_block`,
+    and the brief's reminder) comes before the instruction; `excerpts` (numbered
+    passages of the author's sources, `writing.grounding`) follow the ask; `notes`
+    (the author's guidance, from `lwz chat`) go last, so a redo shares every earlier
+    token with the first try."""
     text = _section_request(
         plan, index, language=language, first=first, request=request, recent=recent, memory=memory
     )
+    text = with_section_excerpts(text, excerpts)
     if notes:
         text += (
             "\n\n作者的要求：" if language == "zh" else "\n\nThe author's notes: "
@@ -115,6 +119,11 @@ def section_request(
 def _memory_text(memory: str | None) -> str:
     """The memory block as a paragraph of the section turn ("" without one)."""
     return f"{memory.strip()}\n\n" if memory and memory.strip() else ""
+
+
+def with_section_excerpts(text: str, excerpts: str | None) -> str:
+    """The section's ask, then its excerpts (the header says how to cite them)."""
+    return f"{text}\n\n{excerpts}" if excerpts else text
 
 
 def _section_request(
@@ -300,6 +309,7 @@ class PlannedRun(RunLifecycle):
     # -- resume -------------------------------------------------------------------
 
     def restore(self, checkpoint: Checkpoint) -> None:
+        self.restore_excerpts(checkpoint)
         state = checkpoint.planned
         if state is None:
             return
@@ -454,9 +464,16 @@ class PlannedRun(RunLifecycle):
         room = int(section.budget * TOKENS_PER_WORD[self.language] * 1.6) + 64
         first = (index == 0 or not self.done) and profile(conv.protocol).restate_outline
         memory = self._recall(index)
+        excerpts = self._excerpts(section)
         turn = conv.next_turn(
             section_request(
-                plan, index, language=self.language, first=first, notes=notes, memory=memory
+                plan,
+                index,
+                language=self.language,
+                first=first,
+                notes=notes,
+                memory=memory,
+                excerpts=excerpts,
             )
         )
         self.turn_base = None
@@ -476,6 +493,7 @@ class PlannedRun(RunLifecycle):
             recent=recent,
             notes=notes,
             memory=memory,
+            excerpts=excerpts,
         )
         text = conv.first(user) + conv.assistant_prefix
         context = self.engine.tokenize(text, add_bos=self.prepared.prompt.add_bos)
@@ -485,6 +503,16 @@ class PlannedRun(RunLifecycle):
                 hint="raise --ctx or ask for fewer words",
             )
         return context
+
+    def _excerpts(self, section: Section) -> str | None:
+        """The section's numbered excerpts of the author's sources (None without any):
+        retrieved by its heading, notes and the brief, or the journaled set again."""
+        grounding = self.prepared.grounding
+        if grounding is None:
+            return None
+        request = self.prepared.request
+        query = section_query(section.title, section.points, request.brief or request.prompt)
+        return grounding.excerpts(section_key(section.title), query, self.language)
 
     def write_section(self, index: int) -> None:
         plan = self.need_plan()
@@ -499,6 +527,8 @@ class PlannedRun(RunLifecycle):
             self.draft = self._new_draft(
                 self._next_context(index, base=self.base, notes=notes), planning=False
             )
+            if self.prepared.grounding is not None:
+                self.checkpoint()  # its excerpts are journaled before a token is written
         reason, draft, self.heading_chunk = self._fill(self.draft, section, self.heading_chunk)
         if reason == "cancelled":
             self.interrupted()

@@ -19,6 +19,7 @@ from lwz_cli.system import physical_cores
 from lwz_cli.writing import budget, prompts
 from lwz_cli.writing.backend import Backend, LocalBackend
 from lwz_cli.writing.endpoint import resume_endpoint
+from lwz_cli.writing.grounding import Grounding, Ledger, SourcesSpec
 from lwz_cli.writing.outline_file import plan_from_record
 from lwz_cli.writing.session import Prepared, WriteRequest, make_conversation, manifest_for
 
@@ -188,6 +189,7 @@ def prepare_resume(
         brief=req.brief,
         style=req.style,
         memory=bool(req.memory),  # runs from before lwz kept a memory go on without one
+        **_sources_fields(req.sources),
     )
     prompt = prompts.Prompt(
         text=prompt_data.text,
@@ -227,12 +229,45 @@ def prepare_resume(
         kv_type=kv_type,
         flash_attn=kv_type != "f16" or layers != 0,
         memory=bool(req.memory) and strategy == Strategy.PLANNED,
+        grounding=_grounding(req.sources),
     )
     checkpoint = journal.latest_checkpoint()
     if checkpoint is None:
         _check_progress(journal, out)
         checkpoint = Checkpoint(seq=0, generated=[])
     return prepared, checkpoint
+
+
+def _sources_fields(record: dict | None) -> dict:
+    """The WriteRequest fields of the run's --source record (none without one)."""
+    if record is None:
+        return {}
+    spec = SourcesSpec.from_json(record)
+    return {
+        "sources": spec.specs,
+        "sources_base": Path(spec.base) if spec.base else None,
+        "citations": spec.citations,
+        "excerpt_tokens": spec.excerpt_tokens,
+    }
+
+
+def _grounding(record: dict | None) -> Grounding | None:
+    """The run's sources again, with the excerpts handed out when it was prepared
+    (a checkpoint's later ledger replaces them in `restore`); the index opens on the
+    next retrieval, with the files as they are now."""
+    if record is None:
+        return None
+    grounding = Grounding(SourcesSpec.from_json(record))
+    grounding.ledger = Ledger.from_json(record.get("excerpts") or {})
+    return grounding
+
+
+def _same_sources(recorded: dict | None, prepared: Prepared) -> bool:
+    """The same --source specs (from the same folder) and --citations."""
+    grounding = prepared.grounding
+    if recorded is None or grounding is None:
+        return recorded is None and grounding is None
+    return SourcesSpec.from_json(recorded) == grounding.spec
 
 
 def open_run(
@@ -263,6 +298,7 @@ def open_run(
             # a new --brief or --style would otherwise be dropped silently by the resume
             and recorded.brief == request.brief
             and recorded.style == request.style
+            and _same_sources(recorded.sources, prepared)
         )
         resume = not restart
         if resume and not same:
@@ -273,6 +309,8 @@ def open_run(
         if resume and confirm is not None:
             resume = confirm(existing.manifest.words or 0)
         if resume:
+            if prepared.grounding is not None:  # the run's own sources are opened instead
+                prepared.grounding.close()
             resumed, checkpoint = prepare_resume(
                 existing,
                 model=request.model,

@@ -108,6 +108,11 @@ def write_document(
         run_id=journal.dir.name if journal else None,
     )
     emit(replace(start, resumed=checkpoint is not None))
+    if prepared.grounding is not None:  # source files that could not be read
+        prepared.grounding.index()  # a resumed job's index opens here, with its warnings
+        for message in prepared.grounding.warnings:
+            emit(WarningEvent(message))
+        prepared.grounding.warnings.clear()
     if engine is None:
         emit(LoadingEvent())
         engine = prepared.backend.load_engine(prepared.engine_settings)
@@ -138,3 +143,5 @@ def write_document(
     finally:
         if owns_engine:
             engine.close()
+        if prepared.grounding is not None:
+            prepared.grounding.close()

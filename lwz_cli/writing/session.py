@@ -24,6 +24,14 @@ from lwz_cli.writing.backend import Backend, EngineSettings, LocalBackend, llama
 from lwz_cli.writing.brief import guidance_block as brief_block
 from lwz_cli.writing.brief import with_guidance
 from lwz_cli.writing.endpoint import open_endpoint
+from lwz_cli.writing.grounding import (
+    CITATION_MODES,
+    DOCUMENT_KEY,
+    PLAN_KEY,
+    PLAN_SHARE,
+    Grounding,
+    SourcesSpec,
+)
 from lwz_cli.writing.length import MAX_TARGET_WORDS, parse_target
 from lwz_cli.writing.memory import outgrows_window
 from lwz_cli.writing.outline_file import fit_outline, outline_prompt
@@ -54,6 +62,18 @@ class WriteRequest:
     # planned runs: a memory of each section's facts for the later ones (writing.memory);
     # None: only when the document is expected to outgrow the context window
     memory: bool | None = default("memory")
+    sources: tuple[str, ...] = ()  # --source: files, folders, globs
+    sources_base: Path | None = None  # the folder relative --source paths are named from
+    citations: str = default("citations")  # none | numeric | footnotes
+    excerpt_tokens: int = default("excerpt_tokens")  # excerpts per prompt, in tokens
+
+    @property
+    def sources_spec(self) -> SourcesSpec | None:
+        """The sources as the manifest records them; None without --source."""
+        if not self.sources:
+            return None
+        base = self.sources_base if self.sources_base is not None else Path.cwd()
+        return SourcesSpec(self.sources, str(base.resolve()), self.citations, self.excerpt_tokens)
 
     @property
     def guidance(self) -> str:
@@ -90,6 +110,7 @@ class Prepared:
     fit_reason: str = ""
     outline_scaled_from: int | None = None  # the outline file's total, when scaled to the target
     memory: bool = False  # planned: sections carry a memory (`request.memory` resolved)
+    grounding: Grounding | None = None  # --source: the index and the excerpts handed out
 
     @property
     def model(self) -> ModelIdentity:
@@ -179,12 +200,31 @@ def prepare(request: WriteRequest) -> Prepared:
             "--threads must be positive", hint="leave it out to use the physical cores"
         )
     check_output(request.output)
+    check_sources(request)
 
     check_strategy(request.strategy)
     if request.strategy == Strategy.PLANNED:
         planned_target(target)  # refused before the model loads
 
     backend = open_backend(request)
+    grounding = open_grounding(request)
+    try:
+        prepared = _prepare(request, backend, grounding, text, target, stated)
+    except BaseException:
+        if grounding is not None:
+            grounding.close()
+        raise
+    return replace(prepared, outline_scaled_from=scaled_from)
+
+
+def _prepare(
+    request: WriteRequest,
+    backend: Backend,
+    grounding: Grounding | None,
+    text: str,
+    target: int | None,
+    stated: int | None,
+) -> Prepared:
     model = backend.identity
     vocab = backend.vocab(verbose=request.verbose)
     count = vocab.count_tokens  # model tokens in a list of the vocab's ids
@@ -195,8 +235,9 @@ def prepare(request: WriteRequest) -> Prepared:
         n_ctx_train = backend.n_ctx_train
         single_error = None
         if request.strategy != Strategy.PLANNED:
+            guidance = with_excerpts(request, grounding)
             if lwz:
-                prompt = prompts.longwriter_zero_prompt(text, target, stated, request.guidance)
+                prompt = prompts.longwriter_zero_prompt(text, target, stated, guidance)
             else:
                 prompt = prompts.chat_prompt(
                     text,
@@ -205,7 +246,7 @@ def prepare(request: WriteRequest) -> Prepared:
                     template=model.chat_template,
                     bos_token=bos,
                     eos_token=eos,
-                    guidance=request.guidance,
+                    guidance=guidance,
                 )
             tokens = vocab.tokenize(prompt.text, add_bos=prompt.add_bos)
             try:
@@ -239,7 +280,9 @@ def prepare(request: WriteRequest) -> Prepared:
             language = prompts.language_of(text)
             protocol = prompts.LWZ if lwz else prompts.CHAT
             conversation = make_conversation(protocol, language, model.chat_template, bos, eos)
-            guided = with_guidance(text, request.brief, request.style, language)
+            guided = with_plan_excerpts(
+                with_guidance(text, request.brief, request.style, language), request, grounding
+            )
             plan_text = conversation.first(plan.plan_request(guided, target, language))
             prompt = prompts.Prompt(
                 text=plan_text,
@@ -260,7 +303,7 @@ def prepare(request: WriteRequest) -> Prepared:
                 model_name=name,
             )
     except UsageError as exc:
-        raise with_guidance_named(exc, request) from exc
+        raise with_excerpts_named(with_guidance_named(exc, request), request) from exc
     finally:
         vocab.close()
     # the fit plan (or the flags) places the model; a job that cannot fit is
@@ -289,8 +332,8 @@ def prepare(request: WriteRequest) -> Prepared:
         kv_type=fit.kv_type,
         flash_attn=fit.flash_attn,
         fit_reason=fit.reason,
-        outline_scaled_from=scaled_from,
         memory=memory,
+        grounding=grounding,
     )
 
 
@@ -318,6 +361,54 @@ def wants_memory(
         language=prompt.language,
         n_ctx=n_ctx,
     )
+
+
+def check_sources(request: WriteRequest) -> None:
+    """--citations and the excerpt budget, checked before anything is read."""
+    if request.citations not in CITATION_MODES:
+        raise UsageError(
+            f"--citations {request.citations} is not one of {', '.join(CITATION_MODES)}",
+            hint="numeric numbers them [1], [2] with References at the end",
+        )
+    if request.excerpt_tokens < 100:
+        raise UsageError(
+            f"--excerpt-tokens {request.excerpt_tokens} is too small to hold an excerpt",
+            hint="use 100 or more (default 900)",
+        )
+
+
+def open_grounding(request: WriteRequest) -> Grounding | None:
+    """The request's sources, indexed now: a path that does not exist is refused
+    before the model loads, and unreadable files are warnings kept for the run."""
+    spec = request.sources_spec
+    if spec is None:
+        return None
+    grounding = Grounding(spec)
+    grounding.index()
+    return grounding
+
+
+def with_plan_excerpts(guided: str, request: WriteRequest, grounding: Grounding | None) -> str:
+    """The plan prompt's request: a short set of excerpts after it, so the outline
+    covers what the sources hold (not cited: the outline has no sentences to cite)."""
+    if grounding is None:
+        return guided
+    language = prompts.language_of(request.prompt)
+    query = " ".join(part for part in (request.prompt, request.brief) if part)
+    block = grounding.excerpts(PLAN_KEY, query, language, share=PLAN_SHARE, cite=False)
+    return f"{guided}\n\n{block}" if block else guided
+
+
+def with_excerpts(request: WriteRequest, grounding: Grounding | None) -> str:
+    """The single pass's guidance block: the brief and style, then one budgeted set
+    of excerpts for the whole request."""
+    guidance = request.guidance
+    if grounding is None:
+        return guidance
+    language = prompts.language_of(request.prompt)
+    query = " ".join(part for part in (request.prompt, request.brief) if part)
+    block = grounding.excerpts(DOCUMENT_KEY, query, language)
+    return f"{guidance}\n\n{block}" if guidance and block else guidance or block or ""
 
 
 def _follow_outline(request: WriteRequest, given: plan.Plan) -> tuple[WriteRequest, int | None]:
@@ -349,6 +440,17 @@ def with_guidance_named(error: UsageError, request: WriteRequest) -> UsageError:
     return UsageError(
         error.message.replace("the request is", "the request with its brief and style is", 1),
         hint=(error.hint or "shorten the request") + " (shorten --brief or --style)",
+    )
+
+
+def with_excerpts_named(error: UsageError, request: WriteRequest) -> UsageError:
+    """A prompt too long for the context with --source excerpts in it says how to
+    make them fewer."""
+    if not request.sources or not error.message.startswith("the request"):
+        return error
+    return UsageError(
+        error.message,
+        hint=(error.hint or "") + f" (or lower --excerpt-tokens, now {request.excerpt_tokens})",
     )
 
 
@@ -438,6 +540,7 @@ def manifest_for(prepared: Prepared) -> Manifest:
             brief=request.brief,
             style=request.style,
             memory=prepared.memory if prepared.strategy == Strategy.PLANNED else None,
+            sources=sources_record(prepared),
         ),
         prompt=PromptRecord(
             text=prepared.prompt.text,
@@ -459,3 +562,12 @@ def manifest_for(prepared: Prepared) -> Manifest:
         model=prepared.backend.manifest_model(),
         endpoint=prepared.backend.manifest_endpoint(),
     )
+
+
+def sources_record(prepared: Prepared) -> dict | None:
+    """The manifest's `request.sources`: the specs, and the excerpts already handed
+    out when the job was prepared (the single pass's set is in its prompt)."""
+    grounding = prepared.grounding
+    if grounding is None:
+        return None
+    return {**grounding.spec.to_json(), "excerpts": grounding.ledger.to_json()}

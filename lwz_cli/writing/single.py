@@ -59,6 +59,7 @@ class SinglePass(RunLifecycle):
     # -- resume ---------------------------------------------------------------
 
     def restore(self, checkpoint: Checkpoint) -> None:
+        self.restore_excerpts(checkpoint)
         generated = checkpoint.generated
         if not generated:
             return
