@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import pytest
 
@@ -278,6 +279,30 @@ def test_a_crash_mid_run_then_resume_gives_the_same_excerpts_and_numbers(
     text = (tmp_path / "brief.md").read_text()
     assert "## References" in text
     assert _events(resumed.stdout)[-1]["sources"]["files"] == 3
+
+
+def test_a_resume_whose_sources_are_gone_goes_on_with_the_journaled_excerpts(
+    lwz, fake_model, sources, tmp_path
+):
+    def crash_in_section_two(prompt: str) -> str:
+        if "Now write section 2" in prompt:
+            raise KeyboardInterrupt  # no checkpoint: section 2's excerpts are journaled
+        return _script(prompt)
+
+    fake_model(crash_in_section_two)
+    assert lwz("write", REQUEST, *ARGS, "--source", "notes").returncode == 130
+    shutil.rmtree(sources)  # the notes were moved away meanwhile
+
+    again = fake_model(_script)
+    resumed = lwz("resume", "brief.md", "--json", "--no-kv-snapshot")
+    assert resumed.returncode == 0, resumed.stderr
+    events = _events(resumed.stdout)
+    assert any(e["event"] == "warning" and "cannot be read now" in e["message"] for e in events)
+    asks = _asks(again.prompts)
+    assert _excerpts(asks[2])  # journaled before the stop: still given
+    assert not _excerpts(asks[3])  # retrieved after: nothing to retrieve from
+    assert "## References" in (tmp_path / "brief.md").read_text()
+    assert events[-1]["sources"] == {"files": 0, "passages": 0}
 
 
 def test_an_interrupted_section_resumes_with_its_journaled_excerpts(lwz, fake_model, sources):

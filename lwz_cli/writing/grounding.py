@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lwz_cli.config import default
+from lwz_cli.errors import UsageError
 from lwz_cli.sources.passage import Passage
 from lwz_cli.tokens import TOKENS_PER_WORD
 from lwz_cli.writing.length import count_words, has_cjk
@@ -61,6 +62,19 @@ class Retriever(Protocol):
     def search(self, query: str, limit: int = 20) -> list[Passage]: ...
 
     def close(self) -> None: ...
+
+
+class NoSources:
+    """The index of a resumed run whose source files are gone: it finds nothing."""
+
+    files = 0
+    passages = 0
+
+    def search(self, query: str, limit: int = 20) -> list[Passage]:
+        return []
+
+    def close(self) -> None:
+        pass
 
 
 Opener = Callable[[Sequence[str], Path | None, Callable[[str], None]], Retriever]
@@ -194,10 +208,13 @@ class Grounding:
     Mutable on purpose: a `Prepared` job holds one, and the run it starts numbers
     passages in it as it goes."""
 
-    def __init__(self, spec: SourcesSpec, *, opener: Opener | None = None):
+    def __init__(self, spec: SourcesSpec, *, opener: Opener | None = None, resumed: bool = False):
         self.spec = spec
         self.ledger = Ledger()
         self.warnings: list[str] = []
+        # a resumed run whose sources are gone goes on with the excerpts it journaled
+        # (a fresh run naming a missing source stops at once: exit 2)
+        self.resumed = resumed
         self._opener = opener
         self._index: Retriever | None = None
 
@@ -209,7 +226,16 @@ class Grounding:
         if self._index is None:
             opener = self._opener or open_index
             base = Path(self.spec.base) if self.spec.base else None
-            self._index = opener(self.spec.specs, base, self.warnings.append)
+            try:
+                self._index = opener(self.spec.specs, base, self.warnings.append)
+            except UsageError as exc:
+                if not self.resumed:
+                    raise
+                self.warnings.append(
+                    f"{exc.message}: the sources cannot be read now, so the sections left "
+                    "get only the excerpts already journaled"
+                )
+                self._index = NoSources()
         return self._index
 
     def close(self) -> None:

@@ -257,7 +257,7 @@ def _grounding(record: dict | None) -> Grounding | None:
     next retrieval, with the files as they are now."""
     if record is None:
         return None
-    grounding = Grounding(SourcesSpec.from_json(record))
+    grounding = Grounding(SourcesSpec.from_json(record), resumed=True)
     grounding.ledger = Ledger.from_json(record.get("excerpts") or {})
     return grounding
 
