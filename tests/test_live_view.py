@@ -151,3 +151,21 @@ def test_plain_progress_lines_ignore_the_outline_words():
     plain(START)
     plain(ev.TickEvent("planning", 200, 140, 2.0))
     assert re.search(r"^lwz: 0 / 1,500 words, 200 tokens", err.getvalue(), re.M)
+
+
+def test_a_run_with_sources_ends_with_its_citations_line():
+    view = live()
+    view(START)
+    done = replace(
+        test_events.DONE_PLANNED,
+        citations={"total": 7, "kept": 5, "dropped": 2, "unsupported": 1},
+        sources={"files": 3, "passages": 40},
+    )
+    view(done)
+    text = " ".join(screen(view))
+    assert "citations: 5 kept of 7 (2 dropped, 1 looks unsupported)" in text
+    assert "3 source files" in text
+    plain = live()
+    plain(START)
+    plain(test_events.DONE_PLANNED)  # no sources: no such line
+    assert "citations" not in " ".join(screen(plain))

@@ -270,3 +270,14 @@ def test_two_processes_opening_at_once_build_once_and_agree(tmp_path):
     lines = sorted(out.split() for out, _ in outputs)
     assert lines[0][0] == lines[1][0] and lines[0][2] == lines[1][2] == "src/f007.md"
     assert sorted(line[1] for line in lines) == ["0", "300"]  # one built it, the other reused it
+
+
+def test_a_markdown_heading_joins_its_text_as_a_sentence_without_its_marks():
+    from lwz_cli.sources.blocks import passages
+    from lwz_cli.sources.text_reader import text_blocks
+
+    english = list(passages("a.md", text_blocks("# History ##\n\nFounded in 1987.\n")))
+    assert [p.text for p in english] == ["History. Founded in 1987."]
+    assert english[0].lines == (1, 3)
+    chinese = list(passages("b.md", text_blocks("## 茶\n\n绿茶起源于中国。\n")))
+    assert [p.text for p in chinese] == ["茶。绿茶起源于中国。"]

@@ -71,7 +71,12 @@ def _joined(first: Block, second: Block) -> Block:
     lines = None
     if first.lines is not None and second.lines is not None:
         lines = (first.lines[0], second.lines[1])
-    return Block(f"{first.text} {second.text}", first.page, lines)
+    # a heading joined to its text ends like a sentence: "History. The cooperative..."
+    last = first.text[-1:]
+    glue = " "
+    if first.heading and last.isalnum():
+        glue = "。" if "\u3400" <= last <= "\u9fff" else ". "
+    return Block(f"{first.text}{glue}{second.text}", first.page, lines)
 
 
 def passages(path: str, blocks: Iterable[Block]) -> Iterator[Passage]:

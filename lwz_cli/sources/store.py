@@ -27,7 +27,9 @@ from lwz_cli.sources.passage import Passage
 from lwz_cli.sources.terms import extra_terms
 from lwz_cli.sources.unreadable import Unreadable
 
-SCHEMA_VERSION = "1"
+# the tables and how readers cut passages: an index of another version is rebuilt
+# (2: a Markdown heading joins its text as a sentence, without its `#` marks)
+SCHEMA_VERSION = "2"
 SCHEMA = """
 CREATE TABLE meta(name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE files(

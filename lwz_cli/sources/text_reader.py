@@ -34,6 +34,7 @@ def decode(data: bytes) -> str:
 
 
 _HEADING = re.compile(r"#{1,6}\s")
+_MARKS = re.compile(r"^#{1,6}\s+|\s+#+\s*$")  # a heading's `#`s: markup, not words
 
 
 def text_blocks(text: str) -> Iterator[Block]:
@@ -41,26 +42,20 @@ def text_blocks(text: str) -> Iterator[Block]:
     is a block of its own."""
     first = 0
     paragraph: list[str] = []
+    starts_with_heading = False
     for number, line in enumerate(text.splitlines(), start=1):
         heading = _HEADING.match(line) is not None
         if paragraph and (heading or not line.strip()):
-            yield Block(
-                "\n".join(paragraph),
-                None,
-                (first, number - 1),
-                _HEADING.match(paragraph[0]) is not None,
-            )
+            yield Block("\n".join(paragraph), None, (first, number - 1), starts_with_heading)
             paragraph = []
         if line.strip():
             if not paragraph:
                 first = number
-            paragraph.append(line)
+                starts_with_heading = heading
+            paragraph.append(_MARKS.sub("", line) if heading else line)
     if paragraph:
         yield Block(
-            "\n".join(paragraph),
-            None,
-            (first, first + len(paragraph) - 1),
-            _HEADING.match(paragraph[0]) is not None,
+            "\n".join(paragraph), None, (first, first + len(paragraph) - 1), starts_with_heading
         )
 
 

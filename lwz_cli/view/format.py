@@ -90,7 +90,8 @@ def citations_line(citations: dict[str, int] | None, sources: dict[str, int] | N
         return None
     notes = [f"{citations['dropped']} dropped"] if citations.get("dropped") else []
     if citations.get("unsupported"):
-        notes.append(f"{citations['unsupported']} look unsupported")
+        count = citations["unsupported"]
+        notes.append(f"{count} look{'s' if count == 1 else ''} unsupported")
     more = f" ({', '.join(notes)})" if notes else ""
     files = sources.get("files", 0)
     return (

@@ -35,7 +35,7 @@ from lwz_cli.events import (
     WaitingEvent,
     WarningEvent,
 )
-from lwz_cli.view.format import duration, eta_seconds, words_of, wrap_line
+from lwz_cli.view.format import citations_line, duration, eta_seconds, words_of, wrap_line
 
 REFRESH_HZ = 8
 TAIL_KEEP = 6000  # characters of draft kept for display
@@ -99,6 +99,7 @@ class LiveView:
         self.words = 0
         self.decode_seconds = 0.0
         self.warnings: deque[str] = deque(maxlen=3)
+        self.cited: str | None = None  # the citations line, once `done` gives one
         self.saved_at: float | None = None
         self.planned: dict[int, PlanEntry] = {}  # planned strategy: index -> section with budget
         self._began = self._clock()
@@ -162,6 +163,7 @@ class LiveView:
             case DoneEvent(words=words):
                 self.words = words
                 self.phase = "done"
+                self.cited = citations_line(event.citations, event.sources)
                 self._draw(force=True)
                 return
         self._draw()
@@ -298,6 +300,8 @@ class LiveView:
         fits = cell_len(last_row.plain) + 3 + cell_len(where) <= width + 4
         status.append((" · " if fits else "\n") + where, "dim")
         parts.append(status)
+        if self.cited:  # --source: what the citation check kept and dropped
+            parts.append(Text(self.cited))
         return Group(*parts)
 
     def close(self) -> None:
