@@ -238,3 +238,20 @@ def test_a_section_stopped_while_asked_for_again_resumes_with_its_first_part(hom
     assert result.document.count(part1) == 1
     ends = [e for e in events if e["event"] == "section_end"]
     assert ends[-2]["words"] >= 0.85 * 350
+
+
+def test_a_draft_ending_on_a_sentence_it_wrote_before_is_cut_not_kept_unseen(home):
+    # the end of sequence leaves the last sentence unchecked; the continuation's
+    # paragraph break completes it and the guard finds it a repeat. Before, it stayed in
+    # the document without ever being shown (the stream and the file differed).
+    again = "Tea is green and it grows on hills."
+    first = f"{prose(19, seed=1)} {again} {prose(20, seed=4)} {again}"
+    fake = FakeEngine([first, prose(240, seed=2)])
+    events = Recorder()
+    result = write_document(
+        job(home, "Write a 250-word note about rain.", "single"), events, engine=fake
+    )
+    streamed = "".join(e["text"] for e in events if e["event"] == "text")
+    assert streamed.strip() == result.document.strip()
+    assert result.document.count(again) == 1
+    assert events[-1]["cut_words"] >= 8

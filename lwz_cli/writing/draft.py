@@ -304,7 +304,15 @@ class Draft:
         turn (the model sees its own partial text, not a new request)."""
         keep = self.clean_count
         self.replay(self.generated[:keep], sent=self.released, token_marks=self.token_marks[:keep])
-        self._absorb(self.parser.feed(text), live=True)
+        repeat_at = self._absorb(self.parser.feed(text), live=True)
+        if repeat_at is not None:
+            # the draft ended on a sentence it had written before: the end of sequence
+            # left it unchecked, and only the nudge's break completes it. It is cut like
+            # a loop the rewinds could not mend (it was never shown), then the nudge goes on
+            words = self.words
+            self._rewind_to(repeat_at)
+            self.cut_words += max(0, words - self.words)
+            self._absorb(self.parser.feed(text), live=True)
         added = self.engine.tokenize(text, add_bos=False)
         base, count = self.model_tokens, self.engine.count_tokens(added)
         for i, token in enumerate(added, 1):
