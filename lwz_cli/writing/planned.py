@@ -40,7 +40,7 @@ from lwz_cli.profiles import profile
 from lwz_cli.runstate import Checkpoint, PlannedState, RunTotals, WrittenSection
 from lwz_cli.tokens import TOKENS_PER_WORD
 from lwz_cli.writing.brief import reminder as brief_reminder
-from lwz_cli.writing.continuing import ASKS, ROOM_TOKENS, Continuing, more_request
+from lwz_cli.writing.continuing import ASKS, CONTINUATIONS, ROOM_TOKENS, Continuing, more_request
 from lwz_cli.writing.draft import RESEED_STEP, Draft
 from lwz_cli.writing.grounding import section_key, section_query
 from lwz_cli.writing.length import count_words, word_unit
@@ -591,7 +591,8 @@ class PlannedRun(RunLifecycle):
             earlier = count_words(heading) - count_words(f"## {section.title}")
             draft = draft.successor(turn)
             self.totals.prompt += len(turn)
-            continuing = Continuing(section.budget, count=continuing.count)
+            # a new turn is a fresh start: it gets half the continuations again
+            continuing = Continuing(section.budget, count=min(continuing.count, CONTINUATIONS // 2))
             if budgeted:  # checkpoints save the new part, its text before it in `heading`
                 self.draft, self.heading_chunk = draft, heading
         if continuing.gave_up:
@@ -939,6 +940,9 @@ class PlannedRun(RunLifecycle):
         closing_budget = min(closing.budget, WORDS_PER_SECTION)
         missing = target - count_words(self.document()) - closing_budget
         if missing < WORDS_PER_SECTION // 2:
+            # a closing section is asked for a section's worth at most: the shortfall of
+            # the sections before it is no conclusion's to make up (a weak model loops)
+            closing.budget = closing_budget
             return
         extra = len(plan.sections) - planned
         source = plan.sections[extra % (planned - 1)]
