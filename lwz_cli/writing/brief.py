@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from lwz_cli.errors import UsageError
-from lwz_cli.writing.length import count_words, has_cjk
+from lwz_cli.writing.length import count_words, first_words
 
 TEXT_SUFFIXES = (".md", ".txt", ".markdown", ".rst")  # a brief naming one must exist
 STYLE_WORDS = 400  # words (a Chinese character counts as one) kept from a style sample
@@ -93,20 +93,7 @@ def _sentences(paragraph: str, limit: int) -> str:
         if count_words(candidate) > limit:
             break
         kept = candidate
-    return kept or _words(paragraph, limit)
-
-
-def _words(text: str, limit: int) -> str:
-    """The first `limit` words of a text with no sentence end within them."""
-    if has_cjk(text):
-        out, used = [], 0
-        for char in text:
-            used += count_words(char)
-            if used > limit:
-                break
-            out.append(char)
-        return "".join(out).strip()
-    return " ".join(text.split()[:limit])
+    return kept or first_words(paragraph, limit)
 
 
 def guidance_block(brief: str | None, style: str | None, language: str) -> str:

@@ -157,3 +157,16 @@ def parse_target(request: str) -> int | None:
 def word_unit(language: str | None) -> str:
     """What a run's lengths count: 字 for Chinese, words otherwise (as lwz counts them)."""
     return "字" if language == "zh" else "words"
+
+
+def first_words(text: str, limit: int) -> str:
+    """The first `limit` words of `text` (a Chinese character counts as one word)."""
+    if has_cjk(text):
+        out, used = [], 0
+        for char in text:
+            used += count_words(char)
+            if used > limit:
+                break
+            out.append(char)
+        return "".join(out).strip()
+    return " ".join(text.split()[:limit])

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 
 from lwz_cli.tokens import MARGIN, TOKENS_PER_WORD
-from lwz_cli.writing.length import count_words, has_cjk
+from lwz_cli.writing.length import count_words, first_words, has_cjk
 
 NOTE_TOKENS = 64  # one note's generation
 MEMORY_TOKENS = 160  # the memory one section turn carries
@@ -109,18 +109,6 @@ def _loops(item: str) -> bool:
     return len(words) >= 8 and len(set(words)) < 0.4 * len(words)
 
 
-def _cut(item: str, limit: int) -> str:
-    if has_cjk(item):
-        out, used = [], 0
-        for char in item:
-            used += count_words(char)
-            if used > limit:
-                break
-            out.append(char)
-        return "".join(out).strip()
-    return " ".join(item.split()[:limit])
-
-
 def clean_note(text: str, language: str, *, complete: bool = True) -> str:
     """A model's note made usable: tags and list marks gone, items that echo the
     request, loop or repeat an earlier item dropped, and the rest bounded to
@@ -149,7 +137,7 @@ def clean_note(text: str, language: str, *, complete: bool = True) -> str:
         words = count_words(item)
         if used + words > limit:
             if not kept:
-                kept.append(_cut(item, limit))
+                kept.append(first_words(item, limit))
             break
         kept.append(item)
         used += words
